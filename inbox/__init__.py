@@ -1,0 +1,1 @@
+"""inbox: the domain (contacts, conversations, messages), storage, events and delivery."""

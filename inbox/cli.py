@@ -1,0 +1,117 @@
+"""The ``inbox`` command: serve, and the admin tasks an operator needs before the UI exists."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from typing import Any
+
+from inbox import services, store
+from inbox.auth import hash_password
+from inbox.config import Settings
+from inbox.db import Database
+from inbox.errors import InboxError
+
+
+def _db(settings: Settings) -> Database:
+    db = Database(settings.database_url)
+    db.create_schema()
+    return db
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools",
+                access_log=args.access_log, log_level=settings.log_level, proxy_headers=True)
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password or getpass.getpass("password: ")
+    if len(password) < 8:
+        raise InboxError("password must be at least 8 characters")
+    pw_hash = hash_password(password)
+    user = _db(settings).write_sync(lambda tx: services.create_user(
+        tx, email=args.email, name=args.name or "", role=args.role, password_hash=pw_hash))
+    print(json.dumps(user))
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    db = _db(settings)
+    user = db.read_sync(lambda c: store.get_user_by_email(c, args.email))
+    if user is None:
+        raise InboxError(f"no user with email {args.email}")
+    print(db.write_sync(lambda tx: services.create_token(tx, user["id"], args.name or "cli")))
+    return 0
+
+
+def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
+    from webhooks.registry import build_registry
+
+    settings_in: dict[str, Any] = {k: v for k, v in vars(args).items()
+                                   if k in CHANNEL_OPTIONS[args.kind] and v is not None}
+    address, clean = build_registry(settings).get(args.kind).configure(settings_in)
+    inbox = _db(settings).write_sync(lambda tx: services.create_inbox(
+        tx, kind=args.kind, name=args.name, address=address, settings=clean))
+    print(json.dumps(store.inbox_dict(inbox, settings.public_url), default=str))
+    return 0
+
+
+# Per-kind inbox settings the CLI accepts (``--phone`` is sms's phone_number).
+CHANNEL_OPTIONS = {"sms": ("phone_number", "account_sid", "auth_token", "messaging_service_sid")}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inbox", description="Unified conversational inbox.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the web app, webhooks, API and delivery worker")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--access-log", action="store_true", help="log every request (off: it costs ~40%% of ingest)")
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    uc = user.add_parser("create", help="create a user")
+    uc.add_argument("--email", required=True)
+    uc.add_argument("--name", default="")
+    uc.add_argument("--role", choices=["agent", "lead", "admin"], default="agent")
+    uc.add_argument("--password", help="prompted for when omitted")
+    uc.set_defaults(func=cmd_user_create)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    tc = token.add_parser("create", help="create an API token; prints only the token")
+    tc.add_argument("--email", required=True)
+    tc.add_argument("--name", default="cli")
+    tc.set_defaults(func=cmd_token_create)
+
+    inbox = sub.add_parser("inbox", help="manage inboxes").add_subparsers(dest="action", required=True)
+    ic = inbox.add_parser("create", help="create an inbox").add_subparsers(dest="kind", required=True)
+    sms = ic.add_parser("sms", help="a Twilio number")
+    sms.add_argument("--name", required=True)
+    sms.add_argument("--phone", dest="phone_number", required=True)
+    sms.add_argument("--account-sid", required=True)
+    sms.add_argument("--auth-token", required=True)
+    sms.add_argument("--messaging-service-sid")
+    sms.set_defaults(func=cmd_inbox_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings))
+    except InboxError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

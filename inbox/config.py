@@ -1,0 +1,66 @@
+"""Settings, read once from INBOX_* environment variables (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"INBOX_{name}", default)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite:///./data/inbox.db"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    twilio_api_base: str = "https://api.twilio.com"
+    reopen_days: float = 7.0
+    max_body_bytes: int = 1_048_576
+    # Delivery worker: exponential backoff base and cap (seconds), and attempts before a message fails.
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    max_attempts: int = 8
+    send_timeout_seconds: float = 15.0
+    run_worker: bool = True
+    ws_queue_size: int = 1000
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        key = _env("SECRET_KEY", "")
+        if not key:
+            key = _persistent_dev_key()
+        d = cls(secret_key=key)
+        return cls(
+            database_url=_env("DATABASE_URL", d.database_url),
+            public_url=_env("PUBLIC_URL", d.public_url).rstrip("/"),
+            secret_key=key,
+            twilio_api_base=_env("TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
+            reopen_days=float(_env("REOPEN_DAYS", str(d.reopen_days))),
+            max_body_bytes=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))),
+            retry_base_seconds=float(_env("RETRY_BASE_SECONDS", str(d.retry_base_seconds))),
+            retry_max_seconds=float(_env("RETRY_MAX_SECONDS", str(d.retry_max_seconds))),
+            max_attempts=int(_env("MAX_ATTEMPTS", str(d.max_attempts))),
+            send_timeout_seconds=float(_env("SEND_TIMEOUT_SECONDS", str(d.send_timeout_seconds))),
+            run_worker=_env("RUN_WORKER", "1") not in ("0", "false", "no"),
+            ws_queue_size=int(_env("WS_QUEUE_SIZE", str(d.ws_queue_size))),
+            log_level=_env("LOG_LEVEL", d.log_level),
+        )
+
+
+def _persistent_dev_key() -> str:
+    """Without INBOX_SECRET_KEY, keep a generated key beside the default database so
+    session cookies survive a restart of a development install."""
+    path = Path("data/secret_key")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,178 @@
+"""The delivery worker: hands queued replies to their channel adapter.
+
+A job is claimed with a lease (state ``sending``, ``lease_until``) in one commit before the
+provider is called, so a worker that dies mid-send leaves a job that another claim picks
+up once the lease runs out: never lost. The provider's message id is committed the moment
+the provider acknowledges; a job in state ``done`` is never claimed again, so an
+acknowledged send is not repeated. (The only window left is a crash between the
+provider's acknowledgement and that commit, a few milliseconds; SMS has no idempotency
+key to close it.)
+
+Transient failures (timeouts, 5xx, 429) are retried with exponential backoff, honouring
+Retry-After, up to ``max_attempts``; the agent sees the last error meanwhile. Permanent
+failures fail the message at once with the provider's code and text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from inbox.channels import Attachment, OutboundMessage, ProviderUnavailable, Registry, SendError, Sent
+from inbox.db import Tx
+from inbox.models import DeliveryStatus, utcnow
+from inbox.services import STATUS_RANK, Context, _update_message
+from inbox.store import IDENTITIES, INBOXES, JOBS, MESSAGES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    job_id: int
+    attempts: int
+    kind: str
+    outbound: OutboundMessage
+
+
+class DeliveryWorker:
+    def __init__(self, ctx: Context, registry: Registry, *, batch: int = 32, concurrency: int = 16) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        s = self.ctx.settings
+        lease = timedelta(seconds=s.send_timeout_seconds * 2 + 5)
+        while not self._stopping:
+            self._wake.clear()
+            jobs, next_due = await self.ctx.db.write(lambda tx: _claim(tx, self.batch, lease))
+            for job in jobs:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(jobs) == self.batch:
+                continue
+            timeout = 5.0 if next_due is None else max(0.0, (next_due - utcnow()).total_seconds())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0))
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _deliver(self, job: ClaimedJob) -> None:
+        s = self.ctx.settings
+        try:
+            adapter = self.registry.get(job.kind)
+            try:
+                sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
+            except TimeoutError:
+                raise _timeout(s.send_timeout_seconds) from None
+        except SendError as err:
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, err, s.retry_base_seconds,
+                                                               s.retry_max_seconds, s.max_attempts))
+            if err.transient:
+                self.wake()  # reschedule the loop's timer for the retry
+        except Exception as err:  # a bug in an adapter must still show on the message
+            log.exception("adapter %s crashed sending message %s", job.kind, job.outbound.message_id)
+            failure = SendError("internal_error", f"{type(err).__name__}: {err}")
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+        else:
+            await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent))
+        finally:
+            self._slots.release()
+
+
+def _timeout(seconds: float) -> SendError:
+    return ProviderUnavailable("timeout", f"the provider did not answer within {seconds:g} s")
+
+
+def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], datetime | None]:
+    """Claim due jobs (pending and due, or sending with an expired lease). Returns them and
+    when the next not-yet-due job falls due."""
+    conn = tx.conn
+    now = utcnow()
+    due = or_(and_(JOBS.c.state == "pending", JOBS.c.next_attempt_at <= now),
+              and_(JOBS.c.state == "sending", JOBS.c.lease_until < now))
+    q = (select(JOBS.c.id, JOBS.c.attempts, MESSAGES.c.id.label("message_id"), MESSAGES.c.text,
+                MESSAGES.c.attachments, MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings,
+                IDENTITIES.c.handle)
+         .join(MESSAGES, MESSAGES.c.id == JOBS.c.message_id)
+         .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id)
+         .join(IDENTITIES, IDENTITIES.c.id == MESSAGES.c.identity_id)
+         .where(due).order_by(JOBS.c.next_attempt_at, JOBS.c.id).limit(limit))
+    if tx.conn.dialect.name != "sqlite":
+        q = q.with_for_update(skip_locked=True, of=JOBS)
+    rows = conn.execute(q).all()
+    claimed = []
+    for r in rows:
+        conn.execute(update(JOBS).where(JOBS.c.id == r.id).values(
+            state="sending", lease_until=now + lease, attempts=r.attempts + 1))
+        attachments = tuple(Attachment(**{k: v for k, v in a.items() if k in Attachment.__slots__})
+                            for a in (r.attachments or []))
+        claimed.append(ClaimedJob(r.id, r.attempts + 1, r.kind, OutboundMessage(
+            inbox_id=r.inbox_id, settings=r.settings, address=r.address, to=r.handle, text=r.text,
+            attachments=attachments, message_id=r.message_id)))
+    next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
+                            .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
+    return claimed, next_due
+
+
+def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
+    tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="done", lease_until=None,
+                                                                      last_error=None))
+    current = tx.conn.execute(select(MESSAGES.c.status).where(MESSAGES.c.id == job.outbound.message_id)).scalar()
+    values: dict[str, Any] = {"provider_message_id": sent.provider_message_id, "error_code": None, "error_message": None}
+    # A status callback may already have moved it further; never move it back.
+    if current != DeliveryStatus.failed and STATUS_RANK.get(sent.status, 0) > STATUS_RANK.get(current or "", 0):
+        values["status"] = sent.status
+    _update_message(tx, job.outbound.message_id, values)
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential with full jitter on the upper half: base * 2^(attempt-1), capped."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay / 2 + random.random() * delay / 2
+
+
+def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: float, max_attempts: int) -> None:
+    conn = tx.conn
+    now = utcnow()
+    reason = err.message
+    if err.transient and job.attempts < max_attempts:
+        delay = max(err.retry_after or 0.0, backoff(job.attempts, base, cap))
+        conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(
+            state="pending", lease_until=None, next_attempt_at=now + timedelta(seconds=delay), last_error=reason))
+        _update_message(tx, job.outbound.message_id, {
+            "error_code": err.code,
+            "error_message": f"{reason} (attempt {job.attempts} of {max_attempts}; retrying in {delay:.0f} s)"})
+        return
+    conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="failed", lease_until=None,
+                                                                    last_error=reason))
+    if err.transient:
+        reason = f"{reason} (gave up after {job.attempts} attempts)"
+    _update_message(tx, job.outbound.message_id, {"status": DeliveryStatus.failed, "error_code": err.code,
+                                                   "error_message": reason})
+    if err.recipient_opted_out:
+        identity = conn.execute(select(MESSAGES.c.identity_id).where(MESSAGES.c.id == job.outbound.message_id)).scalar()
+        conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == identity).values(opted_out=True))
+

@@ -1,0 +1,221 @@
+"""The schema. SQLModel classes define the tables; the hot paths in store.py query them
+with SQLAlchemy Core (``Model.__table__``) because the ORM costs ~10x on ingest
+(see ../shared/PERFORMANCE.md).
+
+All timestamps are timezone-aware UTC (SQLModel's UTCDateTime refuses naive ones).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Role(StrEnum):
+    agent = "agent"
+    lead = "lead"
+    admin = "admin"
+
+
+class ChannelKind(StrEnum):
+    sms = "sms"
+    whatsapp = "whatsapp"
+    messenger = "messenger"
+    telegram = "telegram"
+    email = "email"
+
+
+class ConversationStatus(StrEnum):
+    open = "open"
+    pending = "pending"
+    snoozed = "snoozed"
+    resolved = "resolved"
+
+
+class Direction(StrEnum):
+    inbound = "in"
+    outbound = "out"
+
+
+class DeliveryStatus(StrEnum):
+    received = "received"  # inbound messages
+    queued = "queued"
+    sent = "sent"
+    delivered = "delivered"
+    read = "read"
+    failed = "failed"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    name: str
+    role: str = Role.agent.value
+    password_hash: str = ""
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Team(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TeamMember(SQLModel, table=True):
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(unique=True)  # sha256 hex of the token; the token itself is shown once
+    name: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Inbox(SQLModel, table=True):
+    """One provider account of a channel kind. ``address`` is the routing key a webhook
+    names (an E.164 number for sms), unique per kind."""
+
+    __table_args__ = (UniqueConstraint("kind", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    name: str
+    address: str
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = Field(default=None, index=True)
+    avatar_url: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    merged_into_id: int | None = Field(default=None, foreign_key="contact.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ContactIdentity(SQLModel, table=True):
+    __tablename__ = "contact_identity"
+    __table_args__ = (UniqueConstraint("kind", "handle"),)
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    kind: str
+    handle: str
+    profile_name: str | None = None
+    opted_out: bool = False
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_conversation_list", "last_message_at", "id"),
+        Index("ix_conversation_status_list", "status", "last_message_at", "id"),
+        Index("ix_conversation_assignee", "assignee_id", "last_message_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    status: str = ConversationStatus.open.value
+    assignee_id: int | None = Field(default=None, foreign_key="user.id")
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    unread_count: int = 0
+    last_message_at: datetime = Field(default_factory=utcnow)
+    last_message_preview: str = ""
+    last_message_direction: str = Direction.inbound.value
+    last_inbound_at: datetime | None = None
+    # The channel and inbox of the customer's latest message: where a reply goes by default.
+    last_inbound_inbox_id: int | None = Field(default=None, foreign_key="inbox.id")
+    channel: str | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "provider_message_id"),
+        UniqueConstraint("author_id", "idempotency_key"),
+        Index("ix_message_conversation", "conversation_id", "created_at", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    inbox_id: int = Field(foreign_key="inbox.id")
+    direction: str
+    identity_id: int | None = Field(default=None, foreign_key="contact_identity.id")
+    author_id: int | None = Field(default=None, foreign_key="user.id")
+    text: str = ""
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    provider_message_id: str | None = None
+    reply_to: str | None = None
+    status: str = DeliveryStatus.received.value
+    error_code: str | None = None
+    error_message: str | None = None
+    idempotency_key: str | None = None
+    provider_timestamp: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Note(SQLModel, table=True):
+    __table_args__ = (Index("ix_note_conversation", "conversation_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    author_id: int = Field(foreign_key="user.id")
+    text: str
+    mentions: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationEvent(SQLModel, table=True):
+    """Append-only log of what happened to a conversation and who did it."""
+
+    __tablename__ = "conversation_event"
+    __table_args__ = (Index("ix_conversation_event_conversation", "conversation_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    kind: str  # created, assigned, reassigned, unassigned, status_changed, merged, reopened
+    actor_id: int | None = Field(default=None, foreign_key="user.id")
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryJob(SQLModel, table=True):
+    """One outbound message to hand to a provider. ``state`` is pending until a worker
+    claims it (sending, with a lease), then done or failed."""
+
+    __tablename__ = "delivery_job"
+    __table_args__ = (Index("ix_delivery_job_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """The live-event outbox: written in the transaction that caused it, so event ids
+    are durable, monotonic, and replayable after a reconnect."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Who may see it: "all", "user:<id>", "team:<id>" (see inbox/events.py).
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

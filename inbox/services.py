@@ -1,0 +1,599 @@
+"""The only code that changes state. Each service runs its writes as one job of the
+group-committing writer (db.py), checks permissions inside that transaction, and emits
+its live events there, so they go out only after the commit.
+
+Naming: ``record_*`` takes what a provider told us, ``*_conversation``/``send_reply``/
+``add_note`` act for a user, ``create_*`` are admin actions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from inbox import store
+from inbox.auth import hash_token, new_token
+from inbox.channels import InboundMessage, StatusUpdate
+from inbox.config import Settings
+from inbox.db import Database, Tx
+from inbox.errors import Conflict, Forbidden, Invalid, NotFound
+from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_UPDATED,
+                          MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
+                          conversation_scopes)
+from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
+from inbox.store import (CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, INBOXES, JOBS, MEMBERS, MESSAGES, NOTES,
+                         TEAMS, TOKENS, USERS, Dict)
+
+PREVIEW_CHARS = 140
+MAX_TEXT_CHARS = 10_000
+# Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
+STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+@dataclass
+class Context:
+    """What services need: built once per process by the app (ui/app.py) or the CLI."""
+
+    db: Database
+    settings: Settings
+    bus: Bus = field(default_factory=Bus)
+    wake_delivery: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    message_id: int
+    conversation_id: int
+    duplicate: bool = False
+
+
+def _preview(text: str, attachments: list[Dict]) -> str:
+    if text:
+        return text[:PREVIEW_CHARS]
+    if attachments:
+        return f"[{len(attachments)} attachment{'s' if len(attachments) > 1 else ''}]"
+    return ""
+
+
+def _conversation(conn: Connection, conversation_id: int) -> Dict:
+    conv = store.get_conversation(conn, conversation_id)
+    if conv is None:
+        raise NotFound("no such conversation")
+    return conv
+
+
+def access_conversation(conn: Connection, viewer: Viewer, conversation_id: int) -> Dict:
+    """A permission-checked fetch: a conversation the viewer may not see does not exist for them."""
+    conv = _conversation(conn, conversation_id)
+    if not store.visible_to(viewer, conv):
+        raise NotFound("no such conversation")
+    return conv
+
+
+def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Dict, at: datetime) -> None:
+    tx.conn.execute(insert(CONV_EVENTS).values(conversation_id=conversation_id, kind=kind, actor_id=actor_id,
+                                               data=data, created_at=at))
+
+
+# -- inbound ------------------------------------------------------------------------------
+
+async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
+    """Store one customer message: contact, identity, conversation and message in one
+    transaction, idempotent on (inbox, provider message id)."""
+    reopen_after = timedelta(days=ctx.settings.reopen_days)
+    try:
+        return await ctx.db.write(lambda tx: _ingest(tx, msg, reopen_after))
+    except IntegrityError:
+        # Another process stored the same provider message id first (PostgreSQL scale-out).
+        existing = await ctx.db.read(lambda c: _find_message(c, msg.inbox_id, msg.provider_message_id))
+        if existing is None:
+            raise
+        return existing
+
+
+def _find_message(conn: Connection, inbox_id: int, provider_message_id: str) -> IngestResult | None:
+    row = conn.execute(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
+        MESSAGES.c.inbox_id == inbox_id, MESSAGES.c.provider_message_id == provider_message_id)).first()
+    return IngestResult(row.id, row.conversation_id, duplicate=True) if row is not None else None
+
+
+def _ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult:
+    conn = tx.conn
+    if (dup := _find_message(conn, msg.inbox_id, msg.provider_message_id)) is not None:
+        return dup
+    now = utcnow()
+    identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
+
+    conv = conn.execute(select(CONVERSATIONS).where(CONVERSATIONS.c.contact_id == contact_id)
+                        .order_by(CONVERSATIONS.c.id.desc()).limit(1)).first()
+    attachments = [a.as_dict() for a in msg.attachments]
+    preview = _preview(msg.text, attachments)
+    conv_values = dict(last_message_at=now, last_message_preview=preview, last_message_direction=Direction.inbound,
+                       last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind, updated_at=now)
+    created = reopened = False
+    previous_status = None
+    if conv is None or (conv.status == ConversationStatus.resolved
+                        and (conv.resolved_at is None or conv.resolved_at < now - reopen_after)):
+        conversation_id = conn.execute(insert(CONVERSATIONS).values(
+            contact_id=contact_id, status=ConversationStatus.open, unread_count=1, created_at=now,
+            **conv_values)).inserted_primary_key[0]  # type: ignore[index]
+        _log(tx, conversation_id, "created", None, {"channel": msg.kind, "inbox_id": msg.inbox_id}, now)
+        created = True
+        assignee_id = team_id = None
+    else:
+        conversation_id, assignee_id, team_id = conv.id, conv.assignee_id, conv.team_id
+        values: Dict = dict(conv_values, unread_count=CONVERSATIONS.c.unread_count + 1)
+        if conv.status in (ConversationStatus.resolved, ConversationStatus.snoozed):
+            # The customer wrote again: a recently resolved or snoozed conversation wakes up.
+            previous_status = conv.status
+            values.update(status=ConversationStatus.open, resolved_at=None, snoozed_until=None)
+            _log(tx, conversation_id, "status_changed", None,
+                 {"from": conv.status, "to": ConversationStatus.open, "reason": "customer_replied"}, now)
+            reopened = True
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**values))
+
+    message_id = conn.execute(insert(MESSAGES).values(
+        conversation_id=conversation_id, inbox_id=msg.inbox_id, direction=Direction.inbound,
+        identity_id=identity_id, text=msg.text, attachments=attachments,
+        provider_message_id=msg.provider_message_id, reply_to=msg.reply_to, status=DeliveryStatus.received,
+        provider_timestamp=msg.timestamp, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+
+    scopes = conversation_scopes(assignee_id, team_id)
+    conversation = store.get_conversation(conn, conversation_id)
+    assert conversation is not None
+    if new_contact:
+        contact = store.get_contact(conn, contact_id, full=False)
+        tx.emit(CONTACT_UPDATED, {"contact": contact}, [SCOPE_ALL])
+    if created:
+        tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, scopes)
+    elif reopened:
+        tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": previous_status}, scopes)
+    message = {
+        "id": message_id, "conversation_id": conversation_id, "inbox_id": msg.inbox_id, "direction": "in",
+        "author_id": None, "identity_id": identity_id, "text": msg.text, "attachments": attachments,
+        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": "received",
+        "error": None, "created_at": store.iso(now), "updated_at": store.iso(now),
+        "sender": {"contact_id": contact_id, "name": contact_name, "handle": msg.handle, "channel": msg.kind},
+    }
+    tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
+    return IngestResult(message_id, conversation_id)
+
+
+def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[int, int, str, bool]:
+    """(identity id, contact id, contact name, contact is new). A new handle joins the
+    contact who already has the same phone or email, whatever channel it came from."""
+    row = conn.execute(
+        select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.profile_name, IDENTITIES.c.opted_out,
+               CONTACTS.c.name)
+        .join(CONTACTS, CONTACTS.c.id == IDENTITIES.c.contact_id)
+        .where(IDENTITIES.c.kind == msg.kind, IDENTITIES.c.handle == msg.handle)).first()
+    if row is not None:
+        changes: Dict = {}
+        if msg.profile_name and msg.profile_name != row.profile_name:
+            changes["profile_name"] = msg.profile_name
+        if msg.opt_out is not None and msg.opt_out != row.opted_out:
+            changes["opted_out"] = msg.opt_out
+        if changes:
+            conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(last_seen_at=now, **changes))
+        return row.id, row.contact_id, row.name, False
+
+    contact = None
+    for column, value in ((CONTACTS.c.phone, msg.phone), (CONTACTS.c.email, msg.email)):
+        if value and contact is None:
+            contact = conn.execute(select(CONTACTS.c.id, CONTACTS.c.name)
+                                   .where(column == value, CONTACTS.c.merged_into_id.is_(None))
+                                   .order_by(CONTACTS.c.id).limit(1)).first()
+    new_contact = contact is None
+    if contact is None:
+        name = msg.profile_name or msg.handle
+        contact_id = conn.execute(insert(CONTACTS).values(
+            name=name, phone=msg.phone, email=msg.email, attributes={}, created_at=now,
+            updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    else:
+        contact_id, name = contact.id, contact.name
+    identity_id = conn.execute(insert(IDENTITIES).values(
+        contact_id=contact_id, kind=msg.kind, handle=msg.handle, profile_name=msg.profile_name,
+        opted_out=bool(msg.opt_out), last_seen_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    return identity_id, contact_id, name, new_contact
+
+
+async def record_status(ctx: Context, status: StatusUpdate) -> bool:
+    """Apply a delivery receipt. False when we know no such message (not ours, or not yet)."""
+    return await ctx.db.write(lambda tx: _apply_status(tx, status))
+
+
+def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
+    conn = tx.conn
+    row = conn.execute(select(MESSAGES).where(MESSAGES.c.inbox_id == su.inbox_id,
+                                              MESSAGES.c.provider_message_id == su.provider_message_id)).first()
+    if row is None:
+        return False
+    if su.status == DeliveryStatus.failed:
+        if row.status in (DeliveryStatus.delivered, DeliveryStatus.read):
+            return True
+        values: Dict = {"status": DeliveryStatus.failed, "error_code": su.error_code,
+                        "error_message": su.error_message or "the provider reported the message as failed"}
+    elif STATUS_RANK.get(su.status, 0) > STATUS_RANK.get(row.status, 0):
+        values = {"status": su.status}
+    else:
+        return True
+    _update_message(tx, row.id, values)
+    return True
+
+
+def _update_message(tx: Tx, message_id: int, values: Dict) -> Dict:
+    conn = tx.conn
+    conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(updated_at=utcnow(), **values))
+    message = store.get_message(conn, message_id)
+    assert message is not None
+    conv = conn.execute(select(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.team_id)
+                        .where(CONVERSATIONS.c.id == message["conversation_id"])).one()
+    tx.emit(MESSAGE_UPDATED, {"message": message}, conversation_scopes(conv.assignee_id, conv.team_id))
+    return message
+
+
+# -- replies ------------------------------------------------------------------------------
+
+async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: str, *,
+                     inbox_id: int | None = None, attachments: list[Dict] | None = None,
+                     idempotency_key: str | None = None) -> tuple[Dict, bool]:
+    """Queue a reply and its delivery job in one transaction. Returns (message, replayed):
+    replayed is True when the Idempotency-Key was seen before and nothing new was queued."""
+    text = text.strip()
+    attachments = attachments or []
+    if not text and not attachments:
+        raise Invalid("a reply needs text or an attachment", "empty_message")
+    if len(text) > MAX_TEXT_CHARS:
+        raise Invalid(f"a reply is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
+    result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id,
+                                                        attachments, idempotency_key))
+    if not result[1]:
+        ctx.wake_delivery()
+    return result
+
+
+def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
+                 attachments: list[Dict], idempotency_key: str | None) -> tuple[Dict, bool]:
+    conn = tx.conn
+    if idempotency_key:
+        prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
+                                                    MESSAGES.c.idempotency_key == idempotency_key)).first()
+        if prior is not None:
+            if prior.conversation_id != conversation_id:
+                raise Conflict("this Idempotency-Key was used for another request", "idempotency_key_reused")
+            return store.message_dict(prior), True
+    conv = access_conversation(conn, viewer, conversation_id)
+    inbox_id = inbox_id or conv["inbox_id"]
+    channels = {c["inbox_id"]: c for c in store.reply_channels(conn, conversation_id)}
+    choice = channels.get(inbox_id) if inbox_id is not None else None
+    if choice is None:
+        raise Invalid("no channel to reply through: pick an inbox_id from the conversation's reply_channels",
+                      "no_channel")
+    if not choice["available"]:
+        code = "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable"
+        raise Conflict(choice["reason"], code)
+    identity_id = conn.execute(select(IDENTITIES.c.id).where(
+        IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
+        IDENTITIES.c.kind == choice["kind"])).scalar_one()
+    now = utcnow()
+    message_id = conn.execute(insert(MESSAGES).values(
+        conversation_id=conversation_id, inbox_id=inbox_id, direction=Direction.outbound, identity_id=identity_id,
+        author_id=viewer.user_id, text=text, attachments=attachments, status=DeliveryStatus.queued,
+        idempotency_key=idempotency_key, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(insert(JOBS).values(message_id=message_id, state="pending", attempts=0, next_attempt_at=now,
+                                     created_at=now))
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+        last_message_at=now, last_message_preview=_preview(text, attachments),
+        last_message_direction=Direction.outbound, unread_count=0, updated_at=now))
+    message = store.get_message(conn, message_id)
+    conversation = store.get_conversation(conn, conversation_id)
+    assert message is not None and conversation is not None
+    scopes = conversation_scopes(conversation["assignee_id"], conversation["team_id"])
+    tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
+    return message, False
+
+
+async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
+    """An agent asks to send a failed reply again: a fresh delivery job, attempts from zero."""
+    def job(tx: Tx) -> Dict:
+        row = tx.conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).first()
+        if row is None:
+            raise NotFound("no such message")
+        access_conversation(tx.conn, viewer, row.conversation_id)
+        if row.direction != Direction.outbound or row.status != DeliveryStatus.failed:
+            raise Conflict("only a failed reply can be retried", "not_failed")
+        now = utcnow()
+        tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id).values(
+            state="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None))
+        return _update_message(tx, message_id, {"status": DeliveryStatus.queued, "error_code": None,
+                                                "error_message": None})
+    message = await ctx.db.write(job)
+    ctx.wake_delivery()
+    return message
+
+
+# -- notes, assignment, status ------------------------------------------------------------
+
+MENTION = re.compile(r"@([\w.+-]+(?:@[\w-]+\.[\w.-]+)?)")
+
+
+async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str,
+                   mentions: list[int] | None = None) -> Dict:
+    """A private note: never leaves the inbox. ``@name`` (an agent's first name or the
+    part of their email before the @, or the whole email) mentions and notifies them."""
+    text = text.strip()
+    if not text:
+        raise Invalid("a note needs text", "empty_note")
+    if len(text) > MAX_TEXT_CHARS:
+        raise Invalid(f"a note is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
+
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        conv = access_conversation(conn, viewer, conversation_id)
+        mentioned = set(mentions or [])
+        words = {w.lower() for w in MENTION.findall(text)}
+        if words:
+            for u in conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email)):
+                names = {u.email.lower(), u.email.split("@")[0].lower(), (u.name.split() or [""])[0].lower()}
+                if words & names:
+                    mentioned.add(u.id)
+        valid = set(conn.execute(select(USERS.c.id).where(USERS.c.id.in_(mentioned))).scalars()) if mentioned else set()
+        now = utcnow()
+        note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=viewer.user_id,
+                                                    text=text, mentions=sorted(valid), created_at=now)
+                               ).inserted_primary_key[0]  # type: ignore[index]
+        note = {"id": note_id, "conversation_id": conversation_id, "author_id": viewer.user_id, "text": text,
+                "mentions": sorted(valid), "created_at": store.iso(now)}
+        scopes = conversation_scopes(conv["assignee_id"], conv["team_id"]) + [f"user:{u}" for u in sorted(valid)]
+        tx.emit(NOTE_CREATED, {"note": note, "conversation_id": conversation_id}, scopes)
+        return note
+    return await ctx.db.write(job)
+
+
+async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int, *,
+                              user_id: int | None, team_id: int | None) -> Dict:
+    """Set the assignee and team (None clears). Agents may take unassigned conversations
+    and hand on their own; leads and admins may reassign any."""
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        conv = access_conversation(conn, viewer, conversation_id)
+        if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
+            raise Forbidden("only a lead can reassign another agent's conversation")
+        if user_id is not None:
+            user = store.get_user(conn, user_id)
+            if user is None or not user["active"]:
+                raise Invalid("no such active user", "unknown_user")
+        if team_id is not None and store.get_team(conn, team_id) is None:
+            raise Invalid("no such team", "unknown_team")
+        before = (conv["assignee_id"], conv["team_id"])
+        if before == (user_id, team_id):
+            return conv
+        now = utcnow()
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+            assignee_id=user_id, team_id=team_id, updated_at=now))
+        kind = "unassigned" if user_id is None and team_id is None else (
+            "reassigned" if before != (None, None) else "assigned")
+        data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
+        _log(tx, conversation_id, kind, viewer.user_id, data, now)
+        updated = _conversation(conn, conversation_id)
+        scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
+        tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
+                                        "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
+        return updated
+    return await ctx.db.write(job)
+
+
+async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status: str,
+                     snoozed_until: datetime | None = None) -> Dict:
+    try:
+        new = ConversationStatus(status)
+    except ValueError:
+        raise Invalid(f"status must be one of {', '.join(s.value for s in ConversationStatus)}",
+                      "invalid_status") from None
+    if new == ConversationStatus.snoozed and snoozed_until is None:
+        raise Invalid("snoozing needs snoozed_until", "snoozed_until_required")
+
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        conv = access_conversation(conn, viewer, conversation_id)
+        if conv["status"] == new and new != ConversationStatus.snoozed:
+            return conv
+        now = utcnow()
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+            status=new, updated_at=now, resolved_at=now if new == ConversationStatus.resolved else None,
+            snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
+        _log(tx, conversation_id, "status_changed", viewer.user_id,
+             {"from": conv["status"], "to": new.value, "snoozed_until": store.iso(snoozed_until)}, now)
+        updated = _conversation(conn, conversation_id)
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
+                conversation_scopes(updated["assignee_id"], updated["team_id"]))
+        return updated
+    return await ctx.db.write(job)
+
+
+async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Dict:
+    def job(tx: Tx) -> Dict:
+        conv = access_conversation(tx.conn, viewer, conversation_id)
+        if conv["unread_count"] == 0:
+            return conv
+        tx.conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(unread_count=0))
+        updated = _conversation(tx.conn, conversation_id)
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated},
+                conversation_scopes(updated["assignee_id"], updated["team_id"]))
+        return updated
+    return await ctx.db.write(job)
+
+
+# -- contacts -----------------------------------------------------------------------------
+
+CONTACT_FIELDS = ("name", "email", "phone", "avatar_url", "attributes")
+
+
+async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes: Dict) -> Dict:
+    unknown = set(changes) - set(CONTACT_FIELDS)
+    if unknown:
+        raise Invalid(f"unknown contact fields: {', '.join(sorted(unknown))}", "unknown_field")
+    if "attributes" in changes and not isinstance(changes["attributes"], dict):
+        raise Invalid("attributes must be an object", "invalid_attributes")
+    for key in ("name", "email", "phone", "avatar_url"):
+        if key in changes and changes[key] is not None and not isinstance(changes[key], str):
+            raise Invalid(f"{key} must be a string", "invalid_field")
+
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        current = store.get_contact(conn, contact_id, full=False)
+        if current is None or current["merged_into_id"] is not None:
+            raise NotFound("no such contact")
+        values = dict(changes)
+        if "attributes" in values:  # a PATCH merges attributes; a null value removes a key
+            attrs = dict(current["attributes"])
+            for k, v in values["attributes"].items():
+                if v is None:
+                    attrs.pop(k, None)
+                else:
+                    attrs[k] = v
+            values["attributes"] = attrs
+        conn.execute(update(CONTACTS).where(CONTACTS.c.id == contact_id).values(updated_at=utcnow(), **values))
+        contact = store.get_contact(conn, contact_id, full=False)
+        assert contact is not None
+        tx.emit(CONTACT_UPDATED, {"contact": contact}, [SCOPE_ALL])
+        return contact
+    return await ctx.db.write(job)
+
+
+async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id: int) -> Dict:
+    """Fold ``other`` into ``contact``: identities, conversations (with their messages and
+    notes) move; missing fields and attributes are filled from the other; the other is
+    kept as a tombstone pointing at the survivor, and every moved conversation logs it."""
+    if contact_id == other_id:
+        raise Invalid("cannot merge a contact with itself", "same_contact")
+
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        keep = store.get_contact(conn, contact_id, full=False)
+        other = store.get_contact(conn, other_id, full=False)
+        if keep is None or other is None or keep["merged_into_id"] or other["merged_into_id"]:
+            raise NotFound("no such contact")
+        now = utcnow()
+        filled = {k: other[k] for k in ("email", "phone", "avatar_url") if not keep[k] and other[k]}
+        if not keep["name"] and other["name"]:
+            filled["name"] = other["name"]
+        filled["attributes"] = {**other["attributes"], **keep["attributes"]}
+        conn.execute(update(CONTACTS).where(CONTACTS.c.id == contact_id).values(updated_at=now, **filled))
+        conn.execute(update(IDENTITIES).where(IDENTITIES.c.contact_id == other_id).values(contact_id=contact_id))
+        moved = list(conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.contact_id == other_id)).scalars())
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.contact_id == other_id).values(
+            contact_id=contact_id, updated_at=now))
+        for cid in moved:
+            _log(tx, cid, "merged", viewer.user_id, {"from_contact_id": other_id, "into_contact_id": contact_id,
+                                                     "from_contact_name": other["name"]}, now)
+        conn.execute(update(CONTACTS).where(CONTACTS.c.id == other_id).values(merged_into_id=contact_id,
+                                                                                 updated_at=now))
+        merged = store.get_contact(conn, contact_id)
+        assert merged is not None
+        tx.emit(CONTACT_UPDATED, {"contact": {k: v for k, v in merged.items() if k != "conversations"},
+                                  "merged_contact_id": other_id}, [SCOPE_ALL])
+        for cid in moved:
+            conv = _conversation(conn, cid)
+            tx.emit(CONVERSATION_UPDATED, {"conversation": conv},
+                    conversation_scopes(conv["assignee_id"], conv["team_id"]))
+        return merged
+    return await ctx.db.write(job)
+
+
+# -- admin: users, tokens, teams, inboxes -------------------------------------------------
+
+def create_user(tx: Tx, *, email: str, name: str, role: str, password_hash: str) -> Dict:
+    try:
+        Role(role)
+    except ValueError:
+        raise Invalid("role must be agent, lead or admin", "invalid_role") from None
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid("email must be an email address", "invalid_email")
+    if store.get_user_by_email(tx.conn, email) is not None:
+        raise Conflict(f"a user with email {email} exists", "user_exists")
+    uid = tx.conn.execute(insert(USERS).values(email=email, name=name.strip() or email, role=role,
+                                               password_hash=password_hash, active=True, created_at=utcnow())
+                          ).inserted_primary_key[0]  # type: ignore[index]
+    user = store.get_user(tx.conn, uid)
+    assert user is not None
+    return store.user_dict(user)
+
+
+def update_user(tx: Tx, user_id: int, changes: Dict) -> Dict:
+    if store.get_user(tx.conn, user_id) is None:
+        raise NotFound("no such user")
+    if "role" in changes:
+        try:
+            Role(changes["role"])
+        except ValueError:
+            raise Invalid("role must be agent, lead or admin", "invalid_role") from None
+    tx.conn.execute(update(USERS).where(USERS.c.id == user_id).values(**changes))
+    user = store.get_user(tx.conn, user_id)
+    assert user is not None
+    return store.user_dict(user)
+
+
+def create_token(tx: Tx, user_id: int, name: str = "") -> str:
+    """A new API token; only its hash is stored, so this is the one time it is seen."""
+    token = new_token()
+    tx.conn.execute(insert(TOKENS).values(user_id=user_id, token_hash=hash_token(token), name=name,
+                                          created_at=utcnow()))
+    return token
+
+
+def create_team(tx: Tx, name: str, member_ids: list[int]) -> Dict:
+    name = name.strip()
+    if not name:
+        raise Invalid("a team needs a name", "invalid_name")
+    if tx.conn.execute(select(TEAMS.c.id).where(TEAMS.c.name == name)).first() is not None:
+        raise Conflict(f"a team named {name} exists", "team_exists")
+    team_id = tx.conn.execute(insert(TEAMS).values(name=name, created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+    return set_team_members(tx, team_id, member_ids)
+
+
+def set_team_members(tx: Tx, team_id: int, member_ids: list[int]) -> Dict:
+    known = set(tx.conn.execute(select(USERS.c.id).where(USERS.c.id.in_(member_ids))).scalars())
+    if missing := set(member_ids) - known:
+        raise Invalid(f"no such users: {sorted(missing)}", "unknown_user")
+    tx.conn.execute(MEMBERS.delete().where(MEMBERS.c.team_id == team_id))
+    if known:
+        tx.conn.execute(insert(MEMBERS), [{"team_id": team_id, "user_id": u} for u in sorted(known)])
+    team = store.get_team(tx.conn, team_id)
+    if team is None:
+        raise NotFound("no such team")
+    return team
+
+
+def create_inbox(tx: Tx, *, kind: str, name: str, address: str, settings: Dict) -> Dict:
+    if tx.conn.execute(select(INBOXES.c.id).where(INBOXES.c.kind == kind, INBOXES.c.address == address)).first():
+        raise Conflict(f"a {kind} inbox for {address} exists", "inbox_exists")
+    inbox_id = tx.conn.execute(insert(INBOXES).values(kind=kind, name=name, address=address, settings=settings,
+                                                      created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+    inbox = store.get_inbox(tx.conn, inbox_id)
+    assert inbox is not None
+    return inbox
+
+
+def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None, settings: Dict | None) -> Dict:
+    inbox = store.get_inbox(tx.conn, inbox_id)
+    if inbox is None:
+        raise NotFound("no such inbox")
+    values: Dict = {}
+    if name is not None:
+        values["name"] = name
+    if address is not None:
+        values["address"] = address
+    if settings is not None:
+        values["settings"] = {**inbox["settings"], **settings}
+    if values:
+        tx.conn.execute(update(INBOXES).where(INBOXES.c.id == inbox_id).values(**values))
+    updated = store.get_inbox(tx.conn, inbox_id)
+    assert updated is not None
+    return updated

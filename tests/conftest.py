@@ -1,0 +1,144 @@
+"""Shared fixtures: a real SQLite file per test, the app under a real uvicorn on
+127.0.0.1, a fake Twilio API, and seeded users with API tokens."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from inbox import services
+from inbox.auth import hash_password
+from inbox.config import Settings
+from tests.fakes.twilio import FakeTwilio
+from tests.helpers.live import EventStream
+from tests.helpers.server import free_port, serve
+from tests.helpers.twilio import inbound_params, signed
+from ui.app import create_app
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
+OUR_NUMBER = "+15550001111"
+
+
+# -- block the outside network: any unplanned request fails the test at once -------------
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check(address: Any) -> None:
+    if isinstance(address, tuple):
+        host = address[0]
+        try:
+            ok = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            ok = host == "localhost"
+        if not ok:
+            raise ConnectionRefusedError(f"tests may not reach {host}: only 127.0.0.1")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    _check(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    _check(address)
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline() -> Any:
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+# -- the system under test ---------------------------------------------------------------
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio({ACCOUNT_SID: AUTH_TOKEN})
+    async with serve(fake.app) as url:
+        fake.url = url  # type: ignore[attr-defined]
+        yield fake
+
+
+def make_settings(tmp_path: Path, twilio_url: str, port: int, **overrides: Any) -> Settings:
+    base = Settings(database_url=f"sqlite:///{tmp_path}/inbox.db", public_url=f"http://127.0.0.1:{port}",
+                    secret_key="test-secret", twilio_api_base=twilio_url, retry_base_seconds=0.05,
+                    retry_max_seconds=0.2, max_attempts=4, send_timeout_seconds=2.0)
+    return replace(base, **overrides)
+
+
+@dataclass
+class Live:
+    """A running inbox with an admin, a lead and two agents, and one SMS inbox."""
+
+    url: str
+    app: Any
+    client: httpx.AsyncClient
+    tokens: dict[str, str]
+    users: dict[str, dict[str, Any]]
+    inbox: dict[str, Any]
+    fake: FakeTwilio
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def sms(self, from_: str, body: str, **extra: str) -> httpx.Response:
+        params = inbound_params(OUR_NUMBER, from_, body, AccountSid=ACCOUNT_SID, **extra)
+        return await self.client.post("/webhooks/twilio", **signed(self.url, "/webhooks/twilio", params, AUTH_TOKEN))
+
+    async def status_callback(self, sid: str, status: str, **extra: str) -> httpx.Response:
+        params = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+                  "AccountSid": ACCOUNT_SID, "From": OUR_NUMBER, "To": extra.pop("To", "+15557654321"),
+                  "ApiVersion": "2010-04-01", **extra}
+        path = "/webhooks/twilio/status"
+        return await self.client.post(path, **signed(self.url, path, params, AUTH_TOKEN))
+
+    async def events(self, who: str = "agent", after: int | None = None) -> EventStream:
+        return await EventStream.connect(self.url, self.tokens[who], after)
+
+    async def get(self, path: str, who: str = "agent", **kw: Any) -> Any:
+        r = await self.client.get(path, headers=self.as_(who), **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+PEOPLE = {"admin": "admin", "lead": "lead", "agent": "agent", "agent2": "agent"}
+
+
+def seed_people(app: Any) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    db = app.state.ctx.db
+    db.create_schema()
+    pw = hash_password("correct horse battery")
+    tokens, users = {}, {}
+    for who, role in PEOPLE.items():
+        user = db.write_sync(lambda tx: services.create_user(
+            tx, email=f"{who}@example.com", name=who.capitalize(), role=role, password_hash=pw))
+        users[who] = user
+        tokens[who] = db.write_sync(lambda tx: services.create_token(tx, user["id"], "test"))
+    return tokens, users
+
+
+@pytest.fixture
+async def live(tmp_path: Path, fake_twilio: FakeTwilio) -> AsyncIterator[Live]:
+    port = free_port()
+    app = create_app(make_settings(tmp_path, fake_twilio.url, port))  # type: ignore[attr-defined]
+    tokens, users = seed_people(app)
+    async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        r = await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={
+            "kind": "sms", "name": "Support line",
+            "settings": {"phone_number": "+1 555-000-1111", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}})
+        assert r.status_code == 201, r.text
+        yield Live(url, app, client, tokens, users, r.json(), fake_twilio)

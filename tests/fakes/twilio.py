@@ -1,0 +1,92 @@
+"""A fake Twilio REST API on 127.0.0.1: the real path, Basic auth, form fields, and
+Twilio's JSON bodies for success (201) and errors. Tests script its failures and await
+what it received."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class Failure:
+    status: int
+    code: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # never answer (a timeout)
+
+
+class FakeTwilio:
+    def __init__(self, accounts: dict[str, str]) -> None:
+        self.accounts = accounts  # account sid -> auth token
+        self.sent: list[dict[str, Any]] = []  # accepted messages, in order
+        self.attempts = 0
+        self.failures: list[Failure] = []  # consumed one per request, before success
+        self.down = False  # answer 503 to everything while set
+        self._changed = asyncio.Condition()
+        self.app = Starlette(routes=[
+            Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"])])
+
+    def fail_next(self, status: int, code: int, message: str, **kw: Any) -> None:
+        self.failures.append(Failure(status, code, message, **kw))
+
+    async def wait_for_sent(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= n), timeout)
+        return self.sent
+
+    async def wait_for_attempts(self, n: int, timeout: float = 10.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: self.attempts >= n), timeout)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def create_message(self, request: Request) -> Response:
+        sid = request.path_params["sid"]
+        self.attempts += 1
+        try:
+            auth = request.headers.get("authorization", "")
+            user, _, password = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+            if user != sid or self.accounts.get(sid) != password:
+                return _error(401, 20003, "Authenticate")
+            if self.down:
+                return _error(503, 20500, "Service Unavailable")
+            if self.failures:
+                f = self.failures.pop(0)
+                if f.hang:
+                    await asyncio.Event().wait()
+                return _error(f.status, f.code, f.message, f.headers)
+            form = await request.form()
+            to, body = form.get("To"), form.get("Body")
+            if not to:
+                return _error(400, 21604, "A 'To' phone number is required.")
+            msg = {"sid": "SM" + secrets.token_hex(16), "account_sid": sid, "to": to, "body": body,
+                   "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
+                   "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl")}
+            self.sent.append(msg)
+            return JSONResponse({
+                "sid": msg["sid"], "account_sid": sid, "to": to, "from": msg["from"], "body": body,
+                "status": "queued", "num_segments": "1", "num_media": str(len(msg["media_url"])),
+                "direction": "outbound-api", "api_version": "2010-04-01", "price": None, "error_code": None,
+                "error_message": None, "uri": f"/2010-04-01/Accounts/{sid}/Messages/{msg['sid']}.json",
+                "date_created": "Mon, 23 Nov 2026 12:00:00 +0000", "date_updated": "Mon, 23 Nov 2026 12:00:00 +0000",
+                "date_sent": None, "messaging_service_sid": msg["messaging_service_sid"], "subresource_uris": {},
+            }, status_code=201)
+        finally:
+            await self._notify()
+
+
+def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                         "status": status}, status_code=status, headers=headers)

@@ -1,0 +1,112 @@
+"""Twilio SMS end to end: inbound webhook -> stored -> live event; reply -> fake Twilio ->
+status callbacks -> live updates."""
+
+from __future__ import annotations
+
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
+from tests.helpers.twilio import inbound_params, signed
+
+
+async def test_inbound_sms_creates_contact_conversation_and_pushes_event(live: Live) -> None:
+    stream = await live.events("agent")
+    other = await live.events("agent2")
+    r = await live.sms("+1 (555) 765-4321", "Hello, my order is late")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/xml")
+    assert "<Response>" in r.text
+
+    created = await stream.next(lambda e: e["type"] == "conversation.created")
+    message = await stream.next(lambda e: e["type"] == "message.created")
+    await other.next(lambda e: e["type"] == "message.created")
+    conv = created["data"]["conversation"]
+    assert conv["status"] == "open" and conv["unread_count"] == 1 and conv["channel"] == "sms"
+    assert conv["last_message_preview"] == "Hello, my order is late"
+    assert message["data"]["message"]["text"] == "Hello, my order is late"
+    assert message["data"]["message"]["sender"]["handle"] == "+15557654321"
+    assert message["id"] > created["id"]
+
+    # A second text lands in the same conversation.
+    assert (await live.sms("+15557654321", "Any news?")).status_code == 200
+    second = await stream.next(lambda e: e["type"] == "message.created")
+    assert second["data"]["conversation"]["id"] == conv["id"]
+    assert second["data"]["conversation"]["unread_count"] == 2
+
+    page = await live.get("/api/conversations")
+    assert [c["id"] for c in page["items"]] == [conv["id"]]
+    timeline = await live.get(f"/api/conversations/{conv['id']}/timeline")
+    texts = [i["text"] for i in timeline["items"] if i["type"] == "message"]
+    assert texts == ["Hello, my order is late", "Any news?"]
+    await stream.close()
+    await other.close()
+
+
+async def test_duplicate_webhook_is_stored_once(live: Live) -> None:
+    params = inbound_params(OUR_NUMBER, "+15557654321", "only once", AccountSid=ACCOUNT_SID)
+    request = signed(live.url, "/webhooks/twilio", params, AUTH_TOKEN)
+    first = await live.client.post("/webhooks/twilio", **request)
+    again = await live.client.post("/webhooks/twilio", **request)
+    assert first.status_code == again.status_code == 200
+    convs = (await live.get("/api/conversations"))["items"]
+    assert len(convs) == 1
+    timeline = await live.get(f"/api/conversations/{convs[0]['id']}/timeline")
+    assert [i["text"] for i in timeline["items"] if i["type"] == "message"] == ["only once"]
+    assert convs[0]["unread_count"] == 1
+
+
+async def test_reply_is_sent_through_twilio_and_follows_status_callbacks(live: Live) -> None:
+    await live.sms("+15557654321", "Where is my parcel?")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    stream = await live.events("agent")
+
+    r = await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("agent"),
+                               json={"text": "It left the warehouse today."})
+    assert r.status_code == 202, r.text
+    reply = r.json()
+    assert reply["status"] == "queued" and reply["direction"] == "out"
+
+    sent = (await live.fake.wait_for_sent(1))[0]
+    assert sent["to"] == "+15557654321" and sent["from"] == OUR_NUMBER
+    assert sent["body"] == "It left the warehouse today."
+    assert sent["status_callback"] == live.url + "/webhooks/twilio/status"
+    acked = await stream.next(lambda e: e["type"] == "message.updated"
+                              and e["data"]["message"]["provider_message_id"] == sent["sid"])
+    assert acked["data"]["message"]["status"] == "queued"
+
+    for status in ("sent", "delivered"):
+        assert (await live.status_callback(sent["sid"], status)).status_code == 204
+        ev = await stream.next(lambda e: e["type"] == "message.updated")
+        assert ev["data"]["message"]["status"] == status
+    # A late "sent" never moves a delivered message back.
+    await live.status_callback(sent["sid"], "sent")
+    message = [i for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
+               if i["type"] == "message" and i["direction"] == "out"][0]
+    assert message["status"] == "delivered"
+    await stream.close()
+
+
+async def test_failed_status_callback_shows_the_providers_reason(live: Live) -> None:
+    await live.sms("+15557654321", "hi")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("agent"),
+                           json={"text": "hello"})
+    sent = (await live.fake.wait_for_sent(1))[0]
+    stream = await live.events("agent")
+    await live.status_callback(sent["sid"], "undelivered", ErrorCode="30003")
+    ev = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "failed")
+    assert ev["data"]["message"]["error"]["code"] == "30003"
+    assert "Unreachable" in ev["data"]["message"]["error"]["message"]
+    await stream.close()
+
+
+async def test_mms_media_urls_become_attachments(live: Live) -> None:
+    r = await live.sms("+15557654321", "", NumMedia="2",
+                       MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+                       MediaContentType0="image/jpeg",
+                       MediaUrl1="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2",
+                       MediaContentType1="application/pdf")
+    assert r.status_code == 200
+    conv = (await live.get("/api/conversations"))["items"][0]
+    assert conv["last_message_preview"] == "[2 attachments]"
+    msg = [i for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"] if i["type"] == "message"][0]
+    assert [a["content_type"] for a in msg["attachments"]] == ["image/jpeg", "application/pdf"]
+    assert msg["attachments"][0]["url"].endswith("/Media/ME1")

@@ -1,0 +1,1 @@
+"""The HTTP face: REST API, WebSocket live events, and (later) the agent web UI."""

@@ -1,0 +1,401 @@
+"""The JSON REST API under /api (documented in docs/api.md). Routes parse and check
+input, call a service or a store query, and shape the answer; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inbox import services, store
+from inbox.auth import hash_password
+from inbox.errors import BadRequest, Invalid, NotFound
+from inbox.events import Viewer
+from inbox.models import ChannelKind, Role
+from inbox.services import Context
+from ui.auth import requires
+from ui.http import json_body
+
+JSON_LIMIT = 256 * 1024
+
+
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _int(value: Any, name: str, *, optional: bool = False) -> int | None:
+    if value is None or value == "":
+        if optional:
+            return None
+        raise Invalid(f"{name} is required", "missing_field")
+    if isinstance(value, bool):
+        raise Invalid(f"{name} must be an integer", "invalid_field")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} must be an integer", "invalid_field") from None
+
+
+def _path_id(request: Request, name: str = "id") -> int:
+    try:
+        return int(request.path_params[name])
+    except ValueError:
+        raise NotFound("not found") from None
+
+
+def _str(data: dict[str, Any], name: str, *, required: bool = True, default: str = "") -> str:
+    value = data.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a string", "invalid_field")
+    if required and not value.strip():
+        raise Invalid(f"{name} is required", "missing_field")
+    return value
+
+
+def _limit(request: Request, default: int = 25, cap: int = 100) -> int:
+    n = _int(request.query_params.get("limit"), "limit", optional=True) or default
+    return max(1, min(n, cap))
+
+
+def _datetime(value: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{name} must be an ISO 8601 time", "invalid_field") from None
+    return dt.astimezone(timezone.utc) if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+# -- me -----------------------------------------------------------------------------------
+
+@requires()
+async def me(request: Request, viewer: Viewer) -> Response:
+    user = await _ctx(request).db.read(lambda c: store.get_user(c, viewer.user_id))
+    assert user is not None
+    return JSONResponse({**store.user_dict(user), "team_ids": sorted(viewer.team_ids)})
+
+
+# -- conversations ------------------------------------------------------------------------
+
+@requires()
+async def list_conversations(request: Request, viewer: Viewer) -> Response:
+    q = request.query_params
+    assignee: int | str | None = q.get("assignee") or None
+    if assignee == "me":
+        assignee = viewer.user_id
+    elif assignee not in (None, "none"):
+        assignee = _int(assignee, "assignee")
+    status = q.get("status") or None
+    if status and status not in {"open", "pending", "snoozed", "resolved"}:
+        raise Invalid("status must be open, pending, snoozed or resolved", "invalid_status")
+    channel = q.get("channel") or None
+    if channel and channel not in {k.value for k in ChannelKind}:
+        raise Invalid("unknown channel", "invalid_channel")
+    args = dict(status=status, assignee=assignee, team=_int(q.get("team"), "team", optional=True),
+                channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True), q=q.get("q") or None,
+                cursor=q.get("cursor") or None, limit=_limit(request))
+    page = await _ctx(request).db.read(lambda c: store.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
+    return JSONResponse(page)
+
+
+@requires()
+async def get_conversation(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+
+    def read(c: Any) -> dict[str, Any]:
+        conv = services.access_conversation(c, viewer, cid)
+        conv["reply_channels"] = store.reply_channels(c, cid)
+        return conv
+    return JSONResponse(await _ctx(request).db.read(read))
+
+
+@requires()
+async def get_timeline(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    before = request.query_params.get("before") or None
+    limit = _limit(request, 50, 200)
+
+    def read(c: Any) -> dict[str, Any]:
+        services.access_conversation(c, viewer, cid)
+        return store.timeline(c, cid, before=before, limit=limit)
+    return JSONResponse(await _ctx(request).db.read(read))
+
+
+@requires()
+async def post_message(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    attachments = data.get("attachments") or []
+    if not isinstance(attachments, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("url"), str) and a["url"].startswith(("http://", "https://"))
+            for a in attachments):
+        raise Invalid("attachments must be a list of {\"url\": \"https://...\", \"content_type\": ...}",
+                      "invalid_attachments")
+    attachments = [{"url": a["url"], "content_type": str(a.get("content_type") or "application/octet-stream")}
+                   for a in attachments]
+    key = request.headers.get("idempotency-key") or None
+    if key is not None and len(key) > 200:
+        raise Invalid("Idempotency-Key is limited to 200 characters", "invalid_idempotency_key")
+    message, replayed = await services.send_reply(
+        _ctx(request), viewer, _path_id(request), _str(data, "text", required=False),
+        inbox_id=_int(data.get("inbox_id"), "inbox_id", optional=True), attachments=attachments,
+        idempotency_key=key)
+    return JSONResponse(message, status_code=200 if replayed else 202,
+                        headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+@requires()
+async def post_note(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    mentions = data.get("mentions") or []
+    if not isinstance(mentions, list) or not all(isinstance(m, int) for m in mentions):
+        raise Invalid("mentions must be a list of user ids", "invalid_field")
+    note = await services.add_note(_ctx(request), viewer, _path_id(request), _str(data, "text"), mentions)
+    return JSONResponse(note, status_code=201)
+
+
+@requires()
+async def post_assignment(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    conv = await services.assign_conversation(
+        _ctx(request), viewer, _path_id(request), user_id=_int(data.get("user_id"), "user_id", optional=True),
+        team_id=_int(data.get("team_id"), "team_id", optional=True))
+    return JSONResponse(conv)
+
+
+@requires()
+async def post_status(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    conv = await services.set_status(_ctx(request), viewer, _path_id(request), _str(data, "status"),
+                                     _datetime(data.get("snoozed_until"), "snoozed_until"))
+    return JSONResponse(conv)
+
+
+@requires()
+async def post_read(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse(await services.mark_read(_ctx(request), viewer, _path_id(request)))
+
+
+@requires()
+async def retry_message(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse(await services.retry_message(_ctx(request), viewer, _path_id(request)), status_code=202)
+
+
+# -- contacts -----------------------------------------------------------------------------
+
+@requires()
+async def list_contacts(request: Request, viewer: Viewer) -> Response:
+    q = request.query_params.get("q", "")
+    limit = _limit(request, 50, 200)
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: store.search_contacts(c, q, limit))})
+
+
+@requires()
+async def get_contact(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    contact = await _ctx(request).db.read(lambda c: store.get_contact(c, cid))
+    if contact is None:
+        raise NotFound("no such contact")
+    if not viewer.sees_all:  # list only the conversations this agent may see
+        contact["conversations"] = [c for c in contact["conversations"] if store.visible_to(viewer, c)]
+    return JSONResponse(contact)
+
+
+@requires()
+async def patch_contact(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await services.update_contact(_ctx(request), viewer, _path_id(request), data))
+
+
+@requires()
+async def merge_contact(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    other = _int(data.get("other_id"), "other_id")
+    assert other is not None
+    return JSONResponse(await services.merge_contacts(_ctx(request), viewer, _path_id(request), other))
+
+
+# -- admin --------------------------------------------------------------------------------
+
+def _inbox_out(request: Request, inbox: dict[str, Any]) -> dict[str, Any]:
+    out = store.inbox_dict(inbox)
+    out["webhook_urls"] = webhook_urls(_ctx(request).settings.public_url, inbox)
+    return out
+
+
+def webhook_urls(public_url: str, inbox: dict[str, Any]) -> dict[str, str]:
+    """The URLs to give the provider for this inbox."""
+    if inbox["kind"] == ChannelKind.sms:
+        return {"messaging": f"{public_url}/webhooks/twilio", "status_callback": f"{public_url}/webhooks/twilio/status"}
+    return {}
+
+
+@requires(Role.admin)
+async def list_inboxes(request: Request, viewer: Viewer) -> Response:
+    inboxes = await _ctx(request).db.read(store.list_inboxes)
+    return JSONResponse({"items": [_inbox_out(request, i) for i in inboxes]})
+
+
+@requires(Role.admin)
+async def create_inbox(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    kind, name = _str(data, "kind"), _str(data, "name")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise Invalid("settings must be an object", "invalid_settings")
+    inbox = await create_inbox_for(request.app.state, kind, name, settings)
+    return JSONResponse(_inbox_out(request, inbox), status_code=201)
+
+
+async def create_inbox_for(state: Any, kind: str, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    address, clean = state.registry.get(kind).configure(settings)
+    inbox: dict[str, Any] = await state.ctx.db.write(
+        lambda tx: services.create_inbox(tx, kind=kind, name=name, address=address, settings=clean))
+    await state.directory.reload()
+    return inbox
+
+
+@requires(Role.admin)
+async def get_inbox(request: Request, viewer: Viewer) -> Response:
+    iid = _path_id(request)
+    inbox = await _ctx(request).db.read(lambda c: store.get_inbox(c, iid))
+    if inbox is None:
+        raise NotFound("no such inbox")
+    return JSONResponse(_inbox_out(request, inbox))
+
+
+@requires(Role.admin)
+async def patch_inbox(request: Request, viewer: Viewer) -> Response:
+    iid = _path_id(request)
+    data = await json_body(request, JSON_LIMIT)
+    ctx = _ctx(request)
+    current = await ctx.db.read(lambda c: store.get_inbox(c, iid))
+    if current is None:
+        raise NotFound("no such inbox")
+    address = settings = None
+    if "settings" in data:
+        if not isinstance(data["settings"], dict):
+            raise Invalid("settings must be an object", "invalid_settings")
+        address, settings = request.app.state.registry.get(current["kind"]).configure(
+            {**current["settings"], **data["settings"]})
+    name = _str(data, "name") if "name" in data else None
+    inbox = await ctx.db.write(lambda tx: services.update_inbox(tx, iid, name=name, address=address,
+                                                                settings=settings))
+    await request.app.state.directory.reload()
+    return JSONResponse(_inbox_out(request, inbox))
+
+
+@requires(Role.admin)
+async def list_users(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(store.list_users)})
+
+
+@requires(Role.admin)
+async def create_user(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    password = _str(data, "password")
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters", "weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    email, name, role = _str(data, "email"), _str(data, "name", required=False), _str(data, "role", default="agent")
+    user = await _ctx(request).db.write(
+        lambda tx: services.create_user(tx, email=email, name=name, role=role, password_hash=pw_hash))
+    return JSONResponse(user, status_code=201)
+
+
+@requires(Role.admin)
+async def patch_user(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    changes: dict[str, Any] = {}
+    for key in ("name", "role"):
+        if key in data:
+            changes[key] = _str(data, key)
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            raise Invalid("active must be true or false", "invalid_field")
+        changes["active"] = data["active"]
+    if "password" in data:
+        password = _str(data, "password")
+        if len(password) < 8:
+            raise Invalid("password must be at least 8 characters", "weak_password")
+        changes["password_hash"] = await asyncio.to_thread(hash_password, password)
+    uid = _path_id(request)
+    return JSONResponse(await _ctx(request).db.write(lambda tx: services.update_user(tx, uid, changes)))
+
+
+def _member_ids(data: dict[str, Any]) -> list[int]:
+    ids = data.get("member_ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise Invalid("member_ids must be a list of user ids", "invalid_field")
+    return ids
+
+
+@requires()
+async def list_teams(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(store.list_teams)})
+
+
+@requires(Role.admin)
+async def create_team(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    name, members = _str(data, "name"), _member_ids(data)
+    return JSONResponse(await _ctx(request).db.write(lambda tx: services.create_team(tx, name, members)),
+                        status_code=201)
+
+
+@requires(Role.admin)
+async def patch_team(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    tid = _path_id(request)
+    members = _member_ids(data)
+    return JSONResponse(await _ctx(request).db.write(lambda tx: services.set_team_members(tx, tid, members)))
+
+
+@requires()
+async def create_token(request: Request, viewer: Viewer) -> Response:
+    """A token for yourself; an admin may create one for any user (``user_id``)."""
+    data = await json_body(request, JSON_LIMIT)
+    uid = _int(data.get("user_id"), "user_id", optional=True) or viewer.user_id
+    if uid != viewer.user_id and viewer.role != Role.admin:
+        from inbox.errors import Forbidden
+        raise Forbidden("only an admin can create a token for another user")
+    if await _ctx(request).db.read(lambda c: store.get_user(c, uid)) is None:
+        raise BadRequest("no such user", "unknown_user")
+    name = _str(data, "name", required=False)
+    token = await _ctx(request).db.write(lambda tx: services.create_token(tx, uid, name))
+    return JSONResponse({"token": token, "user_id": uid, "name": name}, status_code=201)
+
+
+routes = [
+    Route("/api/me", me),
+    Route("/api/conversations", list_conversations),
+    Route("/api/conversations/{id}", get_conversation),
+    Route("/api/conversations/{id}/timeline", get_timeline),
+    Route("/api/conversations/{id}/messages", post_message, methods=["POST"]),
+    Route("/api/conversations/{id}/notes", post_note, methods=["POST"]),
+    Route("/api/conversations/{id}/assignment", post_assignment, methods=["POST"]),
+    Route("/api/conversations/{id}/status", post_status, methods=["POST"]),
+    Route("/api/conversations/{id}/read", post_read, methods=["POST"]),
+    Route("/api/messages/{id}/retry", retry_message, methods=["POST"]),
+    Route("/api/contacts", list_contacts),
+    Route("/api/contacts/{id}", get_contact),
+    Route("/api/contacts/{id}", patch_contact, methods=["PATCH"]),
+    Route("/api/contacts/{id}/merge", merge_contact, methods=["POST"]),
+    Route("/api/inboxes", list_inboxes),
+    Route("/api/inboxes", create_inbox, methods=["POST"]),
+    Route("/api/inboxes/{id}", get_inbox),
+    Route("/api/inboxes/{id}", patch_inbox, methods=["PATCH"]),
+    Route("/api/users", list_users),
+    Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/users/{id}", patch_user, methods=["PATCH"]),
+    Route("/api/teams", list_teams),
+    Route("/api/teams", create_team, methods=["POST"]),
+    Route("/api/teams/{id}", patch_team, methods=["PATCH"]),
+    Route("/api/tokens", create_token, methods=["POST"]),
+]

@@ -1,0 +1,94 @@
+"""The ASGI application: composition of storage, bus, delivery worker and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inbox import store
+from inbox.config import Settings
+from inbox.db import Database
+from inbox.delivery import DeliveryWorker
+from inbox.directory import InboxDirectory
+from inbox.events import Bus
+from inbox.services import Context
+from ui import api, live
+from ui.auth import login, logout
+from ui.http import EXCEPTION_HANDLERS
+from ui.openapi import openapi
+from webhooks import routes as webhook_routes
+from webhooks.registry import build_registry
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        await request.app.state.ctx.db.read(lambda c: c.execute(text("SELECT 1")).scalar())
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    db = Database(settings.database_url)
+    bus = Bus()
+    ctx = Context(db=db, settings=settings, bus=bus)
+    registry = build_registry(settings)
+    directory = InboxDirectory(db)
+    worker = DeliveryWorker(ctx, registry)
+    ctx.wake_delivery = worker.wake
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.create_schema)
+        bus.bind(asyncio.get_running_loop())
+        bus.last_id = await db.read(store.last_event_id)
+        db.on_commit = bus.publish_committed
+        db.start()
+        await directory.reload()
+        task = asyncio.create_task(worker.run()) if settings.run_worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                await worker.stop()
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await registry.aclose()
+            await asyncio.to_thread(db.stop)
+
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/api/openapi.json", openapi),
+        *api.routes,
+        *webhook_routes.routes,
+        *live.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
+                               same_site="lax", https_only=settings.public_url.startswith("https://"))],
+    )
+    app.state.ctx = ctx
+    app.state.registry = registry
+    app.state.directory = directory
+    app.state.worker = worker
+    return app

@@ -1,0 +1,119 @@
+"""GET /ws: the live event stream (docs/events.md).
+
+Each socket has a bounded queue fed by the bus. A client too slow to keep up overflows
+it: its queue is dropped and it is sent ``{"type": "resync"}`` instead, so one stalled
+client costs a bounded amount of memory and never slows the others. A client that
+reconnects with ``?after=<last id>`` first gets every event it missed, replayed from
+the ``event`` table, then the live stream, with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from inbox import store
+from inbox.errors import InboxError
+from inbox.events import LiveEvent, Viewer
+from inbox.services import Context
+from ui.auth import authenticate
+
+log = logging.getLogger(__name__)
+REPLAY_PAGE = 1000
+MAX_REPLAY = 50_000
+RESYNC = object()
+
+
+class Subscription:
+    def __init__(self, viewer: Viewer, size: int) -> None:
+        self.viewer = viewer
+        self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size)
+
+    def offer(self, event: LiveEvent) -> None:
+        if not self.viewer.may_see(event.scopes):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    ctx: Context = ws.app.state.ctx
+    try:
+        viewer = await authenticate(ws)
+    except InboxError:
+        await ws.close(code=4401)
+        return
+    after_raw = ws.query_params.get("after")
+    try:
+        after = int(after_raw) if after_raw else None
+    except ValueError:
+        await ws.close(code=4400)
+        return
+
+    sub = Subscription(viewer, ctx.settings.ws_queue_size)
+    unsubscribe = ctx.bus.subscribe(sub.offer)  # before the replay, so nothing falls between
+    try:
+        await ws.accept()
+        last_sent = after if after is not None else ctx.bus.last_id
+        if after is not None:
+            last_sent = await _replay(ws, ctx, viewer, after)
+        await ws.send_text(json.dumps({"id": None, "type": "ready", "data": {"last_event_id": last_sent}}))
+        receiver = asyncio.create_task(_drain_incoming(ws))
+        try:
+            while not receiver.done():
+                getter = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                item = getter.result()
+                if item is RESYNC:
+                    await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": last_sent}}))
+                    continue
+                assert isinstance(item, LiveEvent)
+                if item.id <= last_sent:
+                    continue  # already sent during the replay
+                await ws.send_text(item.frame)
+                last_sent = item.id
+        finally:
+            receiver.cancel()
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        pass
+    finally:
+        unsubscribe()
+
+
+async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> int:
+    last = after
+    sent = 0
+    while True:
+        rows = await ctx.db.read(lambda c: store.events_after(c, last, REPLAY_PAGE))
+        for r in rows:
+            if viewer.may_see(r.scopes):
+                await ws.send_text(LiveEvent(r.id, r.type, r.data, r.scopes).frame)
+            last = r.id
+        sent += len(rows)
+        if len(rows) < REPLAY_PAGE:
+            return last
+        if sent >= MAX_REPLAY:  # too far behind to replay: start over from current state
+            await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": last}}))
+            return await ctx.db.read(store.last_event_id)
+
+
+async def _drain_incoming(ws: WebSocket) -> None:
+    """We expect nothing from the client but pings; this notices when it goes away."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+routes = [WebSocketRoute("/ws", websocket_endpoint)]

@@ -1,0 +1,1 @@
+"""One adapter per provider: verify, parse and send. Provider vocabulary stays here."""

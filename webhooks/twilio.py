@@ -1,0 +1,211 @@
+"""Twilio Programmable Messaging: SMS and MMS, REST API 2010-04-01.
+
+Inbound webhook: https://www.twilio.com/docs/messaging/guides/webhook-request
+Status callbacks: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
+Signatures:       https://www.twilio.com/docs/usage/webhooks/webhooks-security
+Errors:           https://www.twilio.com/docs/api/errors
+
+Provider vocabulary (MessageSid, MessageStatus, OptOutType...) stays in this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from inbox.channels import (Attachment, InboundMessage, OutboundMessage, ProviderRejected, ProviderUnavailable,
+                            RateLimited, Sent, StatusUpdate)
+from inbox.errors import BadRequest, Invalid
+from inbox.identity import normalize_phone
+from inbox.models import ChannelKind
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# Keywords carriers and Twilio treat as opt-out / opt-in on long codes.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+MAX_MEDIA = 10
+
+# MessageStatus -> our delivery status (None: not about a message we sent).
+STATUS_MAP = {
+    "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued",
+    "sent": "sent", "delivered": "delivered", "read": "read",
+    "undelivered": "failed", "failed": "failed", "canceled": "failed",
+}
+
+# Agent-facing reasons for the error codes a reply most often meets.
+ERROR_REASONS = {
+    "21211": "The 'To' number is not a valid phone number.",
+    "21408": "Sending to this region is not enabled on the Twilio account.",
+    "21610": "The customer has unsubscribed (replied STOP); they must text START before you can reply.",
+    "21612": "Twilio cannot route a message from this number to that recipient.",
+    "21614": "The 'To' number is not a mobile number that can receive SMS.",
+    "30003": "Unreachable destination handset (phone off or out of coverage).",
+    "30004": "Message blocked by the recipient or their carrier.",
+    "30005": "Unknown destination handset: the number does not exist.",
+    "30006": "Landline or unreachable carrier.",
+    "30007": "Message filtered by the carrier as spam.",
+    "30008": "Unknown error from the carrier.",
+}
+OPTED_OUT_CODES = frozenset({"21610"})
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    """Twilio posts application/x-www-form-urlencoded UTF-8."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"body is not a form-encoded Twilio webhook: {exc}", "malformed_body") from None
+    return dict(pairs)
+
+
+def verify(url: str, params: Mapping[str, str], signature: str, auth_token: str) -> bool:
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the public URL and the sorted POST params."""
+    if not signature or not auth_token:
+        return False
+    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
+
+
+def destination(params: Mapping[str, str]) -> str:
+    """Our number the customer wrote to: the inbox's routing address."""
+    to = params.get("To", "")
+    if not to:
+        raise BadRequest("missing 'To'", "malformed_body")
+    return normalize_phone(to) or to.strip()
+
+
+def parse_inbound(inbox_id: int, params: Mapping[str, str]) -> InboundMessage:
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    sender = params.get("From", "").strip()
+    if not sid or not sender:
+        raise BadRequest("missing 'MessageSid' or 'From'", "malformed_body")
+    phone = normalize_phone(sender)
+    body = params.get("Body", "")
+    try:
+        num_media = min(int(params.get("NumMedia", "0") or 0), MAX_MEDIA)
+    except ValueError:
+        raise BadRequest("'NumMedia' is not a number", "malformed_body") from None
+    attachments = tuple(
+        Attachment(content_type=params.get(f"MediaContentType{i}", "application/octet-stream"),
+                   url=params[f"MediaUrl{i}"])
+        for i in range(num_media) if params.get(f"MediaUrl{i}"))
+    keyword = (params.get("OptOutType") or body.strip().upper())
+    opt_out = True if keyword in STOP_WORDS else False if keyword in START_WORDS else None
+    return InboundMessage(
+        inbox_id=inbox_id, kind=ChannelKind.sms, handle=phone or sender, phone=phone,
+        provider_message_id=sid, text=body, timestamp=datetime.now(timezone.utc),
+        attachments=attachments, opt_out=opt_out, raw=dict(params))
+
+
+def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | None:
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    raw_status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+    if not sid or not raw_status:
+        raise BadRequest("missing 'MessageSid' or 'MessageStatus'", "malformed_body")
+    status = STATUS_MAP.get(raw_status)
+    if status is None:
+        return None
+    code = params.get("ErrorCode") or None
+    message = None
+    if status == "failed":
+        message = ERROR_REASONS.get(code or "", params.get("ErrorMessage") or f"Twilio reported '{raw_status}'")
+    return StatusUpdate(inbox_id=inbox_id, provider_message_id=sid, status=status, error_code=code,
+                        error_message=message)
+
+
+class HttpxTwilioClient(AsyncHttpClient):
+    """The twilio SDK's async transport on httpx (our HTTP client everywhere), instead of
+    the SDK's aiohttp one, which warns of deprecated aiohttp calls on every request."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
+        self.session = httpx.AsyncClient(timeout=timeout)
+
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
+                      auth: Any = None, timeout: float | None = None, allow_redirects: bool = False) -> TwilioResponse:
+        response = await self.session.request(method.upper(), url, params=params, data=data, headers=headers,
+                                              auth=auth, timeout=timeout or self.timeout,
+                                              follow_redirects=allow_redirects)
+        return TwilioResponse(response.status_code, response.text, response.headers)
+
+    async def close(self) -> None:
+        await self.session.aclose()
+
+
+class TwilioAdapter:
+    """Sends through the twilio SDK's async client, one client per account."""
+
+    kind = ChannelKind.sms
+
+    def __init__(self, api_base: str, public_url: str) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.status_callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
+        self._clients: dict[tuple[str, str], Client] = {}
+
+    def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        missing = [k for k in ("phone_number", "account_sid", "auth_token") if not settings.get(k)]
+        if missing:
+            raise Invalid(f"an sms inbox needs {', '.join(missing)}", "missing_settings")
+        phone = normalize_phone(str(settings["phone_number"]))
+        if phone is None:
+            raise Invalid("phone_number is not a valid phone number", "invalid_phone")
+        unknown = set(settings) - {"phone_number", "account_sid", "auth_token", "messaging_service_sid"}
+        if unknown:
+            raise Invalid(f"unknown sms settings: {', '.join(sorted(unknown))}", "unknown_settings")
+        clean = {k: str(v) for k, v in settings.items() if v}
+        clean["phone_number"] = phone
+        return phone, clean
+
+    def _client(self, settings: Mapping[str, Any]) -> Client:
+        key = (settings["account_sid"], settings["auth_token"])
+        client = self._clients.get(key)
+        if client is None:
+            client = Client(key[0], key[1], http_client=HttpxTwilioClient())
+            client.api.base_url = self.api_base  # the SDK has no base-url option; see PROTOCOLS.md
+            self._clients[key] = client
+        return client
+
+    async def send(self, message: OutboundMessage) -> Sent:
+        s = message.settings
+        kwargs: dict[str, Any] = {"to": message.to, "body": message.text, "status_callback": self.status_callback}
+        if s.get("messaging_service_sid"):
+            kwargs["messaging_service_sid"] = s["messaging_service_sid"]
+        else:
+            kwargs["from_"] = s["phone_number"]
+        media = [a.url for a in message.attachments if a.url]
+        if media:
+            kwargs["media_url"] = media
+        try:
+            result = await self._client(s).messages.create_async(**kwargs)
+        except TwilioRestException as exc:
+            raise _translate(exc) from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
+        return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.http_client.close()  # type: ignore[union-attr]
+        self._clients.clear()
+
+
+def _translate(exc: TwilioRestException) -> Exception:
+    code = str(exc.code) if exc.code is not None else None
+    text = str(exc.msg or "")
+    if text.startswith("Unable to create record: "):
+        text = text[len("Unable to create record: "):]
+    reason = ERROR_REASONS.get(code or "", text or f"Twilio answered HTTP {exc.status}")
+    if exc.status == 429 or code == "20429":
+        return RateLimited(code, reason)
+    if exc.status >= 500:
+        return ProviderUnavailable(code, reason)
+    return ProviderRejected(code, reason, recipient_opted_out=code in OPTED_OUT_CODES)
