@@ -27,7 +27,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools",
-                access_log=args.access_log, log_level=settings.log_level, proxy_headers=True)
+                access_log=args.access_log, log_level=settings.log_level, proxy_headers=True,
+                # flow-controlled sends (a stalled client backs up into its bounded queue), and
+                # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).
+                ws="websockets-sansio", ws_per_message_deflate=False)
     return 0
 
 

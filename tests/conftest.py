@@ -71,6 +71,7 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
     async with serve(fake.app) as url:
         fake.url = url  # type: ignore[attr-defined]
         yield fake
+        fake.release.set()
 
 
 def make_settings(tmp_path: Path, twilio_url: str, port: int, **overrides: Any) -> Settings:
@@ -132,9 +133,15 @@ def seed_people(app: Any) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
 
 
 @pytest.fixture
-async def live(tmp_path: Path, fake_twilio: FakeTwilio) -> AsyncIterator[Live]:
+def live_overrides() -> dict[str, Any]:
+    """Settings a test changes for its app: parametrize this fixture by name to override."""
+    return {}
+
+
+@pytest.fixture
+async def live(tmp_path: Path, fake_twilio: FakeTwilio, live_overrides: dict[str, Any]) -> AsyncIterator[Live]:
     port = free_port()
-    app = create_app(make_settings(tmp_path, fake_twilio.url, port))  # type: ignore[attr-defined]
+    app = create_app(make_settings(tmp_path, fake_twilio.url, port, **live_overrides))  # type: ignore[attr-defined]
     tokens, users = seed_people(app)
     async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         r = await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={

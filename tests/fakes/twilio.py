@@ -33,6 +33,7 @@ class FakeTwilio:
         self.failures: list[Failure] = []  # consumed one per request, before success
         self.down = False  # answer 503 to everything while set
         self._changed = asyncio.Condition()
+        self.release = asyncio.Event()  # set at teardown: ends any hanging request
         self.app = Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"])])
 
@@ -65,7 +66,7 @@ class FakeTwilio:
             if self.failures:
                 f = self.failures.pop(0)
                 if f.hang:
-                    await asyncio.Event().wait()
+                    await self.release.wait()
                 return _error(f.status, f.code, f.message, f.headers)
             form = await request.form()
             to, body = form.get("To"), form.get("Body")

@@ -21,7 +21,7 @@ def free_port() -> int:
 async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="on", ws="websockets-sansio")
+                            lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
