@@ -88,9 +88,10 @@ class DeliveryWorker:
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
         except SendError as err:
-            await self.ctx.db.write(lambda tx: _record_failure(tx, job, err, s.retry_base_seconds,
+            error = err
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, error, s.retry_base_seconds,
                                                                s.retry_max_seconds, s.max_attempts))
-            if err.transient:
+            if error.transient:
                 self.wake()  # reschedule the loop's timer for the retry
         except Exception as err:  # a bug in an adapter must still show on the message
             log.exception("adapter %s crashed sending message %s", job.kind, job.outbound.message_id)
@@ -173,6 +174,7 @@ def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: f
     _update_message(tx, job.outbound.message_id, {"status": DeliveryStatus.failed, "error_code": err.code,
                                                    "error_message": reason})
     if err.recipient_opted_out:
-        identity = conn.execute(select(MESSAGES.c.identity_id).where(MESSAGES.c.id == job.outbound.message_id)).scalar()
+        identity = conn.execute(select(MESSAGES.c.identity_id)
+                                .where(MESSAGES.c.id == job.outbound.message_id)).scalar()
         conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == identity).values(opted_out=True))
 

@@ -50,5 +50,6 @@ class InboxDirectory:
 
     async def matching(self, kind: str, setting: str, value: str) -> list[dict[str, Any]]:
         def find() -> list[dict[str, Any]] | None:
-            return [i for i in self._by_id.values() if i["kind"] == kind and i["settings"].get(setting) == value] or None
+            hits = [i for i in self._by_id.values() if i["kind"] == kind and i["settings"].get(setting) == value]
+            return hits or None
         return await self._fresh(find) or []

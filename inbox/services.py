@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Callable
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
