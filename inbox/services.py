@@ -43,6 +43,7 @@ class Context:
     settings: Settings
     bus: Bus = field(default_factory=Bus)
     wake_delivery: Callable[[], None] = lambda: None
+    snoozes_changed: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +414,10 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
                 conversation_scopes(updated["assignee_id"], updated["team_id"]))
         return updated
-    return await ctx.db.write(job)
+    updated = await ctx.db.write(job)
+    if new == ConversationStatus.snoozed:
+        ctx.snoozes_changed()
+    return updated
 
 
 async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Dict:
@@ -597,3 +601,23 @@ def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None
     updated = store.get_inbox(tx.conn, inbox_id)
     assert updated is not None
     return updated
+
+
+async def wake_snoozed(ctx: Context) -> datetime | None:
+    """Reopen every conversation whose snooze has run out; return when the next one will."""
+    def job(tx: Tx) -> datetime | None:
+        conn = tx.conn
+        now = utcnow()
+        due = conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.status == ConversationStatus.snoozed,
+                                                            CONVERSATIONS.c.snoozed_until <= now)).scalars().all()
+        for cid in due:
+            conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == cid).values(
+                status=ConversationStatus.open, snoozed_until=None, updated_at=now))
+            _log(tx, cid, "status_changed", None, {"from": "snoozed", "to": "open", "reason": "snooze_ended"}, now)
+            conv = _conversation(conn, cid)
+            tx.emit(CONVERSATION_UPDATED, {"conversation": conv, "previous_status": "snoozed"},
+                    conversation_scopes(conv["assignee_id"], conv["team_id"]))
+        return conn.execute(select(CONVERSATIONS.c.snoozed_until).where(
+            CONVERSATIONS.c.status == ConversationStatus.snoozed).order_by(CONVERSATIONS.c.snoozed_until)
+            .limit(1)).scalar()
+    return await ctx.db.write(job)

@@ -123,3 +123,20 @@ async def test_contact_search_and_attribute_patch(live: Live) -> None:
     assert (await live.get("/api/contacts", params={"q": "nobody"}))["items"] == []
     by_text = await live.get("/api/conversations", params={"q": "hello"})
     assert [c["id"] for c in by_text["items"]] == [conv["id"]]
+
+
+async def test_snoozed_conversation_wakes_when_its_time_comes(live: Live) -> None:
+    await live.sms("+15557654321", "remind me later")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    stream = await live.events()
+    soon = (datetime.now(timezone.utc) + timedelta(milliseconds=300)).isoformat()
+    r = await live.client.post(f"/api/conversations/{conv['id']}/status", headers=live.as_("agent"),
+                               json={"status": "snoozed", "snoozed_until": soon})
+    assert r.status_code == 200 and r.json()["status"] == "snoozed" and r.json()["snoozed_until"]
+    woke = await stream.next(lambda e: e["type"] == "conversation.updated"
+                             and e["data"]["conversation"]["status"] == "open", timeout=5)
+    assert woke["data"]["previous_status"] == "snoozed"
+    missing = await live.client.post(f"/api/conversations/{conv['id']}/status", headers=live.as_("agent"),
+                                     json={"status": "snoozed"})
+    assert missing.status_code == 422
+    await stream.close()

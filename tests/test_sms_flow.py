@@ -110,3 +110,23 @@ async def test_mms_media_urls_become_attachments(live: Live) -> None:
     msg = [i for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"] if i["type"] == "message"][0]
     assert [a["content_type"] for a in msg["attachments"]] == ["image/jpeg", "application/pdf"]
     assert msg["attachments"][0]["url"].endswith("/Media/ME1")
+
+
+async def test_stop_opts_out_and_start_opts_back_in(live: Live) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    path = f"/api/conversations/{conv['id']}/messages"
+    await live.sms("+15557654321", " stop ")
+    refused = await live.client.post(path, json={"text": "please stay"}, headers=live.as_("agent"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "recipient_opted_out"
+    sms = [c for c in (await live.get(f"/api/conversations/{conv['id']}"))["reply_channels"] if c["kind"] == "sms"][0]
+    assert not sms["available"] and "opted out" in sms["reason"]
+    # Twilio's Advanced Opt-Out names the keyword type itself.
+    await live.sms("+15557654321", "Sure, go ahead", OptOutType="START")
+    allowed = await live.client.post(path, json={"text": "welcome back"}, headers=live.as_("agent"))
+    assert allowed.status_code == 202
+    assert [m["body"] for m in await live.fake.wait_for_sent(1)] == ["welcome back"]
+    # The keywords are kept in the timeline like any message.
+    texts = [i["text"] for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
+             if i["type"] == "message" and i["direction"] == "in"]
+    assert texts == ["hello", " stop ", "Sure, go ahead"]

@@ -23,6 +23,7 @@ from inbox.delivery import DeliveryWorker
 from inbox.directory import InboxDirectory
 from inbox.events import Bus
 from inbox.services import Context
+from inbox.snooze import SnoozeWaker
 from ui import api, live
 from ui.auth import login, logout
 from ui.http import EXCEPTION_HANDLERS
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake
+    snoozes = SnoozeWaker(ctx)
+    ctx.snoozes_changed = snoozes.changed
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,9 +63,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db.start()
         await directory.reload()
         task = asyncio.create_task(worker.run()) if settings.run_worker else None
+        snooze_task = asyncio.create_task(snoozes.run())
         try:
             yield
         finally:
+            snooze_task.cancel()
             if task is not None:
                 await worker.stop()
                 task.cancel()
