@@ -4,9 +4,12 @@ Why not the async ORM: on this machine a SQLModel async session per request comm
 about 740 rows/s, a raw sqlite3 insert about 8,000/s (../shared/PERFORMANCE.md). So
 every write is a plain function of a synchronous SQLAlchemy ``Connection``, run on one
 writer thread. The writer takes every job queued while it was busy and runs them in one
-transaction, each inside its own SAVEPOINT (a failing job rolls back alone), then commits
-once: one fsync for a whole burst of webhooks, and a caller's ``await write(...)`` returns
-only after its job is durable.
+transaction, then commits once: one fsync for a whole burst of webhooks, and a caller's
+``await write(...)`` returns only after its job is durable. If a job raises, the batch is
+rolled back and each of its jobs is run again in a transaction of its own, so a failure
+costs its batch a second pass but never another caller's write. (A SAVEPOINT per job
+would do the same at two extra statements per job, on every job.) A job must therefore
+touch nothing but the database through its ``Tx``: it may run twice.
 
 Live events written by a job (``Tx.emit``) go to the ``event`` table in the same
 transaction and are handed to the bus after the commit, in id order.
@@ -25,14 +28,17 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from inbox import models
+from inbox.errors import InboxError
 from inbox.models import utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 256
+_INSERT_EVENT = insert(models.Event.__table__)
 
 
 @dataclass(slots=True)
@@ -51,9 +57,8 @@ class Tx:
     events: list[PendingEvent] = field(default_factory=list)
 
     def emit(self, type: str, data: dict[str, Any], scopes: list[str]) -> None:
-        result = self.conn.execute(
-            insert(models.Event.__table__).values(type=type, data=data, scopes=scopes, created_at=utcnow())
-        )
+        result = self.conn.execute(_INSERT_EVENT, {"type": type, "data": data, "scopes": scopes,
+                                                   "created_at": utcnow()})
         assert result.inserted_primary_key is not None
         self.events.append(PendingEvent(result.inserted_primary_key[0], type, data, scopes))
 
@@ -168,27 +173,35 @@ class Database:
             self._commit_batch(batch)
 
     def _commit_batch(self, batch: list[_Job[Any]]) -> None:
-        events: list[PendingEvent] = []
-        try:
-            with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
-                for job in batch:
-                    tx = Tx(conn)
-                    try:
-                        with conn.begin_nested():
-                            job.result = job.fn(tx)
-                        events.extend(tx.events)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
-                        job.error = exc
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
-            log.exception("group commit of %d jobs failed", len(batch))
+        events = self._run_in_one_transaction(batch)
+        if events is None:  # something failed: isolate every job in its own transaction
             events = []
             for job in batch:
-                job.error = job.error or exc
+                job.error = None
+                events.extend(self._run_in_one_transaction([job]) or [])
         if events and self.on_commit is not None:
             self.on_commit(events)
         for job in batch:
             if job.loop is not None:
                 job.loop.call_soon_threadsafe(_settle, job)
+
+    def _run_in_one_transaction(self, jobs: list[_Job[Any]]) -> list[PendingEvent] | None:
+        """Run the jobs and commit; the committed events, or None if anything failed (then
+        every job has ``error`` set or, when another job failed, nothing durable)."""
+        events: list[PendingEvent] = []
+        try:
+            with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
+                for job in jobs:
+                    tx = Tx(conn)
+                    job.result = job.fn(tx)
+                    events.extend(tx.events)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            if len(jobs) == 1:
+                jobs[0].error = exc
+            elif not isinstance(exc, _EXPECTED):
+                log.warning("a batch of %d writes failed (%r); retrying them one by one", len(jobs), exc)
+            return None
+        return events
 
     # -- reads --------------------------------------------------------------------------
 
@@ -198,6 +211,10 @@ class Database:
     def read_sync(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
             return fn(conn)
+
+
+# Failures that are part of normal operation (a permission check, a duplicate's unique key).
+_EXPECTED: tuple[type[Exception], ...] = (IntegrityError, InboxError)
 
 
 def _settle(job: _Job[Any]) -> None:

@@ -142,7 +142,8 @@ def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
     tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="done", lease_until=None,
                                                                       last_error=None))
     current = tx.conn.execute(select(MESSAGES.c.status).where(MESSAGES.c.id == job.outbound.message_id)).scalar()
-    values: dict[str, Any] = {"provider_message_id": sent.provider_message_id, "error_code": None, "error_message": None}
+    values: dict[str, Any] = {"provider_message_id": sent.provider_message_id, "error_code": None,
+                              "error_message": None}
     # A status callback may already have moved it further; never move it back.
     if current != DeliveryStatus.failed and STATUS_RANK.get(sent.status, 0) > STATUS_RANK.get(current or "", 0):
         values["status"] = sent.status

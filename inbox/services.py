@@ -21,15 +21,15 @@ from inbox.auth import hash_token, new_token
 from inbox.channels import InboundMessage, StatusUpdate
 from inbox.config import Settings
 from inbox.db import Database, Tx
+from inbox.ingest import IngestResult, find_message, ingest, preview
 from inbox.errors import Conflict, Forbidden, Invalid, NotFound
-from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_CREATED, CONVERSATION_UPDATED,
+from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_UPDATED,
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
 from inbox.store import (CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, INBOXES, JOBS, MEMBERS, MESSAGES, NOTES,
                          TEAMS, TOKENS, USERS, Dict)
 
-PREVIEW_CHARS = 140
 MAX_TEXT_CHARS = 10_000
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
 STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
@@ -44,21 +44,6 @@ class Context:
     bus: Bus = field(default_factory=Bus)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    message_id: int
-    conversation_id: int
-    duplicate: bool = False
-
-
-def _preview(text: str, attachments: list[Dict]) -> str:
-    if text:
-        return text[:PREVIEW_CHARS]
-    if attachments:
-        return f"[{len(attachments)} attachment{'s' if len(attachments) > 1 else ''}]"
-    return ""
 
 
 def _conversation(conn: Connection, conversation_id: int) -> Dict:
@@ -85,122 +70,16 @@ def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Di
 
 async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
     """Store one customer message: contact, identity, conversation and message in one
-    transaction, idempotent on (inbox, provider message id)."""
+    transaction, idempotent on (inbox, provider message id). See ingest.py."""
     reopen_after = timedelta(days=ctx.settings.reopen_days)
     try:
-        return await ctx.db.write(lambda tx: _ingest(tx, msg, reopen_after))
+        return await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
     except IntegrityError:
         # Another process stored the same provider message id first (PostgreSQL scale-out).
-        existing = await ctx.db.read(lambda c: _find_message(c, msg.inbox_id, msg.provider_message_id))
-        if existing is None:
+        found = await ctx.db.read(lambda c: find_message(c, msg.inbox_id, msg.provider_message_id))
+        if found is None:
             raise
-        return existing
-
-
-def _find_message(conn: Connection, inbox_id: int, provider_message_id: str) -> IngestResult | None:
-    row = conn.execute(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
-        MESSAGES.c.inbox_id == inbox_id, MESSAGES.c.provider_message_id == provider_message_id)).first()
-    return IngestResult(row.id, row.conversation_id, duplicate=True) if row is not None else None
-
-
-def _ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult:
-    conn = tx.conn
-    if (dup := _find_message(conn, msg.inbox_id, msg.provider_message_id)) is not None:
-        return dup
-    now = utcnow()
-    identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
-
-    conv = conn.execute(select(CONVERSATIONS).where(CONVERSATIONS.c.contact_id == contact_id)
-                        .order_by(CONVERSATIONS.c.id.desc()).limit(1)).first()
-    attachments = [a.as_dict() for a in msg.attachments]
-    preview = _preview(msg.text, attachments)
-    conv_values = dict(last_message_at=now, last_message_preview=preview, last_message_direction=Direction.inbound,
-                       last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind, updated_at=now)
-    created = reopened = False
-    previous_status = None
-    if conv is None or (conv.status == ConversationStatus.resolved
-                        and (conv.resolved_at is None or conv.resolved_at < now - reopen_after)):
-        conversation_id = conn.execute(insert(CONVERSATIONS).values(
-            contact_id=contact_id, status=ConversationStatus.open, unread_count=1, created_at=now,
-            **conv_values)).inserted_primary_key[0]  # type: ignore[index]
-        _log(tx, conversation_id, "created", None, {"channel": msg.kind, "inbox_id": msg.inbox_id}, now)
-        created = True
-        assignee_id = team_id = None
-    else:
-        conversation_id, assignee_id, team_id = conv.id, conv.assignee_id, conv.team_id
-        values: Dict = dict(conv_values, unread_count=CONVERSATIONS.c.unread_count + 1)
-        if conv.status in (ConversationStatus.resolved, ConversationStatus.snoozed):
-            # The customer wrote again: a recently resolved or snoozed conversation wakes up.
-            previous_status = conv.status
-            values.update(status=ConversationStatus.open, resolved_at=None, snoozed_until=None)
-            _log(tx, conversation_id, "status_changed", None,
-                 {"from": conv.status, "to": ConversationStatus.open, "reason": "customer_replied"}, now)
-            reopened = True
-        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**values))
-
-    message_id = conn.execute(insert(MESSAGES).values(
-        conversation_id=conversation_id, inbox_id=msg.inbox_id, direction=Direction.inbound,
-        identity_id=identity_id, text=msg.text, attachments=attachments,
-        provider_message_id=msg.provider_message_id, reply_to=msg.reply_to, status=DeliveryStatus.received,
-        provider_timestamp=msg.timestamp, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
-
-    scopes = conversation_scopes(assignee_id, team_id)
-    conversation = store.get_conversation(conn, conversation_id)
-    assert conversation is not None
-    if new_contact:
-        contact = store.get_contact(conn, contact_id, full=False)
-        tx.emit(CONTACT_UPDATED, {"contact": contact}, [SCOPE_ALL])
-    if created:
-        tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, scopes)
-    elif reopened:
-        tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": previous_status}, scopes)
-    message = {
-        "id": message_id, "conversation_id": conversation_id, "inbox_id": msg.inbox_id, "direction": "in",
-        "author_id": None, "identity_id": identity_id, "text": msg.text, "attachments": attachments,
-        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": "received",
-        "error": None, "created_at": store.iso(now), "updated_at": store.iso(now),
-        "sender": {"contact_id": contact_id, "name": contact_name, "handle": msg.handle, "channel": msg.kind},
-    }
-    tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
-    return IngestResult(message_id, conversation_id)
-
-
-def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[int, int, str, bool]:
-    """(identity id, contact id, contact name, contact is new). A new handle joins the
-    contact who already has the same phone or email, whatever channel it came from."""
-    row = conn.execute(
-        select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.profile_name, IDENTITIES.c.opted_out,
-               CONTACTS.c.name)
-        .join(CONTACTS, CONTACTS.c.id == IDENTITIES.c.contact_id)
-        .where(IDENTITIES.c.kind == msg.kind, IDENTITIES.c.handle == msg.handle)).first()
-    if row is not None:
-        changes: Dict = {}
-        if msg.profile_name and msg.profile_name != row.profile_name:
-            changes["profile_name"] = msg.profile_name
-        if msg.opt_out is not None and msg.opt_out != row.opted_out:
-            changes["opted_out"] = msg.opt_out
-        if changes:
-            conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(last_seen_at=now, **changes))
-        return row.id, row.contact_id, row.name, False
-
-    contact = None
-    for column, value in ((CONTACTS.c.phone, msg.phone), (CONTACTS.c.email, msg.email)):
-        if value and contact is None:
-            contact = conn.execute(select(CONTACTS.c.id, CONTACTS.c.name)
-                                   .where(column == value, CONTACTS.c.merged_into_id.is_(None))
-                                   .order_by(CONTACTS.c.id).limit(1)).first()
-    new_contact = contact is None
-    if contact is None:
-        name = msg.profile_name or msg.handle
-        contact_id = conn.execute(insert(CONTACTS).values(
-            name=name, phone=msg.phone, email=msg.email, attributes={}, created_at=now,
-            updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
-    else:
-        contact_id, name = contact.id, contact.name
-    identity_id = conn.execute(insert(IDENTITIES).values(
-        contact_id=contact_id, kind=msg.kind, handle=msg.handle, profile_name=msg.profile_name,
-        opted_out=bool(msg.opt_out), last_seen_at=now)).inserted_primary_key[0]  # type: ignore[index]
-    return identity_id, contact_id, name, new_contact
+        return IngestResult(*found, duplicate=True)
 
 
 async def record_status(ctx: Context, status: StatusUpdate) -> bool:
@@ -289,7 +168,7 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
     conn.execute(insert(JOBS).values(message_id=message_id, state="pending", attempts=0, next_attempt_at=now,
                                      created_at=now))
     conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-        last_message_at=now, last_message_preview=_preview(text, attachments),
+        last_message_at=now, last_message_preview=preview(text, attachments),
         last_message_direction=Direction.outbound, unread_count=0, updated_at=now))
     message = store.get_message(conn, message_id)
     conversation = store.get_conversation(conn, conversation_id)

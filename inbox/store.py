@@ -171,15 +171,17 @@ def _conversation_select() -> Any:
         CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
 
 
-def conversation_dict(m: Any) -> Dict:
+def conversation_dict(row: Any) -> Dict:
+    """From a row of ``_conversation_select()``, or any mapping with the same keys."""
+    m = row._mapping if hasattr(row, "_mapping") else row
     return {
-        "id": m.id, "status": m.status, "assignee_id": m.assignee_id, "team_id": m.team_id,
-        "contact": {"id": m.contact_id, "name": m.contact_name},
-        "unread_count": m.unread_count, "channel": m.channel, "inbox_id": m.last_inbound_inbox_id,
-        "last_message_at": iso(m.last_message_at), "last_message_preview": m.last_message_preview,
-        "last_message_direction": m.last_message_direction, "last_inbound_at": iso(m.last_inbound_at),
-        "snoozed_until": iso(m.snoozed_until), "resolved_at": iso(m.resolved_at),
-        "created_at": iso(m.created_at), "updated_at": iso(m.updated_at),
+        "id": m["id"], "status": m["status"], "assignee_id": m["assignee_id"], "team_id": m["team_id"],
+        "contact": {"id": m["contact_id"], "name": m["contact_name"]},
+        "unread_count": m["unread_count"], "channel": m["channel"], "inbox_id": m["last_inbound_inbox_id"],
+        "last_message_at": iso(m["last_message_at"]), "last_message_preview": m["last_message_preview"],
+        "last_message_direction": m["last_message_direction"], "last_inbound_at": iso(m["last_inbound_at"]),
+        "snoozed_until": iso(m["snoozed_until"]), "resolved_at": iso(m["resolved_at"]),
+        "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }
 
 
