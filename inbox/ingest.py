@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from inbox import store
 from inbox.channels import InboundMessage
 from inbox.db import Tx
+from inbox.fastsql import Prepared, as_utc
 from inbox.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL, \
     conversation_scopes
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, utcnow
@@ -26,31 +26,49 @@ from inbox.store import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, MESSAG
 
 PREVIEW_CHARS = 140
 
-_FIND_MESSAGE = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
-    MESSAGES.c.inbox_id == bindparam("inbox_id"), MESSAGES.c.provider_message_id == bindparam("pid"))
-_FIND_IDENTITY = (
+
+def _insert(table: Table, *columns: str) -> Prepared:
+    return Prepared(insert(table).values({c: bindparam(c) for c in columns}).returning(table.c.id))
+
+
+_FIND_MESSAGE = Prepared(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
+    MESSAGES.c.inbox_id == bindparam("inbox_id"), MESSAGES.c.provider_message_id == bindparam("pid")))
+_FIND_IDENTITY = Prepared(
     select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.profile_name, IDENTITIES.c.opted_out,
-           CONTACTS.c.name)
+           CONTACTS.c.name, IDENTITIES.c.last_seen_at)
     .join(CONTACTS, CONTACTS.c.id == IDENTITIES.c.contact_id)
     .where(IDENTITIES.c.kind == bindparam("kind"), IDENTITIES.c.handle == bindparam("handle")))
 _CONTACT_BY = {
-    name: select(CONTACTS.c.id, CONTACTS.c.name)
-    .where(column == bindparam("value"), CONTACTS.c.merged_into_id.is_(None)).order_by(CONTACTS.c.id).limit(1)
+    name: Prepared(select(CONTACTS.c.id, CONTACTS.c.name)
+                   .where(column == bindparam("value"), CONTACTS.c.merged_into_id.is_(None))
+                   .order_by(CONTACTS.c.id).limit(1))
     for name, column in (("phone", CONTACTS.c.phone), ("email", CONTACTS.c.email))
 }
-_LATEST_CONVERSATION = (select(CONVERSATIONS).where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
-                        .order_by(CONVERSATIONS.c.id.desc()).limit(1))
-_INSERT_MESSAGE = insert(MESSAGES)
-_INSERT_CONVERSATION = insert(CONVERSATIONS)
-_INSERT_CONTACT = insert(CONTACTS)
-_INSERT_IDENTITY = insert(IDENTITIES)
-_INSERT_CONV_EVENT = insert(CONV_EVENTS)
-_TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
+_CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
+                         "resolved_at", "created_at", "last_message_at", "last_message_preview",
+                         "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at")
+_INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
+_LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+                                .where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
+                                .order_by(CONVERSATIONS.c.id.desc()).limit(1))
+_DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at") or c.endswith("_until"))
+_INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
+                          "provider_message_id", "reply_to", "status", "provider_timestamp", "created_at",
+                          "updated_at")
+_INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "attributes", "created_at", "updated_at")
+_INSERT_IDENTITY = _insert(IDENTITIES, "contact_id", "kind", "handle", "profile_name", "opted_out", "last_seen_at")
+_INSERT_CONV_EVENT = _insert(CONV_EVENTS, "conversation_id", "kind", "actor_id", "data", "created_at")
+_TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
     last_message_direction=Direction.inbound.value, last_inbound_at=bindparam("b_at"),
     last_inbound_inbox_id=bindparam("b_inbox"), channel=bindparam("b_channel"), updated_at=bindparam("b_at"),
     unread_count=CONVERSATIONS.c.unread_count + 1, status=bindparam("b_status"),
-    resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until"))
+    resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until")))
+_TOUCH_IDENTITY = Prepared(update(IDENTITIES).where(IDENTITIES.c.id == bindparam("b_id")).values(
+    last_seen_at=bindparam("b_at"), profile_name=bindparam("b_profile_name"), opted_out=bindparam("b_opted_out")))
+# An identity's last_seen_at picks the handle a reply goes to; refreshing it on every
+# message would cost a statement each, so it is refreshed when older than this.
+SEEN_RESOLUTION = timedelta(minutes=10)
 
 
 def preview(text: str, attachments: list[Dict]) -> str:
@@ -62,8 +80,8 @@ def preview(text: str, attachments: list[Dict]) -> str:
 
 
 def find_message(conn: Connection, inbox_id: int, provider_message_id: str) -> tuple[int, int] | None:
-    row = conn.execute(_FIND_MESSAGE, {"inbox_id": inbox_id, "pid": provider_message_id}).first()
-    return (row.id, row.conversation_id) if row is not None else None
+    row = _FIND_MESSAGE.first(conn, {"inbox_id": inbox_id, "pid": provider_message_id})
+    return (row[0], row[1]) if row is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,38 +101,38 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     attachments = [a.as_dict() for a in msg.attachments]
     text_preview = preview(msg.text, attachments)
 
-    conv = conn.execute(_LATEST_CONVERSATION, {"contact_id": contact_id}).first()
+    conv = _latest_conversation(conn, contact_id)
     touched = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction="in",
                    last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value, updated_at=now)
     previous_status = None
-    if conv is None or (conv.status == ConversationStatus.resolved
-                        and (conv.resolved_at is None or conv.resolved_at < now - reopen_after)):
+    if conv is None or (conv["status"] == ConversationStatus.resolved
+                        and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None, unread_count=1,
                             snoozed_until=None, resolved_at=None, created_at=now, **touched)
-        values["id"] = conn.execute(_INSERT_CONVERSATION, values).inserted_primary_key[0]  # type: ignore[index]
-        conn.execute(_INSERT_CONV_EVENT, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
+        values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
+        _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
                                           "data": {"channel": msg.kind, "inbox_id": msg.inbox_id}, "created_at": now})
         created = True
     else:
         created = False
-        values = dict(conv._mapping, **touched, unread_count=conv.unread_count + 1)
-        if conv.status in (ConversationStatus.resolved, ConversationStatus.snoozed):
-            # The customer wrote again: a recently resolved or a snoozed conversation wakes up.
-            previous_status = conv.status
+        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
+        if conv["status"] != ConversationStatus.open:
+            # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
+            previous_status = conv["status"]
             values.update(status="open", resolved_at=None, snoozed_until=None)
-            conn.execute(_INSERT_CONV_EVENT, {
-                "conversation_id": conv.id, "kind": "status_changed", "actor_id": None, "created_at": now,
-                "data": {"from": conv.status, "to": "open", "reason": "customer_replied"}})
-        conn.execute(_TOUCH_CONVERSATION, {
-            "b_id": conv.id, "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
+            _INSERT_CONV_EVENT.execute(conn, {
+                "conversation_id": conv["id"], "kind": "status_changed", "actor_id": None, "created_at": now,
+                "data": {"from": conv["status"], "to": "open", "reason": "customer_replied"}})
+        _TOUCH_CONVERSATION.execute(conn, {
+            "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
             "b_channel": msg.kind.value, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
             "b_snoozed_until": values["snoozed_until"]})
 
-    message_id = conn.execute(_INSERT_MESSAGE, {
+    message_id = _INSERT_MESSAGE.scalar(conn, {
         "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": "in", "identity_id": identity_id,
-        "author_id": None, "text": msg.text, "attachments": attachments, "provider_message_id": msg.provider_message_id,
+        "text": msg.text, "attachments": attachments, "provider_message_id": msg.provider_message_id,
         "reply_to": msg.reply_to, "status": DeliveryStatus.received.value, "provider_timestamp": msg.timestamp,
-        "created_at": now, "updated_at": now}).inserted_primary_key[0]  # type: ignore[index]
+        "created_at": now, "updated_at": now})
 
     conversation = store.conversation_dict({**values, "contact_name": contact_name})
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
@@ -136,33 +154,44 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     return IngestResult(message_id, values["id"])
 
 
+def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
+    row = _LATEST_CONVERSATION.first(conn, {"contact_id": contact_id})
+    if row is None:
+        return None
+    conv = dict(zip(("id", *_CONVERSATION_COLUMNS), row))
+    for key in _DATETIMES:
+        if conv[key] is not None:
+            conv[key] = as_utc(conv[key])
+    return conv
+
+
 def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[int, int, str, bool]:
     """(identity id, contact id, contact name, contact is new). A new handle joins the
     contact who already has the same phone or email, whatever channel it came from."""
-    row = conn.execute(_FIND_IDENTITY, {"kind": msg.kind.value, "handle": msg.handle}).first()
+    row = _FIND_IDENTITY.first(conn, {"kind": msg.kind.value, "handle": msg.handle})
     if row is not None:
-        changes: dict[str, Any] = {}
-        if msg.profile_name and msg.profile_name != row.profile_name:
-            changes["profile_name"] = msg.profile_name
-        if msg.opt_out is not None and msg.opt_out != row.opted_out:
-            changes["opted_out"] = msg.opt_out
-        if changes:
-            conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(last_seen_at=now, **changes))
-        return row.id, row.contact_id, row.name, False
+        identity_id, contact_id, profile_name, opted_out, name, last_seen = row
+        opted_out = bool(opted_out)
+        new_profile = msg.profile_name or profile_name
+        new_opt_out = opted_out if msg.opt_out is None else msg.opt_out
+        stale = last_seen is None or as_utc(last_seen) < now - SEEN_RESOLUTION
+        if new_profile != profile_name or new_opt_out != opted_out or stale:
+            _TOUCH_IDENTITY.execute(conn, {"b_id": identity_id, "b_at": now, "b_profile_name": new_profile,
+                                           "b_opted_out": new_opt_out})
+        return identity_id, contact_id, name, False
 
     contact = None
     for key, value in (("phone", msg.phone), ("email", msg.email)):
         if value and contact is None:
-            contact = conn.execute(_CONTACT_BY[key], {"value": value}).first()
+            contact = _CONTACT_BY[key].first(conn, {"value": value})
     if contact is None:
         name = msg.profile_name or msg.handle
-        contact_id = conn.execute(_INSERT_CONTACT, {
-            "name": name, "phone": msg.phone, "email": msg.email, "avatar_url": None, "attributes": {},
-            "merged_into_id": None, "created_at": now, "updated_at": now}).inserted_primary_key[0]  # type: ignore[index]
+        contact_id = _INSERT_CONTACT.scalar(conn, {
+            "name": name, "phone": msg.phone, "email": msg.email, "attributes": {}, "created_at": now,
+            "updated_at": now})
     else:
-        contact_id, name = contact.id, contact.name
-    identity_id = conn.execute(_INSERT_IDENTITY, {
+        contact_id, name = contact
+    identity_id = _INSERT_IDENTITY.scalar(conn, {
         "contact_id": contact_id, "kind": msg.kind.value, "handle": msg.handle, "profile_name": msg.profile_name,
-        "opted_out": bool(msg.opt_out), "last_seen_at": now}).inserted_primary_key[0]  # type: ignore[index]
+        "opted_out": bool(msg.opt_out), "last_seen_at": now})
     return identity_id, contact_id, name, contact is None
-

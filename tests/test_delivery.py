@@ -3,6 +3,7 @@ timeouts, the retry budget, manual retries, and idempotent reply requests."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import Live
@@ -116,3 +117,17 @@ async def test_reply_validation(live: Live) -> None:
     bad_inbox = await live.client.post(f"/api/conversations/{conv['id']}/messages",
                                        json={"text": "x", "inbox_id": 4242}, headers=live.as_("agent"))
     assert bad_inbox.status_code == 422 and bad_inbox.json()["error"]["code"] == "no_channel"
+
+
+async def test_rate_limit_honours_retry_after(live: Live) -> None:
+    conv = await _conversation(live)
+    stream = await live.events()
+    live.fake.fail_next(429, 20429, "Too Many Requests", headers={"Retry-After": "1"})
+    await _reply(live, conv["id"], "patience")
+    waiting = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["error"])
+    started = asyncio.get_running_loop().time()
+    assert "rate limiting" in waiting["data"]["message"]["error"]["message"]
+    assert "retrying in 1 s" in waiting["data"]["message"]["error"]["message"]  # not the 0.05 s backoff
+    await live.fake.wait_for_sent(1)
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    await stream.close()

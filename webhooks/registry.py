@@ -9,5 +9,5 @@ from webhooks.twilio import TwilioAdapter
 
 def build_registry(settings: Settings) -> Registry:
     registry = Registry()
-    registry.register(TwilioAdapter(settings.twilio_api_base, settings.public_url))
+    registry.register(TwilioAdapter(settings.twilio_api_base, settings.public_url, settings.send_timeout_seconds))
     return registry

@@ -124,7 +124,9 @@ def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | Non
 
 class HttpxTwilioClient(AsyncHttpClient):
     """The twilio SDK's async transport on httpx (our HTTP client everywhere), instead of
-    the SDK's aiohttp one, which warns of deprecated aiohttp calls on every request."""
+    the SDK's aiohttp one, which warns of deprecated aiohttp calls on every request. It
+    also raises ``RateLimited`` with Twilio's Retry-After itself: the SDK's exception
+    drops the response headers."""
 
     def __init__(self, timeout: float = 15.0) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
@@ -135,6 +137,9 @@ class HttpxTwilioClient(AsyncHttpClient):
         response = await self.session.request(method.upper(), url, params=params, data=data, headers=headers,
                                               auth=auth, timeout=timeout or self.timeout,
                                               follow_redirects=allow_redirects)
+        if response.status_code == 429:
+            raise RateLimited(_error_code(response), "Twilio is rate limiting this account (429)",
+                              retry_after=_retry_after(response.headers.get("retry-after")))
         return TwilioResponse(response.status_code, response.text, response.headers)
 
     async def close(self) -> None:
@@ -146,8 +151,9 @@ class TwilioAdapter:
 
     kind = ChannelKind.sms
 
-    def __init__(self, api_base: str, public_url: str) -> None:
+    def __init__(self, api_base: str, public_url: str, timeout: float = 15.0) -> None:
         self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
         self.status_callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
         self._clients: dict[tuple[str, str], Client] = {}
 
@@ -169,7 +175,7 @@ class TwilioAdapter:
         key = (settings["account_sid"], settings["auth_token"])
         client = self._clients.get(key)
         if client is None:
-            client = Client(key[0], key[1], http_client=HttpxTwilioClient())
+            client = Client(key[0], key[1], http_client=HttpxTwilioClient(self.timeout))
             client.api.base_url = self.api_base  # the SDK has no base-url option; see PROTOCOLS.md
             self._clients[key] = client
         return client
@@ -188,6 +194,8 @@ class TwilioAdapter:
             result = await self._client(s).messages.create_async(**kwargs)
         except TwilioRestException as exc:
             raise _translate(exc) from None
+        except httpx.TimeoutException:
+            raise ProviderUnavailable("timeout", f"Twilio did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
             raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
@@ -209,3 +217,19 @@ def _translate(exc: TwilioRestException) -> Exception:
     if exc.status >= 500:
         return ProviderUnavailable(code, reason)
     return ProviderRejected(code, reason, recipient_opted_out=code in OPTED_OUT_CODES)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return str(code) if code is not None else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (Twilio sends seconds; an HTTP date is not used by Twilio)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
