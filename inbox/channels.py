@@ -126,6 +126,9 @@ class Registry:
     def register(self, adapter: ChannelAdapter) -> None:
         self._adapters[adapter.kind] = adapter
 
+    def supports(self, kind: str) -> bool:
+        return kind in self._adapters
+
     def get(self, kind: str) -> ChannelAdapter:
         try:
             return self._adapters[ChannelKind(kind)]

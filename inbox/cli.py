@@ -55,6 +55,7 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.api import webhook_urls
     from webhooks.registry import build_registry
 
     settings_in: dict[str, Any] = {k: v for k, v in vars(args).items()
@@ -62,7 +63,8 @@ def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
     address, clean = build_registry(settings).get(args.kind).configure(settings_in)
     inbox = _db(settings).write_sync(lambda tx: services.create_inbox(
         tx, kind=args.kind, name=args.name, address=address, settings=clean))
-    print(json.dumps(store.inbox_dict(inbox, settings.public_url), default=str))
+    out = {**store.inbox_dict(inbox), "webhook_urls": webhook_urls(settings.public_url, inbox)}
+    print(json.dumps(out, default=str))
     return 0
 
 

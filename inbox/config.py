@@ -46,7 +46,7 @@ class Settings:
             retry_max_seconds=float(_env("RETRY_MAX_SECONDS", str(d.retry_max_seconds))),
             max_attempts=int(_env("MAX_ATTEMPTS", str(d.max_attempts))),
             send_timeout_seconds=float(_env("SEND_TIMEOUT_SECONDS", str(d.send_timeout_seconds))),
-            run_worker=_env("RUN_WORKER", "1") not in ("0", "false", "no"),
+            run_worker=_env("RUN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
             ws_queue_size=int(_env("WS_QUEUE_SIZE", str(d.ws_queue_size))),
             log_level=_env("LOG_LEVEL", d.log_level),
         )

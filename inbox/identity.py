@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import phonenumbers
 
-# Numbers written without a country code are read as this region's (INBOX_DEFAULT_REGION).
-DEFAULT_REGION = "US"
+# Numbers written without a country code are read as this region's.
+DEFAULT_REGION = os.environ.get("INBOX_DEFAULT_REGION", "US").strip().upper()
 
 
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
@@ -13,8 +15,10 @@ def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
     raw = raw.strip()
     if raw.startswith("whatsapp:"):
         raw = raw[len("whatsapp:"):]
-    if raw and raw[0].isdigit() and len(raw) > 10:
-        raw = "+" + raw  # WhatsApp ids and some providers omit the plus
+    if raw.isdigit() and len(raw) > 10 and raw[0] != "0":
+        # WhatsApp ids and some providers give bare digits with the country code and no plus.
+        # Not "555 765 4321" or "020 7946 0018": spaced or with a trunk 0, a number is national.
+        raw = "+" + raw
     try:
         num = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -187,7 +187,7 @@ class ConversationEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_conversation_event_conversation", "conversation_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
-    kind: str  # created, assigned, reassigned, unassigned, status_changed, merged, reopened
+    kind: str  # created, assigned, reassigned, unassigned, status_changed, merged
     actor_id: int | None = Field(default=None, foreign_key="user.id")
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

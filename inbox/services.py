@@ -23,6 +23,7 @@ from inbox.config import Settings
 from inbox.db import Database, Tx
 from inbox.ingest import IngestResult, find_message, ingest, preview
 from inbox.errors import Conflict, Forbidden, Invalid, NotFound
+from inbox.identity import normalize_email, normalize_phone
 from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_UPDATED,
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
@@ -187,6 +188,9 @@ async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
         access_conversation(tx.conn, viewer, row.conversation_id)
         if row.direction != Direction.outbound or row.status != DeliveryStatus.failed:
             raise Conflict("only a failed reply can be retried", "not_failed")
+        to = tx.conn.execute(select(IDENTITIES).where(IDENTITIES.c.id == row.identity_id)).first()
+        if to is not None and to.opted_out:
+            raise Conflict(f"{to.handle} has opted out of {to.kind} messages", "recipient_opted_out")
         now = utcnow()
         tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id).values(
             state="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None))
@@ -205,7 +209,9 @@ MENTION = re.compile(r"@([\w.+-]+(?:@[\w-]+\.[\w.-]+)?)")
 async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str,
                    mentions: list[int] | None = None) -> Dict:
     """A private note: never leaves the inbox. ``@name`` (an agent's first name or the
-    part of their email before the @, or the whole email) mentions and notifies them."""
+    part of their email before the @, or the whole email) mentions and notifies them.
+    Only users who may see the conversation can be mentioned: a mention must not hand
+    the note (and the conversation's id) to someone the conversation is hidden from."""
     text = text.strip()
     if not text:
         raise Invalid("a note needs text", "empty_note")
@@ -222,7 +228,7 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
                 names = {u.email.lower(), u.email.split("@")[0].lower(), (u.name.split() or [""])[0].lower()}
                 if words & names:
                     mentioned.add(u.id)
-        valid = set(conn.execute(select(USERS.c.id).where(USERS.c.id.in_(mentioned))).scalars()) if mentioned else set()
+        valid = _may_see(conn, mentioned, conv)
         now = utcnow()
         note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=viewer.user_id,
                                                     text=text, mentions=sorted(valid), created_at=now)
@@ -235,20 +241,31 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
     return await ctx.db.write(job)
 
 
-async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int, *,
-                              user_id: int | None, team_id: int | None) -> Dict:
-    """Set the assignee and team (None clears). Agents may take unassigned conversations
-    and hand on their own; leads and admins may reassign any."""
+def _may_see(conn: Connection, user_ids: set[int], conv: Dict) -> set[int]:
+    """Those of ``user_ids`` who exist and may see the conversation."""
+    if not user_ids:
+        return set()
+    users = conn.execute(select(USERS.c.id, USERS.c.role).where(USERS.c.id.in_(user_ids)))
+    return {u.id for u in users if store.visible_to(Viewer(u.id, u.role, store.team_ids_of(conn, u.id)), conv)}
+
+
+async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int,
+                              changes: dict[str, int | None]) -> Dict:
+    """Change the assignee (``changes["user_id"]``) and/or the team (``changes["team_id"]``);
+    a key left out is unchanged, None clears. Agents may take unassigned conversations and
+    hand on their own; leads and admins may reassign any."""
     def job(tx: Tx) -> Dict:
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
         if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
             raise Forbidden("only a lead can reassign another agent's conversation")
-        if user_id is not None:
+        user_id = changes.get("user_id", conv["assignee_id"])
+        team_id = changes.get("team_id", conv["team_id"])
+        if "user_id" in changes and user_id is not None:
             user = store.get_user(conn, user_id)
             if user is None or not user["active"]:
                 raise Invalid("no such active user", "unknown_user")
-        if team_id is not None and store.get_team(conn, team_id) is None:
+        if "team_id" in changes and team_id is not None and store.get_team(conn, team_id) is None:
             raise Invalid("no such team", "unknown_team")
         before = (conv["assignee_id"], conv["team_id"])
         if before == (user_id, team_id):
@@ -326,6 +343,15 @@ async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes:
     for key in ("name", "email", "phone", "avatar_url"):
         if key in changes and changes[key] is not None and not isinstance(changes[key], str):
             raise Invalid(f"{key} must be a string", "invalid_field")
+    changes = dict(changes)
+    # Stored the way inbound messages carry them, so later messages find this contact.
+    if "phone" in changes:
+        raw = changes["phone"]
+        changes["phone"] = normalize_phone(raw) if raw else None
+        if raw and changes["phone"] is None:
+            raise Invalid(f"{raw!r} is not a phone number that can be read", "invalid_phone")
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"] or "") or None
 
     def job(tx: Tx) -> Dict:
         conn = tx.conn
@@ -431,32 +457,63 @@ def create_token(tx: Tx, user_id: int, name: str = "") -> str:
     return token
 
 
+def revoke_token(tx: Tx, viewer: Viewer, token_id: int) -> None:
+    """Delete an API token: your own, or anyone's for an admin. Requests with it fail at once."""
+    owner = tx.conn.execute(select(TOKENS.c.user_id).where(TOKENS.c.id == token_id)).scalar()
+    if owner is None or (owner != viewer.user_id and viewer.role != Role.admin):
+        raise NotFound("no such token")
+    tx.conn.execute(TOKENS.delete().where(TOKENS.c.id == token_id))
+
+
 def create_team(tx: Tx, name: str, member_ids: list[int]) -> Dict:
+    name = _team_name(tx, name)
+    team_id = tx.conn.execute(insert(TEAMS).values(name=name, created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+    _set_members(tx, team_id, member_ids)
+    team = store.get_team(tx.conn, team_id)
+    assert team is not None
+    return team
+
+
+def update_team(tx: Tx, team_id: int, *, name: str | None = None, member_ids: list[int] | None = None) -> Dict:
+    """Rename and/or replace the members; what is None is left as it is."""
+    if store.get_team(tx.conn, team_id) is None:
+        raise NotFound("no such team")
+    if name is not None:
+        tx.conn.execute(update(TEAMS).where(TEAMS.c.id == team_id).values(name=_team_name(tx, name, team_id)))
+    if member_ids is not None:
+        _set_members(tx, team_id, member_ids)
+    team = store.get_team(tx.conn, team_id)
+    assert team is not None
+    return team
+
+
+def _team_name(tx: Tx, name: str, team_id: int | None = None) -> str:
     name = name.strip()
     if not name:
         raise Invalid("a team needs a name", "invalid_name")
-    if tx.conn.execute(select(TEAMS.c.id).where(TEAMS.c.name == name)).first() is not None:
+    other = tx.conn.execute(select(TEAMS.c.id).where(TEAMS.c.name == name)).scalar()
+    if other is not None and other != team_id:
         raise Conflict(f"a team named {name} exists", "team_exists")
-    team_id = tx.conn.execute(insert(TEAMS).values(name=name, created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
-    return set_team_members(tx, team_id, member_ids)
+    return name
 
 
-def set_team_members(tx: Tx, team_id: int, member_ids: list[int]) -> Dict:
+def _set_members(tx: Tx, team_id: int, member_ids: list[int]) -> None:
     known = set(tx.conn.execute(select(USERS.c.id).where(USERS.c.id.in_(member_ids))).scalars())
     if missing := set(member_ids) - known:
         raise Invalid(f"no such users: {sorted(missing)}", "unknown_user")
     tx.conn.execute(MEMBERS.delete().where(MEMBERS.c.team_id == team_id))
     if known:
         tx.conn.execute(insert(MEMBERS), [{"team_id": team_id, "user_id": u} for u in sorted(known)])
-    team = store.get_team(tx.conn, team_id)
-    if team is None:
-        raise NotFound("no such team")
-    return team
+
+
+def _check_address_free(tx: Tx, kind: str, address: str, inbox_id: int | None = None) -> None:
+    other = tx.conn.execute(select(INBOXES.c.id).where(INBOXES.c.kind == kind, INBOXES.c.address == address)).scalar()
+    if other is not None and other != inbox_id:
+        raise Conflict(f"a {kind} inbox for {address} exists", "inbox_exists")
 
 
 def create_inbox(tx: Tx, *, kind: str, name: str, address: str, settings: Dict) -> Dict:
-    if tx.conn.execute(select(INBOXES.c.id).where(INBOXES.c.kind == kind, INBOXES.c.address == address)).first():
-        raise Conflict(f"a {kind} inbox for {address} exists", "inbox_exists")
+    _check_address_free(tx, kind, address)
     inbox_id = tx.conn.execute(insert(INBOXES).values(kind=kind, name=name, address=address, settings=settings,
                                                       created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
     inbox = store.get_inbox(tx.conn, inbox_id)
@@ -465,6 +522,8 @@ def create_inbox(tx: Tx, *, kind: str, name: str, address: str, settings: Dict) 
 
 
 def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None, settings: Dict | None) -> Dict:
+    """Change what is not None. ``settings`` replaces the stored settings whole: the caller
+    has merged the change into them and had the channel adapter check the result."""
     inbox = store.get_inbox(tx.conn, inbox_id)
     if inbox is None:
         raise NotFound("no such inbox")
@@ -472,9 +531,10 @@ def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None
     if name is not None:
         values["name"] = name
     if address is not None:
+        _check_address_free(tx, inbox["kind"], address, inbox_id)
         values["address"] = address
     if settings is not None:
-        values["settings"] = {**inbox["settings"], **settings}
+        values["settings"] = settings
     if values:
         tx.conn.execute(update(INBOXES).where(INBOXES.c.id == inbox_id).values(**values))
     updated = store.get_inbox(tx.conn, inbox_id)

@@ -46,15 +46,21 @@ def encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts, default=str).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, n: int) -> tuple[datetime, list[int]]:
+    """A cursor of ``n`` parts, as ``encode_cursor`` wrote it: an ISO time, then integers.
+    Anything else (another route's cursor, a forged one) is a 400, never a failed query."""
     from inbox.errors import BadRequest
 
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(parts, list):
+        if (not isinstance(parts, list) or len(parts) != n or not isinstance(parts[0], str)
+                or not all(type(p) is int and abs(p) < 2**63 for p in parts[1:])):
             raise ValueError
-        return parts
+        at = datetime.fromisoformat(parts[0])
+        if at.tzinfo is None:
+            raise ValueError
+        return at, parts[1:]
     except ValueError:
         raise BadRequest("invalid cursor", "invalid_cursor") from None
 
@@ -87,6 +93,13 @@ def list_users(conn: Connection) -> list[Dict]:
     return [user_dict(r) for r in conn.execute(select(USERS).order_by(USERS.c.id))]
 
 
+def list_tokens(conn: Connection, user_id: int) -> list[Dict]:
+    """A user's API tokens, never their hashes."""
+    rows = conn.execute(select(TOKENS.c.id, TOKENS.c.name, TOKENS.c.created_at).where(TOKENS.c.user_id == user_id)
+                        .order_by(TOKENS.c.id))
+    return [{"id": r.id, "name": r.name, "created_at": iso(r.created_at)} for r in rows]
+
+
 def get_team(conn: Connection, team_id: int) -> Dict | None:
     row = conn.execute(select(TEAMS).where(TEAMS.c.id == team_id)).first()
     if row is None:
@@ -106,7 +119,7 @@ SECRET_SETTINGS = frozenset({"auth_token", "access_token", "app_secret", "page_a
                              "smtp_password", "inbound_secret", "secret_token", "verify_token"})
 
 
-def inbox_dict(row: Row[Any] | Dict, public_url: str = "") -> Dict:
+def inbox_dict(row: Row[Any] | Dict) -> Dict:
     m = row if isinstance(row, dict) else row._mapping
     settings = {k: ("********" if k in SECRET_SETTINGS and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
@@ -230,9 +243,8 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
         query = query.where(or_(func.lower(CONTACTS.c.name).like(like, escape="\\"),
                                 c.contact_id.in_(by_handle), c.id.in_(by_text)))
     if cursor:
-        at, cid = decode_cursor(cursor)
-        at_dt = datetime.fromisoformat(at)
-        query = query.where(or_(c.last_message_at < at_dt, and_(c.last_message_at == at_dt, c.id < int(cid))))
+        at, (cid,) = decode_cursor(cursor, 2)
+        query = query.where(or_(c.last_message_at < at, and_(c.last_message_at == at, c.id < cid)))
     rows = conn.execute(query.order_by(c.last_message_at.desc(), c.id.desc()).limit(limit + 1)).all()
     items = [conversation_dict(r) for r in rows[:limit]]
     next_cursor = None
@@ -304,8 +316,8 @@ def timeline(conn: Connection, conversation_id: int, *, before: str | None = Non
     within a page. ``next_cursor`` pages further back in time."""
     key: tuple[datetime, int, int] | None = None
     if before:
-        at, kind_no, item_id = decode_cursor(before)
-        key = (datetime.fromisoformat(at), int(kind_no), int(item_id))
+        at, (kind_no, item_id) = decode_cursor(before, 3)
+        key = (at, kind_no, item_id)
     merged: list[tuple[tuple[datetime, int, int], str, Dict]] = []
     for kind, table, to_dict in _TIMELINE:
         kn = _KIND_ORDER[kind]

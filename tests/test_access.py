@@ -22,8 +22,10 @@ async def test_missing_or_bad_credentials_are_401(live: Live) -> None:
     assert (await live.client.get("/api/conversations")).status_code == 401
     r = await live.client.get("/api/conversations", headers={"Authorization": "Bearer inbx_nope"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
-    with pytest.raises(websockets.exceptions.InvalidStatus):
+    # The WebSocket is accepted, then closed with a code that says why.
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
         await EventStream.connect(live.url, "inbx_nope")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
 async def test_session_login_then_api_and_logout(live: Live) -> None:
@@ -62,7 +64,8 @@ async def test_assignment_rules_and_visibility(live: Live) -> None:
     for stream in (owner, watcher):
         ev = await stream.next(lambda e: e["type"] == "conversation.assigned")
         assert ev["data"]["previous_assignee_id"] == agent and ev["data"]["conversation"]["assignee_id"] == agent2
-    assert (await live.get("/api/conversations", who="agent2", params={"assignee": "me"}))["items"][0]["id"] == conv["id"]
+    mine = await live.get("/api/conversations", who="agent2", params={"assignee": "me"})
+    assert mine["items"][0]["id"] == conv["id"]
     # The former owner may no longer reassign it.
     assert (await live.client.post(path, json={"user_id": agent}, headers=live.as_("agent"))).status_code == 404
     timeline = (await live.get(f"/api/conversations/{conv['id']}/timeline", who="lead"))["items"]
@@ -84,12 +87,12 @@ async def test_team_assignment_and_note_mentions(live: Live) -> None:
     assert (await live.get("/api/conversations", who="agent"))["items"] == []  # not in agent's teams
     assert len((await live.get("/api/conversations", who="agent2"))["items"]) == 1
 
-    mentioned = await live.events("agent")
-    note = await live.client.post(f"/api/conversations/{conv['id']}/notes", headers=live.as_("agent2"),
-                                  json={"text": "@agent can you check the refund?"})
-    assert note.status_code == 201 and note.json()["mentions"] == [live.users["agent"]["id"]]
+    mentioned = await live.events("agent2")
+    note = await live.client.post(f"/api/conversations/{conv['id']}/notes", headers=live.as_("lead"),
+                                  json={"text": "@agent2 can you check the refund?"})
+    assert note.status_code == 201 and note.json()["mentions"] == [live.users["agent2"]["id"]]
     ev = await mentioned.next(lambda e: e["type"] == "note.created")
-    assert ev["data"]["note"]["text"] == "@agent can you check the refund?"
+    assert ev["data"]["note"]["text"] == "@agent2 can you check the refund?"
     await mentioned.close()
 
 
@@ -107,7 +110,8 @@ async def test_admin_manages_users_teams_inboxes_and_tokens(live: Live) -> None:
     assert me.json()["email"] == "new.agent@example.com"
     off = await live.client.patch(f"/api/users/{user.json()['id']}", headers=admin, json={"active": False})
     assert off.json()["active"] is False
-    assert (await live.client.get("/api/me", headers={"Authorization": f"Bearer {token.json()['token']}"})).status_code == 401
+    me = await live.client.get("/api/me", headers={"Authorization": f"Bearer {token.json()['token']}"})
+    assert me.status_code == 401
 
     inboxes = (await live.get("/api/inboxes", who="admin"))["items"]
     assert inboxes[0]["settings"]["auth_token"] == "********"  # secrets never leave

@@ -105,7 +105,8 @@ async def test_acknowledged_webhooks_survive_kill_9(proc: Proc) -> None:
         stored: list[str] = []
         cursor = None
         while True:
-            page = (await client.get("/api/conversations", params={"limit": 100, **({"cursor": cursor} if cursor else {})})).json()
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/api/conversations", params=params)).json()
             for conv in page["items"]:
                 items = (await client.get(f"/api/conversations/{conv['id']}/timeline")).json()["items"]
                 stored += [m["provider_message_id"] for m in items if m["type"] == "message"]

@@ -107,7 +107,8 @@ async def test_mms_media_urls_become_attachments(live: Live) -> None:
     assert r.status_code == 200
     conv = (await live.get("/api/conversations"))["items"][0]
     assert conv["last_message_preview"] == "[2 attachments]"
-    msg = [i for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"] if i["type"] == "message"][0]
+    timeline = (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
+    msg = [i for i in timeline if i["type"] == "message"][0]
     assert [a["content_type"] for a in msg["attachments"]] == ["image/jpeg", "application/pdf"]
     assert msg["attachments"][0]["url"].endswith("/Media/ME1")
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from inbox import services, store
 from inbox.auth import hash_password
-from inbox.errors import BadRequest, Invalid, NotFound
+from inbox.errors import Forbidden, Invalid, NotFound
 from inbox.events import Viewer
 from inbox.models import ChannelKind, Role
 from inbox.services import Context
@@ -163,10 +163,8 @@ async def post_note(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def post_assignment(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    conv = await services.assign_conversation(
-        _ctx(request), viewer, _path_id(request), user_id=_int(data.get("user_id"), "user_id", optional=True),
-        team_id=_int(data.get("team_id"), "team_id", optional=True))
-    return JSONResponse(conv)
+    changes = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id") if key in data}
+    return JSONResponse(await services.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
 
 
 @requires()
@@ -253,7 +251,13 @@ async def create_inbox(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(_inbox_out(request, inbox), status_code=201)
 
 
+def _check_supported(state: Any, kind: str) -> None:
+    if not state.registry.supports(kind):
+        raise Invalid(f"{kind!r} inboxes are not supported (yet)", "unsupported_kind")
+
+
 async def create_inbox_for(state: Any, kind: str, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    _check_supported(state, kind)
     address, clean = state.registry.get(kind).configure(settings)
     inbox: dict[str, Any] = await state.ctx.db.write(
         lambda tx: services.create_inbox(tx, kind=kind, name=name, address=address, settings=clean))
@@ -282,8 +286,9 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     if "settings" in data:
         if not isinstance(data["settings"], dict):
             raise Invalid("settings must be an object", "invalid_settings")
-        address, settings = request.app.state.registry.get(current["kind"]).configure(
-            {**current["settings"], **data["settings"]})
+        _check_supported(request.app.state, current["kind"])
+        merged = {k: v for k, v in {**current["settings"], **data["settings"]}.items() if v is not None}
+        address, settings = request.app.state.registry.get(current["kind"]).configure(merged)
     name = _str(data, "name") if "name" in data else None
     inbox = await ctx.db.write(lambda tx: services.update_inbox(tx, iid, name=name, address=address,
                                                                 settings=settings))
@@ -353,23 +358,44 @@ async def create_team(request: Request, viewer: Viewer) -> Response:
 async def patch_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
-    members = _member_ids(data)
-    return JSONResponse(await _ctx(request).db.write(lambda tx: services.set_team_members(tx, tid, members)))
+    name = _str(data, "name") if "name" in data else None
+    members = _member_ids(data) if "member_ids" in data else None
+    return JSONResponse(await _ctx(request).db.write(
+        lambda tx: services.update_team(tx, tid, name=name, member_ids=members)))
 
 
 @requires()
 async def create_token(request: Request, viewer: Viewer) -> Response:
     """A token for yourself; an admin may create one for any user (``user_id``)."""
     data = await json_body(request, JSON_LIMIT)
-    uid = _int(data.get("user_id"), "user_id", optional=True) or viewer.user_id
-    if uid != viewer.user_id and viewer.role != Role.admin:
-        from inbox.errors import Forbidden
-        raise Forbidden("only an admin can create a token for another user")
+    uid = _token_user(viewer, data.get("user_id"))
     if await _ctx(request).db.read(lambda c: store.get_user(c, uid)) is None:
-        raise BadRequest("no such user", "unknown_user")
+        raise Invalid("no such user", "unknown_user")
     name = _str(data, "name", required=False)
     token = await _ctx(request).db.write(lambda tx: services.create_token(tx, uid, name))
     return JSONResponse({"token": token, "user_id": uid, "name": name}, status_code=201)
+
+
+@requires()
+async def list_tokens(request: Request, viewer: Viewer) -> Response:
+    """Your tokens (never the tokens themselves); an admin may ask for another user's (``?user_id=``)."""
+    uid = _token_user(viewer, request.query_params.get("user_id"))
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: store.list_tokens(c, uid))})
+
+
+@requires()
+async def delete_token(request: Request, viewer: Viewer) -> Response:
+    """Revoke a token: your own, or anyone's for an admin."""
+    tid = _path_id(request)
+    await _ctx(request).db.write(lambda tx: services.revoke_token(tx, viewer, tid))
+    return Response(status_code=204)
+
+
+def _token_user(viewer: Viewer, user_id: Any) -> int:
+    uid = _int(user_id, "user_id", optional=True) or viewer.user_id
+    if uid != viewer.user_id and viewer.role != Role.admin:
+        raise Forbidden("only an admin can manage another user's tokens")
+    return uid
 
 
 routes = [
@@ -397,5 +423,7 @@ routes = [
     Route("/api/teams", list_teams),
     Route("/api/teams", create_team, methods=["POST"]),
     Route("/api/teams/{id}", patch_team, methods=["PATCH"]),
+    Route("/api/tokens", list_tokens),
     Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/tokens/{id}", delete_token, methods=["DELETE"]),
 ]

@@ -22,7 +22,9 @@ RANK = {Role.agent: 0, Role.lead: 1, Role.admin: 2}
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
-def _viewer(conn: Connection, token: str | None, user_id: int | None) -> Viewer | None:
+def load_viewer(conn: Connection, token: str | None, user_id: int | None) -> Viewer | None:
+    """The user behind an API token or a session's user id, as they are now; None when
+    the token is unknown or revoked, or the user is gone or deactivated."""
     user = None
     if token:
         user = store.user_for_token(conn, hash_token(token))
@@ -33,17 +35,22 @@ def _viewer(conn: Connection, token: str | None, user_id: int | None) -> Viewer 
     return Viewer(user["id"], user["role"], store.team_ids_of(conn, user["id"]))
 
 
-async def authenticate(conn: HTTPConnection) -> Viewer:
+def credentials(conn: HTTPConnection) -> tuple[str | None, int | None]:
+    """(API token, session user id): at most one of them is set."""
     token = None
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
     elif conn.scope["type"] == "websocket":
         token = conn.query_params.get("token")
-    user_id = None if token else conn.session.get("uid")
+    return token, None if token else conn.session.get("uid")
+
+
+async def authenticate(conn: HTTPConnection) -> Viewer:
+    token, user_id = credentials(conn)
     if not token and user_id is None:
         raise Unauthenticated("log in, or send an API token as 'Authorization: Bearer <token>'")
-    viewer = await conn.app.state.ctx.db.read(lambda c: _viewer(c, token, user_id))
+    viewer = await conn.app.state.ctx.db.read(lambda c: load_viewer(c, token, user_id))
     if viewer is None:
         raise Unauthenticated("invalid or revoked credentials")
     return viewer
@@ -78,8 +85,15 @@ async def login(request: Request) -> Response:
         raise Unauthenticated("wrong email or password", "bad_credentials")
     request.session["uid"] = user["id"]
     if "next" in data:
-        return RedirectResponse(str(data["next"]) if str(data["next"]).startswith("/") else "/", status_code=303)
+        return RedirectResponse(_local_path(str(data["next"])), status_code=303)
     return JSONResponse({"user": store.user_dict(user)})
+
+
+def _local_path(next_url: str) -> str:
+    """Only a path on this site: "//host" and "/\\host" are other sites to a browser."""
+    if next_url.startswith("/") and not next_url.startswith(("//", "/\\")):
+        return next_url
+    return "/"
 
 
 async def logout(request: Request) -> Response:

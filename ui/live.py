@@ -5,6 +5,10 @@ it: its queue is dropped and it is sent ``{"type": "resync"}`` instead, so one s
 client costs a bounded amount of memory and never slows the others. A client that
 reconnects with ``?after=<last id>`` first gets every event it missed, replayed from
 the ``event`` table, then the live stream, with no gap and no duplicate.
+
+The socket's user is read again every ``VIEWER_REFRESH_SECONDS``: a changed role or team
+applies to the events that follow, and a deactivated user or a revoked token ends the
+socket (close code 4401), as it would end their next HTTP request.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from inbox import store
 from inbox.errors import InboxError
 from inbox.events import LiveEvent, Viewer
 from inbox.services import Context
-from ui.auth import authenticate
+from ui.auth import authenticate, credentials, load_viewer
 
 log = logging.getLogger(__name__)
 REPLAY_PAGE = 1000
 MAX_REPLAY = 50_000
+VIEWER_REFRESH_SECONDS = 30.0
+# Close codes (4000-4999 are the application's): a client can tell "log in again" from a bug.
+UNAUTHENTICATED = 4401
+BAD_REQUEST = 4400
 RESYNC = object()
 
 
@@ -46,33 +54,39 @@ class Subscription:
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     ctx: Context = ws.app.state.ctx
+    # Accept before refusing: a close before the handshake reaches the client as a bare
+    # HTTP 403, and it could not tell bad credentials from a bad ``after``.
+    await ws.accept()
     try:
         viewer = await authenticate(ws)
     except InboxError:
-        await ws.close(code=4401)
+        await ws.close(code=UNAUTHENTICATED)
         return
     after_raw = ws.query_params.get("after")
     try:
         after = int(after_raw) if after_raw else None
     except ValueError:
-        await ws.close(code=4400)
+        await ws.close(code=BAD_REQUEST)
         return
 
     sub = Subscription(viewer, ctx.settings.ws_queue_size)
     unsubscribe = ctx.bus.subscribe(sub.offer)  # before the replay, so nothing falls between
     try:
-        await ws.accept()
         last_sent = after if after is not None else ctx.bus.last_id
         if after is not None:
             last_sent = await _replay(ws, ctx, viewer, after)
         await ws.send_text(json.dumps({"id": None, "type": "ready", "data": {"last_event_id": last_sent}}))
         receiver = asyncio.create_task(_drain_incoming(ws))
+        watcher = asyncio.create_task(_watch_viewer(ctx, sub, *credentials(ws)))
         try:
-            while not receiver.done():
+            while True:
                 getter = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({getter, receiver, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
+                    if watcher in done:
+                        watcher.result()  # raises if the check itself failed
+                        await ws.close(code=UNAUTHENTICATED)
                     break
                 item = getter.result()
                 if item is RESYNC:
@@ -85,6 +99,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 last_sent = item.id
         finally:
             receiver.cancel()
+            watcher.cancel()
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
@@ -106,6 +121,16 @@ async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> in
         if sent >= MAX_REPLAY:  # too far behind to replay: start over from current state
             await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": last}}))
             return await ctx.db.read(store.last_event_id)
+
+
+async def _watch_viewer(ctx: Context, sub: Subscription, token: str | None, user_id: int | None) -> None:
+    """Keep the subscription's role and teams current; return when the user may no longer connect."""
+    while True:
+        await asyncio.sleep(VIEWER_REFRESH_SECONDS)
+        viewer = await ctx.db.read(lambda c: load_viewer(c, token, user_id))
+        if viewer is None:
+            return
+        sub.viewer = viewer
 
 
 async def _drain_incoming(ws: WebSocket) -> None:
