@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import phonenumbers
@@ -10,6 +11,7 @@ import phonenumbers
 DEFAULT_REGION = os.environ.get("INBOX_DEFAULT_REGION", "US").strip().upper()
 
 
+@functools.lru_cache(maxsize=65536)  # on every webhook, and customers write again and again
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
     """E.164 (``+15551234567``) for anything phonenumbers can read as a possible number."""
     raw = raw.strip()

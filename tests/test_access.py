@@ -130,3 +130,17 @@ async def test_openapi_lists_the_api(live: Live) -> None:
     assert spec["openapi"].startswith("3.")
     assert "post" in spec["paths"]["/api/conversations/{id}/messages"]
     assert (await live.client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_websocket_accepts_the_session_cookie(live: Live) -> None:
+    ok = await live.client.post("/login", json={"email": "agent@example.com", "password": "correct horse battery"})
+    assert ok.status_code == 200
+    cookie = "; ".join(f"{k}={v}" for k, v in live.client.cookies.items())
+    ws = await websockets.connect(live.url.replace("http://", "ws://") + "/ws",
+                                  additional_headers={"Cookie": cookie})
+    stream = EventStream(ws)
+    assert (await stream.next())["type"] == "ready"
+    await live.sms("+15557654321", "seen through the cookie session")
+    ev = await stream.next(lambda e: e["type"] == "message.created")
+    assert ev["data"]["message"]["text"] == "seen through the cookie session"
+    await stream.close()
