@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from inbox.models import ChannelKind
@@ -16,15 +16,25 @@ from inbox.models import ChannelKind
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A file on a message. Inbound, ``media_id`` (or ``url``) says where the provider keeps
+    it; the delivery worker then downloads it with the inbox's credentials (``fetch``) and
+    records ``path`` (our stored copy, served at /media/...) or ``error``."""
+
     content_type: str
     url: str | None = None
     size: int | None = None
     filename: str | None = None
-    path: str | None = None  # a stored file, when we keep a copy
+    path: str | None = None  # our stored copy, relative to INBOX_MEDIA_DIR
+    media_id: str | None = None  # the provider's id, for channels that download by id
+    kind: str | None = None  # image | video | audio | voice | document | sticker
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (("content_type", self.content_type), ("url", self.url), ("size", self.size),
-                                  ("filename", self.filename), ("path", self.path)) if v is not None}
+        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Attachment:
+        return cls(**{k: v for k, v in d.items() if k in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +53,27 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     reply_to: str | None = None
     opt_out: bool | None = None  # True: the customer asked to stop; False: to start again
+    avatar_url: str | None = None
+    # Locations, contact cards, button replies, templates: the structured content behind
+    # ``text`` (which is always a readable rendering of it).
+    payload: Mapping[str, Any] | None = None
+    # A kind we cannot show: ``text`` is a labelled placeholder and ``raw`` is stored.
+    unsupported: bool = False
+    # "out" for an echo: a message the business sent from elsewhere (e.g. the Facebook Page
+    # inbox), stored as outbound so the timeline is complete, never sent again.
+    direction: str = "in"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdit:
+    """The customer edited a message they sent (Telegram): the new text replaces the old,
+    the message is marked edited."""
+
+    inbox_id: int
+    provider_message_id: str
+    text: str
+    edited_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +96,9 @@ class OutboundMessage:
     text: str = ""
     attachments: tuple[Attachment, ...] = ()
     message_id: int = 0
+    payload: Mapping[str, Any] | None = None  # e.g. {"template": {"name", "language", "parameters"}}
+    # When the customer last wrote on this identity (for channels with a reply window).
+    last_inbound_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +137,19 @@ class RateLimited(ProviderUnavailable):
     """Transient, with the provider's Retry-After when it gave one."""
 
 
+@dataclass(frozen=True, slots=True)
+class Media:
+    content: bytes
+    content_type: str
+    filename: str | None = None
+
+
 class ChannelAdapter(Protocol):
     kind: ChannelKind
+    # How long after the customer's last message a free-form reply is allowed (None: always).
+    reply_window: timedelta | None
+    # ``inbox inbox create <kind>`` flags: flag name (without --) -> (settings key, required, help)
+    cli_options: Mapping[str, tuple[str, bool, str]]
 
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Check an inbox's settings; return its routing address and the settings to store.
@@ -116,6 +160,23 @@ class ChannelAdapter(Protocol):
         """Send; raise a SendError subclass (translated from the provider's) on failure."""
         ...
 
+    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
+        """Download an inbound attachment with the inbox's credentials; SendError on failure."""
+        ...
+
+    async def register(self, inbox: Mapping[str, Any]) -> None:
+        """Tell the provider where to send this inbox's webhooks, where its API allows it
+        (Telegram's setWebhook); elsewhere nothing. SendError when the provider refuses."""
+        ...
+
+    def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
+        """The URLs an admin gives the provider for this inbox."""
+        ...
+
+    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Message templates usable when the reply window is closed ([] where none exist)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -123,11 +184,14 @@ class Registry:
     def __init__(self) -> None:
         self._adapters: dict[ChannelKind, ChannelAdapter] = {}
 
-    def register(self, adapter: ChannelAdapter) -> None:
-        self._adapters[adapter.kind] = adapter
-
     def supports(self, kind: str) -> bool:
         return kind in self._adapters
+
+    def kinds(self) -> list[ChannelKind]:
+        return list(self._adapters)
+
+    def register(self, adapter: ChannelAdapter) -> None:
+        self._adapters[adapter.kind] = adapter
 
     def get(self, kind: str) -> ChannelAdapter:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
 import logging
@@ -55,21 +56,23 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
-    from ui.api import webhook_urls
+    from inbox.inboxes import describe, setup_inbox
     from webhooks.registry import build_registry
 
-    settings_in: dict[str, Any] = {k: v for k, v in vars(args).items()
-                                   if k in CHANNEL_OPTIONS[args.kind] and v is not None}
-    address, clean = build_registry(settings).get(args.kind).configure(settings_in)
-    inbox = _db(settings).write_sync(lambda tx: services.create_inbox(
-        tx, kind=args.kind, name=args.name, address=address, settings=clean))
-    out = {**store.inbox_dict(inbox), "webhook_urls": webhook_urls(settings.public_url, inbox)}
-    print(json.dumps(out, default=str))
+    registry = build_registry(settings)
+    options = registry.get(args.kind).cli_options
+    settings_in = {key: getattr(args, flag.replace("-", "_")) for flag, (key, _, _) in options.items()
+                   if getattr(args, flag.replace("-", "_")) is not None}
+
+    async def create() -> dict[str, Any]:
+        ctx = services.Context(db=_db(settings), settings=settings)
+        try:
+            return await setup_inbox(ctx, registry, args.kind, args.name, settings_in)
+        finally:
+            await registry.aclose()
+    inbox = asyncio.run(create())
+    print(json.dumps(describe(registry, inbox), default=str))
     return 0
-
-
-# Per-kind inbox settings the CLI accepts (``--phone`` is sms's phone_number).
-CHANNEL_OPTIONS = {"sms": ("phone_number", "account_sid", "auth_token", "messaging_service_sid")}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,13 +101,16 @@ def parser() -> argparse.ArgumentParser:
 
     inbox = sub.add_parser("inbox", help="manage inboxes").add_subparsers(dest="action", required=True)
     ic = inbox.add_parser("create", help="create an inbox").add_subparsers(dest="kind", required=True)
-    sms = ic.add_parser("sms", help="a Twilio number")
-    sms.add_argument("--name", required=True)
-    sms.add_argument("--phone", dest="phone_number", required=True)
-    sms.add_argument("--account-sid", required=True)
-    sms.add_argument("--auth-token", required=True)
-    sms.add_argument("--messaging-service-sid")
-    sms.set_defaults(func=cmd_inbox_create)
+    from webhooks.registry import build_registry
+
+    registry = build_registry(Settings())  # every channel that has an adapter gets a subcommand
+    for kind in registry.kinds():
+        adapter = registry.get(kind)
+        kp = ic.add_parser(kind.value, help=f"a {kind.value} inbox")
+        kp.add_argument("--name", required=True)
+        for flag, (_, required, help_text) in adapter.cli_options.items():
+            kp.add_argument(f"--{flag}", required=required, help=help_text)
+        kp.set_defaults(func=cmd_inbox_create)
     return p
 
 

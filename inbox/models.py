@@ -165,6 +165,11 @@ class Message(SQLModel, table=True):
     error_code: str | None = None
     error_message: str | None = None
     idempotency_key: str | None = None
+    # Channel-specific content beyond text: a template reply, a location, a contact card...
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The provider's untouched payload, kept only for messages we could not show fully.
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    edited_at: datetime | None = None
     provider_timestamp: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -194,13 +199,17 @@ class ConversationEvent(SQLModel, table=True):
 
 
 class DeliveryJob(SQLModel, table=True):
-    """One outbound message to hand to a provider. ``state`` is pending until a worker
-    claims it (sending, with a lease), then done or failed."""
+    """Work the worker does with a provider: ``send`` an outbound message, or ``fetch`` an
+    inbound message's attachment (``attachment`` is its index). ``state`` is pending until
+    a worker claims it (sending, with a lease), then done or failed."""
 
     __tablename__ = "delivery_job"
-    __table_args__ = (Index("ix_delivery_job_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_delivery_job_due", "state", "next_attempt_at"),
+                      UniqueConstraint("message_id", "kind", "attachment"))
     id: int | None = Field(default=None, primary_key=True)
-    message_id: int = Field(foreign_key="message.id", unique=True)
+    message_id: int = Field(foreign_key="message.id")
+    kind: str = "send"
+    attachment: int = 0
     state: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)

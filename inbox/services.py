@@ -521,6 +521,11 @@ def create_inbox(tx: Tx, *, kind: str, name: str, address: str, settings: Dict) 
     return inbox
 
 
+def delete_inbox(tx: Tx, inbox_id: int) -> None:
+    """Only for an inbox that never carried a message (a failed setup)."""
+    tx.conn.execute(INBOXES.delete().where(INBOXES.c.id == inbox_id))
+
+
 def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None, settings: Dict | None) -> Dict:
     """Change what is not None. ``settings`` replaces the stored settings whole: the caller
     has merged the change into them and had the channel adapter check the result."""

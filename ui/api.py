@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from inbox import services, store
+from inbox import inboxes, services, store
 from inbox.auth import hash_password
 from inbox.errors import Forbidden, Invalid, NotFound
 from inbox.events import Viewer
@@ -222,16 +222,7 @@ async def merge_contact(request: Request, viewer: Viewer) -> Response:
 # -- admin --------------------------------------------------------------------------------
 
 def _inbox_out(request: Request, inbox: dict[str, Any]) -> dict[str, Any]:
-    out = store.inbox_dict(inbox)
-    out["webhook_urls"] = webhook_urls(_ctx(request).settings.public_url, inbox)
-    return out
-
-
-def webhook_urls(public_url: str, inbox: dict[str, Any]) -> dict[str, str]:
-    """The URLs to give the provider for this inbox."""
-    if inbox["kind"] == ChannelKind.sms:
-        return {"messaging": f"{public_url}/webhooks/twilio", "status_callback": f"{public_url}/webhooks/twilio/status"}
-    return {}
+    return inboxes.describe(request.app.state.registry, inbox)
 
 
 @requires(Role.admin)
@@ -247,22 +238,9 @@ async def create_inbox(request: Request, viewer: Viewer) -> Response:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         raise Invalid("settings must be an object", "invalid_settings")
-    inbox = await create_inbox_for(request.app.state, kind, name, settings)
+    inbox = await inboxes.setup_inbox(_ctx(request), request.app.state.registry, kind, name, settings)
+    await request.app.state.directory.reload()
     return JSONResponse(_inbox_out(request, inbox), status_code=201)
-
-
-def _check_supported(state: Any, kind: str) -> None:
-    if not state.registry.supports(kind):
-        raise Invalid(f"{kind!r} inboxes are not supported (yet)", "unsupported_kind")
-
-
-async def create_inbox_for(state: Any, kind: str, name: str, settings: dict[str, Any]) -> dict[str, Any]:
-    _check_supported(state, kind)
-    address, clean = state.registry.get(kind).configure(settings)
-    inbox: dict[str, Any] = await state.ctx.db.write(
-        lambda tx: services.create_inbox(tx, kind=kind, name=name, address=address, settings=clean))
-    await state.directory.reload()
-    return inbox
 
 
 @requires(Role.admin)
@@ -278,22 +256,24 @@ async def get_inbox(request: Request, viewer: Viewer) -> Response:
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
-    ctx = _ctx(request)
-    current = await ctx.db.read(lambda c: store.get_inbox(c, iid))
-    if current is None:
-        raise NotFound("no such inbox")
-    address = settings = None
-    if "settings" in data:
-        if not isinstance(data["settings"], dict):
-            raise Invalid("settings must be an object", "invalid_settings")
-        _check_supported(request.app.state, current["kind"])
-        merged = {k: v for k, v in {**current["settings"], **data["settings"]}.items() if v is not None}
-        address, settings = request.app.state.registry.get(current["kind"]).configure(merged)
+    patch = data.get("settings")
+    if patch is not None and not isinstance(patch, dict):
+        raise Invalid("settings must be an object", "invalid_settings")
     name = _str(data, "name") if "name" in data else None
-    inbox = await ctx.db.write(lambda tx: services.update_inbox(tx, iid, name=name, address=address,
-                                                                settings=settings))
+    inbox = await inboxes.reconfigure_inbox(_ctx(request), request.app.state.registry, iid, name, patch)
     await request.app.state.directory.reload()
     return JSONResponse(_inbox_out(request, inbox))
+
+
+@requires()
+async def list_templates(request: Request, viewer: Viewer) -> Response:
+    """Message templates of an inbox (WhatsApp), for replies outside the reply window."""
+    iid = _path_id(request)
+    inbox = await _ctx(request).db.read(lambda c: store.get_inbox(c, iid))
+    if inbox is None:
+        raise NotFound("no such inbox")
+    adapter = inboxes.adapter_for(request.app.state.registry, inbox["kind"])
+    return JSONResponse({"items": await adapter.templates(inbox["settings"])})
 
 
 @requires(Role.admin)
@@ -417,6 +397,7 @@ routes = [
     Route("/api/inboxes", create_inbox, methods=["POST"]),
     Route("/api/inboxes/{id}", get_inbox),
     Route("/api/inboxes/{id}", patch_inbox, methods=["PATCH"]),
+    Route("/api/inboxes/{id}/templates", list_templates),
     Route("/api/users", list_users),
     Route("/api/users", create_user, methods=["POST"]),
     Route("/api/users/{id}", patch_user, methods=["PATCH"]),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from inbox.channels import Registry
 from inbox.config import Settings
-from webhooks.twilio import TwilioAdapter
+from webhooks import messenger, telegram, twilio, whatsapp
 
 
 def build_registry(settings: Settings) -> Registry:
     registry = Registry()
-    registry.register(TwilioAdapter(settings.twilio_api_base, settings.public_url, settings.send_timeout_seconds))
+    for module in (twilio, whatsapp, messenger, telegram):
+        adapter = module.make_adapter(settings)
+        if adapter is not None:  # a channel still being built has none yet
+            registry.register(adapter)
     return registry

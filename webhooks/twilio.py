@@ -18,18 +18,26 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from inbox.channels import (Attachment, InboundMessage, OutboundMessage, ProviderRejected, ProviderUnavailable,
+from inbox.channels import (Attachment, InboundMessage, Media, OutboundMessage, ProviderRejected, ProviderUnavailable,
                             RateLimited, Sent, StatusUpdate)
-from inbox.errors import BadRequest, Invalid
+from inbox import services
+from inbox.config import Settings
+from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_phone
 from inbox.models import ChannelKind
+from ui.http import read_body
+from webhooks.http import public_url, webhook_context
 
+log = logging.getLogger(__name__)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 # Keywords carriers and Twilio treat as opt-out / opt-in on long codes.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
@@ -128,6 +136,52 @@ def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | Non
                         error_message=message)
 
 
+# -- webhook routes ------------------------------------------------------------------------
+# Read the raw body (bounded), find the inbox, verify the signature, and only then parse
+# and store; answer 200 only after the commit, so Twilio retries anything we did not keep.
+
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+async def inbound(request: Request) -> Response:
+    ctx, directory = webhook_context(request)
+    params = parse_form(await read_body(request, ctx.settings.max_body_bytes))
+    inbox = await directory.by_address(ChannelKind.sms, destination(params))
+    if inbox is None:
+        log.warning("twilio webhook for unknown number %r", params.get("To"))
+        raise NotFound("no sms inbox for this number", "unknown_inbox")
+    signature = request.headers.get("x-twilio-signature", "")
+    if not verify(public_url(ctx, request), params, signature, inbox["settings"].get("auth_token", "")):
+        raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
+    await services.record_inbound(ctx, parse_inbound(inbox["id"], params))
+    return Response(TWIML_EMPTY, media_type="text/xml")
+
+
+async def status(request: Request) -> Response:
+    ctx, directory = webhook_context(request)
+    params = parse_form(await read_body(request, ctx.settings.max_body_bytes))
+    inboxes = await directory.matching(ChannelKind.sms, "account_sid", params.get("AccountSid", ""))
+    if not inboxes:
+        raise NotFound("no sms inbox for this account", "unknown_inbox")
+    signature = request.headers.get("x-twilio-signature", "")
+    url = public_url(ctx, request)
+    inbox = next((i for i in inboxes if verify(url, params, signature, i["settings"]["auth_token"])), None)
+    if inbox is None:
+        raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
+    update = parse_status(inbox["id"], params)
+    if update is not None and not await services.record_status(ctx, update):
+        log.info("twilio status %s for unknown message %s", update.status, update.provider_message_id)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/webhooks/twilio", inbound, methods=["POST"]),
+    Route(STATUS_CALLBACK_PATH, status, methods=["POST"]),
+]
+
+
+# -- sending -------------------------------------------------------------------------------
+
 class HttpxTwilioClient(AsyncHttpClient):
     """The twilio SDK's async transport on httpx (our HTTP client everywhere), instead of
     the SDK's aiohttp one, which warns of deprecated aiohttp calls on every request. It
@@ -156,9 +210,17 @@ class TwilioAdapter:
     """Sends through the twilio SDK's async client, one client per account."""
 
     kind = ChannelKind.sms
+    reply_window = None  # SMS can be sent any time (opt-outs aside)
+    cli_options = {
+        "phone": ("phone_number", True, "the Twilio number, any format (stored as E.164)"),
+        "account-sid": ("account_sid", True, "the Twilio account SID (AC...)"),
+        "auth-token": ("auth_token", True, "the account's auth token (checks webhook signatures)"),
+        "messaging-service-sid": ("messaging_service_sid", False, "send through this Messaging Service (MG...)"),
+    }
 
     def __init__(self, api_base: str, public_url: str, timeout: float = 15.0) -> None:
         self.api_base = api_base.rstrip("/")
+        self.public_url = public_url.rstrip("/")
         self.timeout = timeout
         self.status_callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
         self._clients: dict[tuple[str, str], Client] = {}
@@ -206,6 +268,37 @@ class TwilioAdapter:
             raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
 
+    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
+        """MMS media: a GET on the MediaUrl with the account's credentials (needed when the
+        account enforces HTTP auth on media), following Twilio's redirect to its storage."""
+        if not attachment.url:
+            raise ProviderRejected("no_url", "the attachment has no URL to download")
+        client = self._client(settings).http_client
+        assert isinstance(client, HttpxTwilioClient)
+        try:
+            response = await client.session.get(attachment.url, auth=(settings["account_sid"], settings["auth_token"]),
+                                                 follow_redirects=True)
+        except httpx.TimeoutException:
+            raise ProviderUnavailable("timeout", f"Twilio did not answer within {self.timeout:g} s") from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ProviderUnavailable(str(response.status_code), f"Twilio answered {response.status_code}")
+        if response.status_code != 200:
+            raise ProviderRejected(str(response.status_code), f"Twilio refused the media download "
+                                                              f"({response.status_code})")
+        content_type = response.headers.get("content-type", attachment.content_type).split(";")[0].strip()
+        return Media(response.content, content_type or attachment.content_type)
+
+    async def register(self, inbox: Mapping[str, Any]) -> None:
+        """Twilio's webhook URL is set on the number in the console (docs/channels/sms.md)."""
+
+    def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
+        return {"messaging": f"{self.public_url}/webhooks/twilio", "status_callback": self.status_callback}
+
+    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return []
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.http_client.close()  # type: ignore[union-attr]
@@ -239,3 +332,7 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def make_adapter(settings: Settings) -> TwilioAdapter:
+    return TwilioAdapter(settings.twilio_api_base, settings.public_url, settings.send_timeout_seconds)
