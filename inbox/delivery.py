@@ -1,4 +1,5 @@
-"""The delivery worker: hands queued replies to their channel adapter.
+"""The delivery worker: hands queued replies to their channel adapter, and downloads
+customers' attachments from the provider (jobs of kind ``send`` and ``fetch``).
 
 A job is claimed with a lease (state ``sending``, ``lease_until``) in one commit before the
 provider is called, so a worker that dies mid-send leaves a job that another claim picks
@@ -10,7 +11,8 @@ key to close it.)
 
 Transient failures (timeouts, 5xx, 429) are retried with exponential backoff, honouring
 Retry-After, up to ``max_attempts``; the agent sees the last error meanwhile. Permanent
-failures fail the message at once with the provider's code and text.
+failures fail the message at once with the provider's code and text. A fetch that fails
+for good marks the attachment (not the message) with the reason.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
-from inbox.channels import Attachment, OutboundMessage, ProviderUnavailable, Registry, SendError, Sent
+from inbox.channels import (Attachment, Media, OutboundMessage, ProviderRejected, ProviderUnavailable, Registry,
+                            SendError, Sent)
 from inbox.db import Tx
+from inbox.fastsql import as_utc
+from inbox.media import MediaRejected
 from inbox.models import DeliveryStatus, utcnow
 from inbox.services import STATUS_RANK, Context, _update_message
 from inbox.store import IDENTITIES, INBOXES, JOBS, MESSAGES
@@ -37,8 +42,11 @@ log = logging.getLogger(__name__)
 class ClaimedJob:
     job_id: int
     attempts: int
-    kind: str
-    outbound: OutboundMessage
+    job: str  # send | fetch
+    channel: str
+    message_id: int
+    outbound: OutboundMessage  # for a fetch: the inbox's settings, and the attachment to get
+    attachment: int = 0
 
 
 class DeliveryWorker:
@@ -82,9 +90,14 @@ class DeliveryWorker:
     async def _deliver(self, job: ClaimedJob) -> None:
         s = self.ctx.settings
         try:
-            adapter = self.registry.get(job.kind)
+            adapter = self.registry.get(job.channel)
             try:
-                sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
+                if job.job == "fetch":
+                    attachment = job.outbound.attachments[job.attachment]
+                    media = await asyncio.wait_for(adapter.fetch(job.outbound.settings, attachment),
+                                                   timeout=s.send_timeout_seconds * 4)
+                else:
+                    sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
         except SendError as err:
@@ -94,13 +107,29 @@ class DeliveryWorker:
             if error.transient:
                 self.wake()  # reschedule the loop's timer for the retry
         except Exception as err:  # a bug in an adapter must still show on the message
-            log.exception("adapter %s crashed sending message %s", job.kind, job.outbound.message_id)
+            log.exception("adapter %s crashed on %s job %s", job.channel, job.job, job.job_id)
             failure = SendError("internal_error", f"{type(err).__name__}: {err}")
             await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
         else:
-            await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent))
+            if job.job == "fetch":
+                await self._store(job, media)
+            else:
+                await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent))
         finally:
             self._slots.release()
+
+
+    async def _store(self, job: ClaimedJob, media: Media) -> None:
+        try:
+            path, content_type = await asyncio.to_thread(self.ctx.media.save, media.content, media.content_type)
+        except MediaRejected as exc:
+            failure = ProviderRejected("media_rejected", str(exc))
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+            return
+        stored = {"path": path, "content_type": content_type, "size": len(media.content)}
+        if media.filename:
+            stored["filename"] = media.filename
+        await self.ctx.db.write(lambda tx: _record_fetched(tx, job, stored))
 
 
 def _timeout(seconds: float) -> SendError:
@@ -114,9 +143,14 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
     now = utcnow()
     due = or_(and_(JOBS.c.state == "pending", JOBS.c.next_attempt_at <= now),
               and_(JOBS.c.state == "sending", JOBS.c.lease_until < now))
-    q = (select(JOBS.c.id, JOBS.c.attempts, MESSAGES.c.id.label("message_id"), MESSAGES.c.text,
-                MESSAGES.c.attachments, MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings,
-                IDENTITIES.c.handle)
+    earlier = MESSAGES.alias("earlier")
+    last_inbound = (select(func.max(earlier.c.created_at)).where(
+        earlier.c.identity_id == IDENTITIES.c.id, earlier.c.direction == "in").correlate(IDENTITIES)
+        .scalar_subquery())
+    q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment,
+                MESSAGES.c.id.label("message_id"), MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.payload,
+                MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings, IDENTITIES.c.handle,
+                last_inbound.label("last_inbound_at"))
          .join(MESSAGES, MESSAGES.c.id == JOBS.c.message_id)
          .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id)
          .join(IDENTITIES, IDENTITIES.c.id == MESSAGES.c.identity_id)
@@ -128,11 +162,14 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
     for r in rows:
         conn.execute(update(JOBS).where(JOBS.c.id == r.id).values(
             state="sending", lease_until=now + lease, attempts=r.attempts + 1))
-        attachments = tuple(Attachment(**{k: v for k, v in a.items() if k in Attachment.__slots__})
-                            for a in (r.attachments or []))
-        claimed.append(ClaimedJob(r.id, r.attempts + 1, r.kind, OutboundMessage(
+        attachments = tuple(Attachment.from_dict(a) for a in (r.attachments or []))
+        last_in = r.last_inbound_at
+        if isinstance(last_in, str):  # a scalar subquery's type is not known to the SQLite driver
+            last_in = as_utc(last_in)
+        claimed.append(ClaimedJob(r.id, r.attempts + 1, r.job, r.kind, r.message_id, OutboundMessage(
             inbox_id=r.inbox_id, settings=r.settings, address=r.address, to=r.handle, text=r.text,
-            attachments=attachments, message_id=r.message_id)))
+            attachments=attachments, message_id=r.message_id, payload=r.payload, last_inbound_at=last_in),
+            r.attachment))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
     return claimed, next_due
@@ -150,6 +187,21 @@ def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
     _update_message(tx, job.outbound.message_id, values)
 
 
+def _record_fetched(tx: Tx, job: ClaimedJob, stored: dict[str, Any]) -> None:
+    tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="done", lease_until=None,
+                                                                      last_error=None))
+    _update_attachment(tx, job, {**stored, "error": None})
+
+
+def _update_attachment(tx: Tx, job: ClaimedJob, changes: dict[str, Any]) -> None:
+    attachments = tx.conn.execute(select(MESSAGES.c.attachments).where(MESSAGES.c.id == job.message_id)).scalar()
+    attachments = [dict(a) for a in attachments or []]
+    if job.attachment < len(attachments):
+        merged = {**attachments[job.attachment], **changes}
+        attachments[job.attachment] = {k: v for k, v in merged.items() if v is not None}
+        _update_message(tx, job.message_id, {"attachments": attachments})
+
+
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential with full jitter on the upper half: base * 2^(attempt-1), capped."""
     delay = min(cap, base * (2 ** max(0, attempt - 1)))
@@ -164,14 +216,19 @@ def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: f
         delay = max(err.retry_after or 0.0, backoff(job.attempts, base, cap))
         conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(
             state="pending", lease_until=None, next_attempt_at=now + timedelta(seconds=delay), last_error=reason))
-        _update_message(tx, job.outbound.message_id, {
-            "error_code": err.code,
-            "error_message": f"{reason} (attempt {job.attempts} of {max_attempts}; retrying in {delay:.0f} s)"})
+        retrying = f"{reason} (attempt {job.attempts} of {max_attempts}; retrying in {delay:.0f} s)"
+        if job.job == "fetch":
+            _update_attachment(tx, job, {"error": retrying})
+        else:
+            _update_message(tx, job.outbound.message_id, {"error_code": err.code, "error_message": retrying})
         return
     conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="failed", lease_until=None,
                                                                     last_error=reason))
     if err.transient:
         reason = f"{reason} (gave up after {job.attempts} attempts)"
+    if job.job == "fetch":
+        _update_attachment(tx, job, {"error": f"could not download: {reason}"})
+        return
     _update_message(tx, job.outbound.message_id, {"status": DeliveryStatus.failed, "error_code": err.code,
                                                    "error_message": reason})
     if err.recipient_opted_out:

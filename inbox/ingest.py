@@ -22,7 +22,7 @@ from inbox.fastsql import Prepared, as_utc
 from inbox.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL, \
     conversation_scopes
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, utcnow
-from inbox.store import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, MESSAGES, Dict
+from inbox.store import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES, Dict
 
 PREVIEW_CHARS = 140
 
@@ -53,9 +53,11 @@ _LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] 
                                 .order_by(CONVERSATIONS.c.id.desc()).limit(1))
 _DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at") or c.endswith("_until"))
 _INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
-                          "provider_message_id", "reply_to", "status", "provider_timestamp", "created_at",
-                          "updated_at")
-_INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "attributes", "created_at", "updated_at")
+                          "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
+                          "created_at", "updated_at")
+_INSERT_FETCH_JOB = _insert(JOBS, "message_id", "kind", "attachment", "state", "attempts", "next_attempt_at",
+                            "created_at")
+_INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "avatar_url", "attributes", "created_at", "updated_at")
 _INSERT_IDENTITY = _insert(IDENTITIES, "contact_id", "kind", "handle", "profile_name", "opted_out", "last_seen_at")
 _INSERT_CONV_EVENT = _insert(CONV_EVENTS, "conversation_id", "kind", "actor_id", "data", "created_at")
 _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
@@ -64,6 +66,9 @@ _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id ==
     last_inbound_inbox_id=bindparam("b_inbox"), channel=bindparam("b_channel"), updated_at=bindparam("b_at"),
     unread_count=CONVERSATIONS.c.unread_count + 1, status=bindparam("b_status"),
     resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until")))
+_TOUCH_FOR_ECHO = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
+    last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
+    last_message_direction=Direction.outbound.value, updated_at=bindparam("b_at")))
 _TOUCH_IDENTITY = Prepared(update(IDENTITIES).where(IDENTITIES.c.id == bindparam("b_id")).values(
     last_seen_at=bindparam("b_at"), profile_name=bindparam("b_profile_name"), opted_out=bindparam("b_opted_out")))
 # An identity's last_seen_at picks the handle a reply goes to; refreshing it on every
@@ -89,6 +94,7 @@ class IngestResult:
     message_id: int
     conversation_id: int
     duplicate: bool = False
+    fetches: int = 0  # attachments queued for download
 
 
 def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult:
@@ -101,19 +107,24 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     attachments = [a.as_dict() for a in msg.attachments]
     text_preview = preview(msg.text, attachments)
 
+    inbound = msg.direction == "in"
     conv = _latest_conversation(conn, contact_id)
-    touched = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction="in",
-                   last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value, updated_at=now)
+    touched: Dict = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction=msg.direction,
+                         updated_at=now)
+    if inbound:
+        touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value)
     previous_status = None
     if conv is None or (conv["status"] == ConversationStatus.resolved
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
-        values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None, unread_count=1,
-                            snoozed_until=None, resolved_at=None, created_at=now, **touched)
+        values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
+                            unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
+                            last_inbound_at=None, last_inbound_inbox_id=None, channel=None)
+        values.update(touched)
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
         _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
                                           "data": {"channel": msg.kind, "inbox_id": msg.inbox_id}, "created_at": now})
         created = True
-    else:
+    elif inbound:
         created = False
         values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
         if conv["status"] != ConversationStatus.open:
@@ -127,31 +138,46 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
             "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
             "b_channel": msg.kind.value, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
             "b_snoozed_until": values["snoozed_until"]})
+    else:  # an echo of the business's own message changes nothing but the latest message
+        created = False
+        values = dict(conv, **touched)
+        _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
 
+    status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
     message_id = _INSERT_MESSAGE.scalar(conn, {
-        "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": "in", "identity_id": identity_id,
-        "text": msg.text, "attachments": attachments, "provider_message_id": msg.provider_message_id,
-        "reply_to": msg.reply_to, "status": DeliveryStatus.received.value, "provider_timestamp": msg.timestamp,
-        "created_at": now, "updated_at": now})
+        "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
+        "identity_id": identity_id, "text": msg.text, "attachments": attachments,
+        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
+        "provider_timestamp": msg.timestamp, "payload": dict(msg.payload) if msg.payload else None,
+        "raw": dict(msg.raw) if msg.unsupported else None, "created_at": now, "updated_at": now})
+    fetches = 0
+    for index, attachment in enumerate(attachments):
+        if attachment.get("media_id") or attachment.get("url"):
+            _INSERT_FETCH_JOB.execute(conn, {"message_id": message_id, "kind": "fetch", "attachment": index,
+                                             "state": "pending", "attempts": 0, "next_attempt_at": now,
+                                             "created_at": now})
+            fetches += 1
 
     conversation = store.conversation_dict({**values, "contact_name": contact_name})
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
     if new_contact:
         tx.emit(CONTACT_UPDATED, {"contact": {
-            "id": contact_id, "name": contact_name, "email": msg.email, "phone": msg.phone, "avatar_url": None,
+            "id": contact_id, "name": contact_name, "email": msg.email, "phone": msg.phone,
+            "avatar_url": msg.avatar_url,
             "attributes": {}, "created_at": store.iso(now), "updated_at": store.iso(now)}}, [SCOPE_ALL])
     if created:
         tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, scopes)
     elif previous_status is not None:
         tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": previous_status}, scopes)
     tx.emit(MESSAGE_CREATED, {"message": {
-        "id": message_id, "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": "in",
+        "id": message_id, "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
         "author_id": None, "identity_id": identity_id, "text": msg.text, "attachments": attachments,
-        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": "received",
+        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
+        "payload": dict(msg.payload) if msg.payload else None, "edited_at": None, "has_raw": msg.unsupported,
         "error": None, "created_at": store.iso(now), "updated_at": store.iso(now),
         "sender": {"contact_id": contact_id, "name": contact_name, "handle": msg.handle, "channel": msg.kind.value},
     }, "conversation": conversation}, scopes)
-    return IngestResult(message_id, values["id"])
+    return IngestResult(message_id, values["id"], fetches=fetches)
 
 
 def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
@@ -187,8 +213,8 @@ def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> t
     if contact is None:
         name = msg.profile_name or msg.handle
         contact_id = _INSERT_CONTACT.scalar(conn, {
-            "name": name, "phone": msg.phone, "email": msg.email, "attributes": {}, "created_at": now,
-            "updated_at": now})
+            "name": name, "phone": msg.phone, "email": msg.email, "avatar_url": msg.avatar_url, "attributes": {},
+            "created_at": now, "updated_at": now})
     else:
         contact_id, name = contact
     identity_id = _INSERT_IDENTITY.scalar(conn, {

@@ -150,6 +150,7 @@ class Message(SQLModel, table=True):
         UniqueConstraint("inbox_id", "provider_message_id"),
         UniqueConstraint("author_id", "idempotency_key"),
         Index("ix_message_conversation", "conversation_id", "created_at", "id"),
+        Index("ix_message_identity", "identity_id", "direction", "created_at"),  # reply windows
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")

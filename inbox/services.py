@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from inbox import store
 from inbox.auth import hash_token, new_token
-from inbox.channels import InboundMessage, StatusUpdate
+from inbox.channels import InboundMessage, MessageEdit, StatusUpdate
 from inbox.config import Settings
 from inbox.db import Database, Tx
+from inbox.media import MediaStore
 from inbox.ingest import IngestResult, find_message, ingest, preview
 from inbox.errors import Conflict, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_email, normalize_phone
@@ -43,6 +44,9 @@ class Context:
     db: Database
     settings: Settings
     bus: Bus = field(default_factory=Bus)
+    media: MediaStore | None = None
+    # Per channel kind: how long after the customer's last message a free-form reply may go.
+    reply_windows: Mapping[str, timedelta] = field(default_factory=dict)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
 
@@ -74,13 +78,33 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
     transaction, idempotent on (inbox, provider message id). See ingest.py."""
     reopen_after = timedelta(days=ctx.settings.reopen_days)
     try:
-        return await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
+        if result.fetches:
+            ctx.wake_delivery()
+        return result
     except IntegrityError:
         # Another process stored the same provider message id first (PostgreSQL scale-out).
         found = await ctx.db.read(lambda c: find_message(c, msg.inbox_id, msg.provider_message_id))
         if found is None:
             raise
         return IngestResult(*found, duplicate=True)
+
+
+async def record_edit(ctx: Context, edit: MessageEdit) -> bool:
+    """The customer edited a message: the new text replaces the old (kept in the message's
+    payload as ``previous_texts``) and the message is marked edited. False if unknown."""
+    def job(tx: Tx) -> bool:
+        row = tx.conn.execute(select(MESSAGES).where(
+            MESSAGES.c.inbox_id == edit.inbox_id, MESSAGES.c.provider_message_id == edit.provider_message_id)).first()
+        if row is None:
+            return False
+        if row.text == edit.text:
+            return True
+        payload = dict(row.payload or {})
+        payload["previous_texts"] = [*payload.get("previous_texts", []), row.text]
+        _update_message(tx, row.id, {"text": edit.text, "edited_at": edit.edited_at, "payload": payload})
+        return True
+    return await ctx.db.write(job)
 
 
 async def record_status(ctx: Context, status: StatusUpdate) -> bool:
@@ -122,24 +146,31 @@ def _update_message(tx: Tx, message_id: int, values: Dict) -> Dict:
 
 async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: str, *,
                      inbox_id: int | None = None, attachments: list[Dict] | None = None,
-                     idempotency_key: str | None = None) -> tuple[Dict, bool]:
+                     template: Dict | None = None, idempotency_key: str | None = None) -> tuple[Dict, bool]:
     """Queue a reply and its delivery job in one transaction. Returns (message, replayed):
-    replayed is True when the Idempotency-Key was seen before and nothing new was queued."""
+    replayed is True when the Idempotency-Key was seen before and nothing new was queued.
+    ``template`` ({"name", "language", "parameters"}) sends an approved template, the only
+    thing a channel with a closed reply window (WhatsApp's 24 hours) accepts."""
     text = text.strip()
     attachments = attachments or []
+    if template is not None and not text:
+        params = ", ".join(str(p) for p in template.get("parameters", []))
+        text = f"[template {template['name']} ({template['language']})]" + (f": {params}" if params else "")
     if not text and not attachments:
         raise Invalid("a reply needs text or an attachment", "empty_message")
     if len(text) > MAX_TEXT_CHARS:
         raise Invalid(f"a reply is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
-    result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id,
-                                                        attachments, idempotency_key))
+    payload = {"template": template} if template is not None else None
+    result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id, attachments,
+                                                        payload, idempotency_key, ctx.reply_windows))
     if not result[1]:
         ctx.wake_delivery()
     return result
 
 
 def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
-                 attachments: list[Dict], idempotency_key: str | None) -> tuple[Dict, bool]:
+                 attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
+                 windows: Mapping[str, timedelta]) -> tuple[Dict, bool]:
     conn = tx.conn
     if idempotency_key:
         prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
@@ -150,13 +181,17 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
             return store.message_dict(prior), True
     conv = access_conversation(conn, viewer, conversation_id)
     inbox_id = inbox_id or conv["inbox_id"]
-    channels = {c["inbox_id"]: c for c in store.reply_channels(conn, conversation_id)}
+    channels = {c["inbox_id"]: c for c in store.reply_channels(conn, conversation_id, windows)}
     choice = channels.get(inbox_id) if inbox_id is not None else None
     if choice is None:
         raise Invalid("no channel to reply through: pick an inbox_id from the conversation's reply_channels",
                       "no_channel")
-    if not choice["available"]:
-        code = "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable"
+    is_template = bool(payload and "template" in payload)
+    if is_template and choice["kind"] not in windows:
+        raise Invalid(f"{choice['kind']} has no message templates", "templates_unsupported")
+    if not choice["available"] and not (choice["template_required"] and is_template):
+        code = ("window_closed" if choice["template_required"] else
+                "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable")
         raise Conflict(choice["reason"], code)
     identity_id = conn.execute(select(IDENTITIES.c.id).where(
         IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
@@ -164,10 +199,10 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
     now = utcnow()
     message_id = conn.execute(insert(MESSAGES).values(
         conversation_id=conversation_id, inbox_id=inbox_id, direction=Direction.outbound, identity_id=identity_id,
-        author_id=viewer.user_id, text=text, attachments=attachments, status=DeliveryStatus.queued,
+        author_id=viewer.user_id, text=text, attachments=attachments, payload=payload, status=DeliveryStatus.queued,
         idempotency_key=idempotency_key, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
-    conn.execute(insert(JOBS).values(message_id=message_id, state="pending", attempts=0, next_attempt_at=now,
-                                     created_at=now))
+    conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
+                                     next_attempt_at=now, created_at=now))
     conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
         last_message_at=now, last_message_preview=preview(text, attachments),
         last_message_direction=Direction.outbound, unread_count=0, updated_at=now))
@@ -192,7 +227,7 @@ async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
         if to is not None and to.opted_out:
             raise Conflict(f"{to.handle} has opted out of {to.kind} messages", "recipient_opted_out")
         now = utcnow()
-        tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id).values(
+        tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id, JOBS.c.kind == "send").values(
             state="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None))
         return _update_message(tx, message_id, {"status": DeliveryStatus.queued, "error_code": None,
                                                 "error_message": None})

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, Table
@@ -254,8 +255,12 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
     return {"items": items, "next_cursor": next_cursor}
 
 
-def reply_channels(conn: Connection, conversation_id: int) -> list[Dict]:
-    """Every inbox a reply could leave through, and why it can't where it can't."""
+def reply_channels(conn: Connection, conversation_id: int,
+                   windows: Mapping[str, timedelta] | None = None) -> list[Dict]:
+    """Every inbox a reply could leave through, and why it can't where it can't. For a
+    channel with a reply window (``windows``: kind -> length after the customer's last
+    message), ``window`` says whether it is open and until when; once it has closed only a
+    template can be sent (``template_required``)."""
     conv = conn.execute(select(CONVERSATIONS.c.contact_id, CONVERSATIONS.c.last_inbound_inbox_id)
                         .where(CONVERSATIONS.c.id == conversation_id)).first()
     if conv is None:
@@ -265,19 +270,34 @@ def reply_channels(conn: Connection, conversation_id: int) -> list[Dict]:
     by_kind: dict[str, Any] = {}
     for i in idents:
         by_kind.setdefault(i.kind, i)
+    now = datetime.now(timezone.utc)
     out = []
     for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name).order_by(INBOXES.c.id)):
         ident = by_kind.get(inbox.kind)
-        reason = None
+        reason = window = None
         if ident is None:
             reason = f"the contact has no {inbox.kind} identity"
         elif ident.opted_out:
             reason = f"{ident.handle} has opted out of {inbox.kind} messages"
+        elif (length := (windows or {}).get(inbox.kind)) is not None:
+            last_in = conn.execute(select(func.max(MESSAGES.c.created_at)).where(
+                MESSAGES.c.identity_id == ident.id, MESSAGES.c.direction == "in")).scalar()
+            closes = last_in + length if last_in is not None else None
+            window = {"open": closes is not None and closes > now, "closes_at": iso(closes)}
+            if not window["open"]:
+                when = f"closed at {iso(closes)}" if closes else "is not open: the customer has not written here"
+                reason = f"the {_hours(length)} reply window {when}; only an approved template can be sent"
         out.append({"inbox_id": inbox.id, "kind": inbox.kind, "name": inbox.name,
                     "handle": ident.handle if ident is not None else None,
                     "available": reason is None, "reason": reason,
+                    "window": window, "template_required": window is not None and not window["open"],
                     "default": inbox.id == conv.last_inbound_inbox_id})
     return out
+
+
+def _hours(length: timedelta) -> str:
+    hours = length.total_seconds() / 3600
+    return f"{hours:g}-hour" if hours < 48 else f"{hours / 24:g}-day"
 
 
 # -- messages, notes, timeline ------------------------------------------------------------
@@ -287,6 +307,7 @@ def message_dict(m: Any) -> Dict:
         "id": m.id, "conversation_id": m.conversation_id, "inbox_id": m.inbox_id, "direction": m.direction,
         "author_id": m.author_id, "identity_id": m.identity_id, "text": m.text, "attachments": m.attachments,
         "provider_message_id": m.provider_message_id, "reply_to": m.reply_to, "status": m.status,
+        "payload": m.payload, "edited_at": iso(m.edited_at), "has_raw": m.raw is not None,
         "error": {"code": m.error_code, "message": m.error_message} if (m.error_code or m.error_message) else None,
         "created_at": iso(m.created_at), "updated_at": iso(m.updated_at),
     }

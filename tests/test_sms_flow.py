@@ -98,19 +98,35 @@ async def test_failed_status_callback_shows_the_providers_reason(live: Live) -> 
     await stream.close()
 
 
-async def test_mms_media_urls_become_attachments(live: Live) -> None:
-    r = await live.sms("+15557654321", "", NumMedia="2",
-                       MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
-                       MediaContentType0="image/jpeg",
-                       MediaUrl1="https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2",
-                       MediaContentType1="application/pdf")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def test_mms_media_is_downloaded_stored_and_served_to_agents_only(live: Live) -> None:
+    stream = await live.events()
+    photo = live.fake.media_url("ME1", PNG, "image/png")
+    page = live.fake.media_url("ME2", b"<script>alert(1)</script>", "text/html")
+    r = await live.sms("+15557654321", "", NumMedia="2", MediaUrl0=photo, MediaContentType0="image/png",
+                       MediaUrl1=page, MediaContentType1="text/html")
     assert r.status_code == 200
-    conv = (await live.get("/api/conversations"))["items"][0]
-    assert conv["last_message_preview"] == "[2 attachments]"
-    timeline = (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
-    msg = [i for i in timeline if i["type"] == "message"][0]
-    assert [a["content_type"] for a in msg["attachments"]] == ["image/jpeg", "application/pdf"]
-    assert msg["attachments"][0]["url"].endswith("/Media/ME1")
+    created = await stream.next(lambda e: e["type"] == "message.created")
+    assert created["data"]["conversation"]["last_message_preview"] == "[2 attachments]"
+    assert [a["url"] for a in created["data"]["message"]["attachments"]] == [photo, page]
+
+    def settled(e: dict) -> bool:
+        return e["type"] == "message.updated" and all(
+            "path" in a or "error" in a and "could not download" in a["error"]
+            for a in e["data"]["message"]["attachments"])
+    done = (await stream.next(settled))["data"]["message"]["attachments"]
+    assert done[0]["content_type"] == "image/png" and done[0]["size"] == len(PNG)
+    assert "text/html are not kept" in done[1]["error"] and "path" not in done[1]
+
+    served = await live.client.get(f"/media/{done[0]['path']}", headers=live.as_("agent"))
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert (await live.client.get(f"/media/{done[0]['path']}")).status_code == 401
+    assert (await live.client.get("/media/../inbox.db", headers=live.as_("agent"))).status_code == 404
+    await stream.close()
 
 
 async def test_stop_opts_out_and_start_opts_back_in(live: Live) -> None:

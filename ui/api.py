@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -111,7 +112,7 @@ async def get_conversation(request: Request, viewer: Viewer) -> Response:
 
     def read(c: Any) -> dict[str, Any]:
         conv = services.access_conversation(c, viewer, cid)
-        conv["reply_channels"] = store.reply_channels(c, cid)
+        conv["reply_channels"] = store.reply_channels(c, cid, _ctx(request).reply_windows)
         return conv
     return JSONResponse(await _ctx(request).db.read(read))
 
@@ -145,9 +146,37 @@ async def post_message(request: Request, viewer: Viewer) -> Response:
     message, replayed = await services.send_reply(
         _ctx(request), viewer, _path_id(request), _str(data, "text", required=False),
         inbox_id=_int(data.get("inbox_id"), "inbox_id", optional=True), attachments=attachments,
-        idempotency_key=key)
+        template=_template(data.get("template")), idempotency_key=key)
     return JSONResponse(message, status_code=200 if replayed else 202,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def _template(value: Any) -> dict[str, Any] | None:
+    """{"name": "order_update", "language": "en_US", "parameters": ["Dana", "#1234"]}"""
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]
+            or not isinstance(value.get("language", "en_US"), str)
+            or not isinstance(value.get("parameters", []), list)
+            or not all(isinstance(p, str | int | float) for p in value.get("parameters", []))):
+        raise Invalid('template must be {"name": str, "language": str, "parameters": [str, ...]}', "invalid_template")
+    return {"name": value["name"], "language": value.get("language", "en_US"),
+            "parameters": [str(p) for p in value.get("parameters", [])]}
+
+
+@requires()
+async def get_raw(request: Request, viewer: Viewer) -> Response:
+    """The provider's untouched payload of a message we could not show fully."""
+    mid = _path_id(request)
+
+    def read(c: Any) -> dict[str, Any]:
+        row = c.execute(select(store.MESSAGES.c.conversation_id, store.MESSAGES.c.raw)
+                        .where(store.MESSAGES.c.id == mid)).first()
+        if row is None:
+            raise NotFound("no such message")
+        services.access_conversation(c, viewer, row.conversation_id)
+        return {"message_id": mid, "raw": row.raw}
+    return JSONResponse(await _ctx(request).db.read(read))
 
 
 @requires()
@@ -389,6 +418,7 @@ routes = [
     Route("/api/conversations/{id}/status", post_status, methods=["POST"]),
     Route("/api/conversations/{id}/read", post_read, methods=["POST"]),
     Route("/api/messages/{id}/retry", retry_message, methods=["POST"]),
+    Route("/api/messages/{id}/raw", get_raw),
     Route("/api/contacts", list_contacts),
     Route("/api/contacts/{id}", get_contact),
     Route("/api/contacts/{id}", patch_contact, methods=["PATCH"]),

@@ -22,9 +22,10 @@ from inbox.db import Database
 from inbox.delivery import DeliveryWorker
 from inbox.directory import InboxDirectory
 from inbox.events import Bus
+from inbox.media import MediaStore
 from inbox.services import Context
 from inbox.snooze import SnoozeWaker
-from ui import api, live
+from ui import api, live, media
 from ui.auth import login, logout
 from ui.http import EXCEPTION_HANDLERS
 from ui.openapi import openapi
@@ -46,8 +47,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     bus = Bus()
-    ctx = Context(db=db, settings=settings, bus=bus)
     registry = build_registry(settings)
+    ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
+                  reply_windows={kind: window for kind in registry.kinds()
+                                 if (window := registry.get(kind).reply_window) is not None})
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api.routes,
         *webhook_routes.routes,
         *live.routes,
+        *media.routes,
     ]
     app = Starlette(
         routes=routes,

@@ -34,8 +34,10 @@ class FakeTwilio:
         self.down = False  # answer 503 to everything while set
         self._changed = asyncio.Condition()
         self.release = asyncio.Event()  # set at teardown: ends any hanging request
+        self.media: dict[str, tuple[bytes, str]] = {}  # media sid -> (content, content type)
         self.app = Starlette(routes=[
-            Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"])])
+            Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"]),
+            Route("/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self.get_media)])
 
     def fail_next(self, status: int, code: int, message: str, **kw: Any) -> None:
         self.failures.append(Failure(status, code, message, **kw))
@@ -53,13 +55,34 @@ class FakeTwilio:
         async with self._changed:
             self._changed.notify_all()
 
+    def media_url(self, media_sid: str, content: bytes, content_type: str) -> str:
+        """Publish a file as Twilio does for an inbound MMS; returns its MediaUrl."""
+        self.media[media_sid] = (content, content_type)
+        sid = next(iter(self.accounts))
+        return f"{self.url}/2010-04-01/Accounts/{sid}/Messages/MM{media_sid}/Media/{media_sid}"  # type: ignore[attr-defined]
+
+    async def get_media(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return _error(401, 20003, "Authenticate")
+        found = self.media.get(request.path_params["media"])
+        if found is None:
+            return _error(404, 20404, "The requested resource was not found")
+        return Response(found[0], media_type=found[1])
+
+    def _authorized(self, request: Request) -> bool:
+        sid = request.path_params["sid"]
+        auth = request.headers.get("authorization", "")
+        try:
+            user, _, password = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            return False
+        return user == sid and self.accounts.get(sid) == password
+
     async def create_message(self, request: Request) -> Response:
         sid = request.path_params["sid"]
         self.attempts += 1
         try:
-            auth = request.headers.get("authorization", "")
-            user, _, password = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
-            if user != sid or self.accounts.get(sid) != password:
+            if not self._authorized(request):
                 return _error(401, 20003, "Authenticate")
             if self.down:
                 return _error(503, 20500, "Service Unavailable")
