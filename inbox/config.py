@@ -18,6 +18,9 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     twilio_api_base: str = "https://api.twilio.com"
+    graph_api_base: str = "https://graph.facebook.com"  # WhatsApp Cloud API and Messenger
+    graph_api_version: str = "v23.0"
+    telegram_api_base: str = "https://api.telegram.org"
     reopen_days: float = 7.0
     max_body_bytes: int = 1_048_576
     # Delivery worker: exponential backoff base and cap (seconds), and attempts before a message fails.
@@ -42,6 +45,9 @@ class Settings:
             public_url=_env("PUBLIC_URL", d.public_url).rstrip("/"),
             secret_key=key,
             twilio_api_base=_env("TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
+            graph_api_base=_env("GRAPH_API_BASE", d.graph_api_base).rstrip("/"),
+            graph_api_version=_env("GRAPH_API_VERSION", d.graph_api_version),
+            telegram_api_base=_env("TELEGRAM_API_BASE", d.telegram_api_base).rstrip("/"),
             reopen_days=float(_env("REOPEN_DAYS", str(d.reopen_days))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))),
             retry_base_seconds=float(_env("RETRY_BASE_SECONDS", str(d.retry_base_seconds))),
