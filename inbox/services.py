@@ -107,6 +107,24 @@ async def record_edit(ctx: Context, edit: MessageEdit) -> bool:
     return await ctx.db.write(job)
 
 
+async def record_watermark(ctx: Context, inbox_id: int, kind: str, handle: str, status: str,
+                           up_to: datetime) -> int:
+    """A receipt that covers every message sent to ``handle`` through the inbox up to a
+    time (Messenger's delivery and read watermarks). Returns how many messages moved on."""
+    def job(tx: Tx) -> int:
+        rows = tx.conn.execute(
+            select(MESSAGES.c.id, MESSAGES.c.status).join(IDENTITIES, IDENTITIES.c.id == MESSAGES.c.identity_id)
+            .where(MESSAGES.c.inbox_id == inbox_id, MESSAGES.c.direction == Direction.outbound,
+                   IDENTITIES.c.kind == kind, IDENTITIES.c.handle == handle, MESSAGES.c.created_at <= up_to,
+                   MESSAGES.c.provider_message_id.is_not(None))).all()
+        moved = [r.id for r in rows
+                 if r.status != DeliveryStatus.failed and STATUS_RANK.get(status, 0) > STATUS_RANK.get(r.status, 0)]
+        for message_id in moved:
+            _update_message(tx, message_id, {"status": status})
+        return len(moved)
+    return await ctx.db.write(job)
+
+
 async def record_status(ctx: Context, status: StatusUpdate) -> bool:
     """Apply a delivery receipt. False when we know no such message (not ours, or not yet)."""
     return await ctx.db.write(lambda tx: _apply_status(tx, status))
