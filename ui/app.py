@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from inbox import store
 from inbox.config import Settings
@@ -25,7 +27,7 @@ from inbox.events import Bus
 from inbox.media import MediaStore
 from inbox.services import Context
 from inbox.snooze import SnoozeWaker
-from ui import api, live, media
+from ui import api, live, media, views
 from ui.auth import login, logout
 from ui.http import EXCEPTION_HANDLERS
 from ui.openapi import openapi
@@ -33,6 +35,7 @@ from webhooks import routes as webhook_routes
 from webhooks.registry import build_registry
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 async def healthz(request: Request) -> Response:
@@ -88,6 +91,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *webhook_routes.routes,
         *live.routes,
         *media.routes,
+        *views.routes,
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
         routes=routes,

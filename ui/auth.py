@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from inbox import store
 from inbox.auth import hash_token, verify_password
@@ -71,17 +72,19 @@ def requires(role: Role = Role.agent) -> Callable[[Handler], Callable[[Request],
 
 async def login(request: Request) -> Response:
     """POST /login with email and password (form or JSON): sets the session cookie."""
-    from starlette.responses import JSONResponse, RedirectResponse
-
     ctx = request.app.state.ctx
-    if request.headers.get("content-type", "").startswith("application/json"):
-        data: dict[str, Any] = await json_body(request, 64 * 1024)
+    is_form = not request.headers.get("content-type", "").startswith("application/json")
+    if is_form:
+        data: dict[str, Any] = dict(await request.form())
     else:
-        data = dict(await request.form())
+        data = await json_body(request, 64 * 1024)
     email, password = str(data.get("email", "")), str(data.get("password", ""))
     user = await ctx.db.read(lambda c: store.get_user_by_email(c, email))
     ok = await asyncio.to_thread(verify_password, user["password_hash"] if user else "", password)
     if user is None or not ok or not user["active"]:
+        if is_form and "next" in data:  # the login page: back to it, saying why
+            return RedirectResponse("/login?" + urlencode({"failed": 1, "next": _local_path(str(data["next"]))}),
+                                    status_code=303)
         raise Unauthenticated("wrong email or password", "bad_credentials")
     request.session["uid"] = user["id"]
     if "next" in data:
@@ -98,4 +101,7 @@ def _local_path(next_url: str) -> str:
 
 async def logout(request: Request) -> Response:
     request.session.clear()
+    if not request.headers.get("content-type", "").startswith("application/json") and \
+            request.headers.get("accept", "").startswith("text/html"):
+        return RedirectResponse("/login", status_code=303)  # the UI's log-out button
     return Response(status_code=204)

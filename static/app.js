@@ -1,0 +1,103 @@
+// Live updates for the agent UI: listen on /ws (the session cookie authenticates) and
+// have the server re-render whatever an event touches. After a reconnect every pane is
+// re-rendered, so nothing missed while offline stays stale.
+(function () {
+  "use strict";
+  var lastId = null, retry = 500, pending = {};
+
+  function open() { var c = document.getElementById("conversation"); return c && c.dataset.conversation; }
+
+  function refresh(what) {  // coalesce bursts of events into one request per pane
+    if (pending[what]) return;
+    pending[what] = setTimeout(function () {
+      delete pending[what];
+      var list = document.getElementById("list"), id = open();
+      if (what === "list" && list) {
+        htmx.ajax("GET", list.dataset.refresh, {target: "#list", swap: "outerHTML"});
+      } else if (id && (what === "timeline" || what === "header")) {
+        htmx.ajax("GET", "/ui/conversations/" + id + "?part=" + what,
+                  {target: what === "timeline" ? "#timeline" : "#conversation-header", swap: "outerHTML"});
+      }
+    }, 50);
+  }
+
+  function refreshAll() { refresh("list"); refresh("timeline"); refresh("header"); }
+
+  function conversationOf(ev) {
+    var d = ev.data || {};
+    return (d.conversation && d.conversation.id) || (d.message && d.message.conversation_id) ||
+      d.conversation_id || null;
+  }
+
+  function onEvent(ev) {
+    if (ev.type === "ready") return;
+    if (ev.type === "resync") { refreshAll(); return; }
+    lastId = ev.id;
+    refresh("list");
+    var cid = conversationOf(ev);
+    if (cid && String(cid) === open()) {
+      refresh("timeline");
+      if (ev.type.indexOf("conversation.") === 0) refresh("header");
+    }
+  }
+
+  function connect() {
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
+      (lastId !== null ? "?after=" + lastId : "");
+    var ws = new WebSocket(url), reconnecting = lastId !== null;
+    ws.onopen = function () { retry = 500; if (reconnecting) refreshAll(); };
+    ws.onmessage = function (m) { onEvent(JSON.parse(m.data)); };
+    ws.onclose = function (e) {
+      if (e.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return; }
+      setTimeout(connect, retry); retry = Math.min(retry * 2, 10000);
+    };
+  }
+
+  function ago(iso) {
+    var s = (Date.now() - Date.parse(iso)) / 1000;
+    if (s < 60) return "now";
+    if (s < 3600) return Math.floor(s / 60) + "m";
+    if (s < 86400) return Math.floor(s / 3600) + "h";
+    return Math.floor(s / 86400) + "d";
+  }
+
+  function decorate() {  // readable times, newest message in view
+    document.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      t.title = d.toLocaleString();
+      t.textContent = t.classList.contains("ago") ? ago(t.getAttribute("datetime")) :
+        d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    });
+    var tl = document.getElementById("timeline");
+    if (tl) tl.scrollTop = tl.scrollHeight;
+  }
+
+  function updateTitle() {
+    var list = document.getElementById("list"), n = list ? Number(list.dataset.unread || 0) : 0;
+    document.title = (n ? "(" + n + ") " : "") + "inbox";
+  }
+
+  document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
+    if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      if (e.target.value.trim()) e.target.form.requestSubmit();
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function () {
+    updateTitle();
+    decorate();
+    var c = document.getElementById("conversation");
+    if (c && Number(c.dataset.unread || 0) > 0) {
+      c.dataset.unread = "0";
+      htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read",
+                {target: "#conversation", swap: "outerHTML"});
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    updateTitle();
+    decorate();
+    if (document.getElementById("list")) connect();
+  });
+})();

@@ -1,0 +1,90 @@
+"""The agent UI in a real browser (Debian's chromium driven by Playwright): log in, see a
+customer's message arrive live, open it, reply and write a private note."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import Live
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        await b.close()
+
+
+async def _login(browser: Browser, live: Live, who: str = "agent", **context: Any) -> Page:
+    page = await (await browser.new_context(**context)).new_page()
+    await page.goto(live.url + "/inbox")
+    await expect(page).to_have_url(live.url + "/login?next=%2Finbox")
+    await page.get_by_label("Email").fill(f"{who}@example.com")
+    await page.get_by_label("Password").fill("correct horse battery")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(live.url + "/inbox")
+    return page
+
+
+async def test_login_rejects_a_wrong_password(live: Live, browser: Browser) -> None:
+    page = await (await browser.new_context()).new_page()
+    await page.goto(live.url + "/login")
+    await page.get_by_label("Email").fill("agent@example.com")
+    await page.get_by_label("Password").fill("nope")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+
+
+async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, browser: Browser) -> None:
+    page = await _login(browser, live)
+    await page.get_by_role("tab", name="Unassigned").click()
+    await expect(page.get_by_text("No conversations here.")).to_be_visible()
+
+    await live.sms("+15557654321", "<script>alert('x')</script> my parcel is late")
+    row = page.locator(".row").first
+    await expect(row).to_contain_text("my parcel is late", timeout=5000)  # pushed, no reload
+    await expect(page).to_have_title("(1) inbox")
+    await row.click()
+    timeline = page.locator("#timeline")
+    # Customer text is shown as text, never run as markup.
+    await expect(timeline.locator(".message.in")).to_contain_text("<script>alert('x')</script>")
+
+    composer = page.get_by_label("Message")
+    await composer.fill("It ships today.")
+    await composer.press("Enter")
+    sent = await live.fake.wait_for_sent(1)
+    assert sent[0]["body"] == "It ships today."
+    await expect(timeline.locator(".message.out")).to_contain_text("It ships today.")
+
+    await page.get_by_label("Private note").check()
+    await page.get_by_label("Message").fill("Customer is upset, be kind")
+    await page.get_by_label("Message").press("Enter")
+    await expect(timeline.locator(".note")).to_contain_text("Customer is upset, be kind")
+    await expect(timeline.locator(".note")).to_contain_text("only agents see this")
+    assert len(live.fake.sent) == 1  # the note never left
+
+    # A second message from the customer appears in the open conversation by itself.
+    await live.sms("+15557654321", "thanks!")
+    await expect(timeline.locator(".message.in").last).to_contain_text("thanks!")
+
+
+async def test_resolve_and_phone_layout(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await _login(browser, live, viewport={"width": 390, "height": 844})
+    await page.goto(live.url + f"/inbox?tab=unassigned&c={conv['id']}")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(page.locator("#conversation .status")).to_have_text("resolved")
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["status"] == "resolved"
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # no sideways scrolling on a phone

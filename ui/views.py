@@ -1,0 +1,193 @@
+"""The agent web UI: server-rendered pages and the partials htmx swaps in.
+
+One page, three panes (conversation list, conversation, contact). Each pane is a block
+of ui/templates/inbox.html, rendered whole for a page load or alone for an htmx request
+(``HX-Request``), so there is one copy of the markup. Every form also works without
+JavaScript: it posts, the server redirects back to the page. static/app.js listens on
+/ws and asks the server to re-render the panes an event touches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inbox import services, store
+from inbox.errors import InboxError, Unauthenticated
+from inbox.events import Viewer
+from ui.auth import authenticate
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(default=True, default_for_string=True))
+TABS = ("mine", "unassigned", "all")
+CHANNEL_ICONS = {"sms": "SMS", "whatsapp": "WA", "messenger": "FB", "telegram": "TG", "email": "@"}
+
+
+def _render(template: str, *blocks: str, **context: Any) -> HTMLResponse:
+    """The whole page, or only the named blocks of it (for htmx), concatenated."""
+    tpl = TEMPLATES.get_template(template)
+    if not blocks:
+        return HTMLResponse(tpl.render(**context))
+    ctx = tpl.new_context(context)
+    return HTMLResponse("".join("".join(tpl.blocks[b](ctx)) for b in blocks))
+
+
+async def _viewer(request: Request) -> Viewer | None:
+    try:
+        return await authenticate(request)
+    except Unauthenticated:
+        return None
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    return _render("login.html", next=request.query_params.get("next", "/inbox"),
+                   failed=bool(request.query_params.get("failed")))
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
+    q = request.query_params
+    tab = q.get("tab") if q.get("tab") in TABS else "mine"
+    status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
+    return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or ""}
+
+
+async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
+    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none", "all": None}[f["tab"]]
+    page = await request.app.state.ctx.db.read(lambda c: store.list_conversations(
+        c, viewer, status=f["status"] or None, assignee=assignee, channel=f["channel"] or None, q=f["q"] or None,
+        limit=50))
+    return page  # type: ignore[no-any-return]
+
+
+async def _conversation(request: Request, viewer: Viewer, conversation_id: int) -> dict[str, Any]:
+    ctx = request.app.state.ctx
+
+    def read(c: Any) -> dict[str, Any]:
+        conv = services.access_conversation(c, viewer, conversation_id)
+        conv["reply_channels"] = store.reply_channels(c, conversation_id, ctx.reply_windows)
+        timeline = store.timeline(c, conversation_id, limit=100)
+        contact = store.get_contact(c, conv["contact"]["id"])
+        users = {u["id"]: u for u in store.list_users(c)}
+        teams = store.list_teams(c)
+        inbox_kinds = {i["id"]: i["kind"] for i in store.list_inboxes(c)}
+        return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
+                "inbox_kinds": inbox_kinds}
+    return await ctx.db.read(read)  # type: ignore[no-any-return]
+
+
+def _common(viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
+    return {"viewer": viewer, "f": f, "tabs": TABS, "icons": CHANNEL_ICONS}
+
+
+async def inbox_page(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    f = _filters(request, viewer)
+    context: dict[str, Any] = {**_common(viewer, f), "page": await _list(request, viewer, f), "open": None}
+    selected = request.query_params.get("c")
+    if selected and selected.isdigit():
+        try:
+            context["open"] = await _conversation(request, viewer, int(selected))
+        except InboxError:
+            context["open"] = None
+    return _render("inbox.html", **context)
+
+
+async def list_partial(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    f = _filters(request, viewer)
+    selected = request.query_params.get("c")
+    return _render("inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
+                   open={"conv": {"id": int(selected)}} if selected and selected.isdigit() else None)
+
+
+async def conversation_partial(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    f = _filters(request, viewer)
+    try:
+        opened = await _conversation(request, viewer, int(request.path_params["id"]))
+    except (InboxError, ValueError):
+        return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
+                            '</section>', status_code=404)
+    part = request.query_params.get("part")
+    if part in ("timeline", "header"):  # a live refresh that leaves the composer alone
+        return _render("inbox.html", part, **_common(viewer, f), open=opened)
+    return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
+
+
+async def act(request: Request) -> Response:
+    """Every conversation action of the UI: reply, note, assign, status. Answers with the
+    re-rendered conversation pane for htmx, or a redirect for a plain form post."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    ctx = request.app.state.ctx
+    cid = int(request.path_params["id"])
+    form = await request.form()
+    action = request.path_params["action"]
+    error = None
+    try:
+        if action == "send":
+            text = str(form.get("text", ""))
+            if form.get("mode") == "note":
+                await services.add_note(ctx, viewer, cid, text)
+            else:
+                inbox_id = str(form.get("inbox_id") or "")
+                await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None)
+        elif action == "assign":
+            target = str(form.get("assignee", ""))
+            changes: dict[str, Any] = {}
+            if target == "me":
+                changes["user_id"] = viewer.user_id
+            elif target.startswith("user:"):
+                changes["user_id"] = int(target[5:])
+            elif target.startswith("team:"):
+                changes["team_id"] = int(target[5:])
+            elif target == "none":
+                changes = {"user_id": None, "team_id": None}
+            await services.assign_conversation(ctx, viewer, cid, changes)
+        elif action == "status":
+            await services.set_status(ctx, viewer, cid, str(form.get("status", "")))
+        elif action == "read":
+            await services.mark_read(ctx, viewer, cid)
+    except InboxError as exc:
+        error = exc.message
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/inbox?c={cid}", status_code=303)
+    f = _filters(request, viewer)
+    try:
+        opened = await _conversation(request, viewer, cid)
+    except InboxError:
+        return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
+                            'to see.</section>')
+    return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, error=error, oob=True)
+
+
+routes = [
+    Route("/", home),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/inbox", inbox_page),
+    Route("/ui/list", list_partial),
+    Route("/ui/conversations/{id:int}", conversation_partial),
+    Route("/ui/conversations/{id:int}/{action:str}", act, methods=["POST"]),
+]
