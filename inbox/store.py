@@ -255,6 +255,22 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
     return {"items": items, "next_cursor": next_cursor}
 
 
+def open_loads(conn: Connection) -> dict[int, int]:
+    """Open and pending conversations per assignee: a lead's view of who carries what."""
+    rows = conn.execute(select(CONVERSATIONS.c.assignee_id, func.count()).where(
+        CONVERSATIONS.c.status.in_(("open", "pending")), CONVERSATIONS.c.assignee_id.is_not(None))
+        .group_by(CONVERSATIONS.c.assignee_id))
+    return {r[0]: r[1] for r in rows}
+
+
+def waiting_queue(conn: Connection, limit: int = 200) -> list[Dict]:
+    """Unassigned open or pending conversations, longest-waiting customer first."""
+    rows = conn.execute(_conversation_select().where(
+        CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(("open", "pending")))
+        .order_by(CONVERSATIONS.c.last_inbound_at.asc().nulls_last(), CONVERSATIONS.c.id).limit(limit))
+    return [conversation_dict(r) for r in rows]
+
+
 def reply_channels(conn: Connection, conversation_id: int,
                    windows: Mapping[str, timedelta] | None = None) -> list[Dict]:
     """Every inbox a reply could leave through, and why it can't where it can't. For a

@@ -11,8 +11,10 @@
     if (pending[what]) return;
     pending[what] = setTimeout(function () {
       delete pending[what];
-      var list = document.getElementById("list"), id = open();
-      if (what === "list" && list) {
+      var list = document.getElementById("list"), queue = document.getElementById("queue"), id = open();
+      if (what === "list" && queue) {
+        htmx.ajax("GET", queue.dataset.refresh, {target: "#queue", swap: "outerHTML"});
+      } else if (what === "list" && list) {
         htmx.ajax("GET", list.dataset.refresh, {target: "#list", swap: "outerHTML"});
       } else if (id && (what === "timeline" || what === "header")) {
         htmx.ajax("GET", "/ui/conversations/" + id + "?part=" + what,
@@ -98,6 +100,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     updateTitle();
     decorate();
-    if (document.getElementById("list")) connect();
+    if (document.getElementById("list") || document.getElementById("queue")) connect();
   });
 })();

@@ -88,3 +88,33 @@ async def test_resolve_and_phone_layout(live: Live, browser: Browser) -> None:
     assert (await live.get(f"/api/conversations/{conv['id']}"))["status"] == "resolved"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # no sideways scrolling on a phone
+
+
+async def test_lead_queue_shows_waiting_and_presence_and_reassigns(live: Live, browser: Browser) -> None:
+    agent_socket = await live.events("agent")  # the agent is online
+    await live.sms("+15557654321", "first in line")
+    page = await _login(browser, live, "lead")
+    await page.goto(live.url + "/queue")
+    agent_row = page.locator(f"tr[data-agent='{live.users['agent']['id']}']")
+    await expect(agent_row.locator(".presence")).to_have_text("online")
+    await expect(page.locator(f"tr[data-agent='{live.users['agent2']['id']}'] .presence")).to_have_text("offline")
+    await live.sms("+15551112222", "second in line")  # arrives while the lead watches
+    waiting = page.locator("tr[data-conversation]")
+    await expect(waiting).to_have_count(2)
+    await expect(waiting.first).to_contain_text("+15557654321")  # longest wait first
+
+    await waiting.first.get_by_role("checkbox").check()
+    await page.get_by_label("Assign the selected to").select_option(f"user:{live.users['agent']['id']}")
+    await page.get_by_role("button", name="Assign").click()
+    await expect(page.get_by_role("status")).to_have_text("1 conversation(s) reassigned.")
+    await expect(waiting).to_have_count(1)
+    await expect(agent_row.locator("td").last).to_have_text("1")
+    ev = await agent_socket.next(lambda e: e["type"] == "conversation.assigned")
+    assert ev["data"]["conversation"]["assignee_id"] == live.users["agent"]["id"]
+    await agent_socket.close()
+
+
+async def test_agents_cannot_open_the_queue(live: Live, browser: Browser) -> None:
+    page = await _login(browser, live, "agent")
+    response = await page.goto(live.url + "/queue")
+    assert response is not None and response.status == 403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import contextlib
 import logging
 from pathlib import Path
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
     )
     app.state.ctx = ctx
+    app.state.online = Counter()  # user id -> open WebSockets (ui/live.py)
     app.state.registry = registry
     app.state.directory = directory
     app.state.worker = worker

@@ -6,6 +6,9 @@ client costs a bounded amount of memory and never slows the others. A client tha
 reconnects with ``?after=<last id>`` first gets every event it missed, replayed from
 the ``event`` table, then the live stream, with no gap and no duplicate.
 
+A user with at least one open socket counts as online (``app.state.online``, per process:
+with several processes, presence needs the shared bus of the scale-out issue).
+
 The socket's user is read again every ``VIEWER_REFRESH_SECONDS``: a changed role or team
 applies to the events that follow, and a deactivated user or a revoked token ends the
 socket (close code 4401), as it would end their next HTTP request.
@@ -14,6 +17,7 @@ socket (close code 4401), as it would end their next HTTP request.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 import json
 import logging
 
@@ -71,6 +75,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
     sub = Subscription(viewer, ctx.settings.ws_queue_size)
     unsubscribe = ctx.bus.subscribe(sub.offer)  # before the replay, so nothing falls between
+    online: Counter[int] = ws.app.state.online
+    online[viewer.user_id] += 1
     try:
         last_sent = after if after is not None else ctx.bus.last_id
         if after is not None:
@@ -104,6 +110,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         pass
     finally:
         unsubscribe()
+        online[viewer.user_id] -= 1
+        if online[viewer.user_id] <= 0:
+            del online[viewer.user_id]
 
 
 async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> int:

@@ -183,7 +183,52 @@ async def act(request: Request) -> Response:
     return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, error=error, oob=True)
 
 
+async def queue_page(request: Request) -> Response:
+    """The team lead's view: who is waiting, who is online, who carries how much."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if not viewer.sees_all:
+        return HTMLResponse("<p>The queue view is for team leads and admins.</p>", status_code=403)
+    return _render("queue.html", *(("queue",) if request.headers.get("hx-request") == "true" else ()),
+                   **await _queue(request, viewer))
+
+
+async def _queue(request: Request, viewer: Viewer) -> dict[str, Any]:
+    def read(c: Any) -> dict[str, Any]:
+        return {"waiting": store.waiting_queue(c), "loads": store.open_loads(c), "users": store.list_users(c),
+                "teams": store.list_teams(c)}
+    data = await request.app.state.ctx.db.read(read)
+    online = request.app.state.online
+    agents = [{**u, "online": u["id"] in online, "load": data["loads"].get(u["id"], 0)}
+              for u in data["users"] if u["active"]]
+    agents.sort(key=lambda a: (not a["online"], a["load"], a["name"]))
+    return {"viewer": viewer, "icons": CHANNEL_ICONS, "waiting": data["waiting"], "agents": agents,
+            "teams": data["teams"], "message": request.query_params.get("done")}
+
+
+async def queue_assign(request: Request) -> Response:
+    """Reassign the checked conversations to one agent or team."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    form = await request.form()
+    target = str(form.get("assignee", ""))
+    changes: dict[str, Any] = ({"user_id": int(target[5:])} if target.startswith("user:") else
+                               {"team_id": int(target[5:]), "user_id": None} if target.startswith("team:") else {})
+    moved = 0
+    for raw in form.getlist("conversation"):
+        try:
+            await services.assign_conversation(request.app.state.ctx, viewer, int(str(raw)), changes)
+            moved += 1
+        except (InboxError, ValueError):
+            continue
+    return RedirectResponse(f"/queue?done={moved}", status_code=303)
+
+
 routes = [
+    Route("/queue", queue_page),
+    Route("/queue/assign", queue_assign, methods=["POST"]),
     Route("/", home),
     Route("/login", login_page, methods=["GET"]),
     Route("/inbox", inbox_page),
