@@ -74,6 +74,59 @@
     if (tl) tl.scrollTop = tl.scrollHeight;
   }
 
+  // SMS segments as carriers count them: GSM-7 (160 a message, 153 a part; the extension
+  // characters cost two) unless any character is outside it, then UCS-2 (70 / 67, in UTF-16 units).
+  var GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM_EXT = "^{}\\[~]|€\f";
+  function smsSegments(text) {
+    var septets = 0, gsm = true;
+    for (var ch of text) {
+      if (GSM.indexOf(ch) >= 0) septets += 1;
+      else if (GSM_EXT.indexOf(ch) >= 0) septets += 2;
+      else { gsm = false; break; }
+    }
+    if (gsm) return {encoding: "GSM-7", length: septets, segments: septets <= 160 ? 1 : Math.ceil(septets / 153)};
+    var units = text.length;  // UTF-16 code units: an emoji counts two
+    return {encoding: "UCS-2", length: units, segments: units <= 70 ? 1 : Math.ceil(units / 67)};
+  }
+
+  function composerHint() {
+    var text = document.getElementById("composer-text"), channel = document.getElementById("composer-channel");
+    var hint = document.getElementById("composer-hint"), picker = document.getElementById("template-picker");
+    if (!text || !channel || !hint) return;
+    var option = channel.selectedOptions[0], kind = option ? option.dataset.kind : "";
+    var needsTemplate = option && option.dataset.templateRequired === "true";
+    if (picker) {
+      picker.hidden = !needsTemplate;
+      if (needsTemplate && !picker.dataset.loaded) loadTemplates(channel.value, picker);
+    }
+    if (needsTemplate) hint.textContent = option.textContent.replace(/^[^(]*\(|\)$/g, "");
+    else if (kind === "sms" && text.value) {
+      var s = smsSegments(text.value);
+      hint.textContent = s.length + " characters · " + s.segments + " segment" + (s.segments > 1 ? "s" : "") + " (" + s.encoding + ")";
+    } else if (option && option.dataset.windowCloses) {
+      hint.textContent = "Reply window open until " + new Date(option.dataset.windowCloses).toLocaleString();
+    } else hint.textContent = "";
+  }
+
+  function loadTemplates(inboxId, picker) {
+    picker.dataset.loaded = "1";
+    fetch("/api/inboxes/" + inboxId + "/templates", {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        var select = document.getElementById("template-select");
+        (body.items || []).forEach(function (t) {
+          var o = document.createElement("option");
+          o.value = t.name + "|" + (t.language || "en_US");
+          o.textContent = t.name + " (" + (t.language || "en_US") + ")";
+          select.appendChild(o);
+        });
+      });
+  }
+
+  document.addEventListener("input", function (e) { if (e.target.id === "composer-text") composerHint(); });
+  document.addEventListener("change", function (e) { if (e.target.id === "composer-channel") composerHint(); });
+
   function updateTitle() {
     var list = document.getElementById("list"), n = list ? Number(list.dataset.unread || 0) : 0;
     document.title = (n ? "(" + n + ") " : "") + "inbox";
@@ -82,13 +135,15 @@
   document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
     if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      if (e.target.value.trim()) e.target.form.requestSubmit();
+      var picker = document.getElementById("template-picker");
+      if (e.target.value.trim() || (picker && !picker.hidden)) e.target.form.requestSubmit();
     }
   });
 
   document.addEventListener("htmx:afterSwap", function () {
     updateTitle();
     decorate();
+    composerHint();
     var c = document.getElementById("conversation");
     if (c && Number(c.dataset.unread || 0) > 0) {
       c.dataset.unread = "0";
@@ -100,6 +155,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     updateTitle();
     decorate();
+    composerHint();
     if (document.getElementById("list") || document.getElementById("queue")) connect();
   });
 })();

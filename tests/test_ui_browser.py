@@ -118,3 +118,19 @@ async def test_agents_cannot_open_the_queue(live: Live, browser: Browser) -> Non
     page = await _login(browser, live, "agent")
     response = await page.goto(live.url + "/queue")
     assert response is not None and response.status == 403
+
+
+async def test_composer_counts_sms_segments(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await _login(browser, live)
+    await page.goto(live.url + f"/inbox?tab=unassigned&c={conv['id']}")
+    composer, hint = page.get_by_label("Message"), page.locator("#composer-hint")
+    await composer.fill("Your order ships today")
+    await expect(hint).to_have_text("22 characters · 1 segment (GSM-7)")
+    await composer.fill("x" * 161)
+    await expect(hint).to_have_text("161 characters · 2 segments (GSM-7)")
+    await composer.fill("[braces] cost two")  # the GSM extension characters [ and ]
+    await expect(hint).to_have_text("19 characters · 1 segment (GSM-7)")
+    await composer.fill("Thanks 😀")
+    await expect(hint).to_have_text("9 characters · 1 segment (UCS-2)")

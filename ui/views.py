@@ -153,7 +153,13 @@ async def act(request: Request) -> Response:
                 await services.add_note(ctx, viewer, cid, text)
             else:
                 inbox_id = str(form.get("inbox_id") or "")
-                await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None)
+                template = None
+                if form.get("template"):  # "name|language", chosen when the reply window has closed
+                    name, _, language = str(form["template"]).partition("|")
+                    params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
+                    template = {"name": name, "language": language or "en_US", "parameters": params}
+                await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None,
+                                          template=template)
         elif action == "assign":
             target = str(form.get("assignee", ""))
             changes: dict[str, Any] = {}
