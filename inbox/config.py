@@ -22,6 +22,7 @@ class Settings:
     graph_api_version: str = "v23.0"
     telegram_api_base: str = "https://api.telegram.org"
     reopen_days: float = 7.0
+    event_retention_days: float = 7.0
     max_body_bytes: int = 1_048_576
     # Delivery worker: exponential backoff base and cap (seconds), and attempts before a message fails.
     retry_base_seconds: float = 2.0
@@ -49,6 +50,7 @@ class Settings:
             graph_api_version=_env("GRAPH_API_VERSION", d.graph_api_version),
             telegram_api_base=_env("TELEGRAM_API_BASE", d.telegram_api_base).rstrip("/"),
             reopen_days=float(_env("REOPEN_DAYS", str(d.reopen_days))),
+            event_retention_days=float(_env("EVENT_RETENTION_DAYS", str(d.event_retention_days))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))),
             retry_base_seconds=float(_env("RETRY_BASE_SECONDS", str(d.retry_base_seconds))),
             retry_max_seconds=float(_env("RETRY_MAX_SECONDS", str(d.retry_max_seconds))),

@@ -221,8 +221,10 @@ class DeliveryJob(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     """The live-event outbox: written in the transaction that caused it, so event ids
-    are durable, monotonic, and replayable after a reconnect."""
+    are durable, monotonic, and replayable after a reconnect. AUTOINCREMENT on SQLite: ids
+    are never reused, even once pruning has emptied the table."""
 
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     type: str
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

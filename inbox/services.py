@@ -29,8 +29,8 @@ from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_U
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
-from inbox.store import (CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, INBOXES, JOBS, MEMBERS, MESSAGES, NOTES,
-                         TEAMS, TOKENS, USERS, Dict)
+from inbox.store import (CONTACTS, CONV_EVENTS, CONVERSATIONS, EVENTS, IDENTITIES, INBOXES, JOBS, MEMBERS, MESSAGES,
+                         NOTES, TEAMS, TOKENS, USERS, Dict)
 
 MAX_TEXT_CHARS = 10_000
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
@@ -618,3 +618,18 @@ async def wake_snoozed(ctx: Context) -> datetime | None:
             CONVERSATIONS.c.status == ConversationStatus.snoozed).order_by(CONVERSATIONS.c.snoozed_until)
             .limit(1)).scalar()
     return await ctx.db.write(job)
+
+
+async def prune_events(ctx: Context, older_than: timedelta, batch: int = 5000) -> int:
+    """Drop live events older than the retention: they exist to replay a reconnecting
+    client, not as history (the conversation event log is the history)."""
+    cutoff = utcnow() - older_than
+    total = 0
+    while True:
+        def job(tx: Tx) -> int:
+            ids = select(EVENTS.c.id).where(EVENTS.c.created_at < cutoff).order_by(EVENTS.c.id).limit(batch)
+            return tx.conn.execute(EVENTS.delete().where(EVENTS.c.id.in_(ids))).rowcount or 0
+        deleted = await ctx.db.write(job)
+        total += deleted
+        if deleted < batch:
+            return total

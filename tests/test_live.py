@@ -81,3 +81,20 @@ def test_overflowing_subscription_keeps_one_resync_marker_only() -> None:
     assert RESYNC in items and sum(1 for i in items if i is RESYNC) == 1
     sub.offer(LiveEvent(100, "message.created", {}, ["user:2"]))  # not this agent's to see
     assert sub.queue.empty()
+
+
+async def test_replay_past_the_retention_says_resync(live: Live) -> None:
+    from datetime import timedelta
+
+    from inbox import services
+
+    await live.sms("+15557654321", "one")
+    await live.sms("+15557654321", "two")
+    assert await services.prune_events(live.app.state.ctx, timedelta(0)) >= 3
+    await live.sms("+15557654321", "three")  # kept: after the prune
+    stream = await live.events(after=1)  # events 2.. were pruned: a replay would have a gap
+    assert [e["type"] for e in stream.seen][:1] == ["resync"]
+    await live.sms("+15557654321", "four")
+    ev = await stream.next(lambda e: e["type"] == "message.created")
+    assert ev["data"]["message"]["text"] == "four"
+    await stream.close()

@@ -27,7 +27,7 @@ from inbox.directory import InboxDirectory
 from inbox.events import Bus
 from inbox.media import MediaStore
 from inbox.services import Context
-from inbox.snooze import SnoozeWaker
+from inbox.housekeeping import Housekeeper
 from ui import api, live, media, views
 from ui.auth import login, logout
 from ui.http import EXCEPTION_HANDLERS
@@ -58,8 +58,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake
-    snoozes = SnoozeWaker(ctx)
-    ctx.snoozes_changed = snoozes.changed
+    housekeeper = Housekeeper(ctx)
+    ctx.snoozes_changed = housekeeper.snoozes_changed
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -70,11 +70,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db.start()
         await directory.reload()
         task = asyncio.create_task(worker.run()) if settings.run_worker else None
-        snooze_task = asyncio.create_task(snoozes.run())
+        housekeeping = asyncio.create_task(housekeeper.run())
         try:
             yield
         finally:
-            snooze_task.cancel()
+            housekeeping.cancel()
             if task is not None:
                 await worker.stop()
                 task.cancel()

@@ -116,6 +116,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 
 async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> int:
+    oldest = await ctx.db.read(store.first_event_id)
+    if oldest is not None and after < oldest - 1:  # what it missed was pruned: replay cannot be whole
+        await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": after}}))
+        return await ctx.db.read(store.last_event_id)
     last = after
     sent = 0
     while True:
