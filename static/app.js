@@ -132,6 +132,44 @@
     document.title = (n ? "(" + n + ") " : "") + "inbox";
   }
 
+  function typing(el) { return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable); }
+
+  function moveSelection(step) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll("#list .row a"));
+    if (!rows.length) return;
+    var current = rows.findIndex(function (a) { return a.parentElement.classList.contains("selected"); });
+    var next = rows[Math.max(0, Math.min(rows.length - 1, current + step))];
+    if (next) next.click();
+  }
+
+  document.addEventListener("keydown", function (e) {  // single-key shortcuts, listed in the "?" dialog
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "Escape" && typing(document.activeElement)) { document.activeElement.blur(); return; }
+    if (typing(e.target)) return;
+    var click = function (sel) { var el = document.querySelector(sel); if (el) { e.preventDefault(); el.click(); } };
+    var focusComposer = function (mode) {
+      var radio = document.querySelector('.composer input[name=mode][value=' + mode + ']'), text = document.getElementById("composer-text");
+      if (radio && text) { e.preventDefault(); radio.checked = true; text.focus(); }
+    };
+    switch (e.key) {
+      case "?": e.preventDefault(); document.getElementById("shortcuts").showModal(); break;
+      case "j": e.preventDefault(); moveSelection(1); break;
+      case "k": e.preventDefault(); moveSelection(-1); break;
+      case "r": focusComposer("reply"); break;
+      case "n": focusComposer("note"); break;
+      case "e": click("#resolve-button"); break;
+      case "a":
+        var form = document.querySelector("#conversation-header select[name=assignee]");
+        if (form) { e.preventDefault(); form.value = "me"; form.form.requestSubmit(); }
+        break;
+      case "/": var q = document.querySelector(".filters input[type=search]"); if (q) { e.preventDefault(); q.focus(); } break;
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    if (e.target.id === "shortcuts-button") document.getElementById("shortcuts").showModal();
+  });
+
   document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
     if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();

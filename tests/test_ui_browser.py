@@ -134,3 +134,56 @@ async def test_composer_counts_sms_segments(live: Live, browser: Browser) -> Non
     await expect(hint).to_have_text("19 characters · 1 segment (GSM-7)")
     await composer.fill("Thanks 😀")
     await expect(hint).to_have_text("9 characters · 1 segment (UCS-2)")
+
+
+async def _open(browser: Browser, live: Live, body: str = "hello", who: str = "agent") -> tuple[Page, dict[str, Any]]:
+    await live.sms("+15557654321", body)
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await _login(browser, live, who)
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    return page, conv
+
+
+async def test_failed_reply_shows_reason_and_retry_resends(live: Live, browser: Browser) -> None:
+    page, conv = await _open(browser, live)
+    live.fake.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+    await page.get_by_label("Message").fill("first try")
+    await page.get_by_label("Message").press("Enter")
+    failed = page.locator(".message.out").last
+    await expect(failed.locator(".tick")).to_have_text("failed")  # pushed live when the send failed
+    await expect(failed.locator(".send-error")).to_contain_text("not a valid phone number")
+    await failed.get_by_role("button", name="Retry").click()
+    sent = await live.fake.wait_for_sent(1)
+    assert sent[0]["body"] == "first try"
+    await expect(failed.locator(".tick")).to_have_text("queued")
+
+
+async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browser) -> None:
+    await live.sms("+15551112222", "from my other phone")
+    page, conv = await _open(browser, live, "from my main phone", who="lead")
+    other = [c for c in (await live.get("/api/conversations"))["items"] if c["id"] != conv["id"]][0]
+
+    await page.get_by_label("Attribute").fill("plan")
+    await page.get_by_label("Value").fill("gold")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#contact dl")).to_contain_text("gold")
+    assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {"plan": "gold"}
+
+    await page.get_by_text("Merge with another contact").click()
+    await page.get_by_label("Other contact's id").fill(str(other["contact"]["id"]))
+    await page.get_by_role("button", name="Merge into").click()
+    await expect(page.locator("#contact dl")).to_contain_text("+15551112222")
+    await expect(page.locator("#contact li")).to_have_count(2)  # both conversations now the contact's
+
+    await page.get_by_label("Snooze for").select_option("4h")
+    await page.get_by_role("button", name="Snooze").click()
+    await expect(page.locator("#conversation .status")).to_have_text("snoozed")
+
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await page.goto(live.url + f"/inbox?tab=all&status=&c={conv['id']}")
+    await page.keyboard.press("e")  # resolve
+    await expect(page.locator("#conversation .status")).to_have_text("resolved")
+    await page.keyboard.press("r")
+    await expect(page.get_by_label("Message")).to_be_focused()

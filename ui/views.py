@@ -9,6 +9,7 @@ JavaScript: it posts, the server redirects back to the page. static/app.js liste
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -173,9 +174,23 @@ async def act(request: Request) -> Response:
                 changes = {"user_id": None, "team_id": None}
             await services.assign_conversation(ctx, viewer, cid, changes)
         elif action == "status":
-            await services.set_status(ctx, viewer, cid, str(form.get("status", "")))
+            until = None
+            if form.get("status") == "snoozed":  # "1h", "4h", "tomorrow" (09:00 UTC), "week"
+                until = _snooze_until(str(form.get("until", "")))
+            await services.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
         elif action == "read":
             await services.mark_read(ctx, viewer, cid)
+        elif action == "retry":
+            await services.retry_message(ctx, viewer, int(str(form.get("message_id", "0"))))
+        elif action == "contact":
+            contact_id = int(str(form.get("contact_id", "0")))
+            key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
+            if form.get("merge_with"):
+                await services.merge_contacts(ctx, viewer, contact_id, int(str(form["merge_with"])))
+            elif form.get("name") is not None:
+                await services.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
+            elif key:
+                await services.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
     except InboxError as exc:
         error = exc.message
     if request.headers.get("hx-request") != "true":
@@ -187,6 +202,14 @@ async def act(request: Request) -> Response:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
     return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, error=error, oob=True)
+
+
+def _snooze_until(choice: str) -> datetime:
+    now = datetime.now(timezone.utc)
+    if choice == "tomorrow":
+        return (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    return now + {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "week": timedelta(days=7)}.get(
+        choice, timedelta(hours=1))
 
 
 async def queue_page(request: Request) -> Response:
