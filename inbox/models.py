@@ -219,6 +219,17 @@ class DeliveryJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class CannedResponse(SQLModel, table=True):
+    """A saved reply agents insert by typing "/" and its short code in the composer."""
+
+    __tablename__ = "canned_response"
+    id: int | None = Field(default=None, primary_key=True)
+    short_code: str = Field(unique=True)
+    text: str
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Event(SQLModel, table=True):
     """The live-event outbox: written in the transaction that caused it, so event ids
     are durable, monotonic, and replayable after a reconnect. AUTOINCREMENT on SQLite: ids

@@ -29,8 +29,8 @@ from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_U
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
-from inbox.store import (CONTACTS, CONV_EVENTS, CONVERSATIONS, EVENTS, IDENTITIES, INBOXES, JOBS, MEMBERS, MESSAGES,
-                         NOTES, TEAMS, TOKENS, USERS, Dict)
+from inbox.store import (CANNED, CONTACTS, CONV_EVENTS, CONVERSATIONS, EVENTS, IDENTITIES, INBOXES, JOBS, MEMBERS,
+                         MESSAGES, NOTES, TEAMS, TOKENS, USERS, Dict)
 
 MAX_TEXT_CHARS = 10_000
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
@@ -633,3 +633,30 @@ async def prune_events(ctx: Context, older_than: timedelta, batch: int = 5000) -
         total += deleted
         if deleted < batch:
             return total
+
+
+SHORT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def save_canned(tx: Tx, *, canned_id: int | None, short_code: str, text: str, author_id: int) -> Dict:
+    """Create (``canned_id`` None) or change a canned response."""
+    short_code, text = short_code.strip().lower().lstrip("/"), text.strip()
+    if not SHORT_CODE.match(short_code):
+        raise Invalid("a short code is 1-32 of a-z, 0-9, _ and -", "invalid_short_code")
+    if not text or len(text) > MAX_TEXT_CHARS:
+        raise Invalid(f"the text must be 1-{MAX_TEXT_CHARS} characters", "invalid_text")
+    clash = tx.conn.execute(select(CANNED.c.id).where(CANNED.c.short_code == short_code)).scalar()
+    if clash is not None and clash != canned_id:
+        raise Conflict(f"/{short_code} exists", "short_code_exists")
+    if canned_id is None:
+        canned_id = tx.conn.execute(insert(CANNED).values(short_code=short_code, text=text, created_by=author_id,
+                                                          created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+    elif tx.conn.execute(update(CANNED).where(CANNED.c.id == canned_id).values(
+            short_code=short_code, text=text)).rowcount == 0:
+        raise NotFound("no such canned response")
+    return next(c for c in store.list_canned(tx.conn) if c["id"] == canned_id)
+
+
+def delete_canned(tx: Tx, canned_id: int) -> None:
+    if tx.conn.execute(CANNED.delete().where(CANNED.c.id == canned_id)).rowcount == 0:
+        raise NotFound("no such canned response")

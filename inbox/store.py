@@ -27,6 +27,7 @@ NOTES: Table = models.Note.__table__  # type: ignore[assignment]
 CONV_EVENTS: Table = models.ConversationEvent.__table__  # type: ignore[assignment]
 JOBS: Table = models.DeliveryJob.__table__  # type: ignore[assignment]
 EVENTS: Table = models.Event.__table__  # type: ignore[assignment]
+CANNED: Table = models.CannedResponse.__table__  # type: ignore[assignment]
 
 Dict = dict[str, Any]
 
@@ -380,6 +381,13 @@ def _before(table: Table, kind_no: int, at: datetime, cursor_kind_no: int, curso
     if kind_no > cursor_kind_no:
         return table.c.created_at < at
     return or_(table.c.created_at < at, and_(table.c.created_at == at, table.c.id < cursor_id))
+
+
+# -- canned responses ---------------------------------------------------------------------
+
+def list_canned(conn: Connection) -> list[Dict]:
+    return [{"id": r.id, "short_code": r.short_code, "text": r.text, "created_at": iso(r.created_at)}
+            for r in conn.execute(select(CANNED).order_by(CANNED.c.short_code))]
 
 
 # -- live events --------------------------------------------------------------------------

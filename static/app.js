@@ -124,7 +124,54 @@
       });
   }
 
-  document.addEventListener("input", function (e) { if (e.target.id === "composer-text") composerHint(); });
+  // Canned responses: "/" and a short code at the start of the composer offers matches;
+  // Enter, Tab or a click puts the chosen text in place of what was typed.
+  var canned = null, suggestions = [], picked = 0;
+  function suggest(text) {
+    var box = document.getElementById("canned-suggest"), m = /^\/([\w-]*)$/.exec(text.value);
+    if (!box) return;
+    if (!m) { box.hidden = true; suggestions = []; return; }
+    if (canned === null) {
+      canned = [];
+      fetch("/api/canned_responses", {credentials: "same-origin"}).then(function (r) { return r.json(); })
+        .then(function (b) { canned = b.items || []; suggest(text); });
+      return;
+    }
+    suggestions = canned.filter(function (c) { return c.short_code.indexOf(m[1].toLowerCase()) === 0; });
+    picked = 0;
+    box.replaceChildren.apply(box, suggestions.map(function (c, i) {
+      var li = document.createElement("li");
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", i === picked ? "true" : "false");
+      li.textContent = "/" + c.short_code + " · " + c.text;
+      li.addEventListener("mousedown", function (ev) { ev.preventDefault(); insertCanned(text, c); });
+      return li;
+    }));
+    box.hidden = suggestions.length === 0;
+  }
+  function insertCanned(text, c) {
+    text.value = c.text;
+    suggest(text);
+    composerHint();
+    text.focus();
+  }
+  document.addEventListener("keydown", function (e) {
+    var box = document.getElementById("canned-suggest");
+    if (e.target.id !== "composer-text" || !box || box.hidden || !suggestions.length) return;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      picked = (picked + (e.key === "ArrowDown" ? 1 : suggestions.length - 1)) % suggestions.length;
+      box.querySelectorAll("li").forEach(function (li, i) { li.setAttribute("aria-selected", i === picked ? "true" : "false"); });
+    } else if (e.key === "Enter" || e.key === "Tab") {
+      e.preventDefault();
+      e.stopImmediatePropagation();  // choosing a canned response does not send it
+      insertCanned(e.target, suggestions[picked]);
+    }
+  }, true);
+
+  document.addEventListener("input", function (e) {
+    if (e.target.id === "composer-text") { composerHint(); suggest(e.target); }
+  });
   document.addEventListener("change", function (e) { if (e.target.id === "composer-channel") composerHint(); });
 
   function updateTitle() {

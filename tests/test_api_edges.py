@@ -25,13 +25,13 @@ async def _conversation(live: Live, handle: str = "+15557654321", body: str = "h
 # -- inboxes ------------------------------------------------------------------------------
 
 async def test_inbox_of_a_kind_without_adapter_is_422(live: Live) -> None:
-    for kind in ("fax", "whatsapp"):
+    for kind in ("fax", "carrier-pigeon"):
         r = await live.client.post("/api/inboxes", headers=live.as_("admin"),
                                    json={"kind": kind, "name": "x", "settings": {"phone_number": "+15550009999"}})
         assert r.status_code == 422 and r.json()["error"]["code"] == "unsupported_kind", r.text
     # An inbox of that kind may exist (made before its adapter was removed); its settings cannot be checked.
     wa_id = await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(INBOXES.insert().values(
-        kind="whatsapp", name="WA", address="1234567890", settings={}, created_at=datetime.now(timezone.utc))
+        kind="fax", name="Fax", address="1234567890", settings={}, created_at=datetime.now(timezone.utc))
     ).inserted_primary_key[0])
     r = await live.client.patch(f"/api/inboxes/{wa_id}", headers=live.as_("admin"), json={"settings": {"x": "y"}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unsupported_kind", r.text

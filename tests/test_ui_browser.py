@@ -187,3 +187,52 @@ async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browse
     await expect(page.locator("#conversation .status")).to_have_text("resolved")
     await page.keyboard.press("r")
     await expect(page.get_by_label("Message")).to_be_focused()
+
+
+async def test_admin_pages_then_canned_response_in_the_composer(live: Live, browser: Browser) -> None:
+    page = await _login(browser, live, "admin")
+    await page.goto(live.url + "/admin")
+    inbox_row = page.locator(f"tr[data-inbox='{live.inbox['id']}']")
+    await expect(inbox_row).to_contain_text(live.url + "/webhooks/twilio")  # the URL to give Twilio
+
+    await page.get_by_text("Add a user").click()
+    form = page.locator("form[action='/admin/user']")
+    await form.get_by_label("Name").fill("Fox Mulder")
+    await form.get_by_label("Email").fill("fox@example.com")
+    await form.get_by_label("Role").select_option("lead")
+    await form.get_by_label("Password").fill("trust no one 1013")
+    await form.get_by_role("button", name="Create user").click()
+    await expect(page.get_by_role("status")).to_have_text("User fox@example.com created")
+
+    await page.get_by_text("Add a team").click()
+    form = page.locator("form[action='/admin/team']")
+    await form.get_by_label("Team name").fill("Billing")
+    await form.get_by_label("Fox Mulder").check()
+    await form.get_by_role("button", name="Create team").click()
+    await expect(page.get_by_role("status")).to_have_text("Team Billing created")
+    teams = (await live.get("/api/teams"))["items"]
+    fox = [u for u in (await live.get("/api/users", who="admin"))["items"] if u["email"] == "fox@example.com"][0]
+    assert teams[0]["name"] == "Billing" and teams[0]["member_ids"] == [fox["id"]] and fox["role"] == "lead"
+
+    await page.get_by_label("Short code").fill("ship")
+    await page.get_by_label("Text", exact=True).fill("Your order ships within 24 hours.")
+    await page.get_by_role("button", name="Save canned response").click()
+    await expect(page.get_by_role("status")).to_have_text("/ship saved")
+
+    await live.sms("+15557654321", "when will it ship?")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    composer = page.get_by_label("Message")
+    await composer.type("/sh")
+    await expect(page.get_by_role("listbox", name="Canned responses")).to_contain_text("/ship")
+    await composer.press("Enter")  # picks the canned response, does not send
+    await expect(composer).to_have_value("Your order ships within 24 hours.")
+    assert live.fake.sent == []
+    await composer.press("Enter")
+    assert (await live.fake.wait_for_sent(1))[0]["body"] == "Your order ships within 24 hours."
+
+
+async def test_admin_page_is_for_admins(live: Live, browser: Browser) -> None:
+    page = await _login(browser, live, "lead")
+    response = await page.goto(live.url + "/admin")
+    assert response is not None and response.status == 403

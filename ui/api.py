@@ -407,6 +407,39 @@ def _token_user(viewer: Viewer, user_id: Any) -> int:
     return uid
 
 
+@requires()
+async def list_canned(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(store.list_canned)})
+
+
+@requires(Role.admin)
+async def create_canned(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    code, text = _str(data, "short_code"), _str(data, "text")
+    return JSONResponse(await _ctx(request).db.write(lambda tx: services.save_canned(
+        tx, canned_id=None, short_code=code, text=text, author_id=viewer.user_id)), status_code=201)
+
+
+@requires(Role.admin)
+async def patch_canned(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    cid = _path_id(request)
+    current = next((c for c in await _ctx(request).db.read(store.list_canned) if c["id"] == cid), None)
+    if current is None:
+        raise NotFound("no such canned response")
+    code = _str(data, "short_code") if "short_code" in data else current["short_code"]
+    text = _str(data, "text") if "text" in data else current["text"]
+    return JSONResponse(await _ctx(request).db.write(lambda tx: services.save_canned(
+        tx, canned_id=cid, short_code=code, text=text, author_id=viewer.user_id)))
+
+
+@requires(Role.admin)
+async def delete_canned(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    await _ctx(request).db.write(lambda tx: services.delete_canned(tx, cid))
+    return Response(status_code=204)
+
+
 routes = [
     Route("/api/me", me),
     Route("/api/conversations", list_conversations),
@@ -436,5 +469,9 @@ routes = [
     Route("/api/teams/{id}", patch_team, methods=["PATCH"]),
     Route("/api/tokens", list_tokens),
     Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/canned_responses", list_canned),
+    Route("/api/canned_responses", create_canned, methods=["POST"]),
+    Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),
+    Route("/api/canned_responses/{id}", delete_canned, methods=["DELETE"]),
     Route("/api/tokens/{id}", delete_token, methods=["DELETE"]),
 ]

@@ -28,7 +28,7 @@ from inbox.events import Bus
 from inbox.media import MediaStore
 from inbox.services import Context
 from inbox.housekeeping import Housekeeper
-from ui import api, live, media, views
+from ui import admin, api, live, media, views
 from ui.auth import login, logout
 from ui.http import EXCEPTION_HANDLERS
 from ui.openapi import openapi
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *live.routes,
         *media.routes,
         *views.routes,
+        *admin.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

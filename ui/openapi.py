@@ -15,7 +15,8 @@ from starlette.routing import Route
 ERROR = {"$ref": "#/components/schemas/Error"}
 # The answer when all goes well, by endpoint name, where it is not 200.
 SUCCESS = {"create_inbox": 201, "create_user": 201, "create_team": 201, "create_token": 201, "post_note": 201,
-           "post_message": 202, "retry_message": 202, "delete_token": 204, "logout": 204}
+           "post_message": 202, "retry_message": 202, "delete_token": 204, "logout": 204, "create_canned": 201,
+           "delete_canned": 204}
 # Outside /api, the routes an API client uses; these and the spec itself need no credentials.
 SERVICE_PATHS = ("/healthz", "/login", "/logout")
 PUBLIC_PATHS = (*SERVICE_PATHS, "/api/openapi.json")

@@ -1,0 +1,108 @@
+"""Admin pages: inboxes (with the exact webhook URLs to give each provider), users and
+roles, teams, canned responses. Plain forms that post and redirect back; every change
+goes through the same services and checks as the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inbox import inboxes, services, store
+from inbox.auth import hash_password
+from inbox.errors import InboxError, Invalid
+from inbox.events import Viewer
+from ui.views import _render, _to_login, _viewer
+
+
+async def _admin(request: Request) -> Viewer | Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if viewer.role != "admin":
+        return HTMLResponse("<p>Only admins manage inboxes, users, teams and canned responses.</p>", status_code=403)
+    return viewer
+
+
+async def admin_page(request: Request) -> Response:
+    viewer = await _admin(request)
+    if isinstance(viewer, Response):
+        return viewer
+    registry = request.app.state.registry
+
+    def read(c: Any) -> dict[str, Any]:
+        return {"inboxes": [inboxes.describe(registry, i) for i in store.list_inboxes(c)],
+                "users": store.list_users(c), "teams": store.list_teams(c), "canned": store.list_canned(c)}
+    data = await request.app.state.ctx.db.read(read)
+    kinds = {k.value: registry.get(k).cli_options for k in registry.kinds()}
+    return _render("admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
+                   error=request.query_params.get("error"), **data)
+
+
+def _back(done: str | None = None, error: str | None = None) -> Response:
+    query = {k: v for k, v in (("done", done), ("error", error)) if v}
+    return RedirectResponse("/admin" + ("?" + urlencode(query) if query else ""), status_code=303)
+
+
+async def admin_action(request: Request) -> Response:
+    viewer = await _admin(request)
+    if isinstance(viewer, Response):
+        return viewer
+    ctx, registry = request.app.state.ctx, request.app.state.registry
+    form = {k: str(v) for k, v in (await request.form()).multi_items()}
+    members = [int(v) for v in (await request.form()).getlist("member_ids") if str(v).isdigit()]
+    action = request.path_params["action"]
+    try:
+        if action == "inbox":
+            kind = form.get("kind", "")
+            options = registry.get(kind).cli_options if registry.supports(kind) else {}
+            settings = {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
+            inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind, settings)
+            await request.app.state.directory.reload()
+            return _back(done=f"Inbox {inbox['name']} created")
+        if action == "user":
+            password = form.get("password", "")
+            if len(password) < 8:
+                raise Invalid("password must be at least 8 characters")
+            pw_hash = await asyncio.to_thread(hash_password, password)
+            user = await ctx.db.write(lambda tx: services.create_user(
+                tx, email=form.get("email", ""), name=form.get("name", ""), role=form.get("role", "agent"),
+                password_hash=pw_hash))
+            return _back(done=f"User {user['email']} created")
+        if action == "user-update":
+            uid = int(form.get("user_id", "0"))
+            changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
+            if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
+                raise Invalid("you cannot demote or deactivate yourself")
+            await ctx.db.write(lambda tx: services.update_user(tx, uid, changes))
+            return _back(done="User updated")
+        if action == "team":
+            team = await ctx.db.write(lambda tx: services.create_team(tx, form.get("name", ""), members))
+            return _back(done=f"Team {team['name']} created")
+        if action == "team-update":
+            tid = int(form.get("team_id", "0"))
+            await ctx.db.write(lambda tx: services.update_team(tx, tid, member_ids=members))
+            return _back(done="Team updated")
+        if action == "canned":
+            await ctx.db.write(lambda tx: services.save_canned(
+                tx, canned_id=None, short_code=form.get("short_code", ""), text=form.get("text", ""),
+                author_id=viewer.user_id))
+            return _back(done=f"/{form.get('short_code', '').strip().lower()} saved")
+        if action == "canned-delete":
+            await ctx.db.write(lambda tx: services.delete_canned(tx, int(form.get("canned_id", "0"))))
+            return _back(done="Canned response deleted")
+    except InboxError as exc:
+        return _back(error=exc.message)
+    except ValueError:
+        return _back(error="a number was expected")
+    return _back(error=f"unknown action {action}")
+
+
+routes = [
+    Route("/admin", admin_page),
+    Route("/admin/{action:str}", admin_action, methods=["POST"]),
+]
