@@ -1,0 +1,33 @@
+"""Telegram updates as Telegram posts them: recorded-shape fixtures, and the secret header."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def update(name: str, **message: Any) -> dict[str, Any]:
+    """A fixture, with fields of its message (or edited_message) replaced."""
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    data = copy.deepcopy(data)
+    for key in ("message", "edited_message"):
+        if key in data:
+            data[key].update(message)
+    return data
+
+
+async def deliver(client: httpx.AsyncClient, inbox_id: int, body: dict[str, Any] | bytes,
+                  secret: str | None) -> httpx.Response:
+    """POST an update to the inbox's webhook the way Telegram does (JSON, secret header)."""
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await client.post(f"/webhooks/telegram/{inbox_id}", content=content, headers=headers)
