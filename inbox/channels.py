@@ -144,10 +144,21 @@ class Media:
     filename: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyWindow:
+    """How long after the customer's last message a free-form reply may go, and whether an
+    approved template may still be sent once it has closed (WhatsApp) or nothing (Messenger)."""
+
+    length: timedelta
+    templates: bool = False
+
+
 class ChannelAdapter(Protocol):
     kind: ChannelKind
     # How long after the customer's last message a free-form reply is allowed (None: always).
     reply_window: timedelta | None
+    # Whether approved templates may be sent outside that window.
+    supports_templates: bool
     # ``inbox inbox create <kind>`` flags: flag name (without --) -> (settings key, required, help)
     cli_options: Mapping[str, tuple[str, bool, str]]
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from inbox import store
 from inbox.auth import hash_token, new_token
-from inbox.channels import InboundMessage, MessageEdit, StatusUpdate
+from inbox.channels import InboundMessage, MessageEdit, ReplyWindow, StatusUpdate
 from inbox.config import Settings
 from inbox.db import Database, Tx
 from inbox.media import MediaStore
@@ -46,7 +46,7 @@ class Context:
     bus: Bus = field(default_factory=Bus)
     media: MediaStore | None = None
     # Per channel kind: how long after the customer's last message a free-form reply may go.
-    reply_windows: Mapping[str, timedelta] = field(default_factory=dict)
+    reply_windows: Mapping[str, ReplyWindow] = field(default_factory=dict)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
 
@@ -188,7 +188,7 @@ async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: s
 
 def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
                  attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
-                 windows: Mapping[str, timedelta]) -> tuple[Dict, bool]:
+                 windows: Mapping[str, ReplyWindow]) -> tuple[Dict, bool]:
     conn = tx.conn
     if idempotency_key:
         prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
@@ -205,10 +205,10 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
         raise Invalid("no channel to reply through: pick an inbox_id from the conversation's reply_channels",
                       "no_channel")
     is_template = bool(payload and "template" in payload)
-    if is_template and choice["kind"] not in windows:
+    if is_template and not (choice["kind"] in windows and windows[choice["kind"]].templates):
         raise Invalid(f"{choice['kind']} has no message templates", "templates_unsupported")
     if not choice["available"] and not (choice["template_required"] and is_template):
-        code = ("window_closed" if choice["template_required"] else
+        code = ("window_closed" if choice["window"] is not None and not choice["window"]["open"] else
                 "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable")
         raise Conflict(choice["reason"], code)
     identity_id = conn.execute(select(IDENTITIES.c.id).where(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, Table
 
 from inbox import models
+from inbox.channels import ReplyWindow
 from inbox.events import Viewer, conversation_scopes
 
 USERS: Table = models.User.__table__  # type: ignore[assignment]
@@ -273,11 +274,11 @@ def waiting_queue(conn: Connection, limit: int = 200) -> list[Dict]:
 
 
 def reply_channels(conn: Connection, conversation_id: int,
-                   windows: Mapping[str, timedelta] | None = None) -> list[Dict]:
+                   windows: Mapping[str, ReplyWindow] | None = None) -> list[Dict]:
     """Every inbox a reply could leave through, and why it can't where it can't. For a
-    channel with a reply window (``windows``: kind -> length after the customer's last
-    message), ``window`` says whether it is open and until when; once it has closed only a
-    template can be sent (``template_required``)."""
+    channel with a reply window (``windows``, by channel kind), ``window`` says whether it
+    is open and until when; once it has closed, only a template can be sent
+    (``template_required``) where the channel has templates, and nothing where it has not."""
     conv = conn.execute(select(CONVERSATIONS.c.contact_id, CONVERSATIONS.c.last_inbound_inbox_id)
                         .where(CONVERSATIONS.c.id == conversation_id)).first()
     if conv is None:
@@ -296,18 +297,20 @@ def reply_channels(conn: Connection, conversation_id: int,
             reason = f"the contact has no {inbox.kind} identity"
         elif ident.opted_out:
             reason = f"{ident.handle} has opted out of {inbox.kind} messages"
-        elif (length := (windows or {}).get(inbox.kind)) is not None:
+        elif (policy := (windows or {}).get(inbox.kind)) is not None:
             last_in = conn.execute(select(func.max(MESSAGES.c.created_at)).where(
                 MESSAGES.c.identity_id == ident.id, MESSAGES.c.direction == "in")).scalar()
-            closes = last_in + length if last_in is not None else None
+            closes = last_in + policy.length if last_in is not None else None
             window = {"open": closes is not None and closes > now, "closes_at": iso(closes)}
             if not window["open"]:
                 when = f"closed at {iso(closes)}" if closes else "is not open: the customer has not written here"
-                reason = f"the {_hours(length)} reply window {when}; only an approved template can be sent"
+                then = ("only an approved template can be sent" if policy.templates
+                        else "a reply can go only once the customer writes again")
+                reason = f"the {_hours(policy.length)} reply window {when}; {then}"
         out.append({"inbox_id": inbox.id, "kind": inbox.kind, "name": inbox.name,
                     "handle": ident.handle if ident is not None else None,
-                    "available": reason is None, "reason": reason,
-                    "window": window, "template_required": window is not None and not window["open"],
+                    "available": reason is None, "reason": reason, "window": window,
+                    "template_required": window is not None and not window["open"] and policy.templates,
                     "default": inbox.id == conv.last_inbound_inbox_id})
     return out
 

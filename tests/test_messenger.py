@@ -335,7 +335,11 @@ async def test_after_7_days_a_reply_is_refused_with_window_closed(page: Page) ->
     [channel] = [c for c in (await page.live.get(f"/api/conversations/{conv['id']}"))["reply_channels"]
                  if c["kind"] == "messenger"]
     assert channel["window"]["open"] is False
+    assert channel["template_required"] is False and "once the customer writes again" in channel["reason"]
     assert (await page.live.get(f"/api/inboxes/{page.inbox['id']}/templates"))["items"] == []
+    template = await page.live.client.post(f"/api/conversations/{conv['id']}/messages", headers=page.live.as_("agent"),
+                                           json={"template": {"name": "hello", "language": "en_US"}})
+    assert template.status_code == 422 and template.json()["error"]["code"] == "templates_unsupported"
     assert page.graph.attempts == 0
 
 

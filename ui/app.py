@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from inbox import store
+from inbox.channels import ReplyWindow
 from inbox.config import Settings
 from inbox.db import Database
 from inbox.delivery import DeliveryWorker
@@ -53,8 +54,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     bus = Bus()
     registry = build_registry(settings)
     ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
-                  reply_windows={kind: window for kind in registry.kinds()
-                                 if (window := registry.get(kind).reply_window) is not None})
+                  reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates) for kind in registry.kinds()
+                                 if (a := registry.get(kind)).reply_window is not None})
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake

@@ -289,6 +289,7 @@ class MessengerAdapter:
     # Per channel, not per inbox: the longest any inbox may reply (with HUMAN_AGENT). An
     # inbox with human_agent_tag off refuses replies after 24 h in send().
     reply_window = HUMAN_AGENT_WINDOW
+    supports_templates = False
     cli_options = {
         "page-id": ("page_id", True, "the Facebook Page's numeric id"),
         "page-access-token": ("page_access_token", True, "a Page access token with pages_messaging"),

@@ -265,6 +265,7 @@ class TelegramAdapter:
 
     kind = ChannelKind.telegram
     reply_window = None  # a bot may write to a private chat any time, unless it is blocked
+    supports_templates = False
     cli_options = {
         "bot-token": ("bot_token", True, "the bot's token from @BotFather (123456789:AA...)"),
         "secret-token": ("secret_token", False, "the webhook secret (1-256 of A-Z a-z 0-9 _ -); generated if omitted"),

@@ -211,6 +211,7 @@ class TwilioAdapter:
 
     kind = ChannelKind.sms
     reply_window = None  # SMS can be sent any time (opt-outs aside)
+    supports_templates = False
     cli_options = {
         "phone": ("phone_number", True, "the Twilio number, any format (stored as E.164)"),
         "account-sid": ("account_sid", True, "the Twilio account SID (AC...)"),

@@ -330,6 +330,7 @@ class WhatsAppAdapter:
 
     kind = ChannelKind.whatsapp
     reply_window = REPLY_WINDOW
+    supports_templates = True
     cli_options = {
         "phone-number-id": ("phone_number_id", True, "the Phone Number ID (WhatsApp > API Setup), not the number"),
         "access-token": ("access_token", True, "a permanent System User access token"),
