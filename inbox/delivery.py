@@ -32,7 +32,7 @@ from inbox.db import Tx
 from inbox.fastsql import as_utc
 from inbox.media import MediaRejected
 from inbox.models import DeliveryStatus, utcnow
-from inbox.services import STATUS_RANK, Context, _update_message
+from inbox.services import STATUS_RANK, Context, _update_message, apply_early_receipts
 from inbox.store import IDENTITIES, INBOXES, JOBS, MESSAGES
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
     if current != DeliveryStatus.failed and STATUS_RANK.get(sent.status, 0) > STATUS_RANK.get(current or "", 0):
         values["status"] = sent.status
     _update_message(tx, job.outbound.message_id, values)
+    apply_early_receipts(tx, job.outbound.inbox_id, sent.provider_message_id)
 
 
 def _record_fetched(tx: Tx, job: ClaimedJob, stored: dict[str, Any]) -> None:

@@ -219,6 +219,22 @@ class DeliveryJob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class EarlyReceipt(SQLModel, table=True):
+    """A delivery receipt that arrived before we had recorded the provider's id for the
+    message (the provider answered the send and called back at once). Applied as soon as
+    the id is recorded; pruned after a day if it never matches (a message sent elsewhere)."""
+
+    __tablename__ = "early_receipt"
+    __table_args__ = (Index("ix_early_receipt_message", "inbox_id", "provider_message_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(foreign_key="inbox.id")
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class CannedResponse(SQLModel, table=True):
     """A saved reply agents insert by typing "/" and its short code in the composer."""
 

@@ -29,8 +29,8 @@ from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_U
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
-from inbox.store import (CANNED, CONTACTS, CONV_EVENTS, CONVERSATIONS, EVENTS, IDENTITIES, INBOXES, JOBS, MEMBERS,
-                         MESSAGES, NOTES, TEAMS, TOKENS, USERS, Dict)
+from inbox.store import (CANNED, CONTACTS, CONV_EVENTS, CONVERSATIONS, EARLY_RECEIPTS, EVENTS, IDENTITIES, INBOXES,
+                         JOBS, MEMBERS, MESSAGES, NOTES, TEAMS, TOKENS, USERS, Dict)
 
 MAX_TEXT_CHARS = 10_000
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
@@ -134,7 +134,10 @@ def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
     conn = tx.conn
     row = conn.execute(select(MESSAGES).where(MESSAGES.c.inbox_id == su.inbox_id,
                                               MESSAGES.c.provider_message_id == su.provider_message_id)).first()
-    if row is None:
+    if row is None:  # kept until the send it belongs to has recorded the provider's id
+        conn.execute(insert(EARLY_RECEIPTS).values(
+            inbox_id=su.inbox_id, provider_message_id=su.provider_message_id, status=su.status,
+            error_code=su.error_code, error_message=su.error_message, created_at=utcnow()))
         return False
     if su.status == DeliveryStatus.failed:
         if row.status in (DeliveryStatus.delivered, DeliveryStatus.read):
@@ -147,6 +150,14 @@ def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
         return True
     _update_message(tx, row.id, values)
     return True
+
+
+def apply_early_receipts(tx: Tx, inbox_id: int, provider_message_id: str) -> None:
+    """Receipts that came in before the send recorded ``provider_message_id``, in order."""
+    where = (EARLY_RECEIPTS.c.inbox_id == inbox_id) & (EARLY_RECEIPTS.c.provider_message_id == provider_message_id)
+    for r in tx.conn.execute(select(EARLY_RECEIPTS).where(where).order_by(EARLY_RECEIPTS.c.id)).all():
+        _apply_status(tx, StatusUpdate(inbox_id, provider_message_id, r.status, r.error_code, r.error_message))
+    tx.conn.execute(EARLY_RECEIPTS.delete().where(where))
 
 
 def _update_message(tx: Tx, message_id: int, values: Dict) -> Dict:
@@ -628,7 +639,10 @@ async def prune_events(ctx: Context, older_than: timedelta, batch: int = 5000) -
     while True:
         def job(tx: Tx) -> int:
             ids = select(EVENTS.c.id).where(EVENTS.c.created_at < cutoff).order_by(EVENTS.c.id).limit(batch)
-            return tx.conn.execute(EVENTS.delete().where(EVENTS.c.id.in_(ids))).rowcount or 0
+            deleted = tx.conn.execute(EVENTS.delete().where(EVENTS.c.id.in_(ids))).rowcount or 0
+            # Receipts for messages we never sent (sent from another tool) wait at most a day.
+            tx.conn.execute(EARLY_RECEIPTS.delete().where(EARLY_RECEIPTS.c.created_at < utcnow() - timedelta(days=1)))
+            return deleted
         deleted = await ctx.db.write(job)
         total += deleted
         if deleted < batch:

@@ -29,6 +29,7 @@ CONV_EVENTS: Table = models.ConversationEvent.__table__  # type: ignore[assignme
 JOBS: Table = models.DeliveryJob.__table__  # type: ignore[assignment]
 EVENTS: Table = models.Event.__table__  # type: ignore[assignment]
 CANNED: Table = models.CannedResponse.__table__  # type: ignore[assignment]
+EARLY_RECEIPTS: Table = models.EarlyReceipt.__table__  # type: ignore[assignment]
 
 Dict = dict[str, Any]
 

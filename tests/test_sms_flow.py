@@ -147,3 +147,18 @@ async def test_stop_opts_out_and_start_opts_back_in(live: Live) -> None:
     texts = [i["text"] for i in (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
              if i["type"] == "message" and i["direction"] == "in"]
     assert texts == ["hello", " stop ", "Sure, go ahead"]
+
+
+async def test_a_status_callback_that_overtakes_the_send_response_is_kept(live: Live) -> None:
+    await live.sms("+15557654321", "hi")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    stream = await live.events()
+
+    async def deliver_first(msg: dict) -> None:  # Twilio calls back before its 201 reaches us
+        assert (await live.status_callback(msg["sid"], "delivered")).status_code == 204
+    live.fake.before_reply = deliver_first
+    await live.client.post(f"/api/conversations/{conv['id']}/messages", json={"text": "fast"},
+                           headers=live.as_("agent"))
+    ev = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "delivered")
+    assert ev["data"]["message"]["provider_message_id"] == live.fake.sent[0]["sid"]
+    await stream.close()

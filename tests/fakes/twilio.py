@@ -8,6 +8,7 @@ import asyncio
 import base64
 import secrets
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,6 +36,9 @@ class FakeTwilio:
         self._changed = asyncio.Condition()
         self.release = asyncio.Event()  # set at teardown: ends any hanging request
         self.media: dict[str, tuple[bytes, str]] = {}  # media sid -> (content, content type)
+        # Awaited with each accepted message before the 201 goes back: lets a test make the
+        # status callback overtake the API response, as it can in production.
+        self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.app = Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"]),
             Route("/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self.get_media)])
@@ -99,6 +103,8 @@ class FakeTwilio:
                    "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
                    "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl")}
             self.sent.append(msg)
+            if self.before_reply is not None:
+                await self.before_reply(msg)
             return JSONResponse({
                 "sid": msg["sid"], "account_sid": sid, "to": to, "from": msg["from"], "body": body,
                 "status": "queued", "num_segments": "1", "num_media": str(len(msg["media_url"])),
