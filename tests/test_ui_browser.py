@@ -3,38 +3,15 @@ customer's message arrive live, open it, reply and write a private note."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Live
+from tests.helpers.browser import browser, login
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        await b.close()
-
-
-async def _login(browser: Browser, live: Live, who: str = "agent", **context: Any) -> Page:
-    page = await (await browser.new_context(**context)).new_page()
-    await page.goto(live.url + "/inbox")
-    await expect(page).to_have_url(live.url + "/login?next=%2Finbox")
-    await page.get_by_label("Email").fill(f"{who}@example.com")
-    await page.get_by_label("Password").fill("correct horse battery")
-    await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(live.url + "/inbox")
-    return page
-
+_login = login
+__all__ = ["browser"]
 
 async def test_login_rejects_a_wrong_password(live: Live, browser: Browser) -> None:
     page = await (await browser.new_context()).new_page()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.async_api import Browser, expect
 import pytest
 from sqlalchemy import update
 
@@ -20,6 +21,7 @@ from inbox.store import MESSAGES
 from tests.conftest import Live
 from tests.fakes.whatsapp import FakeGraph
 from tests.helpers.server import serve
+from tests.helpers.browser import browser, login
 from tests.helpers.whatsapp import fixture, message, signed, status_for, value
 
 PHONE_NUMBER_ID = "106540352242922"  # as in the fixtures
@@ -33,6 +35,9 @@ CUSTOMER = "15557654321"  # the fixtures' wa_id
 BSUID = "US.13491208655302741918"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 WINDOW_REASON = "The 24-hour customer service window has closed; send an approved template"
+
+
+__all__ = ["browser"]  # a fixture, used by the browser test below
 
 
 @pytest.fixture
@@ -391,6 +396,27 @@ async def test_outside_the_window_only_a_template_is_sent(wa: WhatsApp) -> None:
                         "name": "order_update", "language": {"code": "en_US"},
                         "components": [{"type": "body", "parameters": [{"type": "text", "text": "Sheena"},
                                                                        {"type": "text", "text": "#1234"}]}]}}
+
+
+async def test_the_composer_offers_templates_once_the_window_has_closed(wa: WhatsApp, browser: Browser) -> None:
+    r = await wa.live.client.patch(f"/api/inboxes/{wa.inbox['id']}", headers=wa.live.as_("admin"), json={
+        "settings": {"templates": [{"name": "order_update", "language": "en_US"}]}})
+    assert r.status_code == 200, r.text
+    await wa.post(fixture("text"))
+    conv = await wa.conversation()
+    inbound = (await wa.messages(conv["id"]))[0]
+    await wa.live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
+        update(MESSAGES).where(MESSAGES.c.id == inbound["id"]).values(created_at=utcnow() - timedelta(hours=25))))
+
+    page = await login(browser, wa.live)
+    await page.goto(wa.live.url + f"/inbox?tab=all&c={conv['id']}")
+    await expect(page.locator("#composer-hint")).to_contain_text("only an approved template can be sent")
+    await expect(page.locator("#template-select")).to_have_value("order_update|en_US")
+    await page.get_by_label("Parameters").fill("Sheena, #1234")
+    await page.get_by_role("button", name="Send").click()
+    [sent] = await wa.graph.wait_for_sent(1)
+    assert sent["type"] == "template" and sent["template"]["name"] == "order_update"
+    assert [p["text"] for p in sent["template"]["components"][0]["parameters"]] == ["Sheena", "#1234"]
 
 
 async def test_templates_are_the_configured_ones_plus_the_approved_ones(live: Live, graph: FakeGraph) -> None:
