@@ -32,7 +32,9 @@
   }
 
   function onEvent(ev) {
-    if (ev.type === "ready") return;
+    // "ready" comes once the server is subscribed for us (and has replayed what we missed):
+    // re-render from then on, so nothing committed before it is left out of the page.
+    if (ev.type === "ready") { if (lastId === null) lastId = ev.data.last_event_id; refreshAll(); return; }
     if (ev.type === "resync") { refreshAll(); return; }
     lastId = ev.id;
     refresh("list");
@@ -46,8 +48,9 @@
   function connect() {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
       (lastId !== null ? "?after=" + lastId : "");
-    var ws = new WebSocket(url), reconnecting = lastId !== null;
-    ws.onopen = function () { retry = 500; if (reconnecting) refreshAll(); };
+    var ws = new WebSocket(url);
+    window.inboxSocket = ws;  // for the browser tests' simulated network drop
+    ws.onopen = function () { retry = 500; };
     ws.onmessage = function (m) { onEvent(JSON.parse(m.data)); };
     ws.onclose = function (e) {
       if (e.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return; }
@@ -232,8 +235,7 @@
     var c = document.getElementById("conversation");
     if (c && Number(c.dataset.unread || 0) > 0) {
       c.dataset.unread = "0";
-      htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read",
-                {target: "#conversation", swap: "outerHTML"});
+      htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read", {swap: "none"});
     }
   });
 

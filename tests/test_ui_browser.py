@@ -213,3 +213,45 @@ async def test_admin_page_is_for_admins(live: Live, browser: Browser) -> None:
     page = await _login(browser, live, "lead")
     response = await page.goto(live.url + "/admin")
     assert response is not None and response.status == 403
+
+
+async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, browser: Browser) -> None:
+    """Two agents and a lead in three browser contexts, each with its own session."""
+    agent = await _login(browser, live, "agent")
+    agent2 = await _login(browser, live, "agent2")
+    lead = await _login(browser, live, "lead")
+    await agent.goto(live.url + "/inbox?tab=unassigned")
+    await live.sms("+15557654321", "is anyone there?")
+    row = agent.locator(".row").first
+    await expect(row).to_contain_text("is anyone there?")
+    await row.click()
+    await agent.get_by_label("Assign to").select_option("me")
+    await agent.get_by_role("button", name="Assign").click()
+    await expect(agent.locator("#conversation-header")).to_contain_text("Assigned to Agent")
+    await agent.get_by_label("Message").fill("Yes! How can I help?")
+    await agent.get_by_label("Message").press("Enter")
+    sent = (await live.fake.wait_for_sent(1))[0]
+    tick = agent.locator(".message.out .tick").last
+    await expect(tick).to_have_text("queued")
+    await live.status_callback(sent["sid"], "delivered")
+    await expect(tick).to_have_text("delivered")  # pushed: no reload
+
+    await agent.goto(live.url + "/inbox?tab=mine")
+    await agent2.goto(live.url + "/inbox?tab=mine")
+    await expect(agent.locator(".row")).to_have_count(1)
+    await expect(agent2.get_by_text("No conversations here.")).to_be_visible()
+    conv = (await live.get("/api/conversations", who="lead"))["items"][0]
+    await lead.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    await lead.get_by_label("Assign to").select_option(f"user:{live.users['agent2']['id']}")
+    await lead.get_by_role("button", name="Assign").click()
+    await expect(agent.get_by_text("No conversations here.")).to_be_visible()  # left one agent's Mine
+    await expect(agent2.locator(".row")).to_contain_text("+15557654321")  # arrived in the other's
+
+
+async def test_after_a_reconnect_the_page_catches_up(live: Live, browser: Browser) -> None:
+    page = await _login(browser, live)
+    await page.goto(live.url + "/inbox?tab=unassigned")
+    await page.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    await page.evaluate("window.inboxSocket.close()")  # the network drops
+    await live.sms("+15557654321", "sent while you were offline")
+    await expect(page.locator(".row").first).to_contain_text("sent while you were offline", timeout=10000)

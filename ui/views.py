@@ -195,6 +195,8 @@ async def act(request: Request) -> Response:
         error = exc.message
     if request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/inbox?c={cid}", status_code=303)
+    if action == "read" and error is None:
+        return Response(status_code=204)  # sent in the background: nothing on the page to replace
     f = _filters(request, viewer)
     try:
         opened = await _conversation(request, viewer, cid)
