@@ -62,6 +62,10 @@ class InboundMessage:
     # "out" for an echo: a message the business sent from elsewhere (e.g. the Facebook Page
     # inbox), stored as outbound so the timeline is complete, never sent again.
     direction: str = "in"
+    # Provider ids of earlier messages this one answers (email's In-Reply-To and References):
+    # when one is a message of this contact's, the new one joins that message's conversation
+    # (reopening it if need be), whatever the subject or the reopen window.
+    thread_refs: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -99,6 +103,10 @@ class OutboundMessage:
     payload: Mapping[str, Any] | None = None  # e.g. {"template": {"name", "language", "parameters"}}
     # When the customer last wrote on this identity (for channels with a reply window).
     last_inbound_at: datetime | None = None
+    # The customer's latest message on this identity: its provider id and payload (email
+    # threads a reply on its Message-ID, References and subject).
+    reply_to_id: str | None = None
+    reply_to_payload: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +196,10 @@ class ChannelAdapter(Protocol):
         """Message templates usable when the reply window is closed ([] where none exist)."""
         ...
 
+    async def start(self, ctx: Any, directory: Any) -> None:
+        """Start what the channel runs beside the HTTP server (email's SMTP listener)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -209,6 +221,12 @@ class Registry:
             return self._adapters[ChannelKind(kind)]
         except (KeyError, ValueError):
             raise ProviderRejected("no_adapter", f"no channel adapter for {kind!r}") from None
+
+    async def start(self, ctx: Any, directory: Any) -> None:
+        for adapter in self._adapters.values():
+            start = getattr(adapter, "start", None)
+            if start is not None:
+                await start(ctx, directory)
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from inbox.channels import (Attachment, Media, OutboundMessage, ProviderRejected, ProviderUnavailable, Registry,
                             SendError, Sent)
 from inbox.db import Tx
-from inbox.fastsql import as_utc
 from inbox.media import MediaRejected
 from inbox.models import DeliveryStatus, utcnow
 from inbox.services import STATUS_RANK, Context, _update_message, apply_early_receipts
@@ -143,14 +142,10 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
     now = utcnow()
     due = or_(and_(JOBS.c.state == "pending", JOBS.c.next_attempt_at <= now),
               and_(JOBS.c.state == "sending", JOBS.c.lease_until < now))
-    earlier = MESSAGES.alias("earlier")
-    last_inbound = (select(func.max(earlier.c.created_at)).where(
-        earlier.c.identity_id == IDENTITIES.c.id, earlier.c.direction == "in").correlate(IDENTITIES)
-        .scalar_subquery())
     q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment,
                 MESSAGES.c.id.label("message_id"), MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.payload,
                 MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings, IDENTITIES.c.handle,
-                last_inbound.label("last_inbound_at"))
+                MESSAGES.c.identity_id)
          .join(MESSAGES, MESSAGES.c.id == JOBS.c.message_id)
          .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id)
          .join(IDENTITIES, IDENTITIES.c.id == MESSAGES.c.identity_id)
@@ -163,13 +158,16 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
         conn.execute(update(JOBS).where(JOBS.c.id == r.id).values(
             state="sending", lease_until=now + lease, attempts=r.attempts + 1))
         attachments = tuple(Attachment.from_dict(a) for a in (r.attachments or []))
-        last_in = r.last_inbound_at
-        if isinstance(last_in, str):  # a scalar subquery's type is not known to the SQLite driver
-            last_in = as_utc(last_in)
+        # The customer's latest message on this identity: the reply window and email threading.
+        latest = conn.execute(select(MESSAGES.c.created_at, MESSAGES.c.provider_message_id, MESSAGES.c.payload)
+                              .where(MESSAGES.c.identity_id == r.identity_id, MESSAGES.c.direction == "in")
+                              .order_by(MESSAGES.c.created_at.desc(), MESSAGES.c.id.desc()).limit(1)).first()
         claimed.append(ClaimedJob(r.id, r.attempts + 1, r.job, r.kind, r.message_id, OutboundMessage(
             inbox_id=r.inbox_id, settings=r.settings, address=r.address, to=r.handle, text=r.text,
-            attachments=attachments, message_id=r.message_id, payload=r.payload, last_inbound_at=last_in),
-            r.attachment))
+            attachments=attachments, message_id=r.message_id, payload=r.payload,
+            last_inbound_at=latest.created_at if latest else None,
+            reply_to_id=latest.provider_message_id if latest else None,
+            reply_to_payload=latest.payload if latest else None), r.attachment))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
     return claimed, next_due

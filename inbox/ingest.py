@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from typing import Any
+
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from inbox import store
@@ -51,6 +53,8 @@ _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
 _LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
                                 .where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
                                 .order_by(CONVERSATIONS.c.id.desc()).limit(1))
+_CONVERSATION_BY_ID = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+                               .where(CONVERSATIONS.c.id == bindparam("id")))
 _DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at") or c.endswith("_until"))
 _INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
                           "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
@@ -108,13 +112,13 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     text_preview = preview(msg.text, attachments)
 
     inbound = msg.direction == "in"
-    conv = _latest_conversation(conn, contact_id)
+    conv = _threaded_conversation(conn, msg, contact_id) or _latest_conversation(conn, contact_id)
     touched: Dict = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction=msg.direction,
                          updated_at=now)
     if inbound:
         touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value)
     previous_status = None
-    if conv is None or (conv["status"] == ConversationStatus.resolved
+    if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
@@ -127,6 +131,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     elif inbound:
         created = False
         values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
+        values.pop("threaded", None)
         if conv["status"] != ConversationStatus.open:
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
@@ -141,6 +146,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     else:  # an echo of the business's own message changes nothing but the latest message
         created = False
         values = dict(conv, **touched)
+        values.pop("threaded", None)
         _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
 
     status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
@@ -180,8 +186,23 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult
     return IngestResult(message_id, values["id"], fetches=fetches)
 
 
+def _threaded_conversation(conn: Connection, msg: InboundMessage, contact_id: int) -> Dict | None:
+    """The conversation of the latest earlier message this one names as answered, if it is
+    this contact's."""
+    for ref in reversed(msg.thread_refs[-20:]):
+        found = find_message(conn, msg.inbox_id, ref)
+        if found is not None:
+            conv = _conversation_row(_CONVERSATION_BY_ID.first(conn, {"id": found[1]}))
+            if conv is not None and conv["contact_id"] == contact_id:
+                return {**conv, "threaded": True}
+    return None
+
+
 def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
-    row = _LATEST_CONVERSATION.first(conn, {"contact_id": contact_id})
+    return _conversation_row(_LATEST_CONVERSATION.first(conn, {"contact_id": contact_id}))
+
+
+def _conversation_row(row: Any) -> Dict | None:
     if row is None:
         return None
     conv = dict(zip(("id", *_CONVERSATION_COLUMNS), row))

@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db.on_commit = bus.publish_committed
         db.start()
         await directory.reload()
+        await registry.start(ctx, directory)  # what channels run beside HTTP (email's SMTP listener)
         task = asyncio.create_task(worker.run()) if settings.run_worker else None
         housekeeping = asyncio.create_task(housekeeper.run())
         try:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from webhooks import messenger, telegram, twilio, whatsapp
+from webhooks import email, messenger, telegram, twilio, whatsapp
 
-routes = [*twilio.routes, *whatsapp.routes, *messenger.routes, *telegram.routes]
+routes = [*twilio.routes, *whatsapp.routes, *messenger.routes, *telegram.routes, *email.routes]

@@ -20,7 +20,8 @@ from tests.helpers.twilio import inbound_params, signed  # noqa: E402
 from ui.app import create_app  # noqa: E402
 
 OUT = Path(__file__).parent
-CUSTOMERS = [("+15557654321", "Hi, my order #1234 hasn't arrived yet"), ("+15551112222", "Can I change my delivery address?"),
+CUSTOMERS = [("+15557654321", "Hi, my order #1234 hasn't arrived yet"),
+             ("+15551112222", "Can I change my delivery address?"),
              ("+15553334444", "Do you ship to Canada?"), ("+15557654321", "It was due Monday")]
 
 
@@ -34,8 +35,9 @@ async def main() -> None:
         async with serve(app, port) as url, httpx.AsyncClient(base_url=url) as c:
             def auth(who: str) -> dict[str, str]:
                 return {"Authorization": f"Bearer {tokens[who]}"}
-            await c.post("/api/inboxes", headers=auth("admin"), json={"kind": "sms", "name": "Support line", "settings": {
-                "phone_number": OUR_NUMBER, "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}})
+            settings = {"phone_number": OUR_NUMBER, "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+            await c.post("/api/inboxes", headers=auth("admin"),
+                         json={"kind": "sms", "name": "Support line", "settings": settings})
             for sender, body in CUSTOMERS:
                 params = inbound_params(OUR_NUMBER, sender, body, AccountSid=ACCOUNT_SID)
                 await c.post("/webhooks/twilio", **signed(url, "/webhooks/twilio", params, AUTH_TOKEN))
@@ -63,7 +65,8 @@ async def main() -> None:
                     await page.fill("input[name=password]", "correct horse battery")
                     await page.click("button[type=submit]")
                     await page.goto(url + path)
-                    await page.wait_for_function("window.inboxSocket === undefined || window.inboxSocket.readyState === 1")
+                    await page.wait_for_function(
+                        "window.inboxSocket === undefined || window.inboxSocket.readyState === 1")
                     await page.screenshot(path=str(OUT / name))
                     await page.close()
                 await browser.close()
