@@ -31,6 +31,9 @@ class Settings:
     send_timeout_seconds: float = 15.0
     run_worker: bool = True
     ws_queue_size: int = 1000
+    smtp_listen: str = "127.0.0.1:2525"  # the built-in SMTP receiver for email inboxes
+    max_email_bytes: int = 25 * 1024 * 1024
+    redis_url: str = ""  # set: the event bus is Redis, shared by every process
     media_dir: str = "./data/media"
     max_media_bytes: int = 25 * 1024 * 1024
     log_level: str = "info"
@@ -58,6 +61,9 @@ class Settings:
             send_timeout_seconds=float(_env("SEND_TIMEOUT_SECONDS", str(d.send_timeout_seconds))),
             run_worker=_env("RUN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
             ws_queue_size=int(_env("WS_QUEUE_SIZE", str(d.ws_queue_size))),
+            smtp_listen=_env("SMTP_LISTEN", d.smtp_listen),
+            max_email_bytes=int(_env("MAX_EMAIL_BYTES", str(d.max_email_bytes))),
+            redis_url=_env("REDIS_URL", d.redis_url),
             media_dir=_env("MEDIA_DIR", d.media_dir),
             max_media_bytes=int(_env("MAX_MEDIA_BYTES", str(d.max_media_bytes))),
             log_level=_env("LOG_LEVEL", d.log_level),
