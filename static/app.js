@@ -107,6 +107,8 @@
     else if (kind === "sms" && text.value) {
       var s = smsSegments(text.value);
       hint.textContent = s.length + " characters · " + s.segments + " segment" + (s.segments > 1 ? "s" : "") + " (" + s.encoding + ")";
+    } else if (kind === "email" && option.dataset.subject) {
+      hint.textContent = "Subject: " + option.dataset.subject;
     } else if (option && option.dataset.windowCloses) {
       hint.textContent = "Reply window open until " + new Date(option.dataset.windowCloses).toLocaleString();
     } else hint.textContent = "";

@@ -255,3 +255,36 @@ async def test_after_a_reconnect_the_page_catches_up(live: Live, browser: Browse
     await page.evaluate("window.inboxSocket.close()")  # the network drops
     await live.sms("+15557654321", "sent while you were offline")
     await expect(page.locator(".row").first).to_contain_text("sent while you were offline", timeout=10000)
+
+
+async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, browser: Browser) -> None:
+    """Shown from what the email adapter stores: the UI must keep even hostile HTML inert."""
+    from datetime import datetime, timezone
+
+    from inbox import services
+    from inbox.channels import InboundMessage
+    from inbox.models import ChannelKind
+    from inbox.store import INBOXES
+
+    inbox_id = await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(INBOXES.insert().values(
+        kind="email", name="Support mail", address="support@example.com", settings={},
+        created_at=datetime.now(timezone.utc))).inserted_primary_key[0])
+    hostile = '<p>Hello <b>team</b></p><script>parent.pwned = 1</script><img src=x onerror="parent.pwned = 2">'
+    result = await services.record_inbound(live.app.state.ctx, InboundMessage(
+        inbox_id=inbox_id, kind=ChannelKind.email, handle="dana@example.org", email="dana@example.org",
+        provider_message_id="<m1@example.org>", text="Where is my refund?", timestamp=datetime.now(timezone.utc),
+        payload={"subject": "Refund #88", "html": hostile, "quoted": "> On Monday you wrote:\n> we will refund"}))
+    page = await _login(browser, live)
+    await page.goto(live.url + f"/inbox?tab=all&c={result.conversation_id}")
+    message = page.locator(".message.in").first
+    await expect(message.locator(".subject")).to_have_text("Refund #88")
+    await message.get_by_text("Show quoted history").click()
+    await expect(message.locator(".quoted pre")).to_contain_text("we will refund")
+    await message.get_by_text("Show the formatted email").click()
+    frame = message.locator("iframe")
+    assert await frame.get_attribute("sandbox") == ""
+    await expect(page.frame_locator(".email-html iframe").locator("b")).to_have_text("team")
+    assert await page.evaluate("window.pwned") is None  # nothing in the email ran
+    await page.get_by_label("Reply through").select_option(str(inbox_id))
+    await page.get_by_label("Message").fill("On it")
+    await expect(page.locator("#composer-hint")).to_have_text("Subject: Re: Refund #88")

@@ -86,8 +86,13 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         users = {u["id"]: u for u in store.list_users(c)}
         teams = store.list_teams(c)
         inbox_kinds = {i["id"]: i["kind"] for i in store.list_inboxes(c)}
+        subjects = [i["payload"]["subject"] for i in timeline["items"]
+                    if i["type"] == "message" and (i.get("payload") or {}).get("subject")]
+        subject = subjects[-1] if subjects else None
+        if subject and not subject.lower().startswith("re:"):
+            subject = "Re: " + subject
         return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
-                "inbox_kinds": inbox_kinds}
+                "inbox_kinds": inbox_kinds, "subject": subject}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
