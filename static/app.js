@@ -225,8 +225,8 @@
   document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
     if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      var picker = document.getElementById("template-picker");
-      if (e.target.value.trim() || (picker && !picker.hidden)) e.target.form.requestSubmit();
+      var picker = document.getElementById("template-picker"), file = e.target.form.querySelector("input[type=file]");
+      if (e.target.value.trim() || (picker && !picker.hidden) || (file && file.files.length)) e.target.form.requestSubmit();
     }
   });
 

@@ -131,3 +131,30 @@ async def test_rate_limit_honours_retry_after(live: Live) -> None:
     await live.fake.wait_for_sent(1)
     assert asyncio.get_running_loop().time() - started >= 0.9
     await stream.close()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+async def test_an_uploaded_file_goes_out_by_a_signed_public_link(live: Live) -> None:
+    conv = await _conversation(live)
+    up = await live.client.post("/api/uploads", headers=live.as_("agent"),
+                                files={"file": ("label.png", PNG, "image/png")})
+    assert up.status_code == 201, up.text
+    link = up.json()["url"]
+    assert link.startswith(live.url + "/media/public/") and "sig=" in link
+    fetched = await live.client.get(link)  # what the provider does: no credentials
+    assert fetched.status_code == 200 and fetched.content == PNG
+    assert (await live.client.get(link.replace("sig=", "sig=0"))).status_code == 403
+    assert (await live.client.get(link.split("?")[0])).status_code == 403
+
+    r = await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("agent"),
+                               json={"text": "your label", "attachments": [up.json()]})
+    assert r.status_code == 202, r.text
+    sent = (await live.fake.wait_for_sent(1))[0]
+    assert sent["media_url"] == [link] and sent["body"] == "your label"
+
+    html = await live.client.post("/api/uploads", headers=live.as_("agent"),
+                                  files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")})
+    assert html.status_code == 422 and html.json()["error"]["code"] == "file_rejected"
+    assert (await live.client.post("/api/uploads", files={"file": ("a.png", PNG, "image/png")})).status_code == 401

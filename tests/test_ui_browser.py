@@ -288,3 +288,18 @@ async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, br
     await page.get_by_label("Reply through").select_option(str(inbox_id))
     await page.get_by_label("Message").fill("On it")
     await expect(page.locator("#composer-hint")).to_have_text("Subject: Re: Refund #88")
+
+
+async def test_agent_attaches_a_file_to_a_reply(live: Live, browser: Browser, tmp_path: Any) -> None:
+    await live.sms("+15557654321", "send me the label")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await _login(browser, live)
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    label = tmp_path / "label.png"
+    label.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    await page.get_by_label("Attach a file").set_input_files(str(label))
+    await page.get_by_label("Message").fill("Here it is")
+    await page.get_by_label("Message").press("Enter")
+    sent = (await live.fake.wait_for_sent(1))[0]
+    assert sent["body"] == "Here it is" and len(sent["media_url"]) == 1 and "/media/public/" in sent["media_url"][0]
+    await expect(page.locator(".message.out img")).to_be_visible()

@@ -138,7 +138,9 @@ async def post_message(request: Request, viewer: Viewer) -> Response:
             for a in attachments):
         raise Invalid("attachments must be a list of {\"url\": \"https://...\", \"content_type\": ...}",
                       "invalid_attachments")
-    attachments = [{"url": a["url"], "content_type": str(a.get("content_type") or "application/octet-stream")}
+    attachments = [{"url": a["url"], "content_type": str(a.get("content_type") or "application/octet-stream"),
+                    **({"filename": str(a["filename"])[:200]} if a.get("filename") else {}),
+                    **({"path": str(a["path"])} if a.get("path") else {})}
                    for a in attachments]
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > 200:

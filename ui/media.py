@@ -1,27 +1,41 @@
-"""GET /media/{path}: stored attachments, for logged-in agents only. Served so that a
-hostile file cannot act on our origin: the stored type (checked on the way in), nosniff,
-a sandboxing CSP, and a download rather than inline display for anything but plain
-images, audio and video."""
+"""Stored files over HTTP.
+
+- GET /media/{path}: attachments, for logged-in users only.
+- POST /api/uploads: an agent's file for a reply. It is stored like an inbound attachment
+  (type-checked, size-capped) and given a signed, expiring public URL, because the
+  provider (Twilio, Meta, Telegram) fetches a reply's media from a URL it can reach
+  without our credentials.
+- GET /media/public/{path}?expires=&sig=: that URL.
+
+Files are served so that a hostile one cannot act on our origin: the stored type (checked
+on the way in), nosniff, a sandboxing CSP, and a download rather than inline display for
+anything but plain images, audio and video.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import mimetypes
+import time
+from pathlib import Path
+from urllib.parse import urlencode
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from inbox.errors import NotFound
-from inbox.media import INLINE_TYPES
+from inbox.errors import BadRequest, Forbidden, Invalid, NotFound, PayloadTooLarge
+from inbox.media import INLINE_TYPES, MediaRejected
+from inbox.services import Context
 from ui.auth import authenticate
 
-async def media(request: Request) -> Response:
-    await authenticate(request)
-    store = request.app.state.ctx.media
-    rel = request.path_params["path"]
-    path = store.path(rel)
-    if path is None:
-        raise NotFound("no such file")
+PUBLIC_URL_LIFETIME = 7 * 24 * 3600  # a queued reply may wait for its retries; providers fetch at send
+
+
+def _serve(path: Path) -> Response:
     content_type = mimetypes.types_map.get(path.suffix, "application/octet-stream")
     disposition = "inline" if content_type in INLINE_TYPES else "attachment"
     return FileResponse(path, media_type=content_type, content_disposition_type=disposition, headers={
@@ -31,4 +45,69 @@ async def media(request: Request) -> Response:
     })
 
 
-routes = [Route("/media/{path:path}", media)]
+def _signature(secret: str, rel: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{rel}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def public_url(ctx: Context, rel: str, lifetime: int = PUBLIC_URL_LIFETIME) -> str:
+    expires = int(time.time()) + lifetime
+    query = urlencode({"expires": expires, "sig": _signature(ctx.settings.secret_key, rel, expires)})
+    return f"{ctx.settings.public_url}/media/public/{rel}?{query}"
+
+
+async def media(request: Request) -> Response:
+    await authenticate(request)
+    path = request.app.state.ctx.media.path(request.path_params["path"])
+    if path is None:
+        raise NotFound("no such file")
+    return _serve(path)
+
+
+async def public_media(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    rel = request.path_params["path"]
+    try:
+        expires = int(request.query_params.get("expires", ""))
+    except ValueError:
+        raise Forbidden("a signed link is needed", "invalid_link") from None
+    given = request.query_params.get("sig", "")
+    if expires < time.time() or not hmac.compare_digest(given, _signature(ctx.settings.secret_key, rel, expires)):
+        raise Forbidden("this link is invalid or has expired", "invalid_link")
+    path = ctx.media.path(rel) if ctx.media else None
+    if path is None:
+        raise NotFound("no such file")
+    return _serve(path)
+
+
+async def store_upload(ctx: Context, upload: UploadFile) -> dict[str, object]:
+    """Keep an agent's file; the attachment to put on a reply."""
+    assert ctx.media is not None
+    content = await upload.read(ctx.media.max_bytes + 1)
+    if len(content) > ctx.media.max_bytes:
+        raise PayloadTooLarge(f"files are limited to {ctx.media.max_bytes:,} bytes")
+    declared = upload.content_type or mimetypes.guess_type(upload.filename or "")[0] or "application/octet-stream"
+    try:
+        rel, content_type = await asyncio.to_thread(ctx.media.save, content, declared)
+    except MediaRejected as exc:
+        raise Invalid(str(exc), "file_rejected") from None
+    return {"url": public_url(ctx, rel), "path": rel, "content_type": content_type, "size": len(content),
+            "filename": Path(upload.filename or "file").name[:200]}
+
+
+async def upload(request: Request) -> Response:
+    """POST /api/uploads, multipart with a ``file`` field: for a reply's ``attachments``."""
+    await authenticate(request)
+    ctx: Context = request.app.state.ctx
+    assert ctx.media is not None
+    async with request.form(max_files=1, max_part_size=ctx.media.max_bytes) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise BadRequest("send the file as multipart/form-data in a field named 'file'", "missing_file")
+        return JSONResponse(await store_upload(ctx, file), status_code=201)
+
+
+routes = [
+    Route("/media/public/{path:path}", public_media),
+    Route("/media/{path:path}", media),
+    Route("/api/uploads", upload, methods=["POST"]),
+]

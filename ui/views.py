@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from inbox import services, store
 from inbox.errors import InboxError, Unauthenticated
 from inbox.events import Viewer
 from ui.auth import authenticate
+from ui.media import store_upload
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
@@ -149,7 +151,7 @@ async def act(request: Request) -> Response:
         return _to_login(request)
     ctx = request.app.state.ctx
     cid = int(request.path_params["id"])
-    form = await request.form()
+    form = await request.form(max_files=1, max_part_size=request.app.state.ctx.settings.max_media_bytes)
     action = request.path_params["action"]
     error = None
     try:
@@ -164,8 +166,13 @@ async def act(request: Request) -> Response:
                     name, _, language = str(form["template"]).partition("|")
                     params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
                     template = {"name": name, "language": language or "en_US", "parameters": params}
+                upload = form.get("file")
+                attachments = []
+                if isinstance(upload, UploadFile) and upload.filename:
+                    stored = await store_upload(ctx, upload)
+                    attachments = [{k: stored[k] for k in ("url", "content_type", "filename", "path")}]
                 await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None,
-                                          template=template)
+                                          template=template, attachments=attachments)
         elif action == "assign":
             target = str(form.get("assignee", ""))
             changes: dict[str, Any] = {}
@@ -198,6 +205,8 @@ async def act(request: Request) -> Response:
                 await services.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
     except InboxError as exc:
         error = exc.message
+    finally:
+        await form.close()  # an uploaded file's temporary copy
     if request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/inbox?c={cid}", status_code=303)
     if action == "read" and error is None:
