@@ -241,8 +241,19 @@
     }
   });
 
+  function heartbeat() {  // tells the server we are looking at this conversation; shows who else is
+    var id = open(), viewers = document.getElementById("viewers");
+    if (id && viewers) htmx.ajax("POST", "/ui/conversations/" + id + "/viewing", {target: "#viewers", swap: "outerHTML"});
+  }
+  setInterval(heartbeat, 15000);
+  window.inboxHeartbeat = heartbeat;  // the browser tests call it instead of waiting 15 s
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail && e.detail.target && e.detail.target.id === "conversation") heartbeat();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     updateTitle();
+    heartbeat();
     decorate();
     composerHint();
     if (document.getElementById("list") || document.getElementById("queue")) connect();

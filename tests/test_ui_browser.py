@@ -303,3 +303,15 @@ async def test_agent_attaches_a_file_to_a_reply(live: Live, browser: Browser, tm
     sent = (await live.fake.wait_for_sent(1))[0]
     assert sent["body"] == "Here it is" and len(sent["media_url"]) == 1 and "/media/public/" in sent["media_url"][0]
     await expect(page.locator(".message.out img")).to_be_visible()
+
+
+async def test_agents_see_who_else_is_viewing(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    first = await _login(browser, live, "agent")
+    await first.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    second = await _login(browser, live, "agent2")
+    await second.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    await expect(second.locator("#viewers")).to_have_text("Also viewing: Agent")
+    await first.evaluate("window.inboxHeartbeat()")  # its next heartbeat, now
+    await expect(first.locator("#viewers")).to_have_text("Also viewing: Agent2")

@@ -9,6 +9,7 @@ JavaScript: it posts, the server redirects back to the page. static/app.js liste
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,33 @@ def _snooze_until(choice: str) -> datetime:
         choice, timedelta(hours=1))
 
 
+VIEWING_TTL = 45.0  # seconds a heartbeat keeps an agent listed as viewing a conversation
+
+
+async def viewing(request: Request) -> Response:
+    """Heartbeat of an open conversation (static/app.js, every 15 s): records that this
+    agent is looking at it and answers who else is. Kept in this process's memory."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    cid = int(request.path_params["id"])
+    now = time.monotonic()
+    state = request.app.state
+    if not hasattr(state, "viewing"):
+        state.viewing = {}
+    seen: dict[int, dict[int, float]] = state.viewing
+    here = seen.setdefault(cid, {})
+    here[viewer.user_id] = now
+    for uid in [u for u, at in here.items() if now - at > VIEWING_TTL]:
+        del here[uid]
+    others = [uid for uid in here if uid != viewer.user_id]
+    names = []
+    if others:
+        users = {u["id"]: u["name"] for u in await request.app.state.ctx.db.read(store.list_users)}
+        names = [users.get(uid, f"#{uid}") for uid in others]
+    return _render("inbox.html", "viewers", viewers=names)
+
+
 async def queue_page(request: Request) -> Response:
     """The team lead's view: who is waiting, who is online, who carries how much."""
     viewer = await _viewer(request)
@@ -279,5 +307,6 @@ routes = [
     Route("/inbox", inbox_page),
     Route("/ui/list", list_partial),
     Route("/ui/conversations/{id:int}", conversation_partial),
+    Route("/ui/conversations/{id:int}/viewing", viewing, methods=["POST"]),
     Route("/ui/conversations/{id:int}/{action:str}", act, methods=["POST"]),
 ]
