@@ -315,3 +315,22 @@ async def test_agents_see_who_else_is_viewing(live: Live, browser: Browser) -> N
     await expect(second.locator("#viewers")).to_have_text("Also viewing: Agent")
     await first.evaluate("window.inboxHeartbeat()")  # its next heartbeat, now
     await expect(first.locator("#viewers")).to_have_text("Also viewing: Agent2")
+
+
+async def test_team_tab_and_inbox_filter(live: Live, browser: Browser) -> None:
+    team = (await live.client.post("/api/teams", headers=live.as_("admin"), json={
+        "name": "Billing", "member_ids": [live.users["agent"]["id"]]})).json()
+    await live.sms("+15557654321", "about my invoice")
+    await live.sms("+15551112222", "something else")
+    convs = (await live.get("/api/conversations", who="lead"))["items"]
+    billing = next(c for c in convs if c["last_message_preview"] == "about my invoice")
+    await live.client.post(f"/api/conversations/{billing['id']}/assignment", headers=live.as_("lead"),
+                           json={"team_id": team["id"]})
+    page = await _login(browser, live)
+    await page.get_by_role("tab", name="Billing").click()
+    await expect(page.locator(".row")).to_have_count(1)
+    await expect(page.locator(".row")).to_contain_text("about my invoice")
+    await page.get_by_role("tab", name="All").click()
+    await page.get_by_label("Inbox").select_option(str(live.inbox["id"]))
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page.locator(".row")).to_have_count(2)

@@ -64,18 +64,31 @@ async def home(request: Request) -> Response:
 
 
 def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """The list's tab (mine, unassigned, all, or team:<id> for each of the viewer's teams
+    and, for leads, every team) and filters, from the query string."""
     q = request.query_params
-    tab = q.get("tab") if q.get("tab") in TABS else "mine"
+    tab = q.get("tab", "mine")
+    if tab not in TABS and not (tab.startswith("team:") and tab[5:].isdigit()):
+        tab = "mine"
     status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
-    return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or ""}
+    inbox = q.get("inbox", "")
+    return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
+            "inbox": inbox if inbox.isdigit() else ""}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
-    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none", "all": None}[f["tab"]]
-    page = await request.app.state.ctx.db.read(lambda c: store.list_conversations(
-        c, viewer, status=f["status"] or None, assignee=assignee, channel=f["channel"] or None, q=f["q"] or None,
-        limit=50))
-    return page  # type: ignore[no-any-return]
+    team = int(f["tab"][5:]) if f["tab"].startswith("team:") else None
+    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none"}.get(f["tab"])
+
+    def read(c: Any) -> dict[str, Any]:
+        page = store.list_conversations(
+            c, viewer, status=f["status"] or None, assignee=assignee, team=team, channel=f["channel"] or None,
+            inbox=int(f["inbox"]) if f["inbox"] else None, q=f["q"] or None, limit=50)
+        teams = store.list_teams(c)
+        page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
+        page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in store.list_inboxes(c)]
+        return page
+    return await request.app.state.ctx.db.read(read)  # type: ignore[no-any-return]
 
 
 async def _conversation(request: Request, viewer: Viewer, conversation_id: int) -> dict[str, Any]:
