@@ -7,19 +7,36 @@
 
   function open() { var c = document.getElementById("conversation"); return c && c.dataset.conversation; }
 
+  // Re-render one pane from the server. Every event starts a new request (none is dropped
+  // while another is in flight) and only the newest answer is put in the page, so a pane
+  // always ends up at least as fresh as the last event.
+  var generation = {};
+  function load(url, id) {
+    var n = generation[id] = (generation[id] || 0) + 1;
+    fetch(url, {credentials: "same-origin", headers: {"HX-Request": "true"}})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        var el = document.getElementById(id);
+        if (html === null || n !== generation[id] || !el) return;
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        var fresh = t.content.firstElementChild;
+        if (!fresh) return;
+        el.replaceWith(fresh);
+        htmx.process(fresh);
+        swapped();
+      });
+  }
+
   function refresh(what) {  // coalesce bursts of events into one request per pane
     if (pending[what]) return;
     pending[what] = setTimeout(function () {
       delete pending[what];
       var list = document.getElementById("list"), queue = document.getElementById("queue"), id = open();
-      if (what === "list" && queue) {
-        htmx.ajax("GET", queue.dataset.refresh, {target: "#queue", swap: "outerHTML"});
-      } else if (what === "list" && list) {
-        htmx.ajax("GET", list.dataset.refresh, {target: "#list", swap: "outerHTML"});
-      } else if (id && (what === "timeline" || what === "header")) {
-        htmx.ajax("GET", "/ui/conversations/" + id + "?part=" + what,
-                  {target: what === "timeline" ? "#timeline" : "#conversation-header", swap: "outerHTML"});
-      }
+      if (what === "list" && queue) load(queue.dataset.refresh, "queue");
+      else if (what === "list" && list) load(list.dataset.refresh, "list");
+      else if (id && what === "timeline") load("/ui/conversations/" + id + "?part=timeline", "timeline");
+      else if (id && what === "header") load("/ui/conversations/" + id + "?part=state", "conversation-state");
     }, 50);
   }
 
@@ -230,7 +247,9 @@
     }
   });
 
-  document.addEventListener("htmx:afterSwap", function () {
+  document.addEventListener("htmx:afterSwap", function () { swapped(); });
+
+  function swapped() {
     updateTitle();
     decorate();
     composerHint();
@@ -239,7 +258,7 @@
       c.dataset.unread = "0";
       htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read", {swap: "none"});
     }
-  });
+  }
 
   function heartbeat() {  // tells the server we are looking at this conversation; shows who else is
     var id = open(), viewers = document.getElementById("viewers");

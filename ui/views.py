@@ -152,7 +152,7 @@ async def conversation_partial(request: Request) -> Response:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
                             '</section>', status_code=404)
     part = request.query_params.get("part")
-    if part in ("timeline", "header"):  # a live refresh that leaves the composer alone
+    if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
         return _render("inbox.html", part, **_common(viewer, f), open=opened)
     return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
 
