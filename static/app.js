@@ -48,12 +48,28 @@
       d.conversation_id || null;
   }
 
+  function toast(text, href) {  // a short notice, e.g. for an @mention
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var a = document.createElement("a");
+    a.href = href;
+    a.className = "toast";
+    a.textContent = text;
+    box.appendChild(a);
+    setTimeout(function () { a.remove(); }, 15000);
+  }
+
   function onEvent(ev) {
     // "ready" comes once the server is subscribed for us (and has replayed what we missed):
     // re-render from then on, so nothing committed before it is left out of the page.
     if (ev.type === "ready") { if (lastId === null) lastId = ev.data.last_event_id; refreshAll(); return; }
     if (ev.type === "resync") { refreshAll(); return; }
     lastId = ev.id;
+    var me = Number(document.body.dataset.user || 0);
+    if (ev.type === "note.created" && ev.data.note.author_id !== me && (ev.data.note.mentions || []).indexOf(me) >= 0) {
+      toast("You were mentioned in a note: " + ev.data.note.text.slice(0, 80),
+            "/inbox?tab=all&c=" + ev.data.conversation_id);
+    }
     refresh("list");
     var cid = conversationOf(ev);
     if (cid && String(cid) === open()) {

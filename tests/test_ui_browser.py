@@ -334,3 +334,26 @@ async def test_team_tab_and_inbox_filter(live: Live, browser: Browser) -> None:
     await page.get_by_label("Inbox").select_option(str(live.inbox["id"]))
     await page.get_by_role("button", name="Filter").click()
     await expect(page.locator(".row")).to_have_count(2)
+
+
+async def test_admin_edits_an_inbox_and_a_mention_notifies_the_agent(live: Live, browser: Browser) -> None:
+    admin = await _login(browser, live, "admin")
+    await admin.goto(live.url + "/admin")
+    await admin.get_by_text("Edit Support line").click()
+    form = admin.locator("form[action='/admin/inbox-update']")
+    await form.get_by_label("Name").fill("Main line")
+    await form.get_by_label("messaging service sid").fill("MG0123456789abcdef0123456789abcdef")
+    await form.get_by_role("button", name="Save Support line").click()
+    await expect(admin.get_by_role("status")).to_have_text("Inbox Main line saved")
+    inbox = (await live.get("/api/inboxes", who="admin"))["items"][0]
+    assert inbox["name"] == "Main line" and inbox["settings"]["messaging_service_sid"].startswith("MG")
+    assert inbox["settings"]["auth_token"] == "********"  # a blank secret field changed nothing
+    await live.sms("+15557654321", "still works after the edit")  # signed with the unchanged auth token
+
+    agent = await _login(browser, live, "agent")
+    await agent.goto(live.url + "/inbox?tab=all")
+    await agent.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    await live.client.post(f"/api/conversations/{conv['id']}/notes", headers=live.as_("lead"),
+                           json={"text": "@agent please call this customer back"})
+    await expect(agent.locator(".toast")).to_contain_text("You were mentioned in a note: @agent please call")

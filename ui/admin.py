@@ -64,6 +64,14 @@ async def admin_action(request: Request) -> Response:
             inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind, settings)
             await request.app.state.directory.reload()
             return _back(done=f"Inbox {inbox['name']} created")
+        if action == "inbox-update":
+            iid, kind = int(form.get("inbox_id", "0")), form.get("kind", "")
+            options = registry.get(kind).cli_options if registry.supports(kind) else {}
+            # A blank field leaves the setting as it is (secrets are never shown to edit).
+            patch = {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
+            inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None, patch)
+            await request.app.state.directory.reload()
+            return _back(done=f"Inbox {inbox['name']} saved")
         if action == "user":
             password = form.get("password", "")
             if len(password) < 8:

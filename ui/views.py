@@ -29,6 +29,7 @@ from ui.media import store_upload
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
+TEMPLATES.filters["zip"] = zip
 TABS = ("mine", "unassigned", "all")
 CHANNEL_ICONS = {"sms": "SMS", "whatsapp": "WA", "messenger": "FB", "telegram": "TG", "email": "@"}
 
