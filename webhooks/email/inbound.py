@@ -1,0 +1,151 @@
+"""Taking in one raw mail for an inbox, whichever way it came (our SMTP receiver, or a
+hosted inbound-parse service posting to /webhooks/email/{inbox_id}).
+
+SendGrid Inbound Parse, "POST the raw, full MIME message" on:
+    https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook
+    (multipart/form-data; the message is the ``email`` field). SendGrid does not sign its
+    posts: the inbox's inbound_secret must be in the URL (``?secret=``) or be the HTTP
+    Basic password.
+Mailgun routes, ``forward()`` to a URL ending in "mime" (/webhooks/email/{inbox_id}/mime):
+    https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http
+    (form-urlencoded, or multipart/form-data when the mail has attachments;
+    the message is the ``body-mime`` field; ``signature`` = hex HMAC-SHA256 of
+    ``timestamp`` + ``token`` keyed with the HTTP webhook signing key: the inbound_secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from python_multipart import create_form_parser
+from python_multipart.exceptions import FormParserError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inbox import services
+from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from inbox.models import ChannelKind
+from inbox.services import Context
+from ui.http import read_body
+from webhooks.email import mime
+from webhooks.http import webhook_context
+
+log = logging.getLogger(__name__)
+FORM_OVERHEAD = 1024 * 1024  # the other form fields (SendGrid repeats the headers, for one)
+
+
+async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
+    """Store one mail for ``inbox`` (committed when this returns), or apply the bounce it
+    is. Returns what happened, for logs and SMTP replies. BadRequest when unreadable."""
+    try:
+        mail = mime.read(raw)
+        if mime.is_bounce(mail):
+            update = mime.parse_bounce(inbox["id"], mail)
+            if update is None:
+                return "delivery report ignored"
+            known = await services.record_status(ctx, update)
+            return "bounce recorded" if known else "bounce for an unknown message"
+        if mime.sender(mail)[0] == inbox["address"]:
+            # Our own address as the sender: a forwarding loop, never a customer.
+            log.warning("email inbox %s: dropped a mail from its own address", inbox["id"])
+            return "dropped: sent from the inbox's own address"
+        assert ctx.media is not None
+        message = await mime.parse_inbound(inbox["id"], mail, raw, ctx.media)
+    except BadRequest:
+        raise
+    # The stdlib parser turns most damage into "defects", but a hostile message can still
+    # make header or body decoding raise almost anything.
+    except Exception as exc:  # noqa: BLE001
+        log.info("email inbox %s: unreadable message: %s: %s", inbox["id"], type(exc).__name__, exc)
+        raise BadRequest(f"the message could not be read: {type(exc).__name__}", "malformed_email") from None
+    result = await services.record_inbound(ctx, message)
+    return "duplicate" if result.duplicate else "stored"
+
+
+# -- the HTTP route --------------------------------------------------------------------------
+
+def form_fields(content_type: str, raw: bytes) -> dict[str, bytes]:
+    """A posted form's fields as bytes: the raw MIME must reach the mail parser byte for
+    byte (an 8-bit ISO-8859-1 body is not valid UTF-8)."""
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        try:
+            return {k.decode("latin-1"): v for k, v in parse_qsl(raw, keep_blank_values=True, max_num_fields=1000)}
+        except ValueError as exc:
+            raise BadRequest(f"body is not a form: {exc}", "malformed_body") from None
+    fields: dict[str, bytes] = {}
+
+    def on_field(field: Any) -> None:
+        fields[(field.field_name or b"").decode("latin-1")] = field.value or b""
+
+    def on_file(file: Any) -> None:
+        file.file_object.seek(0)
+        fields[(file.field_name or b"").decode("latin-1")] = file.file_object.read()
+        file.close()
+
+    try:
+        parser = create_form_parser({"Content-Type": content_type.encode("latin-1")}, on_field, on_file,
+                                    config={"MAX_MEMORY_FILE_SIZE": len(raw) + 1})
+        parser.write(raw)
+        parser.finalize()
+    except (FormParserError, ValueError, UnicodeEncodeError) as exc:
+        raise BadRequest(f"body is not a form: {exc}", "malformed_body") from None
+    return fields
+
+
+def _basic_password(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8").partition(":")[2]
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _equal(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def mailgun_signature(signing_key: str, timestamp: str, token: str) -> str:
+    return hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+
+
+async def inbound(request: Request) -> Response:
+    ctx, directory = webhook_context(request)
+    inbox = await directory.by_id(request.path_params["inbox_id"])
+    if inbox is None or inbox["kind"] != ChannelKind.email:
+        raise NotFound("no email inbox with this id", "unknown_inbox")
+    secret = str(inbox["settings"].get("inbound_secret", ""))
+    given = request.query_params.get("secret") or _basic_password(request)
+    # A wrong shared secret is refused before the body is read; Mailgun's signature is in the body.
+    if given is not None and not _equal(given, secret):
+        raise Forbidden("wrong inbound secret", "invalid_secret")
+    limit = ctx.settings.max_email_bytes
+    fields = form_fields(request.headers.get("content-type", ""), await read_body(request, limit + FORM_OVERHEAD))
+    if given is None:
+        timestamp, token = (fields.get(k, b"").decode("latin-1") for k in ("timestamp", "token"))
+        signature = fields.get("signature", b"").decode("latin-1")
+        if not (timestamp and token and _equal(signature, mailgun_signature(secret, timestamp, token))):
+            raise Forbidden("missing or wrong Mailgun signature (or ?secret= for SendGrid)", "invalid_signature")
+    raw = fields.get("body-mime") or fields.get("email")
+    if raw is None:
+        raise BadRequest("no raw message: expected the 'email' (SendGrid, send raw) or 'body-mime' (Mailgun) "
+                         "field", "malformed_body")
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"message over the {limit}-byte limit")
+    outcome = await accept(ctx, inbox, raw)
+    log.debug("email inbox %s: %s", inbox["id"], outcome)
+    return Response(status_code=200)
+
+
+# Mailgun posts the raw MIME only to a URL ending in "mime": the same route under that name.
+routes = [Route("/webhooks/email/{inbox_id:int}", inbound, methods=["POST"]),
+          Route("/webhooks/email/{inbox_id:int}/mime", inbound, methods=["POST"])]
