@@ -1,4 +1,5 @@
-"""The ``inbox`` command: serve, and the admin tasks an operator needs before the UI exists."""
+"""The ``inbox`` command: serve, the delivery worker, schema upgrades, and the admin tasks an
+operator needs before the UI exists."""
 
 from __future__ import annotations
 
@@ -7,31 +8,118 @@ import asyncio
 import getpass
 import json
 import logging
+import signal
 import sys
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from inbox import services, store
 from inbox.auth import hash_password
 from inbox.config import Settings
-from inbox.db import Database
+from inbox.db import Database, sync_url
 from inbox.errors import InboxError
 
 
 def _db(settings: Settings) -> Database:
     db = Database(settings.database_url)
-    db.create_schema()
+    db.migrate()
     return db
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Several processes need a database that takes concurrent writers and a shared bus."""
+    if workers < 1:
+        raise InboxError("--workers must be at least 1")
+    if workers == 1:
+        return
+    if make_url(sync_url(settings.database_url)).get_backend_name() == "sqlite":
+        raise InboxError("--workers > 1 needs PostgreSQL (INBOX_DATABASE_URL=postgresql://...): SQLite admits one "
+                         "writer at a time, so more processes add lock waits, not throughput, and each process's "
+                         "live events would reach only its own sockets")
+    if not settings.redis_url:
+        raise InboxError("--workers > 1 needs INBOX_REDIS_URL: without the shared event bus an agent would see "
+                         "only the events of the process their WebSocket landed on")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_workers(settings, args.workers)
+    _logging(settings)
+    # Once here, before the workers start (each also checks, under a lock, and finds it done).
+    _db(settings).stop()
     uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools",
+                workers=args.workers if args.workers > 1 else None,
                 access_log=args.access_log, log_level=settings.log_level, proxy_headers=True,
                 # flow-controlled sends (a stalled client backs up into its bounded queue), and
                 # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).
                 ws="websockets-sansio", ws_per_message_deflate=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """The delivery worker alone: for hosts that send while others serve HTTP
+    (INBOX_RUN_WORKER=0 there). Any number may run: each job is claimed by one."""
+    _logging(settings)
+    if not settings.redis_url:
+        logging.getLogger("inbox.worker").warning(
+            "INBOX_REDIS_URL is not set: agents will not see delivery updates live, and new replies wait for the "
+            "worker's next poll (up to 5 s)")
+    asyncio.run(_run_worker(settings))
+    return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    from inbox.channels import ReplyWindow
+    from inbox.delivery import DeliveryWorker
+    from inbox.events import may_queue_delivery
+    from inbox.media import MediaStore
+    from inbox.redisbus import make_bus
+    from webhooks.registry import build_registry
+
+    db = Database(settings.database_url)
+    await asyncio.to_thread(db.migrate)
+    bus = make_bus(settings)
+    registry = build_registry(settings)
+    ctx = services.Context(db=db, settings=settings, bus=bus,
+                           media=MediaStore(settings.media_dir, settings.max_media_bytes),
+                           reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates)
+                                          for kind in registry.kinds()
+                                          if (a := registry.get(kind)).reply_window is not None})
+    worker = DeliveryWorker(ctx, registry)
+    ctx.wake_delivery = worker.wake
+    bus.subscribe(lambda event: worker.wake() if may_queue_delivery(event) else None)
+    await bus.start(db)
+    db.on_commit = bus.publish_committed
+    db.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(worker.run())
+    logging.getLogger("inbox.worker").info("delivery worker running")
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()  # lets the sends in flight finish and record their outcome
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await registry.aclose()
+        await bus.stop()  # first: no more reads from it once the database closes
+        await asyncio.to_thread(db.stop)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from inbox import migrate
+
+    db = _db(settings)
+    print(migrate.current(db.engine))
+    db.stop()
     return 0
 
 
@@ -83,7 +171,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--access-log", action="store_true", help="log every request (off: it costs ~40%% of ingest)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes behind the one port (> 1 needs PostgreSQL and INBOX_REDIS_URL)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run only the delivery worker (sends replies, fetches media)")
+    worker.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="manage the database schema").add_subparsers(dest="action", required=True)
+    up = db.add_parser("upgrade", help="apply every pending migration; prints the revision now current")
+    up.set_defaults(func=cmd_db_upgrade)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     uc = user.add_parser("create", help="create a user")

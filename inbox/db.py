@@ -19,7 +19,16 @@ would do the same at two extra statements per job, on every job.) A job must the
 touch nothing but the database through its ``Tx``: it may run twice.
 
 Live events written by a job (``Tx.emit``) go to the ``event`` table in the same
-transaction and are handed to the bus after the commit, in id order.
+transaction and are handed to the bus after the commit, in id order. They are inserted
+last, just before the commit, and on PostgreSQL under a transaction-level advisory lock:
+with several processes writing, ids drawn from a sequence could otherwise commit out of
+order (12 visible while 11 is still uncommitted), and a client resuming after 12 would
+never see 11. Under the lock, whoever holds it draws the next ids and releases them only
+by committing, so event ids become visible in id order: once id N is visible, every
+smaller id is committed or never will be. Only the event inserts and the commit are
+serialised, once per group commit, not the jobs themselves. SQLite serialises whole write
+transactions (BEGIN IMMEDIATE) and needs no lock. See inbox/redisbus.py for the reader's
+side.
 """
 
 from __future__ import annotations
@@ -33,10 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 
 from inbox import models
 from inbox.errors import InboxError
@@ -49,6 +57,7 @@ MAX_BATCH = 256
 _EVENTS = models.Event.__table__
 _INSERT_EVENT = Prepared(insert(_EVENTS).values({c: bindparam(c) for c in ("type", "data", "scopes", "created_at")})
                          .returning(_EVENTS.c.id))
+_EVENT_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(7470651)")  # any constant every process shares
 
 
 @dataclass(slots=True)
@@ -67,9 +76,20 @@ class Tx:
     events: list[PendingEvent] = field(default_factory=list)
 
     def emit(self, type: str, data: dict[str, Any], scopes: list[str]) -> None:
-        event_id = _INSERT_EVENT.scalar(self.conn, {"type": type, "data": data, "scopes": scopes,
-                                                   "created_at": utcnow()})
-        self.events.append(PendingEvent(event_id, type, data, scopes))
+        """Queue a live event; it is written with the transaction's other events just before
+        the commit (``store_events``), which gives it its id."""
+        self.events.append(PendingEvent(0, type, data, scopes))
+
+
+def store_events(conn: Connection, events: list[PendingEvent]) -> None:
+    """Insert the events, in order, as the last statements before the commit (see above)."""
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_EVENT_ORDER_LOCK)
+    now = utcnow()
+    for ev in events:
+        ev.id = _INSERT_EVENT.scalar(conn, {"type": ev.type, "data": ev.data, "scopes": ev.scopes, "created_at": now})
 
 
 @dataclass(slots=True)
@@ -133,9 +153,14 @@ class Database:
         self.inline = self.is_sqlite
         self._pending: list[_Job[Any]] = []  # inline mode: the jobs of this loop turn
         self.on_commit: Callable[[list[PendingEvent]], None] | None = None
+        self._reading = 0  # reads in flight on other threads: stop() waits for them
+        self._idle = threading.Condition()
 
-    def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (safe while other processes do too)."""
+        from inbox import migrate  # alembic is needed at start-up only
+
+        migrate.upgrade(self.engine)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -149,6 +174,10 @@ class Database:
             self._jobs.put(None)
             self._writer.join()
             self._writer = None
+        # A read still running (its caller cancelled) would return its connection to the
+        # disposed pool, which leaves it to the garbage collector to close.
+        with self._idle:
+            self._idle.wait_for(lambda: self._reading == 0, timeout=10)
         self.engine.dispose()
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
@@ -174,7 +203,10 @@ class Database:
         """For the CLI and start-up: one transaction on the calling thread, events published
         to nobody but the ``event`` table (a serving process replays them from there)."""
         with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
-            return fn(Tx(conn))
+            tx = Tx(conn)
+            result = fn(tx)
+            store_events(conn, tx.events)
+            return result
 
     def _run_writer(self) -> None:
         stop = False
@@ -217,6 +249,7 @@ class Database:
                     tx = Tx(conn)
                     job.result = job.fn(tx)
                     events.extend(tx.events)
+                store_events(conn, events)
         except Exception as exc:  # noqa: BLE001 - handed to the caller
             if len(jobs) == 1:
                 jobs[0].error = exc
@@ -231,8 +264,15 @@ class Database:
         return await asyncio.to_thread(self.read_sync, fn)
 
     def read_sync(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn:
-            return fn(conn)
+        with self._idle:
+            self._reading += 1
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        finally:
+            with self._idle:
+                self._reading -= 1
+                self._idle.notify_all()
 
 
 # Failures that are part of normal operation (a permission check, a duplicate's unique key).

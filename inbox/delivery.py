@@ -170,6 +170,11 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
             reply_to_payload=latest.payload if latest else None), r.attachment))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
+    # A lease running out is work falling due too: the job of a worker that died.
+    lease_end = conn.execute(select(JOBS.c.lease_until).where(JOBS.c.state == "sending")
+                             .order_by(JOBS.c.lease_until).limit(1)).scalar()
+    if lease_end is not None and (next_due is None or lease_end < next_due):
+        next_due = lease_end
     return claimed, next_due
 
 

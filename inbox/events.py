@@ -2,8 +2,9 @@
 
 Every event is a row of the ``event`` table, written in the transaction that caused it
 (see db.py), so ids are monotonic and a client that reconnects with ``after=<id>`` can be
-replayed from the database. The bus only fans committed events out to subscribers in
-this process; a Redis-backed bus can replace it behind the same ``publish``/``subscribe``.
+replayed from the database. This bus fans committed events out to subscribers in this
+process only; with several processes, ``inbox/redisbus.py`` replaces it behind the same
+``start``/``subscribe``/``publish_committed``/``last_id``.
 
 Who may see an event is decided when it is written, as a list of scopes: ``all`` (every
 agent), ``user:<id>`` and ``team:<id>``. Leads and admins see everything.
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inbox.db import PendingEvent
+from inbox.db import Database, PendingEvent
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,14 @@ class LiveEvent:
 Subscriber = Callable[[LiveEvent], None]
 
 
+def may_queue_delivery(event: LiveEvent) -> bool:
+    """Whether the change may have queued work for the delivery worker (a reply, an
+    attachment to fetch, a retried message): a worker in another process wakes on these."""
+    if event.type == MESSAGE_CREATED:
+        return True
+    return event.type == MESSAGE_UPDATED and event.data.get("message", {}).get("status") == "queued"
+
+
 class Bus:
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
@@ -101,6 +110,16 @@ class Bus:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    async def start(self, db: Database) -> None:
+        """Deliver events committed from now on (``last_id``: the latest already committed)."""
+        from inbox import store  # store imports this module
+
+        self.bind(asyncio.get_running_loop())
+        self.last_id = await db.read(store.last_event_id)
+
+    async def stop(self) -> None:
+        pass
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         self._subscribers.append(fn)

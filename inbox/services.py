@@ -83,11 +83,16 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
             ctx.wake_delivery()
         return result
     except IntegrityError:
-        # Another process stored the same provider message id first (PostgreSQL scale-out).
+        # Another process committed a unique row of ours first (PostgreSQL scale-out): the
+        # same provider message id (a duplicate), or this new customer's identity from
+        # another of their messages, which a second attempt then joins.
         found = await ctx.db.read(lambda c: find_message(c, msg.inbox_id, msg.provider_message_id))
-        if found is None:
-            raise
-        return IngestResult(*found, duplicate=True)
+        if found is not None:
+            return IngestResult(*found, duplicate=True)
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
+        if result.fetches:
+            ctx.wake_delivery()
+        return result
 
 
 async def record_edit(ctx: Context, edit: MessageEdit) -> bool:

@@ -1,21 +1,34 @@
 """Shared fixtures: a real SQLite file per test, the app under a real uvicorn on
-127.0.0.1, a fake Twilio API, and seeded users with API tokens."""
+127.0.0.1, a fake Twilio API, and seeded users with API tokens.
+
+``database_engine`` picks the storage of the ``live`` app: "sqlite" (a file per test), or
+"postgres" (a fresh database per test, cloned from one migrated template, on a cluster
+started once per session, with the Redis event bus). tests/test_postgres.py runs a
+subset of the suite with it set to "postgres".
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from inbox import services
 from inbox.auth import hash_password
 from inbox.config import Settings
+from inbox.db import make_engine
+from inbox.migrate import upgrade
+from tests.helpers import servers
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers.live import EventStream
 from tests.helpers.server import free_port, serve
@@ -61,6 +74,58 @@ def _offline() -> Any:
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+# -- PostgreSQL and Redis, started on first use --------------------------------------------
+
+TEMPLATE = "inbox_template"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """The admin URL of a throw-away cluster, its template database migrated to head."""
+    with servers.postgres() as admin_url:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        engine = make_engine(database_url(admin_url, TEMPLATE))
+        upgrade(engine)
+        engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it unused
+        yield admin_url
+
+
+def database_url(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def new_database(admin_url: str, template: str = TEMPLATE) -> str:
+    """A fresh database (migrated when cloned from the template); returns its URL."""
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    return database_url(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with servers.redis() as url:
+        yield url
+
+
+@pytest.fixture
+def database_engine() -> str:
+    """sqlite or postgres: override (or parametrize) by name to run a test on PostgreSQL."""
+    return "sqlite"
+
+
+@pytest.fixture
+def storage(request: pytest.FixtureRequest, database_engine: str, tmp_path: Path) -> dict[str, str]:
+    """The settings that pick the engine: database URL and, for PostgreSQL, the Redis bus."""
+    if database_engine == "sqlite":
+        return {"database_url": f"sqlite:///{tmp_path}/inbox.db"}
+    assert database_engine == "postgres", database_engine
+    admin_url = request.getfixturevalue("pg_cluster")
+    return {"database_url": new_database(admin_url), "redis_url": request.getfixturevalue("redis_url")}
 
 
 # -- the system under test ---------------------------------------------------------------
@@ -121,7 +186,7 @@ PEOPLE = {"admin": "admin", "lead": "lead", "agent": "agent", "agent2": "agent"}
 
 def seed_people(app: Any) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     db = app.state.ctx.db
-    db.create_schema()
+    db.migrate()
     pw = hash_password("correct horse battery")
     tokens, users = {}, {}
     for who, role in PEOPLE.items():
@@ -139,9 +204,11 @@ def live_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def live(tmp_path: Path, fake_twilio: FakeTwilio, live_overrides: dict[str, Any]) -> AsyncIterator[Live]:
+async def live(tmp_path: Path, fake_twilio: FakeTwilio, live_overrides: dict[str, Any],
+               storage: dict[str, str]) -> AsyncIterator[Live]:
     port = free_port()
-    app = create_app(make_settings(tmp_path, fake_twilio.url, port, **live_overrides))  # type: ignore[attr-defined]
+    app = create_app(make_settings(tmp_path, fake_twilio.url, port,  # type: ignore[attr-defined]
+                                   **{**storage, **live_overrides}))
     tokens, users = seed_people(app)
     async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         r = await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={

@@ -19,14 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from inbox import store
 from inbox.channels import ReplyWindow
 from inbox.config import Settings
 from inbox.db import Database
 from inbox.delivery import DeliveryWorker
 from inbox.directory import InboxDirectory
-from inbox.events import Bus
+from inbox.events import may_queue_delivery
 from inbox.media import MediaStore
+from inbox.redisbus import make_bus
 from inbox.services import Context
 from inbox.housekeeping import Housekeeper
 from ui import admin, api, live, media, views
@@ -51,7 +51,7 @@ async def healthz(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
-    bus = Bus()
+    bus = make_bus(settings)
     registry = build_registry(settings)
     ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
                   reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates) for kind in registry.kinds()
@@ -59,14 +59,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake
+    if settings.run_worker:  # replies queued by other processes too (with the Redis bus)
+        bus.subscribe(lambda event: worker.wake() if may_queue_delivery(event) else None)
     housekeeper = Housekeeper(ctx)
     ctx.snoozes_changed = housekeeper.snoozes_changed
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(db.create_schema)
-        bus.bind(asyncio.get_running_loop())
-        bus.last_id = await db.read(store.last_event_id)
+        await asyncio.to_thread(db.migrate)
+        await bus.start(db)
         db.on_commit = bus.publish_committed
         db.start()
         await directory.reload()
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await registry.aclose()
+            await bus.stop()  # first: no more reads from it once the database closes
             await asyncio.to_thread(db.stop)
 
     routes: list[Any] = [
