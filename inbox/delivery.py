@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select, update
 from inbox.channels import (Attachment, Media, OutboundMessage, ProviderRejected, ProviderUnavailable, Registry,
                             SendError, Sent)
 from inbox.db import Tx
+from inbox.inboxes import SEND_RATE
 from inbox.media import MediaRejected
 from inbox.models import DeliveryStatus, utcnow
 from inbox.services import STATUS_RANK, Context, _update_message, apply_early_receipts
@@ -57,6 +58,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next send may start
 
     def wake(self) -> None:
         self._wake.set()
@@ -96,6 +98,8 @@ class DeliveryWorker:
                     media = await asyncio.wait_for(adapter.fetch(job.outbound.settings, attachment),
                                                    timeout=s.send_timeout_seconds * 4)
                 else:
+                    if not await self._pace(job):
+                        return
                     sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
@@ -118,6 +122,25 @@ class DeliveryWorker:
             self._slots.release()
 
 
+    async def _pace(self, job: ClaimedJob) -> bool:
+        """Keep an inbox at or under its send_rate_per_second (per process): each send takes
+        the next free slot, 1/rate after the previous one. A slot further off than
+        PACE_HOLD gives the job back for then (its lease would not last the wait); False."""
+        rate = job.outbound.settings.get(SEND_RATE)
+        if not rate:
+            return True
+        loop = asyncio.get_running_loop()
+        inbox_id = job.outbound.inbox_id
+        slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
+        wait = slot - loop.time()
+        if wait > PACE_HOLD:
+            await self.ctx.db.write(lambda tx: _give_back(tx, job, wait))
+            return False
+        self._next_send[inbox_id] = slot + 1 / float(rate)
+        if wait > 0:
+            await asyncio.sleep(wait)  # waiting for the provider's rate, not for a result
+        return True
+
     async def _store(self, job: ClaimedJob, media: Media) -> None:
         try:
             path, content_type = await asyncio.to_thread(self.ctx.media.save, media.content, media.content_type)
@@ -129,6 +152,16 @@ class DeliveryWorker:
         if media.filename:
             stored["filename"] = media.filename
         await self.ctx.db.write(lambda tx: _record_fetched(tx, job, stored))
+
+
+PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
+
+
+def _give_back(tx: Tx, job: ClaimedJob, wait: float) -> None:
+    """Unclaim a job that must wait for its inbox's send rate; the claim was not an attempt."""
+    tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(
+        state="pending", lease_until=None, attempts=job.attempts - 1,
+        next_attempt_at=utcnow() + timedelta(seconds=wait)))
 
 
 def _timeout(seconds: float) -> SendError:

@@ -11,6 +11,25 @@ from inbox.errors import Invalid, NotFound
 from inbox.services import Context
 
 
+SEND_RATE = "send_rate_per_second"  # every channel's: the most sends a second through this inbox
+
+
+def configure(adapter: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The adapter checks its channel's settings; the send rate, common to all, is checked here."""
+    settings = dict(settings)
+    rate = settings.pop(SEND_RATE, None)
+    address, clean = adapter.configure(settings)
+    if rate not in (None, ""):
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            rate = 0.0
+        if not 0 < rate <= 10_000:
+            raise Invalid(f"{SEND_RATE} must be a number of sends per second above 0", "invalid_send_rate")
+        clean[SEND_RATE] = rate
+    return address, clean
+
+
 def adapter_for(registry: Registry, kind: str) -> Any:
     if not registry.supports(kind):
         raise Invalid(f"{kind!r} inboxes are not supported (yet)", "unsupported_kind")
@@ -23,7 +42,7 @@ async def setup_inbox(ctx: Context, registry: Registry, kind: str, name: str,
     its webhook with the provider where the provider's API allows; if the provider refuses,
     the inbox is removed again and the provider's reason is the error."""
     adapter = adapter_for(registry, kind)
-    address, clean = adapter.configure(settings)
+    address, clean = configure(adapter, settings)
     inbox: dict[str, Any] = await ctx.db.write(
         lambda tx: services.create_inbox(tx, kind=kind, name=name, address=address, settings=clean))
     try:
@@ -45,7 +64,7 @@ async def reconfigure_inbox(ctx: Context, registry: Registry, inbox_id: int, nam
     adapter = adapter_for(registry, current["kind"])
     if patch is not None:
         merged = {k: v for k, v in {**current["settings"], **patch}.items() if v is not None}
-        address, settings = adapter.configure(merged)
+        address, settings = configure(adapter, merged)
     inbox: dict[str, Any] = await ctx.db.write(
         lambda tx: services.update_inbox(tx, inbox_id, name=name, address=address, settings=settings))
     if settings is not None and settings != current["settings"]:

@@ -158,3 +158,22 @@ async def test_an_uploaded_file_goes_out_by_a_signed_public_link(live: Live) -> 
                                   files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")})
     assert html.status_code == 422 and html.json()["error"]["code"] == "file_rejected"
     assert (await live.client.post("/api/uploads", files={"file": ("a.png", PNG, "image/png")})).status_code == 401
+
+
+async def test_an_inbox_send_rate_is_never_exceeded_and_nothing_is_sent_twice(live: Live) -> None:
+    r = await live.client.patch(f"/api/inboxes/{live.inbox['id']}", headers=live.as_("admin"),
+                                json={"settings": {"send_rate_per_second": 20}})
+    assert r.status_code == 200 and r.json()["settings"]["send_rate_per_second"] == 20
+    bad = await live.client.patch(f"/api/inboxes/{live.inbox['id']}", headers=live.as_("admin"),
+                                  json={"settings": {"send_rate_per_second": -1}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_send_rate"
+    conv = await _conversation(live)
+    for i in range(40):
+        assert (await _reply(live, conv["id"], f"update {i}")).status_code == 202
+    sent = await live.fake.wait_for_sent(40, timeout=20)
+    assert sorted(m["body"] for m in sent) == sorted(f"update {i}" for i in range(40))  # each once
+    times = sorted(m["at"] for m in sent)
+    assert times[-1] - times[0] >= 39 / 20 * 0.95  # paced, not all at once
+    # Sends leave 50 ms apart; arrival at the fake jitters with the machine's load, so the
+    # tightest run of 20 arrivals may bunch a little, never to a burst.
+    assert min(times[i + 20] - times[i] for i in range(len(times) - 20)) >= 0.75

@@ -5,6 +5,7 @@ what it received."""
 from __future__ import annotations
 
 import asyncio
+import time
 import base64
 import secrets
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ class FakeTwilio:
                 return _error(400, 21604, "A 'To' phone number is required.")
             msg = {"sid": "SM" + secrets.token_hex(16), "account_sid": sid, "to": to, "body": body,
                    "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
-                   "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl")}
+                   "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl"),
+                   "at": time.monotonic()}
             self.sent.append(msg)
             if self.before_reply is not None:
                 await self.before_reply(msg)
