@@ -138,3 +138,13 @@ async def test_wrong_content_types_and_huge_bodies_are_4xx(live: Live, path: str
                                ("application/x-www-form-urlencoded", b"%%%"), ("application/json", b"x" * 2_000_000)):
         status = await _check(live, path, content=body, headers={"Content-Type": content_type})
         assert 400 <= status < 500
+
+
+async def test_found_by_fuzzing_a_telegram_message_without_a_chat_is_400(live: Live) -> None:
+    ids = await _inboxes(live)
+    update = json.loads((fb.FIXTURES.parent / "telegram" / "text.json").read_text())
+    del update["message"]["chat"]
+    status = await _check(live, f"/webhooks/telegram/{ids['telegram']}", content=json.dumps(update).encode(),
+                          headers={"Content-Type": "application/json",
+                                   "X-Telegram-Bot-Api-Secret-Token": TG["secret_token"]})
+    assert status == 400

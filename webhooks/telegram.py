@@ -82,7 +82,8 @@ def parse_update(raw: bytes, bot: Bot) -> tuple[Update, dict[str, Any]]:
     except Exception as exc:
         raise BadRequest(f"body is not a Telegram Update: {type(exc).__name__}: {exc}", "malformed_update") from None
     for message in (update.message, update.edited_message):
-        if message is not None and not (isinstance(message.message_id, int) and isinstance(message.chat.id, int)):
+        if message is not None and not (isinstance(message.message_id, int)
+                                        and isinstance(getattr(message.chat, "id", None), int)):
             raise BadRequest("body is not a Telegram Update: message_id and chat.id must be integers",
                              "malformed_update")
     return update, data
@@ -212,32 +213,43 @@ async def inbound(request: Request) -> Response:
     raw = await read_body(request, ctx.settings.max_body_bytes)
     adapter: TelegramAdapter = request.app.state.registry.get(ChannelKind.telegram)
     update, data = parse_update(raw, adapter.bot(inbox["settings"]["bot_token"]))
+    try:
+        work = _interpret(inbox["id"], update, data)
+    # PTB objects are built loosely from untrusted JSON: a field of the wrong shape (a chat
+    # without an id, a date that is a string) surfaces only when read. Nothing is stored yet.
+    except Exception as exc:
+        raise BadRequest(f"body is not a Telegram Update we can read: {type(exc).__name__}: {exc}",
+                         "malformed_update") from None
+    if isinstance(work, InboundMessage):
+        await services.record_inbound(ctx, work)
+    elif isinstance(work, MessageEdit) and not await services.record_edit(ctx, work):
+        log.info("telegram inbox %s: edit of unknown message %s", inbox["id"], work.provider_message_id)
+    return JSONResponse({"ok": True})
 
-    if update.message is not None:
-        message = update.message
+
+def _interpret(inbox_id: int, update: Update, data: Mapping[str, Any]) -> InboundMessage | MessageEdit | None:
+    """What the update asks us to store, if anything (pure: reads the update, writes nothing)."""
+    if (message := update.message) is not None:
         if message.chat.type != ChatType.PRIVATE:
             # Group chats are not conversations with one customer: see docs/channels/telegram.md.
-            log.info("telegram inbox %s: ignored a message in %s chat %s", inbox["id"], message.chat.type,
+            log.info("telegram inbox %s: ignored a message in %s chat %s", inbox_id, message.chat.type,
                      message.chat.id)
-        else:
-            await services.record_inbound(ctx, parse_message(inbox["id"], message, data))
-    elif update.edited_message is not None:
-        edited = update.edited_message
-        edit = parse_edit(inbox["id"], edited) if edited.chat.type == ChatType.PRIVATE else None
-        if edit is not None and not await services.record_edit(ctx, edit):
-            log.info("telegram inbox %s: edit of unknown message %s", inbox["id"], edit.provider_message_id)
-    elif (member := update.my_chat_member) is not None:
+            return None
+        return parse_message(inbox_id, message, data)
+    if (edited := update.edited_message) is not None:
+        return parse_edit(inbox_id, edited) if edited.chat.type == ChatType.PRIVATE else None
+    if (member := update.my_chat_member) is not None:
         # The bot's own membership in a chat. In a private chat, "kicked" means the customer
         # blocked the bot and "member" that they unblocked or restarted it. Nothing is stored:
         # it is not a message from the customer, and a reply fails with the reason anyway.
         status = member.new_chat_member.status
         if member.chat.type == ChatType.PRIVATE and status == ChatMemberStatus.BANNED:
-            log.info("telegram inbox %s: chat %s blocked the bot", inbox["id"], member.chat.id)
+            log.info("telegram inbox %s: chat %s blocked the bot", inbox_id, member.chat.id)
         else:
-            log.debug("telegram inbox %s: chat %s: bot is now %s", inbox["id"], member.chat.id, status)
-    else:
-        log.debug("telegram inbox %s: ignored update %s without a message", inbox["id"], update.update_id)
-    return JSONResponse({"ok": True})
+            log.debug("telegram inbox %s: chat %s: bot is now %s", inbox_id, member.chat.id, status)
+        return None
+    log.debug("telegram inbox %s: ignored update %s without a message", inbox_id, update.update_id)
+    return None
 
 
 routes = [Route("/webhooks/telegram/{inbox_id:int}", inbound, methods=["POST"])]
