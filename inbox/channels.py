@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from inbox.errors import BadRequest
 from inbox.models import ChannelKind
 
 
@@ -67,6 +68,18 @@ class InboundMessage:
     # (reopening it if need be), whatever the subject or the reopen window.
     thread_refs: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Adapters build this from untrusted JSON: a field of the wrong type is the
+        # provider's malformed payload (400), never a crash in storage (500).
+        for name in ("handle", "provider_message_id", "text"):
+            if not isinstance(getattr(self, name), str):
+                raise BadRequest(f"the message's {name} is not text", "malformed_body")
+        for name in ("profile_name", "phone", "email", "reply_to", "avatar_url"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise BadRequest(f"the message's {name} is not text", "malformed_body")
+        if not self.handle or not self.provider_message_id:
+            raise BadRequest("the message has no sender or no id", "malformed_body")
 
 
 @dataclass(frozen=True, slots=True)

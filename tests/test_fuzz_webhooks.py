@@ -5,6 +5,7 @@ a 500, and a refused request writes nothing."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ WA = {"phone_number_id": "106540352242922", "access_token": "wa-token", "app_sec
 FB = {"page_id": "106412345678901", "page_access_token": "fb-token", "app_secret": "fb-secret",
       "verify_token": "fb-verify"}
 TG = {"bot_token": "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "secret_token": "tg-secret"}
-EXAMPLES = 40
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -144,6 +145,16 @@ async def test_found_by_fuzzing_a_telegram_message_without_a_chat_is_400(live: L
     ids = await _inboxes(live)
     update = json.loads((fb.FIXTURES.parent / "telegram" / "text.json").read_text())
     del update["message"]["chat"]
+    status = await _check(live, f"/webhooks/telegram/{ids['telegram']}", content=json.dumps(update).encode(),
+                          headers={"Content-Type": "application/json",
+                                   "X-Telegram-Bot-Api-Secret-Token": TG["secret_token"]})
+    assert status == 400
+
+
+async def test_found_by_fuzzing_a_text_that_is_not_a_string_is_400(live: Live) -> None:
+    ids = await _inboxes(live)
+    update = json.loads((fb.FIXTURES.parent / "telegram" / "text.json").read_text())
+    update["message"]["text"] = True
     status = await _check(live, f"/webhooks/telegram/{ids['telegram']}", content=json.dumps(update).encode(),
                           headers={"Content-Type": "application/json",
                                    "X-Telegram-Bot-Api-Secret-Token": TG["secret_token"]})
