@@ -91,6 +91,14 @@ async def test_lead_queue_shows_waiting_and_presence_and_reassigns(live: Live, b
     await agent_socket.close()
 
 
+async def test_a_forged_queue_assignment_is_refused_not_a_crash(live: Live) -> None:
+    await live.client.post("/login", json={"email": "lead@example.com", "password": "correct horse battery"})
+    r = await live.client.post("/queue/assign", data={"assignee": "user:abc", "conversation": "1"})
+    assert r.status_code == 303 and "error=" in r.headers["location"]
+    page = await live.client.get(r.headers["location"])
+    assert "pick someone to assign to" in page.text
+
+
 async def test_agents_cannot_open_the_queue(live: Live, browser: Browser) -> None:
     page = await _login(browser, live, "agent")
     response = await page.goto(live.url + "/queue")

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox import services, store
-from inbox.errors import InboxError, Unauthenticated
+from inbox.errors import InboxError, Invalid, Unauthenticated
 from inbox.events import Viewer
 from ui.auth import authenticate
 from ui.media import store_upload
@@ -189,17 +189,7 @@ async def act(request: Request) -> Response:
                 await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None,
                                           template=template, attachments=attachments)
         elif action == "assign":
-            target = str(form.get("assignee", ""))
-            changes: dict[str, Any] = {}
-            if target == "me":
-                changes["user_id"] = viewer.user_id
-            elif target.startswith("user:"):
-                changes["user_id"] = int(target[5:])
-            elif target.startswith("team:"):
-                changes["team_id"] = int(target[5:])
-            elif target == "none":
-                changes = {"user_id": None, "team_id": None}
-            await services.assign_conversation(ctx, viewer, cid, changes)
+            await services.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
         elif action == "status":
             until = None
             if form.get("status") == "snoozed":  # "1h", "4h", "tomorrow" (09:00 UTC), "week"
@@ -233,6 +223,18 @@ async def act(request: Request) -> Response:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
     return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, error=error, oob=True)
+
+
+def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
+    """The assign forms' choice: "me", "user:<id>", "team:<id>" (the agent stays) or "none"."""
+    kind, _, ident = target.partition(":")
+    if target == "me":
+        return {"user_id": viewer.user_id}
+    if target == "none":
+        return {"user_id": None, "team_id": None}
+    if kind in ("user", "team") and ident.isdigit():
+        return {f"{kind}_id": int(ident)}
+    raise Invalid("pick someone to assign to", "invalid_assignee")
 
 
 def _snooze_until(choice: str) -> datetime:
@@ -291,7 +293,8 @@ async def _queue(request: Request, viewer: Viewer) -> dict[str, Any]:
               for u in data["users"] if u["active"]]
     agents.sort(key=lambda a: (not a["online"], a["load"], a["name"]))
     return {"viewer": viewer, "icons": CHANNEL_ICONS, "waiting": data["waiting"], "agents": agents,
-            "teams": data["teams"], "message": request.query_params.get("done")}
+            "teams": data["teams"], "message": request.query_params.get("done"),
+            "error": request.query_params.get("error")}
 
 
 async def queue_assign(request: Request) -> Response:
@@ -300,9 +303,10 @@ async def queue_assign(request: Request) -> Response:
     if viewer is None:
         return _to_login(request)
     form = await request.form()
-    target = str(form.get("assignee", ""))
-    changes: dict[str, Any] = ({"user_id": int(target[5:])} if target.startswith("user:") else
-                               {"team_id": int(target[5:]), "user_id": None} if target.startswith("team:") else {})
+    try:
+        changes = _assignment(str(form.get("assignee", "")), viewer)
+    except InboxError as exc:
+        return RedirectResponse("/queue?" + urlencode({"error": exc.message}), status_code=303)
     moved = 0
     for raw in form.getlist("conversation"):
         try:
