@@ -37,6 +37,9 @@ class Settings:
     media_dir: str = "./data/media"
     max_media_bytes: int = 25 * 1024 * 1024
     log_level: str = "info"
+    # Failed logins allowed per (client address, email) within the window; then 429 until it passes.
+    login_attempts: int = 10
+    login_window_seconds: float = 900.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +70,8 @@ class Settings:
             media_dir=_env("MEDIA_DIR", d.media_dir),
             max_media_bytes=int(_env("MAX_MEDIA_BYTES", str(d.max_media_bytes))),
             log_level=_env("LOG_LEVEL", d.log_level),
+            login_attempts=int(_env("LOGIN_ATTEMPTS", str(d.login_attempts))),
+            login_window_seconds=float(_env("LOGIN_WINDOW_SECONDS", str(d.login_window_seconds))),
         )
 
 

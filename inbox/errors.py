@@ -48,3 +48,12 @@ class PayloadTooLarge(InboxError):
 class Invalid(InboxError):
     status = 422
     code = "invalid"
+
+
+class TooManyRequests(InboxError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after

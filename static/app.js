@@ -51,8 +51,8 @@
   function toast(text, href) {  // a short notice, e.g. for an @mention
     var box = document.getElementById("toasts");
     if (!box) return;
-    var a = document.createElement("a");
-    a.href = href;
+    var a = document.createElement(href ? "a" : "div");
+    if (href) a.href = href;
     a.className = "toast";
     a.textContent = text;
     box.appendChild(a);
@@ -264,6 +264,12 @@
   });
 
   document.addEventListener("htmx:afterSwap", function () { swapped(); });
+
+  document.addEventListener("htmx:responseError", function (e) {  // refused (e.g. an expired form): say why
+    var xhr = e.detail.xhr, text = "The server refused that (" + xhr.status + ").";
+    try { text = JSON.parse(xhr.responseText).error.message; } catch (ignored) { /* not our JSON error */ }
+    toast(text);
+  });
 
   function swapped() {
     updateTitle();

@@ -35,7 +35,10 @@ async def test_session_login_then_api_and_logout(live: Live) -> None:
     assert ok.status_code == 200 and ok.json()["user"]["email"] == "agent@example.com"
     me = await live.client.get("/api/me")  # the client keeps the session cookie
     assert me.status_code == 200 and me.json()["role"] == "agent"
-    await live.client.post("/logout")
+    forged = await live.client.post("/logout")  # a cookie alone cannot change state
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+    assert (await live.client.get("/api/me")).status_code == 200
+    await live.client.post("/logout", headers={"X-CSRF-Token": me.json()["csrf_token"]})
     assert (await live.client.get("/api/me")).status_code == 401
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from inbox.store import INBOXES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
+from tests.helpers.forms import page_token
 
 
 def _cursor(*parts: Any) -> str:
@@ -93,12 +94,14 @@ async def test_a_cursor_of_another_route_or_a_forged_one_is_400(live: Live) -> N
 # -- login --------------------------------------------------------------------------------
 
 async def test_login_redirects_only_to_a_path_on_this_site(live: Live) -> None:
-    form = {"email": "agent@example.com", "password": "correct horse battery"}
+    form = {"email": "agent@example.com", "password": "correct horse battery",
+            "csrf_token": await page_token(live.client)}
     for next_url, expected in [("/conversations/1?tab=notes", "/conversations/1?tab=notes"),
                                ("//evil.example", "/"), ("//evil.example/path", "/"), ("/\\evil.example", "/"),
                                ("https://evil.example", "/"), ("evil.example", "/")]:
         r = await live.client.post("/login", data={**form, "next": next_url})
         assert r.status_code == 303 and r.headers["location"] == expected, (next_url, r.headers.get("location"))
+        form["csrf_token"] = await page_token(live.client)  # a login starts a new session
 
 
 # -- replies and notes --------------------------------------------------------------------

@@ -218,7 +218,7 @@ async def test_attachments_and_inline_images_are_stored_and_served(mailbox: Mail
     assert receipt["content_type"] == "application/pdf" and receipt["filename"] == "receipt-1042.pdf"
     assert page["error"] == "files of type text/html are not kept" and "path" not in page
     assert "url" not in receipt and "media_id" not in receipt  # nothing left to download
-    r = await mailbox.live.client.get(f"/media/{receipt['path']}", headers=mailbox.live.as_("agent"))
+    r = await mailbox.live.client.get(f"/media/{receipt['path']}?m={message['id']}", headers=mailbox.live.as_("agent"))
     assert r.status_code == 200 and r.content.startswith(b"%PDF-1.4") and len(r.content) == receipt["size"]
     assert f'<img src="/media/{photo["path"]}" alt="box">' in message["payload"]["html"]
 

@@ -145,7 +145,8 @@ async def test_image_is_downloaded_from_the_cdn_and_served_to_agents(page: Page)
     assert created["conversation"]["last_message_preview"] == "[1 attachment]"
     stored = (await stream.next(updated(lambda m: "path" in m["attachments"][0])))["data"]["message"]
     assert stored["attachments"][0]["size"] == len(PNG)
-    served = await page.live.client.get(f"/media/{stored['attachments'][0]['path']}", headers=page.live.as_("agent"))
+    served = await page.live.client.get(f"/media/{stored['attachments'][0]['path']}?m={stored['id']}",
+                                        headers=page.live.as_("agent"))
     assert served.status_code == 200 and served.content == PNG
     # CDN links are public: the Page token is not sent to them.
     assert page.graph.file_requests and all("access_token" not in q for q in page.graph.file_requests)

@@ -116,11 +116,12 @@ async def test_mms_media_is_downloaded_stored_and_served_to_agents_only(live: Li
         return e["type"] == "message.updated" and all(
             "path" in a or "error" in a and "could not download" in a["error"]
             for a in e["data"]["message"]["attachments"])
-    done = (await stream.next(settled))["data"]["message"]["attachments"]
+    message = (await stream.next(settled))["data"]["message"]
+    done = message["attachments"]
     assert done[0]["content_type"] == "image/png" and done[0]["size"] == len(PNG)
     assert "text/html are not kept" in done[1]["error"] and "path" not in done[1]
 
-    served = await live.client.get(f"/media/{done[0]['path']}", headers=live.as_("agent"))
+    served = await live.client.get(f"/media/{done[0]['path']}?m={message['id']}", headers=live.as_("agent"))
     assert served.status_code == 200 and served.content == PNG
     assert served.headers["content-type"] == "image/png"
     assert served.headers["x-content-type-options"] == "nosniff"

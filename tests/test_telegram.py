@@ -168,7 +168,7 @@ async def test_a_photo_is_downloaded_with_getfile_and_served(bot: Bot) -> None:
     stored = done["data"]["message"]["attachments"][0]
     assert bot.fake.received("getFile")[-1]["file_id"] == "AgACAgQAAxkBAAMSaW_large"  # the largest size
     assert bot.fake.downloads == ["photos/file_7.jpg"]
-    served = await bot.live.client.get(f"/media/{stored['path']}", headers=bot.live.as_("agent"))
+    served = await bot.live.client.get(f"/media/{stored['path']}?m={message['id']}", headers=bot.live.as_("agent"))
     assert served.status_code == 200 and served.content == JPEG
     assert served.headers["content-type"] == "image/jpeg"
     await stream.close()

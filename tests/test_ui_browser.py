@@ -9,6 +9,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Live
 from tests.helpers.browser import browser, login
+from tests.helpers.forms import form_login, page_token
 
 _login = login
 __all__ = ["browser"]
@@ -92,8 +93,9 @@ async def test_lead_queue_shows_waiting_and_presence_and_reassigns(live: Live, b
 
 
 async def test_a_forged_queue_assignment_is_refused_not_a_crash(live: Live) -> None:
-    await live.client.post("/login", json={"email": "lead@example.com", "password": "correct horse battery"})
-    r = await live.client.post("/queue/assign", data={"assignee": "user:abc", "conversation": "1"})
+    await form_login(live.client, "lead")
+    token = await page_token(live.client, "/queue")
+    r = await live.client.post("/queue/assign", data={"assignee": "user:abc", "conversation": "1", "csrf_token": token})
     assert r.status_code == 303 and "error=" in r.headers["location"]
     page = await live.client.get(r.headers["location"])
     assert "pick someone to assign to" in page.text

@@ -187,7 +187,7 @@ async def test_image_is_downloaded_with_the_token_and_served_to_agents(wa: Whats
                              and "path" in e["data"]["message"]["attachments"][0])
     attachment = done["data"]["message"]["attachments"][0]
     assert attachment["size"] == len(JPEG) and "error" not in attachment
-    served = await wa.live.client.get(f"/media/{attachment['path']}", headers=wa.live.as_("agent"))
+    served = await wa.live.client.get(f"/media/{attachment['path']}?m={created['id']}", headers=wa.live.as_("agent"))
     assert served.status_code == 200 and served.content == JPEG
     assert served.headers["content-type"] == "image/jpeg"
     await stream.close()

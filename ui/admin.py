@@ -39,7 +39,7 @@ async def admin_page(request: Request) -> Response:
                 "users": store.list_users(c), "teams": store.list_teams(c), "canned": store.list_canned(c)}
     data = await request.app.state.ctx.db.read(read)
     kinds = {k.value: registry.get(k).cli_options for k in registry.kinds()}
-    return _render("admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
+    return _render(request, "admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
                    error=request.query_params.get("error"), **data)
 
 

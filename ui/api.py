@@ -18,7 +18,7 @@ from inbox.errors import Forbidden, Invalid, NotFound
 from inbox.events import Viewer
 from inbox.models import ChannelKind, Role
 from inbox.services import Context
-from ui.auth import requires
+from ui.auth import credentials, csrf_token, requires
 from ui.http import json_body
 
 JSON_LIMIT = 256 * 1024
@@ -80,7 +80,8 @@ def _datetime(value: Any, name: str) -> datetime | None:
 async def me(request: Request, viewer: Viewer) -> Response:
     user = await _ctx(request).db.read(lambda c: store.get_user(c, viewer.user_id))
     assert user is not None
-    return JSONResponse({**store.user_dict(user), "team_ids": sorted(viewer.team_ids)})
+    extra = {"csrf_token": csrf_token(request)} if credentials(request)[1] is not None else {}
+    return JSONResponse({**store.user_dict(user), "team_ids": sorted(viewer.team_ids), **extra})
 
 
 # -- conversations ------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from inbox.redisbus import make_bus
 from inbox.services import Context
 from inbox.housekeeping import Housekeeper
 from ui import admin, api, live, media, views
-from ui.auth import login, logout
+from ui.auth import LoginThrottle, login, logout
 from ui.http import EXCEPTION_HANDLERS
 from ui.openapi import openapi
 from webhooks import routes as webhook_routes
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
     )
     app.state.ctx = ctx
+    app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
     app.state.online = Counter()  # user id -> open WebSockets (ui/live.py)
     app.state.registry = registry
     app.state.directory = directory

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from inbox.errors import BadRequest, InboxError, PayloadTooLarge
+from inbox.errors import BadRequest, InboxError, PayloadTooLarge, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,10 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
 
 async def on_inbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InboxError)
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

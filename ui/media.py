@@ -1,6 +1,9 @@
 """Stored files over HTTP.
 
-- GET /media/{path}: attachments, for logged-in users only.
+- GET /media/{path}?m={message id}: attachments, for logged-in users who may see the
+  message's conversation. Leads and admins see every conversation and may leave out ``m``;
+  an agent names the message, so that a file never reaches someone whose role or team
+  keeps them from the conversation it came in.
 - POST /api/uploads: an agent's file for a reply. It is stored like an inbound attachment
   (type-checked, size-capped) and given a signed, expiring public URL, because the
   provider (Twilio, Meta, Telegram) fetches a reply's media from a URL it can reach
@@ -22,13 +25,16 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from inbox import store
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound, PayloadTooLarge
 from inbox.media import INLINE_TYPES, MediaRejected
+from inbox.events import Viewer
 from inbox.services import Context
 from ui.auth import authenticate
 
@@ -38,11 +44,10 @@ PUBLIC_URL_LIFETIME = 7 * 24 * 3600  # a queued reply may wait for its retries; 
 def _serve(path: Path) -> Response:
     content_type = mimetypes.types_map.get(path.suffix, "application/octet-stream")
     disposition = "inline" if content_type in INLINE_TYPES else "attachment"
-    return FileResponse(path, media_type=content_type, content_disposition_type=disposition, headers={
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=86400",
-    })
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+               "Cache-Control": "private, max-age=86400"}
+    return FileResponse(path, media_type=content_type, filename=path.name, content_disposition_type=disposition,
+                        headers=headers)
 
 
 def _signature(secret: str, rel: str, expires: int) -> str:
@@ -55,9 +60,28 @@ def public_url(ctx: Context, rel: str, lifetime: int = PUBLIC_URL_LIFETIME) -> s
     return f"{ctx.settings.public_url}/media/public/{rel}?{query}"
 
 
+def _message_shows(conn: Connection, viewer: Viewer, message_id: int, rel: str) -> bool:
+    """Whether ``viewer`` may see message ``message_id`` and it carries the file ``rel``
+    (an attachment, or an image inside an email's HTML)."""
+    message = store.get_message(conn, message_id)
+    if message is None:
+        return False
+    conv = store.get_conversation(conn, message["conversation_id"])
+    if conv is None or not store.visible_to(viewer, conv):
+        return False
+    return any(a.get("path") == rel for a in message["attachments"]) or \
+        f"/media/{rel}" in str((message["payload"] or {}).get("html", ""))
+
+
 async def media(request: Request) -> Response:
-    await authenticate(request)
-    path = request.app.state.ctx.media.path(request.path_params["path"])
+    viewer = await authenticate(request)
+    rel = request.path_params["path"]
+    if not viewer.sees_all:
+        m = request.query_params.get("m", "")
+        if not m.isdigit() or not await request.app.state.ctx.db.read(
+                lambda c: _message_shows(c, viewer, int(m), rel)):
+            raise Forbidden("name a message you may see that carries this file (?m=<message id>)", "not_visible")
+    path = request.app.state.ctx.media.path(rel)
     if path is None:
         raise NotFound("no such file")
     return _serve(path)

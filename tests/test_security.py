@@ -1,0 +1,192 @@
+"""What a hostile site, a password guesser or an agent outside their lane can do: nothing.
+
+CSRF tokens on every state change made with the session cookie, the login throttle, the
+session cookie's flags, WebSockets from other origins, and roles and teams held at every
+door (REST, WebSocket, HTML routes, media URLs)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import Live
+from tests.helpers.forms import TOKEN, form_login, page_token
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n" + b"0" * 64
+POST_FORM = re.compile(r'<form[^>]*method="post"[^>]*>')
+
+
+@pytest.fixture
+async def browser_like(live: Live) -> AsyncIterator[httpx.AsyncClient]:
+    """A second client with its own cookie jar, as a browser would have."""
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        yield client
+
+
+async def _conversation(live: Live) -> dict[str, Any]:
+    assert (await live.sms("+15557654321", "hello")).status_code == 200
+    [conv] = (await live.get("/api/conversations"))["items"]
+    return conv  # type: ignore[no-any-return]
+
+
+async def test_every_post_form_carries_the_sessions_csrf_token(live: Live) -> None:
+    conv = await _conversation(live)
+    for who, path in [("agent", f"/inbox?c={conv['id']}"), ("lead", "/queue"), ("admin", "/admin")]:
+        async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+            assert (await form_login(client, who)).status_code == 303
+            page = (await client.get(path)).text
+            forms = POST_FORM.findall(page)
+            assert len(forms) >= 2, (path, forms)
+            tokens = set(TOKEN.findall(page))
+            assert len(tokens) == 1, (path, tokens)  # one token, the session's
+            [token] = tokens
+            for form in forms:
+                after = page[page.index(form) + len(form):][:200]
+                assert f'name="csrf_token" value="{token}"' in after, (path, form)
+            assert f'hx-headers=\'{{"X-CSRF-Token": "{token}"}}\'' in page  # for htmx requests without a form
+
+
+async def test_a_session_cookie_without_the_token_changes_nothing(live: Live,
+                                                                 browser_like: httpx.AsyncClient) -> None:
+    conv = await _conversation(live)
+    assert (await form_login(browser_like, "agent")).status_code == 303
+    token = await page_token(browser_like, "/inbox")
+
+    forged = await browser_like.post(f"/ui/conversations/{conv['id']}/status", data={"status": "resolved"})
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed"
+    wrong = await browser_like.post(f"/ui/conversations/{conv['id']}/status",
+                                    data={"status": "resolved", "csrf_token": token[::-1]})
+    assert wrong.status_code == 403
+    note = f"/api/conversations/{conv['id']}/notes"
+    assert (await browser_like.post(note, json={"text": "forged"})).status_code == 403
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["status"] == "open"
+    timeline = await live.get(f"/api/conversations/{conv['id']}/timeline")
+    assert not [i for i in timeline["items"] if i["type"] == "note"]
+
+    # From our own page (a form field, or htmx's header) the same requests work.
+    ok = await browser_like.post(f"/ui/conversations/{conv['id']}/status",
+                                 data={"status": "resolved", "csrf_token": token})
+    assert ok.status_code in (200, 303)
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["status"] == "resolved"
+    assert (await browser_like.post(note, json={"text": "real"}, headers={"X-CSRF-Token": token})).status_code == 201
+    # An API token is not sent by a browser on its own: it needs no CSRF token.
+    assert (await live.client.post(note, json={"text": "by token"}, headers=live.as_("agent"))).status_code == 201
+
+    # The login form too, so no site can log a browser in as someone else.
+    async with httpx.AsyncClient(base_url=live.url) as fresh:
+        r = await fresh.post("/login", data={"email": "agent@example.com", "password": "correct horse battery",
+                                             "next": "/inbox"})
+        assert r.status_code == 403 and "uid" not in str(fresh.cookies)
+
+
+@pytest.mark.parametrize("live_overrides", [{"login_attempts": 3}])
+async def test_failed_logins_are_throttled_per_address_and_email(live: Live) -> None:
+    def login(email: str, password: str) -> Any:
+        return live.client.post("/login", json={"email": email, "password": password})
+    for _ in range(3):
+        assert (await login("agent@example.com", "guess")).status_code == 401
+    refused = await login("agent@example.com", "correct horse battery")  # even the right one, for now
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "login_throttled"
+    assert 1 <= int(refused.headers["retry-after"]) <= 900
+    assert (await login("agent2@example.com", "correct horse battery")).status_code == 200  # others may
+
+    async with httpx.AsyncClient(base_url=live.url) as browser:  # the login page says why
+        r = await form_login(browser, "agent")
+        assert r.status_code == 303 and "throttled=" in r.headers["location"]
+        page = await browser.get(r.headers["location"])
+        assert "Too many failed attempts" in page.text
+
+
+async def test_session_cookie_is_httponly_and_samesite(live: Live, browser_like: httpx.AsyncClient) -> None:
+    r = await form_login(browser_like, "agent")
+    cookie = r.headers["set-cookie"].lower()
+    assert cookie.startswith("inbox_session=") and "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain http here: a Secure cookie would never come back
+
+
+@pytest.mark.parametrize("live_overrides", [{"public_url": "https://inbox.example.com"}])
+async def test_session_cookie_is_secure_behind_https(live: Live, browser_like: httpx.AsyncClient) -> None:
+    r = await browser_like.get("/login")  # the session (holding the CSRF token) starts here
+    cookie = r.headers["set-cookie"].lower()
+    assert cookie.startswith("inbox_session=") and "; secure" in cookie and "httponly" in cookie
+
+
+async def test_a_websocket_opened_by_another_site_is_refused(live: Live, browser_like: httpx.AsyncClient) -> None:
+    await form_login(browser_like, "agent")
+    cookie = "; ".join(f"{k}={v}" for k, v in browser_like.cookies.items())
+    ws_url = live.url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(ws_url, additional_headers={"Cookie": cookie},
+                                  origin="http://evil.example") as ws:  # type: ignore[arg-type]
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with websockets.connect(ws_url, additional_headers={"Cookie": cookie},
+                                  origin=live.url) as ws:  # type: ignore[arg-type]
+        assert '"ready"' in await ws.recv()
+
+
+async def test_a_team_conversation_is_closed_to_other_agents_by_every_door(live: Live) -> None:
+    photo, receipt = live.fake.media_url("ME1", PNG, "image/png"), live.fake.media_url("ME2", PDF, "application/pdf")
+    lead_stream = await live.events("lead")
+    r = await live.sms("+15557654321", "", NumMedia="2", MediaUrl0=photo, MediaContentType0="image/png",
+                       MediaUrl1=receipt, MediaContentType1="application/pdf")
+    assert r.status_code == 200
+    message = (await lead_stream.next(lambda e: e["type"] == "message.updated" and all(
+        "path" in a for a in e["data"]["message"]["attachments"])))["data"]["message"]
+    conv_id = message["conversation_id"]
+    png, pdf = (f"/media/{a['path']}" for a in message["attachments"])
+
+    # While the conversation is unassigned the agent sees it, and its files (naming the message).
+    image = await live.client.get(f"{png}?m={message['id']}", headers=live.as_("agent"))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["content-disposition"].startswith("inline")
+    document = await live.client.get(f"{pdf}?m={message['id']}", headers=live.as_("agent"))
+    assert document.status_code == 200 and document.headers["content-type"] == "application/pdf"
+    assert document.headers["content-disposition"].startswith("attachment")  # downloaded, never shown on our origin
+    for served in (image, document):
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in served.headers["content-security-policy"]
+    assert (await live.client.get(png, headers=live.as_("agent"))).status_code == 403  # no message named
+    assert (await live.client.get(f"{png}?m={message['id']}")).status_code == 401  # nobody logged in
+
+    # A lead gives it to a team the agent is not in.
+    team = await live.client.post("/api/teams", headers=live.as_("admin"), json={"name": "Billing"})
+    r = await live.client.post(f"/api/conversations/{conv_id}/assignment", headers=live.as_("lead"),
+                               json={"team_id": team.json()["id"]})
+    assert r.status_code == 200
+    agent_stream = await live.events("agent")
+    try:
+        assert (await live.client.get(f"/api/conversations/{conv_id}", headers=live.as_("agent"))).status_code in (
+            403, 404)
+        timeline = await live.client.get(f"/api/conversations/{conv_id}/timeline", headers=live.as_("agent"))
+        assert timeline.status_code in (403, 404)
+        html = await live.client.get(f"/ui/conversations/{conv_id}", headers=live.as_("agent"))
+        assert html.status_code == 404 and "hello" not in html.text
+        page = await live.client.get(f"/inbox?c={conv_id}", headers=live.as_("agent"))
+        assert page.status_code == 200 and f'data-conversation="{conv_id}"' not in page.text
+        assert (await live.client.get(f"{png}?m={message['id']}", headers=live.as_("agent"))).status_code == 403
+        assert (await live.client.get(f"{pdf}?m={message['id']}", headers=live.as_("agent"))).status_code == 403
+        assert (await live.client.get(png, headers=live.as_("lead"))).status_code == 200  # leads see every team
+        acted = await live.client.post(f"/api/conversations/{conv_id}/status", headers=live.as_("agent"),
+                                       json={"status": "resolved"})
+        assert acted.status_code in (403, 404)
+
+        # Live: the customer writes again; the lead is told, the agent is not. A message
+        # from someone else, which the agent may see, arrives after it, so its arrival
+        # proves the first was not sent.
+        await live.sms("+15557654321", "still waiting on the refund")
+        await lead_stream.next(lambda e: e["type"] == "message.created"
+                               and e["data"]["message"]["text"] == "still waiting on the refund")
+        await live.sms("+15550001234", "a new question")
+        await agent_stream.next(lambda e: e["type"] == "message.created"
+                                and e["data"]["message"]["text"] == "a new question")
+        assert not [e for e in agent_stream.seen if "refund" in str(e)]
+    finally:
+        await agent_stream.close()
+        await lead_stream.close()
