@@ -1,5 +1,6 @@
 -- Replays pre-signed requests from a file (one "signature<TAB>body" per line), each once
--- per run, split between wrk's threads. Set REQUESTS_FILE and PATH_ in the environment.
+-- per run, split between wrk's threads. Set REQUESTS_FILE and PATH_ in the environment;
+-- SIG_HEADER and CONTENT_TYPE default to Twilio's (X-Twilio-Signature, a form).
 local counter = 0
 local threads = {}
 
@@ -17,8 +18,8 @@ function init(args)
     if i % tonumber(os.getenv("WRK_THREADS") or "2") == tid then
       local sig, body = line:match("([^\t]*)\t(.*)")
       table.insert(reqs, wrk.format("POST", os.getenv("PATH_"), {
-        ["Content-Type"] = "application/x-www-form-urlencoded",
-        ["X-Twilio-Signature"] = sig,
+        ["Content-Type"] = os.getenv("CONTENT_TYPE") or "application/x-www-form-urlencoded",
+        [os.getenv("SIG_HEADER") or "X-Twilio-Signature"] = sig,
       }, body))
     end
     i = i + 1
