@@ -37,6 +37,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,56 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class Checkpointer:
+    """Copies SQLite's write-ahead log back into the database file on a thread of its own.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, and
+    our commits run on the event loop: every few thousand webhooks one of them would stall
+    every request for as long as the copy and its fsync take. So automatic checkpoints are
+    off (``wal_autocheckpoint=0``) and this thread runs a PASSIVE checkpoint, which never
+    blocks the writer or readers, whenever there have been commits. The sqlite3 module
+    releases the GIL while SQLite works, so the loop keeps serving meanwhile."""
+
+    INTERVAL = 0.2  # seconds between checkpoints while commits keep coming
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dirty = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        """From now on this process's connections leave checkpoints to this thread (a CLI
+        process, which never starts one, keeps SQLite's automatic checkpoints)."""
+        @event.listens_for(self.engine, "checkout")
+        def _no_autocheckpoint(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            if not record.info.get("checkpointer"):
+                dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+                record.info["checkpointer"] = True
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.dirty.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            while True:
+                self.dirty.wait()
+                if self.stopping:
+                    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a short WAL behind
+                    return
+                self.dirty.clear()
+                try:
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception:  # noqa: BLE001 - the next round tries again
+                    log.exception("WAL checkpoint failed")
+                time.sleep(self.INTERVAL)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -155,6 +206,8 @@ class Database:
         self.on_commit: Callable[[list[PendingEvent]], None] | None = None
         self._reading = 0  # reads in flight on other threads: stop() waits for them
         self._idle = threading.Condition()
+        file_db = self.is_sqlite and make_url(self.engine.url).database not in (None, "", ":memory:")
+        self.checkpointer = Checkpointer(self.engine) if file_db else None
 
     def migrate(self) -> None:
         """Bring the schema to the latest migration (safe while other processes do too)."""
@@ -165,6 +218,8 @@ class Database:
     # -- writes -------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.checkpointer is not None and not self.checkpointer.thread.is_alive():
+            self.checkpointer.start()
         if self._writer is None and not self.inline:
             self._writer = threading.Thread(target=self._run_writer, name="db-writer", daemon=True)
             self._writer.start()
@@ -174,6 +229,8 @@ class Database:
             self._jobs.put(None)
             self._writer.join()
             self._writer = None
+        if self.checkpointer is not None and self.checkpointer.thread.is_alive():
+            self.checkpointer.stop()
         # A read still running (its caller cancelled) would return its connection to the
         # disposed pool, which leaves it to the garbage collector to close.
         with self._idle:
@@ -233,6 +290,8 @@ class Database:
             for job in batch:
                 job.error = None
                 events.extend(self._run_in_one_transaction([job]) or [])
+        if self.checkpointer is not None:
+            self.checkpointer.dirty.set()
         if events and self.on_commit is not None:
             self.on_commit(events)
         for job in batch:
