@@ -24,7 +24,7 @@ from starlette.routing import Route
 from inbox import services, store
 from inbox.errors import InboxError, Invalid, Unauthenticated
 from inbox.events import Viewer
-from ui.auth import authenticate
+from ui.auth import authenticate, csrf_token
 from ui.media import store_upload
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -34,8 +34,10 @@ TABS = ("mine", "unassigned", "all")
 CHANNEL_ICONS = {"sms": "SMS", "whatsapp": "WA", "messenger": "FB", "telegram": "TG", "email": "@"}
 
 
-def _render(template: str, *blocks: str, **context: Any) -> HTMLResponse:
-    """The whole page, or only the named blocks of it (for htmx), concatenated."""
+def _render(request: Request, template: str, *blocks: str, **context: Any) -> HTMLResponse:
+    """The whole page, or only the named blocks of it (for htmx), concatenated. Every page
+    gets the session's CSRF token for its forms."""
+    context["csrf"] = csrf_token(request)
     tpl = TEMPLATES.get_template(template)
     if not blocks:
         return HTMLResponse(tpl.render(**context))
@@ -56,8 +58,10 @@ def _to_login(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    return _render("login.html", next=request.query_params.get("next", "/inbox"),
-                   failed=bool(request.query_params.get("failed")))
+    throttled = request.query_params.get("throttled", "")
+    return _render(request, "login.html", next=request.query_params.get("next", "/inbox"),
+                   failed=bool(request.query_params.get("failed")),
+                   throttled=int(throttled) if throttled.isdigit() else 0)
 
 
 async def home(request: Request) -> Response:
@@ -129,7 +133,7 @@ async def inbox_page(request: Request) -> Response:
             context["open"] = await _conversation(request, viewer, int(selected))
         except InboxError:
             context["open"] = None
-    return _render("inbox.html", **context)
+    return _render(request, "inbox.html", **context)
 
 
 async def list_partial(request: Request) -> Response:
@@ -138,7 +142,7 @@ async def list_partial(request: Request) -> Response:
         return Response(status_code=401)
     f = _filters(request, viewer)
     selected = request.query_params.get("c")
-    return _render("inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
+    return _render(request, "inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
                    open={"conv": {"id": int(selected)}} if selected and selected.isdigit() else None)
 
 
@@ -154,8 +158,8 @@ async def conversation_partial(request: Request) -> Response:
                             '</section>', status_code=404)
     part = request.query_params.get("part")
     if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
-        return _render("inbox.html", part, **_common(viewer, f), open=opened)
-    return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
+        return _render(request, "inbox.html", part, **_common(viewer, f), open=opened)
+    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
 
 
 async def act(request: Request) -> Response:
@@ -222,7 +226,8 @@ async def act(request: Request) -> Response:
     except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
-    return _render("inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, error=error, oob=True)
+    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened,
+                   error=error, oob=True)
 
 
 def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
@@ -269,7 +274,7 @@ async def viewing(request: Request) -> Response:
     if others:
         users = {u["id"]: u["name"] for u in await request.app.state.ctx.db.read(store.list_users)}
         names = [users.get(uid, f"#{uid}") for uid in others]
-    return _render("inbox.html", "viewers", viewers=names)
+    return _render(request, "inbox.html", "viewers", viewers=names)
 
 
 async def queue_page(request: Request) -> Response:
@@ -279,7 +284,7 @@ async def queue_page(request: Request) -> Response:
         return _to_login(request)
     if not viewer.sees_all:
         return HTMLResponse("<p>The queue view is for team leads and admins.</p>", status_code=403)
-    return _render("queue.html", *(("queue",) if request.headers.get("hx-request") == "true" else ()),
+    return _render(request, "queue.html", *(("queue",) if request.headers.get("hx-request") == "true" else ()),
                    **await _queue(request, viewer))
 
 
