@@ -3,6 +3,8 @@ customer's message arrive live, open it, reply and write a private note."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any
 
 from playwright.async_api import Browser, Page, expect
@@ -279,7 +281,9 @@ async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, br
     inbox_id = await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(INBOXES.insert().values(
         kind="email", name="Support mail", address="support@example.com", settings={},
         created_at=datetime.now(timezone.utc))).inserted_primary_key[0])
-    hostile = '<p>Hello <b>team</b></p><script>parent.pwned = 1</script><img src=x onerror="parent.pwned = 2">'
+    rel, _ = live.app.state.ctx.media.save(_png(), "image/png")  # an inline image the adapter kept
+    hostile = ('<p>Hello <b>team</b></p><script>parent.pwned = 1</script><img src=x onerror="parent.pwned = 2">'
+               f'<img src="/media/{rel}" alt="box">')
     result = await services.record_inbound(live.app.state.ctx, InboundMessage(
         inbox_id=inbox_id, kind=ChannelKind.email, handle="dana@example.org", email="dana@example.org",
         provider_message_id="<m1@example.org>", text="Where is my refund?", timestamp=datetime.now(timezone.utc),
@@ -294,6 +298,12 @@ async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, br
     frame = message.locator("iframe")
     assert await frame.get_attribute("sandbox") == ""
     await expect(page.frame_locator(".email-html iframe").locator("b")).to_have_text("team")
+    # The frame has no origin, so no session cookie goes with its requests: the image is
+    # linked by a signed path, and it does load.
+    inline = page.frame_locator(".email-html iframe").locator('img[alt="box"]')
+    assert (await inline.get_attribute("src") or "").startswith(f"/media/public/{rel}?expires=")
+    await inline.evaluate("img => img.decode()")  # resolves once loaded and decoded; throws if broken
+    assert await inline.evaluate("img => img.naturalWidth") == 1
     assert await page.evaluate("window.pwned") is None  # nothing in the email ran
     await page.get_by_label("Reply through").select_option(str(inbox_id))
     await page.get_by_label("Message").fill("On it")
@@ -367,3 +377,11 @@ async def test_admin_edits_an_inbox_and_a_mention_notifies_the_agent(live: Live,
     await live.client.post(f"/api/conversations/{conv['id']}/notes", headers=live.as_("lead"),
                            json={"text": "@agent please call this customer back"})
     await expect(agent.locator(".toast")).to_contain_text("You were mentioned in a note: @agent please call")
+
+
+def _png() -> bytes:
+    """A real 1x1 PNG, so that the browser can decode it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import hmac
 import mimetypes
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -54,10 +55,26 @@ def _signature(secret: str, rel: str, expires: int) -> str:
     return hmac.new(secret.encode(), f"{rel}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def public_url(ctx: Context, rel: str, lifetime: int = PUBLIC_URL_LIFETIME) -> str:
+def signed_path(ctx: Context, rel: str, lifetime: int) -> str:
+    """/media/public/... for ``rel``: fetched without credentials until ``lifetime`` runs out."""
     expires = int(time.time()) + lifetime
     query = urlencode({"expires": expires, "sig": _signature(ctx.settings.secret_key, rel, expires)})
-    return f"{ctx.settings.public_url}/media/public/{rel}?{query}"
+    return f"/media/public/{rel}?{query}"
+
+
+def public_url(ctx: Context, rel: str, lifetime: int = PUBLIC_URL_LIFETIME) -> str:
+    return ctx.settings.public_url + signed_path(ctx, rel, lifetime)
+
+
+STORED_IN_HTML = re.compile(r'"/media/([0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]+)"')
+SHOWN_LINK_LIFETIME = 3600
+
+
+def viewable_html(ctx: Context, html: str) -> str:
+    """An email's HTML for its sandboxed frame. The frame has no origin, so the browser
+    sends no session cookie for the images in it: each stored image is linked by a
+    signed path for an hour instead (given only to someone the page was shown to)."""
+    return STORED_IN_HTML.sub(lambda m: f'"{signed_path(ctx, m.group(1), SHOWN_LINK_LIFETIME)}"', html)
 
 
 def _message_shows(conn: Connection, viewer: Viewer, message_id: int, rel: str) -> bool:

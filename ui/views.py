@@ -25,7 +25,7 @@ from inbox import services, store
 from inbox.errors import InboxError, Invalid, Unauthenticated
 from inbox.events import Viewer
 from ui.auth import authenticate, csrf_token
-from ui.media import store_upload
+from ui.media import store_upload, viewable_html
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
@@ -107,6 +107,9 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         users = {u["id"]: u for u in store.list_users(c)}
         teams = store.list_teams(c)
         inbox_kinds = {i["id"]: i["kind"] for i in store.list_inboxes(c)}
+        for item in timeline["items"]:
+            if item["type"] == "message" and (item.get("payload") or {}).get("html"):
+                item["payload"]["html"] = viewable_html(ctx, item["payload"]["html"])
         subjects = [i["payload"]["subject"] for i in timeline["items"]
                     if i["type"] == "message" and (i.get("payload") or {}).get("subject")]
         subject = subjects[-1] if subjects else None
