@@ -190,3 +190,27 @@ async def test_a_team_conversation_is_closed_to_other_agents_by_every_door(live:
     finally:
         await agent_stream.close()
         await lead_stream.close()
+
+
+async def test_admin_and_lead_pages_refuse_an_agent_even_with_a_valid_form(live: Live,
+                                                                        browser_like: httpx.AsyncClient) -> None:
+    await live.sms("+15557654321", "hello")
+    [conv] = (await live.get("/api/conversations", who="lead"))["items"]
+    r = await live.client.post(f"/api/conversations/{conv['id']}/assignment", headers=live.as_("lead"),
+                               json={"user_id": live.users["agent2"]["id"]})
+    assert r.status_code == 200
+    users_before = (await live.get("/api/users", who="admin"))["items"]
+
+    assert (await form_login(browser_like, "agent")).status_code == 303
+    token = await page_token(browser_like, "/inbox")
+    assert (await browser_like.get("/admin")).status_code == 403
+    made = await browser_like.post("/admin/user", data={"csrf_token": token, "email": "mole@example.com",
+                                                        "name": "Mole", "role": "admin", "password": "x" * 12})
+    assert made.status_code == 403
+    assert (await live.get("/api/users", who="admin"))["items"] == users_before
+    assert (await browser_like.get("/queue")).status_code == 403
+    moved = await browser_like.post("/queue/assign", data={"csrf_token": token, "conversation": str(conv["id"]),
+                                                           "assignee": f"user:{live.users['agent']['id']}"})
+    assert moved.status_code == 303 and moved.headers["location"].endswith("done=0")
+    assert (await live.get(f"/api/conversations/{conv['id']}", who="lead"))["assignee_id"] == \
+        live.users["agent2"]["id"]
