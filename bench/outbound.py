@@ -54,7 +54,7 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from ingest import (ACCOUNT, NUMBER, TOKEN, create_sms_inbox, free_port, inbox_cli, inbox_env,  # noqa: E402
+from ingest import (ACCOUNT, TOKEN, create_sms_inbox, free_port, inbox_cli, inbox_env,  # noqa: E402
                     make_requests, running, serving)
 from tests.fakes.twilio import FakeTwilio, _error  # noqa: E402
 
@@ -200,36 +200,6 @@ class Round:
         return max(self.stats["accepted"]) - min(self.stats["attempts"])
 
 
-async def pace_bare(fake_url: str, n: int, rate: float, concurrency: int = 16) -> None:
-    """The delivery worker's slot rule (inbox/delivery.py ``_pace``: each send takes the
-    next slot, 1/rate after the previous one, and sleeps until it) with nothing else on
-    the event loop: the control for the fake's one-second windows. 429s are not retried."""
-    loop = asyncio.get_running_loop()
-    next_send = 0.0
-    slots = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=fake_url, auth=(ACCOUNT, TOKEN), timeout=30) as client:
-        async def send(i: int) -> None:
-            nonlocal next_send
-            async with slots:
-                slot = max(loop.time(), next_send)
-                next_send = slot + 1 / rate
-                await asyncio.sleep(slot - loop.time())
-                await client.post(f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
-                                  data={"To": "+15559990000", "From": NUMBER, "Body": f"bench reply {i}"})
-        await asyncio.gather(*(send(i) for i in range(n)))
-
-
-def run_control(args: argparse.Namespace) -> dict[str, Any]:
-    fake_port = free_port()
-    fake_url = f"http://127.0.0.1:{fake_port}"
-    fake_cmd = [sys.executable, __file__, "--serve-fake", str(fake_port), "--limit", str(args.limit),
-                "--latency", str(args.latency)]
-    with running(fake_cmd, fake_url + "/bench/stats", Path(tempfile.gettempdir())):
-        asyncio.run(pace_bare(fake_url, args.replies, args.limit))
-        stats: dict[str, Any] = httpx.get(fake_url + "/bench/stats", timeout=30).json()
-    return stats
-
-
 def run_round(args: argparse.Namespace, backlog: bool) -> Round:
     """A fresh database, inbox and fake. ``backlog``: queue every reply with the worker off,
     then restart the server with it on; otherwise queue while the worker drains."""
@@ -277,8 +247,6 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=250)
     ap.add_argument("--latency", type=float, default=0.05, help="seconds the fake takes to answer a send")
     ap.add_argument("--mode", choices=["live", "backlog", "both"], default="both")
-    ap.add_argument("--no-control", dest="control", action="store_false",
-                    help="skip the control round (the worker's pacing rule alone, from this process)")
     ap.add_argument("--dump", help="write the fake's records (JSON) to this file")
     ap.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -288,9 +256,8 @@ def main() -> None:
         return
     rounds = [run_round(args, backlog) for backlog in {"live": [False], "backlog": [True],
                                                        "both": [False, True]}[args.mode]]
-    control = run_control(args) if args.control else None
     if args.dump:
-        Path(args.dump).write_text(json.dumps({**{r.label: r.stats for r in rounds}, "control": control}))
+        Path(args.dump).write_text(json.dumps({r.label: r.stats for r in rounds}))
 
     n, ceiling = args.replies, args.replies / args.limit
     print(f"{f'{n} replies, SMS inbox at {args.limit}/s':<38}{'drain s':>9}{'sends/s':>9}{'max 1 s':>9}"
@@ -299,11 +266,7 @@ def main() -> None:
     for r in rounds:
         print(f"{'inbox: ' + r.label:<38}{r.drain:>9.2f}{n / r.drain:>9.1f}{max_in_window(r.stats['attempts']):>9}"
               f"{r.stats['rejected']:>7}")
-    if control is not None:
-        span = max(control["attempts"]) - min(control["attempts"])
-        print(f"{'bare pacer, same slot rule (control)':<38}{span:>9.2f}{n / span:>9.1f}"
-              f"{max_in_window(control['attempts']):>9}{control['rejected']:>7}")
-    print("drain: first send attempt -> last accepted send (control: -> last attempt, 429s not retried); "
+    print("drain: first send attempt -> last accepted send; "
           "max 1 s: send attempts in any 1 s window")
     for r in rounds:
         sent = r.stats["sent"]

@@ -58,7 +58,8 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next send may start
+        self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next free slot starts
+        self._last_send: dict[int, float] = {}  # inbox id -> the loop time its last send started
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,22 +124,29 @@ class DeliveryWorker:
 
 
     async def _pace(self, job: ClaimedJob) -> bool:
-        """Keep an inbox at or under its send_rate_per_second (per process): each send takes
-        the next free slot, 1/rate after the previous one. A slot further off than
-        PACE_HOLD gives the job back for then (its lease would not last the wait); False."""
+        """Keep an inbox under its send_rate_per_second (per process): sends start at least
+        PACE_MARGIN/rate apart, so that no rolling second at the provider holds more than
+        ``rate`` of them. Each send books the next free slot; a slot further off than
+        PACE_HOLD gives the job back for then (its lease would not last the wait): False.
+        The booking only estimates: when the loop was held up, sleepers wake together, so
+        each checks the real time since the last send before going."""
         rate = job.outbound.settings.get(SEND_RATE)
         if not rate:
             return True
         loop = asyncio.get_running_loop()
-        inbox_id = job.outbound.inbox_id
+        inbox_id, gap = job.outbound.inbox_id, PACE_MARGIN / float(rate)
         slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
         wait = slot - loop.time()
         if wait > PACE_HOLD:
             await self.ctx.db.write(lambda tx: _give_back(tx, job, wait))
             return False
-        self._next_send[inbox_id] = slot + 1 / float(rate)
+        self._next_send[inbox_id] = slot + gap
         if wait > 0:
             await asyncio.sleep(wait)  # waiting for the provider's rate, not for a result
+        while (late := self._last_send.get(inbox_id, -gap) + gap - loop.time()) > 0:
+            await asyncio.sleep(late)
+        self._last_send[inbox_id] = loop.time()
+        self._next_send[inbox_id] = max(self._next_send[inbox_id], loop.time() + gap)
         return True
 
     async def _store(self, job: ClaimedJob, media: Media) -> None:
@@ -155,6 +163,7 @@ class DeliveryWorker:
 
 
 PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
+PACE_MARGIN = 1.02  # sends 2% further apart than the rate: room for jitter on the way
 
 
 def _give_back(tx: Tx, job: ClaimedJob, wait: float) -> None:

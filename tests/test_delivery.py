@@ -174,6 +174,7 @@ async def test_an_inbox_send_rate_is_never_exceeded_and_nothing_is_sent_twice(li
     assert sorted(m["body"] for m in sent) == sorted(f"update {i}" for i in range(40))  # each once
     times = sorted(m["at"] for m in sent)
     assert times[-1] - times[0] >= 39 / 20 * 0.95  # paced, not all at once
-    # Sends leave 50 ms apart; arrival at the fake jitters with the machine's load, so the
-    # tightest run of 20 arrivals may bunch a little, never to a burst.
-    assert min(times[i + 20] - times[i] for i in range(len(times) - 20)) >= 0.75
+    # Sends leave 51 ms apart, even after the loop was held up; arrival at the fake jitters
+    # with the machine's load, so the tightest run of 20 arrivals may bunch a little, never
+    # to a burst.
+    assert min(times[i + 20] - times[i] for i in range(len(times) - 20)) >= 0.85
