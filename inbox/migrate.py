@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
-from inbox import models  # noqa: F401 - registers the tables on SQLModel.metadata
+from inbox import models, search  # noqa: F401 - models registers the tables on SQLModel.metadata
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK = 0x1B0C_5C4E  # any constant shared by every process of the app
@@ -55,8 +55,13 @@ def head() -> str | None:
     return ScriptDirectory.from_config(config()).get_current_head()
 
 
+def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    """Leave the search index out of schema comparisons: the models do not describe it."""
+    return not search.is_index_object(name, type_)
+
+
 def differences(engine: Engine) -> list[Any]:
     """What the database's schema lacks or has beyond the models: empty when in step."""
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         return list(compare_metadata(context, SQLModel.metadata))

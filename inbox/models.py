@@ -125,6 +125,7 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_list", "last_message_at", "id"),
         Index("ix_conversation_status_list", "status", "last_message_at", "id"),
         Index("ix_conversation_assignee", "assignee_id", "last_message_at"),
+        Index("ix_conversation_team_list", "team_id", "last_message_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, Table
 
-from inbox import models
+from inbox import models, search
 from inbox.channels import ReplyWindow
 from inbox.events import Viewer, conversation_scopes
 
@@ -168,17 +168,10 @@ def get_contact(conn: Connection, contact_id: int, *, full: bool = True) -> Dict
 def search_contacts(conn: Connection, q: str, limit: int = 50) -> list[Dict]:
     query = select(CONTACTS).where(CONTACTS.c.merged_into_id.is_(None))
     if q:
-        like = f"%{_escape_like(q.lower())}%"
-        handle_match = select(IDENTITIES.c.contact_id).where(func.lower(IDENTITIES.c.handle).like(like, escape="\\"))
-        query = query.where(or_(func.lower(CONTACTS.c.name).like(like, escape="\\"),
-                                func.lower(CONTACTS.c.email).like(like, escape="\\"),
-                                CONTACTS.c.phone.like(like, escape="\\"),
-                                CONTACTS.c.id.in_(handle_match)))
+        handle_match = select(IDENTITIES.c.contact_id).where(search.contains(conn, IDENTITIES.c.handle, q))
+        query = query.where(or_(search.contains(conn, CONTACTS.c.name, q), search.contains(conn, CONTACTS.c.email, q),
+                                search.contains(conn, CONTACTS.c.phone, q), CONTACTS.c.id.in_(handle_match)))
     return [contact_dict(r) for r in conn.execute(query.order_by(CONTACTS.c.id.desc()).limit(limit))]
-
-
-def _escape_like(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # -- conversations ------------------------------------------------------------------------
@@ -213,7 +206,10 @@ def visible_to(viewer: Viewer, conv: Dict) -> bool:
 
 def _visibility_clause(viewer: Viewer) -> Any:
     c = CONVERSATIONS.c
-    clauses = [and_(c.assignee_id.is_(None), c.team_id.is_(None)), c.assignee_id == viewer.user_id]
+    # coalesce() keeps SQLite from answering this OR by merging three index searches (a
+    # third of 100,000 conversations, then sorted: 40-120 ms); walking the list newest
+    # first and skipping what the agent may not see stops after a page (1 ms).
+    clauses = [and_(c.assignee_id.is_(None), c.team_id.is_(None)), func.coalesce(c.assignee_id, 0) == viewer.user_id]
     if viewer.team_ids:
         clauses.append(c.team_id.in_(viewer.team_ids))
     return or_(*clauses)
@@ -241,11 +237,7 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
     if inbox is not None:
         query = query.where(c.last_inbound_inbox_id == inbox)
     if q:
-        like = f"%{_escape_like(q.lower())}%"
-        by_handle = select(IDENTITIES.c.contact_id).where(func.lower(IDENTITIES.c.handle).like(like, escape="\\"))
-        by_text = select(MESSAGES.c.conversation_id).where(func.lower(MESSAGES.c.text).like(like, escape="\\"))
-        query = query.where(or_(func.lower(CONTACTS.c.name).like(like, escape="\\"),
-                                c.contact_id.in_(by_handle), c.id.in_(by_text)))
+        query = query.where(search.matching_conversations(conn, q))
     if cursor:
         at, (cid,) = decode_cursor(cursor, 2)
         query = query.where(or_(c.last_message_at < at, and_(c.last_message_at == at, c.id < cid)))

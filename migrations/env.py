@@ -15,6 +15,7 @@ from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 from inbox import models  # noqa: F401 - registers the tables on SQLModel.metadata
 from inbox.config import Settings
 from inbox.db import make_engine
+from inbox.migrate import include_name
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -36,7 +37,7 @@ def run() -> None:
 def _migrate(connection: object) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,  # type: ignore[arg-type]
                       render_as_batch=connection.dialect.name == "sqlite",  # type: ignore[attr-defined]
-                      compare_type=True, render_item=_render_item)
+                      compare_type=True, render_item=_render_item, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

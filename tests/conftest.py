@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from inbox import services
@@ -110,6 +111,18 @@ def new_database(admin_url: str, template: str = TEMPLATE) -> str:
 def redis_url() -> Iterator[str]:
     with servers.redis() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (no tables) on each engine in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/empty.db"
+    else:
+        url = new_database(request.getfixturevalue("pg_cluster"), template="template0")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,143 @@
+"""Searching conversations (GET /api/conversations?q=) on both engines: words of messages
+through the full-text index, names and handles as substrings; whatever is typed, an answer
+and never a 500. Also the migration that builds the index over existing messages."""
+
+from __future__ import annotations
+
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, insert
+
+from inbox import migrate, store
+from inbox.events import Viewer
+from inbox.models import utcnow
+from tests.conftest import Live
+from tests.test_telegram import Bot, bot, fake_telegram, live_overrides, update  # noqa: F401 - fixtures
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def found(live: Live, q: str, who: str = "agent") -> list[int]:
+    return [c["id"] for c in (await live.get("/api/conversations", who, params={"q": q}))["items"]]
+
+
+async def conversation_of(live: Live, phone: str, text: str) -> int:
+    r = await live.sms(phone, text)
+    assert r.status_code == 200, r.text
+    convs = (await live.get("/api/conversations", "admin"))["items"]
+    return next(c["id"] for c in convs if c["last_message_preview"] == text)
+
+
+async def test_words_of_messages_find_their_conversation_as_soon_as_it_is_stored(live: Live) -> None:
+    parcel = await conversation_of(live, "+15550000001", "My parcel never arrived; tracking says Delivered")
+    other = await conversation_of(live, "+15550000002", "Can I change the delivery address?")
+    assert await found(live, "parcel") == [parcel]
+    assert await found(live, "PARCEL tracking") == [parcel]  # every word, in any case, in any order
+    assert await found(live, "tracking parcel zebra") == []
+    assert await found(live, "deliv") == [other, parcel]  # the last word is also a prefix: delivery, delivered
+    assert await found(live, "arrived.") == [parcel]  # punctuation is not part of a word
+    # A second message of the same conversation: found too, and the conversation listed once.
+    await live.sms("+15550000001", "Still no parcel, parcel, parcel")
+    assert await found(live, "parcel") == [parcel]
+    assert await found(live, "still") == [parcel]
+
+
+async def test_names_and_handles_are_found_by_any_part(live: Live) -> None:
+    conv = await conversation_of(live, "+15557654321", "hello")
+    contact_id = (await live.get(f"/api/conversations/{conv}"))["contact"]["id"]
+    r = await live.client.patch(f"/api/contacts/{contact_id}", headers=live.as_("agent"), json={"name": "Dana Scully"})
+    assert r.status_code == 200, r.text
+    assert await found(live, "scul") == [conv]
+    assert await found(live, "a sc") == [conv]  # a substring across words, as before the index
+    assert await found(live, "7654321") == [conv]
+    assert await found(live, "+1555765") == [conv]
+
+
+async def test_search_keeps_to_what_the_agent_may_see(live: Live) -> None:
+    theirs = await conversation_of(live, "+15550000003", "secret word pineapple")
+    r = await live.client.post(f"/api/conversations/{theirs}/assignment", headers=live.as_("lead"),
+                               json={"user_id": live.users["agent2"]["id"]})
+    assert r.status_code == 200, r.text
+    assert await found(live, "pineapple", "agent2") == [theirs]
+    assert await found(live, "pineapple", "agent") == []
+    assert await found(live, "pineapple", "lead") == [theirs]
+
+
+HOSTILE = ['"', '""', "*", "NEAR(", "NEAR(a b)", "a OR", "OR", "AND", "NOT", "a AND NOT", "(", ")", "^", ":", "-",
+           "col:word", "'", "''", "\\", "%", "_", "%_%", "a & b | !c", "<->", "word:*", "a:* & b", "ü", "café",
+           "日本語", "😀", "\u0000", "\u200b", " ", "x" * 2000, " ".join(["w"] * 100), "+", "@", "#1234", "{}", "[",
+           "null", "a'b\"c", "SELECT 1; --", "e\u0301", "½", "x²", "ǅ", "ـ", "a\u0000b"]
+
+
+async def test_no_input_makes_the_search_fail(live: Live) -> None:
+    await conversation_of(live, "+15550000004", "café au lait, naïve question about order #1234")
+    for q in HOSTILE:
+        for path in ("/api/conversations", "/api/contacts"):
+            r = await live.client.get(path, headers=live.as_("agent"), params={"q": q})
+            assert r.status_code == 200, (path, q, r.text)
+    r = await live.client.get("/api/conversations?q=", headers=live.as_("agent"))
+    assert r.status_code == 200 and len(r.json()["items"]) == 1  # an empty search is no search
+    assert len(await found(live, "1234")) == 1
+    assert len(await found(live, "#1234")) == 1
+    assert len(await found(live, "CAFÉ")) == 1
+
+
+async def test_an_edited_message_is_found_by_its_new_words_only(bot: Bot) -> None:  # noqa: F811 - the fixture
+    live = bot.live
+    await bot.post(update("text"))  # "Hello, my order #1234 has not arrived"
+    conv = await bot.conversation()
+    assert await found(live, "1234") == [conv["id"]]
+    assert (await bot.post(update("edited_message"))).status_code == 200  # now "... #1235 ..."
+    assert await found(live, "1235") == [conv["id"]]
+    assert await found(live, "1234") == []
+
+
+async def test_pages_of_search_results_follow_the_cursor(live: Live) -> None:
+    convs = [await conversation_of(live, f"+1555000010{i}", f"invoice question number {i}") for i in range(5)]
+    first = await live.get("/api/conversations", params={"q": "invoice", "limit": 2})
+    second = await live.get("/api/conversations", params={"q": "invoice", "limit": 2, "cursor": first["next_cursor"]})
+    third = await live.get("/api/conversations", params={"q": "invoice", "limit": 2, "cursor": second["next_cursor"]})
+    pages = [c["id"] for page in (first, second, third) for c in page["items"]]
+    assert pages == convs[::-1] and third["next_cursor"] is None
+
+
+# -- the migration, over messages stored before it -----------------------------------------
+
+def _store_messages_at_0001(engine: Engine, texts: list[str]) -> int:
+    """A conversation holding ``texts``, written at revision 0001 (before the index)."""
+    migrate.upgrade(engine, "0001")
+    now = utcnow()
+    with engine.begin() as conn:
+        inbox = conn.execute(insert(store.INBOXES).values(kind="sms", name="sms", address="+15550001111", settings={},
+                                                          created_at=now)).inserted_primary_key[0]
+        contact = conn.execute(insert(store.CONTACTS).values(name="Old Customer", attributes={}, created_at=now,
+                                                             updated_at=now)).inserted_primary_key[0]
+        conv = conn.execute(insert(store.CONVERSATIONS).values(
+            contact_id=contact, status="open", unread_count=0, last_message_at=now, last_message_preview="",
+            last_message_direction="in", created_at=now, updated_at=now)).inserted_primary_key[0]
+        conn.execute(insert(store.MESSAGES), [
+            {"conversation_id": conv, "inbox_id": inbox, "direction": "in", "text": text, "attachments": [],
+             "status": "received", "created_at": now, "updated_at": now} for text in texts])
+    return int(conv)
+
+
+def _search(engine: Engine, q: str) -> list[int]:
+    with engine.connect() as conn:
+        return [c["id"] for c in store.list_conversations(conn, Viewer(0, "admin"), q=q)["items"]]
+
+
+def test_the_migration_indexes_messages_already_stored(empty_engine: Engine) -> None:
+    engine = empty_engine
+    conv = _store_messages_at_0001(engine, ["an old complaint about the blender", "anything else"])
+    migrate.upgrade(engine)
+    assert migrate.differences(engine) == []
+    assert _search(engine, "blender") == [conv]
+    assert _search(engine, "old customer") == [conv]
+    assert _search(engine, "toaster") == []
+    with engine.begin() as conn:  # and back down, and up again
+        command.downgrade(migrate.config(conn), "0001")
+    migrate.upgrade(engine)
+    assert _search(engine, "complaint") == [conv]
