@@ -123,6 +123,21 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from inbox.seed import seed
+
+    db = _db(settings)
+    try:
+        result = seed(db.engine, conversations=args.conversations, messages=args.messages,
+                      random_seed=args.random_seed, progress=lambda line: print(line, file=sys.stderr))
+    except ValueError as exc:
+        raise InboxError(str(exc)) from None
+    finally:
+        db.stop()
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
     password = args.password or getpass.getpass("password: ")
     if len(password) < 8:
@@ -181,6 +196,12 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="manage the database schema").add_subparsers(dest="action", required=True)
     up = db.add_parser("upgrade", help="apply every pending migration; prints the revision now current")
     up.set_defaults(func=cmd_db_upgrade)
+    sd = db.add_parser("seed", help="fill the database with generated conversations and messages, for "
+                                    "benchmarks and demos (never production); prints a JSON summary")
+    sd.add_argument("--conversations", type=int, default=1000)
+    sd.add_argument("--messages", type=int, default=10000, help="in all; one conversation gets 5,000 of them")
+    sd.add_argument("--random-seed", type=int, default=7)
+    sd.set_defaults(func=cmd_db_seed)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     uc = user.add_parser("create", help="create a user")

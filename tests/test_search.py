@@ -1,9 +1,16 @@
 """Searching conversations (GET /api/conversations?q=) on both engines: words of messages
 through the full-text index, names and handles as substrings; whatever is typed, an answer
-and never a 500. Also the migration that builds the index over existing messages."""
+and never a 500. Also the migration that builds the index over existing messages, and
+``inbox db seed``."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -12,6 +19,7 @@ from sqlalchemy import Engine, insert
 from inbox import migrate, store
 from inbox.events import Viewer
 from inbox.models import utcnow
+from inbox.seed import seed
 from tests.conftest import Live
 from tests.test_telegram import Bot, bot, fake_telegram, live_overrides, update  # noqa: F401 - fixtures
 
@@ -141,3 +149,41 @@ def test_the_migration_indexes_messages_already_stored(empty_engine: Engine) -> 
         command.downgrade(migrate.config(conn), "0001")
     migrate.upgrade(engine)
     assert _search(engine, "complaint") == [conv]
+
+
+# -- inbox db seed ---------------------------------------------------------------------------
+
+def test_seeding_a_small_database(empty_engine: Engine, tmp_path: Path) -> None:
+    engine = empty_engine
+    if engine.dialect.name == "sqlite":  # from the shell, as documented
+        out = subprocess.run([sys.executable, "-m", "inbox.cli", "db", "seed", "--conversations", "30",
+                              "--messages", "600"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                             env={**os.environ, "INBOX_DATABASE_URL": str(engine.url), "INBOX_SECRET_KEY": "k"})
+        assert out.returncode == 0, out.stderr
+        summary: dict[str, Any] = json.loads(out.stdout)
+    else:
+        migrate.upgrade(engine)
+        summary = seed(engine, conversations=30, messages=600).as_dict()
+    assert summary["conversations"] == 30 and summary["messages"] == 600
+    with engine.connect() as conn:
+        viewer = Viewer(0, "admin")
+        everything = store.list_conversations(conn, viewer, limit=100)["items"]
+        assert len(everything) == 30 and everything[0]["id"] == summary["big_conversation_id"]
+        big = store.timeline(conn, summary["big_conversation_id"], limit=200)
+        assert len(big["items"]) == 60 and big["next_cursor"] is None  # a tenth of the messages
+        assert {c["status"] for c in everything} >= {"open", "resolved"}
+        # the seeded words are searchable, the search index filled
+        assert store.list_conversations(conn, viewer, q="hi")["items"]
+    # seeding again adds to what is there
+    more = seed(engine, conversations=5, messages=50)
+    with engine.connect() as conn:
+        assert len(store.list_conversations(conn, Viewer(0, "admin"), limit=100)["items"]) == 35
+        assert store.list_conversations(conn, Viewer(0, "admin"), q="hi")["items"]
+    assert more.big_conversation_id > summary["big_conversation_id"]
+
+
+def test_seeding_refuses_impossible_numbers(tmp_path: Path) -> None:
+    env = {**os.environ, "INBOX_DATABASE_URL": f"sqlite:///{tmp_path}/s.db", "INBOX_SECRET_KEY": "k"}
+    out = subprocess.run([sys.executable, "-m", "inbox.cli", "db", "seed", "--conversations", "10", "--messages", "5"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
+    assert out.returncode == 1 and "at least one message per conversation" in out.stderr
