@@ -269,6 +269,31 @@ class Clients:
 
 # --- the sender: hand-written keep-alive HTTP/1.1 ----------------------------------------
 
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection, opened again when the server closed it (uvicorn
+    closes one idle for 5 s)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, request: bytes) -> None:
+        for attempt in (1, 2):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                return await _post(*self.streams, request)
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
 async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -308,7 +333,7 @@ async def load(port: int, request_for: Callable[[str], bytes], clients: Clients,
     loop = asyncio.get_running_loop()
     nonce = secrets.token_hex(4)
     sent_at: dict[bytes, float] = {}
-    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+    senders = [KeepAlive(port) for _ in range(connections)]
     counter = iter(range(10**9))
     in_flight = window * agents
     clients.start(loop)
@@ -316,7 +341,7 @@ async def load(port: int, request_for: Callable[[str], bytes], clients: Clients,
     started = time.perf_counter()
     deadline = started + seconds
 
-    async def sender(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def sender(connection: KeepAlive) -> None:
         while True:
             i = next(counter)
             if rate is not None:
@@ -335,9 +360,9 @@ async def load(port: int, request_for: Callable[[str], bytes], clients: Clients,
             request = request_for(key)
             # Paced: from when it was due, so a sender or server falling behind shows as latency.
             sent_at[key.encode()] = scheduled if rate is not None else time.perf_counter()
-            await _post(reader, writer, request)
+            await connection.post(request)
 
-    await asyncio.gather(*(sender(r, w) for r, w in streams))
+    await asyncio.gather(*(sender(c) for c in senders))
     send_seconds = time.perf_counter() - started
     expected = len(sent_at) * agents
     for _ in range(int(30 / REPORT_EVERY)):  # wait for the last deliveries
@@ -346,8 +371,8 @@ async def load(port: int, request_for: Callable[[str], bytes], clients: Clients,
         await asyncio.sleep(REPORT_EVERY)
     server_cpu, own_cpu = cpu_seconds(server_pid) - cpu0, time.process_time() - own_cpu0
     received = clients.stop(loop)
-    for _, w in streams:
-        w.close()
+    for c in senders:
+        c.close()
     latencies = [(t - sent_at[k]) * 1000 for k, t in zip(received.keys, received.times) if k in sent_at]
     if len(latencies) < expected:
         print(f"  only {len(latencies)} of {expected} deliveries arrived", file=sys.stderr)
