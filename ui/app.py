@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 import contextlib
+import gc
 import logging
 from pathlib import Path
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sqlalchemy import text
@@ -48,6 +49,24 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+@contextlib.contextmanager
+def settled_garbage_collector() -> Iterator[None]:
+    """While serving: keep the start-up objects (modules, tables, compiled statements) out
+    of every collection, and collect the young generation less often. A full collection
+    otherwise walks the whole heap on the event loop, every request waiting meanwhile:
+    about 8% of a busy process's time when profiled under ingest load. Undone at shutdown
+    (an app started again in the same process, as in the tests, starts from scratch)."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
@@ -75,7 +94,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         task = asyncio.create_task(worker.run()) if settings.run_worker else None
         housekeeping = asyncio.create_task(housekeeper.run())
         try:
-            yield
+            with settled_garbage_collector():
+                yield
         finally:
             housekeeping.cancel()
             if task is not None:
