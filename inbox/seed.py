@@ -91,7 +91,7 @@ def seed(engine: Engine, *, conversations: int, messages: int, random_seed: int 
         inboxes = _inboxes(engine, writer)
         say(f"{len(people.agents)} agents in {len(people.teams)} teams, {len(inboxes)} inboxes")
         first_message_id = writer.next_id("message")
-        big = _plan(engine, writer, rng, conversations, messages, people, inboxes, say)
+        big = _plan(writer, rng, conversations, messages, people, inboxes, say)
         writer.finish(first_message_id)
     finally:
         raw.close()
@@ -269,7 +269,7 @@ _MESSAGE_COLUMNS = ("id", "conversation_id", "inbox_id", "direction", "identity_
                     "attachments", "provider_message_id", "status", "created_at", "updated_at")
 
 
-def _plan(engine: Engine, w: _Writer, rng: random.Random, n_conversations: int, n_messages: int, people: _People,
+def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int, people: _People,
           inboxes: list[tuple[int, str, int]], say: Callable[[str], None]) -> int:
     """Write contacts, identities, conversations and messages, a chunk at a time; returns
     the id of the big conversation."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, Table
+from sqlalchemy import Connection, Row, and_, func, or_, select, Table, tuple_
 
 from inbox import models, search
 from inbox.channels import ReplyWindow
@@ -240,7 +240,9 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
         query = query.where(search.matching_conversations(conn, q))
     if cursor:
         at, (cid,) = decode_cursor(cursor, 2)
-        query = query.where(or_(c.last_message_at < at, and_(c.last_message_at == at, c.id < cid)))
+        # A row value, so the index range starts at the cursor (an OR of the two halves is
+        # a filter: page n would read the n-1 pages before it again).
+        query = query.where(tuple_(c.last_message_at, c.id) < (at, cid))
     rows = conn.execute(query.order_by(c.last_message_at.desc(), c.id.desc()).limit(limit + 1)).all()
     items = [conversation_dict(r) for r in rows[:limit]]
     next_cursor = None
@@ -376,7 +378,7 @@ def _before(table: Table, kind_no: int, at: datetime, cursor_kind_no: int, curso
         return table.c.created_at <= at
     if kind_no > cursor_kind_no:
         return table.c.created_at < at
-    return or_(table.c.created_at < at, and_(table.c.created_at == at, table.c.id < cursor_id))
+    return tuple_(table.c.created_at, table.c.id) < (at, cursor_id)  # an index range, as in list_conversations
 
 
 # -- canned responses ---------------------------------------------------------------------
