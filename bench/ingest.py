@@ -3,6 +3,12 @@ one `inbox serve` process on SQLite, each against a bare Starlette endpoint unde
 uvicorn settings fed the same request bodies, in the same run.
 
     .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--channel twilio|whatsapp|both]
+                                     [--rate 2000]
+
+Without ``--rate`` the 64 connections send as fast as each server answers: the throughput
+ceiling, where latency is mostly queueing (Little's law: 64 connections at 2,000/s is 32 ms
+each on average, however fast the work). With ``--rate R`` each connection pauses between
+requests so that about R a second are offered: latency at a sustained load.
 
 Needs wrk (apt-get install wrk). For each channel (default both, Twilio first) prints
 req/s and latency for the bare endpoint and for the inbox, their ratio, and how many
@@ -170,9 +176,13 @@ CHANNELS = {
 
 
 def wrk(url: str, requests_file: Path, seconds: int, connections: int, channel: Channel = CHANNELS["twilio"],
-        ) -> dict[str, float]:
+        rate: float = 0) -> dict[str, float]:
+    """wrk's figures; with ``rate``, each connection pauses connections/rate between its
+    requests, which offers about ``rate`` requests a second (a little less, by the time each
+    takes) instead of saturating the server."""
     env = {**os.environ, "REQUESTS_FILE": str(requests_file), "PATH_": channel.path, "WRK_THREADS": "2",
-           "SIG_HEADER": channel.sig_header, "CONTENT_TYPE": channel.content_type}
+           "SIG_HEADER": channel.sig_header, "CONTENT_TYPE": channel.content_type,
+           "DELAY_MS": str(int(connections * 1000 / rate)) if rate else "0"}
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
                           str(HERE / "wrk_replay.lua"), url],
                          env=env, capture_output=True, text=True, check=True).stdout
@@ -195,6 +205,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--channel", choices=["twilio", "whatsapp", "both"], default="both")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="offer about this many requests a second instead of saturating (e.g. 2000)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
     port = free_port()
@@ -225,9 +237,9 @@ def main() -> None:
         else:
             make_whatsapp_requests(reqs, n, customers=n // 4)
         with running(bare_cmd, f"http://127.0.0.1:{bare_port}/", tmp):
-            base = wrk(f"http://127.0.0.1:{bare_port}", reqs, args.seconds, args.connections, channel)
+            base = wrk(f"http://127.0.0.1:{bare_port}", reqs, args.seconds, args.connections, channel, args.rate)
         with serving(env, tmp, port):
-            ours = wrk(public, reqs, args.seconds, args.connections, channel)
+            ours = wrk(public, reqs, args.seconds, args.connections, channel, args.rate)
         db = sqlite3.connect(tmp / "inbox.db")
         stored, distinct = db.execute("SELECT count(*), count(DISTINCT provider_message_id) FROM message "
                                       "WHERE inbox_id = ?", (inbox_ids[name],)).fetchone()

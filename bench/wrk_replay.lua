@@ -1,6 +1,10 @@
 -- Replays pre-signed requests from a file (one "signature<TAB>body" per line), each once
 -- per run, split between wrk's threads. Set REQUESTS_FILE and PATH_ in the environment;
 -- SIG_HEADER and CONTENT_TYPE default to Twilio's (X-Twilio-Signature, a form).
+-- DELAY_MS: each connection pauses about this long between requests (a steady offered
+-- rate instead of as fast as the server answers). Each pause is drawn at random between
+-- half and one and a half times it, so that the connections, which all start together,
+-- do not keep sending in bursts of one request each.
 local counter = 0
 local threads = {}
 
@@ -31,4 +35,11 @@ function request()
   idx = idx + 1
   if idx > #reqs then idx = 1 end
   return reqs[idx]
+end
+
+local pause = tonumber(os.getenv("DELAY_MS") or "0")
+if pause > 0 then
+  function delay()
+    return pause * (0.5 + math.random())
+  end
 end
