@@ -6,8 +6,8 @@ table whose rowid is ``conversation_id << 32 | message id``; on PostgreSQL a GIN
 over ``to_tsvector('simple', text)``.
 
 What the user typed is never handed to a query parser: it is cut into words (letters and
-digits), each word quoted, the last one also matched as a prefix ("refu" finds refund),
-and all of them required. No input can make a syntax error.
+digits), each word quoted, the last one, from four letters, also matched as a prefix
+("refu" finds refund), and all of them required. No input can make a syntax error.
 
 Why the search picks a plan itself: the list shows the newest 25 matching conversations,
 and the cheapest way to find them depends on how many match. A rare word has a few
@@ -44,6 +44,7 @@ FEW = 500  # matching conversations up to which they are fetched and sorted rath
 # PostgreSQL: estimated matching messages past which probing wins (measured at 1M messages:
 # 6,000 matches cost 8 ms to collect, or 26 ms of probes; 13,000: 33 ms or 8 ms).
 PG_DENSE = 8_000
+PREFIX_FROM = 4  # letters of a last word from which it is also a prefix: fewer begin too many words
 PREFIX_WORDS = 20
 # Objects of the search index, which the models do not describe (see inbox/migrate.py).
 INDEX_TABLES = ("message_search", "contact_search", "handle_search")  # and their FTS5 shadow tables
@@ -102,19 +103,16 @@ def _estimated_matches(conn: Connection, match: str) -> int:
 
 
 def _fts5_query(conn: Connection, terms: list[str]) -> str:
-    """Every word, quoted, so FTS5 operators in the input are only words. The last word
-    also matches the words it begins: two or three letters from the prefix index, more
-    as itself or one of the (at most PREFIX_WORDS - 1 most frequent) longer words of the
-    index that begin with it;
-    FTS5 would otherwise merge every such word's matches afresh for each probe."""
+    """Every word, quoted, so FTS5 operators in the input are only words. The last word,
+    from PREFIX_FROM letters, also matches the (at most PREFIX_WORDS - 1 most frequent)
+    longer words of the index that begin with it: a prefix query ("refu"*) would have
+    FTS5 merge every such word's matches afresh for each probe."""
     quoted = [f'"{t}"' for t in terms]
     last = terms[-1]
-    if 2 <= len(last) <= 3:
-        quoted[-1] += "*"
-    elif len(last) > 3:
-        # Longer words only, from just past the word itself: fts5vocab counts every match of
-        # the words it passes, and the word may have hundreds of thousands (11 ms for one in
-        # half the messages).
+    if len(last) >= PREFIX_FROM:
+        # From just past the word itself: fts5vocab counts every match of the words it
+        # passes, and the word may have hundreds of thousands (11 ms for one in half the
+        # messages).
         longer = conn.exec_driver_sql(
             "SELECT term FROM message_search_terms WHERE term >= ? AND term < ? ORDER BY doc DESC LIMIT ?",
             (last + "\x01", last + "\U0010ffff", PREFIX_WORDS - 1)).scalars().all()
@@ -126,7 +124,7 @@ def _fts5_query(conn: Connection, terms: list[str]) -> str:
 def _tsquery(terms: list[str]) -> str:
     """The same for PostgreSQL's to_tsquery: words quoted, the last one also a prefix."""
     quoted = [f"'{t}'" for t in terms]
-    if len(terms[-1]) >= 2:
+    if len(terms[-1]) >= PREFIX_FROM:
         quoted[-1] += ":*"
     return " & ".join(quoted)
 

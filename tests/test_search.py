@@ -46,6 +46,7 @@ async def test_words_of_messages_find_their_conversation_as_soon_as_it_is_stored
     assert await found(live, "PARCEL tracking") == [parcel]  # every word, in any case, in any order
     assert await found(live, "tracking parcel zebra") == []
     assert await found(live, "deliv") == [other, parcel]  # the last word is also a prefix: delivery, delivered
+    assert await found(live, "par") == []  # from four letters: shorter ones begin too many words
     assert await found(live, "arrived.") == [parcel]  # punctuation is not part of a word
     # A second message of the same conversation: found too, and the conversation listed once.
     await live.sms("+15550000001", "Still no parcel, parcel, parcel")
