@@ -111,7 +111,7 @@ def sqlite_database(conversations: int, messages: int) -> tuple[str, dict[str, A
     summary_file = db.with_suffix(".json")
     url = f"sqlite:///{db}"
     if not summary_file.exists():
-        for stale in cache.glob(db.name + "*"):
+        for stale in cache.glob(f"seed-{conversations}-{messages}-*"):  # older code's, or a failed seeding
             stale.unlink()
         print(f"seeding {db} ...", flush=True)
         summary_file.write_text(json.dumps(run_seed(url, conversations, messages, cache)))
@@ -247,7 +247,7 @@ def cases(client: httpx.Client, tokens: dict[str, str], summary: dict[str, Any],
         rare = list(words.values())[-1]
         out.append(Case(f"search: agent, tab mine, '{rare}'", "agent1", "/api/conversations",
                         {"q": rare, "assignee": "me", "status": "open"}))
-    out.append(Case("search: prefix 'ref'", "admin", "/api/conversations", {"q": "ref"}))
+    out.append(Case("search: prefix 'refu'", "admin", "/api/conversations", {"q": "refu"}))
     out.append(Case("search: two words 'refund paypal'", "admin", "/api/conversations", {"q": "refund paypal"}))
     out.append(Case("search: contact name 'garcia'", "admin", "/api/conversations", {"q": "garcia"}))
     out.append(Case("search: no match 'zzqx'", "admin", "/api/conversations", {"q": "zzqx"}))
