@@ -26,11 +26,14 @@ import asyncio
 from collections import Counter
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection
 
 from starlette.routing import WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox import store
@@ -54,11 +57,40 @@ REVOKED = object()  # the user may no longer connect
 Credentials = tuple[str | None, int | None]  # (API token, session user id), as auth.credentials
 
 
+class Suspended:
+    """A send begun by ``Subscription.offer`` that had to wait (the socket's buffer is
+    full): the socket's task finishes it before anything queued after it."""
+
+    def __init__(self, send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self.send, self.waiting_on = send, waiting_on
+
+    async def finish(self) -> None:
+        while True:
+            try:
+                # What the coroutine yielded: a future, or None for a bare yield (sleep(0)).
+                await (self.waiting_on if self.waiting_on is not None else asyncio.sleep(0))
+            except BaseException:
+                self.send.close()
+                raise
+            try:
+                self.waiting_on = self.send.send(None)
+            except StopIteration:
+                return
+
+
 class Subscription:
+    """One socket's share of the bus. While its task waits for work (``idle``) and the
+    socket takes the frame without waiting, which is nearly always, ``offer`` sends the
+    event itself: a task switch per socket and event would cost about as much as the send
+    (bench/live.py). Otherwise events wait in ``queue`` for the socket's task, in order."""
+
     def __init__(self, viewer: Viewer, size: int, credentials: Credentials = (None, None)) -> None:
         self.viewer = viewer
         self.credentials = credentials
-        self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size)
+        self.queue: asyncio.Queue[LiveEvent | Suspended | object] = asyncio.Queue(size)
+        self.send: Callable[[Message], Coroutine[Any, Any, None]] | None = None  # once live
+        self.idle = False  # the task waits on an empty queue: offer may send
+        self.last_sent = 0
 
     @property
     def viewer(self) -> Viewer:
@@ -74,16 +106,43 @@ class Subscription:
     def offer(self, event: LiveEvent) -> None:
         if not self._sees_all and self._scopes.isdisjoint(event.scopes):
             return
+        if self.idle and self.send is not None:
+            if event.id > self.last_sent:
+                self._send_now(event)
+            return
         try:
             self.queue.put_nowait(event)
+            self.idle = False
         except asyncio.QueueFull:
             self.interrupt(RESYNC)
 
+    def _send_now(self, event: LiveEvent) -> None:
+        # Run the send coroutine here, outside any task, up to its first wait, if any.
+        assert self.send is not None
+        send = self.send({"type": "websocket.send", "text": event.frame})
+        try:
+            waiting_on = send.send(None)
+        except StopIteration:
+            self.last_sent = event.id
+            return
+        except Exception:  # the socket is gone: its task ends it
+            self.interrupt(CLOSED)
+            return
+        self.last_sent = event.id
+        self.queue.put_nowait(Suspended(send, waiting_on))  # the queue is empty while idle
+        self.idle = False
+
     def interrupt(self, marker: object) -> None:
-        """Replace whatever is queued by ``marker``: it is the next thing the sender sees."""
+        """Replace whatever is queued by ``marker``: it is the next thing the sender sees
+        (after a send already begun)."""
+        begun = []
         while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(marker)
+            item = self.queue.get_nowait()
+            if isinstance(item, Suspended):
+                begun.append(item)
+        for item in [*begun, marker]:
+            self.queue.put_nowait(item)
+        self.idle = False
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -110,30 +169,38 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     online: Counter[int] = ws.app.state.online
     online[viewer.user_id] += 1
     try:
-        last_sent = after if after is not None else ctx.bus.last_id
+        sub.last_sent = after if after is not None else ctx.bus.last_id
         if after is not None:
-            last_sent = await _replay(ws, ctx, viewer, after)
-        await ws.send_text(json.dumps({"id": None, "type": "ready", "data": {"last_event_id": last_sent}}))
+            sub.last_sent = await _replay(ws, ctx, viewer, after)
+        await ws.send_text(json.dumps({"id": None, "type": "ready", "data": {"last_event_id": sub.last_sent}}))
+        sub.send = ws.send
         # Helpers that end the loop below by queueing a marker: one await per event, no task
         # per event (that costs ~15 ms at the tail with 100 sockets, bench/live.py).
         receiver = asyncio.create_task(_drain_incoming(ws, sub))
         try:
             while True:
+                sub.idle = sub.queue.empty()
                 item = await sub.queue.get()
+                sub.idle = False
                 if item is CLOSED:
                     break
                 if item is REVOKED:
                     await ws.close(code=UNAUTHENTICATED)
                     break
                 if item is RESYNC:
-                    await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": last_sent}}))
+                    await ws.send_text(json.dumps({"id": None, "type": "resync",
+                                                   "data": {"last_event_id": sub.last_sent}}))
+                    continue
+                if isinstance(item, Suspended):
+                    await item.finish()
                     continue
                 assert isinstance(item, LiveEvent)
-                if item.id <= last_sent:
+                if item.id <= sub.last_sent:
                     continue  # already sent during the replay
                 await ws.send({"type": "websocket.send", "text": item.frame})
-                last_sent = item.id
+                sub.last_sent = item.id
         finally:
+            sub.idle = False
             receiver.cancel()
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
