@@ -22,10 +22,30 @@
         t.innerHTML = html.trim();
         var fresh = t.content.firstElementChild;
         if (!fresh) return;
+        if (id === "queue") carryOver(el, fresh);
         el.replaceWith(fresh);
         htmx.process(fresh);
         swapped();
       });
+  }
+
+  // What a lead is doing in the queue survives its refresh: the conversations they ticked,
+  // whom they picked to assign them to, and the notice of what they just did.
+  function carryOver(old, fresh) {
+    old.querySelectorAll("input[type=checkbox]:checked").forEach(function (box) {
+      var same = fresh.querySelector("input[type=checkbox][name='" + CSS.escape(box.name) + "'][value='" +
+                                     CSS.escape(box.value) + "']");
+      if (same) same.checked = true;
+    });
+    old.querySelectorAll("select[name]").forEach(function (sel) {
+      var same = fresh.querySelector("select[name='" + CSS.escape(sel.name) + "']");
+      if (same && Array.prototype.some.call(same.options, function (o) { return o.value === sel.value; })) {
+        same.value = sel.value;
+      }
+    });
+    old.querySelectorAll("[role=status], [role=alert]").forEach(function (note) {
+      if (!fresh.querySelector("[role=" + note.getAttribute("role") + "]")) fresh.prepend(note);
+    });
   }
 
   function refresh(what) {  // coalesce bursts of events into one request per pane

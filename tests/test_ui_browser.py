@@ -78,13 +78,17 @@ async def test_lead_queue_shows_waiting_and_presence_and_reassigns(live: Live, b
     agent_row = page.locator(f"tr[data-agent='{live.users['agent']['id']}']")
     await expect(agent_row.locator(".presence")).to_have_text("online")
     await expect(page.locator(f"tr[data-agent='{live.users['agent2']['id']}'] .presence")).to_have_text("offline")
-    await live.sms("+15551112222", "second in line")  # arrives while the lead watches
     waiting = page.locator("tr[data-conversation]")
-    await expect(waiting).to_have_count(2)
-    await expect(waiting.first).to_contain_text("+15557654321")  # longest wait first
-
     await waiting.first.get_by_role("checkbox").check()
     await page.get_by_label("Assign the selected to").select_option(f"user:{live.users['agent']['id']}")
+    await live.sms("+15551112222", "second in line")  # arrives while the lead is choosing
+    await expect(waiting).to_have_count(2)
+    await expect(waiting.first).to_contain_text("+15557654321")  # longest wait first
+    # The refresh that brought the newcomer kept the lead's choices.
+    await expect(waiting.first.get_by_role("checkbox")).to_be_checked()
+    await expect(waiting.nth(1).get_by_role("checkbox")).not_to_be_checked()
+    await expect(page.get_by_label("Assign the selected to")).to_have_value(f"user:{live.users['agent']['id']}")
+
     await page.get_by_role("button", name="Assign").click()
     await expect(page.get_by_role("status")).to_have_text("1 conversation(s) reassigned.")
     await expect(waiting).to_have_count(1)
