@@ -1,5 +1,5 @@
 """Timed work of the serving process: wake snoozed conversations when their time comes,
-and prune live events past their retention."""
+prune live events past their retention, and (SQLite) keep the search index merged."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import logging
 import time
 from datetime import timedelta
 
-from inbox import services
+from inbox import search, services
 from inbox.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 30.0  # also picks up snoozes set by other processes
 PRUNE_EVERY = 3600.0
+MERGE_EVERY = 300.0
 
 
 class Housekeeper:
@@ -21,6 +22,7 @@ class Housekeeper:
         self.ctx = ctx
         self._changed = asyncio.Event()
         self._pruned_at = 0.0
+        self._merged_at = time.monotonic()
 
     def snoozes_changed(self) -> None:
         self._changed.set()
@@ -38,6 +40,9 @@ class Housekeeper:
                     if pruned:
                         log.info("pruned %d live events older than %g days", pruned,
                                  self.ctx.settings.event_retention_days)
+                if self.ctx.db.is_sqlite and time.monotonic() - self._merged_at > MERGE_EVERY:
+                    self._merged_at = time.monotonic()
+                    await self.ctx.db.write(lambda tx: search.sqlite_merge_step(tx.conn))
             except Exception:
                 log.exception("housekeeping failed")
             wait = MAX_WAIT if next_due is None else (next_due - utcnow()).total_seconds()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from inbox import search
 from inbox.db import Database
 
 
@@ -36,3 +37,26 @@ async def test_checkpoints_run_off_the_event_loop_and_lose_nothing(tmp_path: Pat
                                .scalar()) == 8 * 600
     finally:
         check.stop()
+
+
+def test_merge_steps_bring_the_search_index_to_one_segment(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/inbox.db")
+    db.migrate()
+    try:
+        for batch in range(300):  # messages stored a few at a time, as webhooks store them
+            db.write_sync(lambda tx, b=batch: tx.conn.exec_driver_sql(
+                "INSERT INTO message_search(rowid, text) VALUES " + ",".join(
+                    f"({b * 10 + i}, 'order {b} item {i} refund word{b * 7 % 97}')" for i in range(10))))
+
+        def segments() -> int:
+            return int(db.read_sync(lambda c: c.exec_driver_sql(
+                "SELECT count(DISTINCT segid) FROM message_search_idx").scalar()))
+        assert segments() > 1
+        for _ in range(10):
+            db.write_sync(lambda tx: search.sqlite_merge_step(tx.conn))
+        assert segments() == 1
+        found = db.read_sync(lambda c: c.exec_driver_sql(
+            "SELECT count(*) FROM message_search WHERE message_search MATCH 'refund'").scalar())
+        assert found == 3000  # merged, nothing lost
+    finally:
+        db.stop()
