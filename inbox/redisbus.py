@@ -22,13 +22,15 @@ event's latency and is only probably right. The lock serialises only the event i
 and the commit of each group commit, which are short.
 
 If Redis is unreachable, publishing falls back to delivering this process's own events
-locally, and the listener resubscribes and then catches up from the database, so a
-Redis outage delays other processes' events but loses none.
+locally, and the listener subscribes again and, once Redis confirms the subscription,
+catches up from the database: whatever was published before the confirmation was
+committed before it too, so a Redis outage delays other processes' events but loses none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -78,8 +80,7 @@ class RedisBus(Bus):
     async def start(self, db: Database) -> None:
         self._db = db
         self._redis = aioredis.from_url(self.url)
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.channel)
+        pubsub = await self._subscribe()
         await super().start(db)  # after subscribing: what commits from here on arrives
         self._tasks = [asyncio.create_task(self._listen(pubsub)), asyncio.create_task(self._publish()),
                        asyncio.create_task(self._deliver())]
@@ -98,17 +99,46 @@ class RedisBus(Bus):
             self._loop.call_soon_threadsafe(self._outbox.put_nowait, events)
 
     async def _publish(self) -> None:
+        """PUBLISH each group commit's events. When that fails, this process's own sockets
+        get them at once, and the newest is published again every RETRY_SECONDS until Redis
+        takes it (or takes newer events): from it the other processes learn that they
+        missed some, and read them from the database. Without it, a quiet spell after an
+        outage would leave them unaware until the next event."""
         assert self._redis is not None
+        unsent: list[PendingEvent] = []  # the newest event that failed to go out, if any
         while True:
-            events = await self._outbox.get()
+            try:
+                events = await (asyncio.wait_for(self._outbox.get(), RETRY_SECONDS) if unsent
+                                else self._outbox.get())
+            except TimeoutError:
+                events = []
             while not self._outbox.empty() and len(events) < PAGE:  # commits that queued meanwhile
                 events = events + self._outbox.get_nowait()
-            payload = json.dumps([[e.id, e.type, e.data, e.scopes] for e in events], default=str)
+            batch = events or unsent
+            payload = json.dumps([[e.id, e.type, e.data, e.scopes] for e in batch], default=str)
             try:
                 await self._redis.publish(self.channel, payload)
-            except RedisError as exc:  # our own sockets still hear of them; the others catch up later
-                log.warning("publishing %d events to redis failed: %r", len(events), exc)
-                self._inbox.put_nowait([LiveEvent(e.id, e.type, e.data, e.scopes) for e in events])
+                unsent = []
+            except RedisError as exc:
+                log.warning("publishing %d events to redis failed: %r", len(batch), exc)
+                if events:
+                    self._inbox.put_nowait([LiveEvent(e.id, e.type, e.data, e.scopes) for e in events])
+                    unsent = events[-1:]
+
+    async def _subscribe(self) -> Any:
+        """A pub/sub connection whose subscription Redis has confirmed: every event
+        published from then on reaches it."""
+        assert self._redis is not None
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+            while (reply := await pubsub.get_message(timeout=10)) is None or reply["type"] != "subscribe":
+                if reply is None:
+                    raise TimeoutError("redis did not confirm the subscription")
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        return pubsub
 
     async def _listen(self, pubsub: Any) -> None:
         while True:
@@ -117,9 +147,17 @@ class RedisBus(Bus):
                     if message["type"] == "message":
                         self._inbox.put_nowait([LiveEvent(*row) for row in json.loads(message["data"])])
             except (RedisError, OSError) as exc:
-                log.warning("redis event bus disconnected (%r); resubscribing", exc)
+                log.warning("redis event bus disconnected (%r); subscribing again", exc)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            while True:
                 await asyncio.sleep(RETRY_SECONDS)
-                self._inbox.put_nowait(_CATCH_UP)  # listen() reconnects and resubscribes
+                try:
+                    pubsub = await self._subscribe()
+                    break
+                except (RedisError, OSError) as exc:
+                    log.warning("redis event bus still unreachable (%r)", exc)
+            self._inbox.put_nowait(_CATCH_UP)  # what was published meanwhile is in the database
 
     async def _deliver(self) -> None:
         """The only place events reach subscribers: one task, so one order."""

@@ -26,6 +26,8 @@ from inbox.models import ChannelKind
 from inbox.redisbus import RedisBus, channel_for
 from inbox.store import CONTACTS, EVENTS, MESSAGES
 from tests.conftest import Live
+from tests.helpers import servers
+from tests.helpers.server import free_port
 
 
 @pytest.fixture
@@ -137,3 +139,30 @@ async def test_events_whose_publish_comes_late_are_read_from_the_database_in_ord
         # the silent process hears of its own events the same way
         await silent.wait_for(last)
         assert [e.data["n"] for e in silent.seen] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_a_redis_outage_delays_events_between_processes_but_loses_none(live: Live) -> None:
+    url, port = live.app.state.ctx.settings.database_url, free_port()
+
+    async def newest() -> int:
+        return int(await writer.db.read(lambda c: c.execute(select(func.max(EVENTS.c.id))).scalar()))
+    with contextlib.ExitStack() as redis_up:
+        redis_url = redis_up.enter_context(servers.redis(port))
+        async with process(url, redis_url) as writer, process(url, redis_url) as watcher:
+            await writer.db.write(_emit(0))
+            await watcher.wait_for(await newest())
+
+            redis_up.close()  # Redis goes away
+            for i in range(1, 5):  # committed while the processes cannot tell each other
+                await writer.db.write(_emit(i))
+            during = await newest()
+            await writer.wait_for(during, timeout=30)  # its own sockets still hear of them
+            assert [e.data["n"] for e in watcher.seen] == [0]
+
+            redis_up.enter_context(servers.redis(port))  # back: the watcher catches up from the database
+            await watcher.wait_for(during, timeout=30)
+            await writer.db.write(_emit(5))  # and hears of new events through Redis again
+            last = await newest()
+            for proc in (writer, watcher):
+                await proc.wait_for(last, timeout=30)
+                assert [e.data["n"] for e in proc.seen] == [0, 1, 2, 3, 4, 5]  # each once, in order

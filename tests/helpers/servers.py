@@ -77,9 +77,10 @@ def postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def redis() -> Iterator[str]:
+def redis(port: int | None = None) -> Iterator[str]:
+    """A running redis-server (on ``port``, to start one again where another stopped)."""
     server = find_binary("redis-server")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
