@@ -96,10 +96,13 @@ Subscriber = Callable[[LiveEvent], None]
 
 def may_queue_delivery(event: LiveEvent) -> bool:
     """Whether the change may have queued work for the delivery worker (a reply, an
-    attachment to fetch, a retried message): a worker in another process wakes on these."""
+    attachment to fetch, a retried message): a worker in another process wakes on these.
+    Not a plain inbound message: a claim per webhook would be a write for nothing."""
+    message = event.data.get("message") or {}
     if event.type == MESSAGE_CREATED:
-        return True
-    return event.type == MESSAGE_UPDATED and event.data.get("message", {}).get("status") == "queued"
+        return message.get("direction") != "in" or any(
+            "path" not in a and "error" not in a for a in message.get("attachments") or [])
+    return event.type == MESSAGE_UPDATED and message.get("status") == "queued"
 
 
 class Bus:

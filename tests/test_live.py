@@ -9,7 +9,7 @@ import socket
 import pytest
 from typing import Any
 
-from inbox.events import LiveEvent, Viewer
+from inbox.events import LiveEvent, Viewer, may_queue_delivery
 from ui.live import RESYNC, Subscription
 
 import websockets
@@ -98,3 +98,14 @@ async def test_replay_past_the_retention_says_resync(live: Live) -> None:
     ev = await stream.next(lambda e: e["type"] == "message.created")
     assert ev["data"]["message"]["text"] == "four"
     await stream.close()
+
+
+def test_only_events_that_may_have_queued_work_wake_other_processes_workers() -> None:
+    def created(**message: Any) -> LiveEvent:
+        return LiveEvent(1, "message.created", {"message": message}, ["all"])
+    assert not may_queue_delivery(created(direction="in", attachments=[]))  # a plain webhook: no claim
+    assert may_queue_delivery(created(direction="in", attachments=[{"url": "https://cdn.example/1.jpg"}]))
+    assert not may_queue_delivery(created(direction="in", attachments=[{"path": "ab/cd/x.jpg"}, {"error": "no"}]))
+    assert may_queue_delivery(created(direction="out", status="queued", attachments=[]))
+    assert may_queue_delivery(LiveEvent(2, "message.updated", {"message": {"status": "queued"}}, ["all"]))
+    assert not may_queue_delivery(LiveEvent(3, "message.updated", {"message": {"status": "sent"}}, ["all"]))
