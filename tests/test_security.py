@@ -214,3 +214,27 @@ async def test_admin_and_lead_pages_refuse_an_agent_even_with_a_valid_form(live:
     assert moved.status_code == 303 and moved.headers["location"].endswith("done=0")
     assert (await live.get(f"/api/conversations/{conv['id']}", who="lead"))["assignee_id"] == \
         live.users["agent2"]["id"]
+
+
+@pytest.mark.parametrize("live_overrides", [{"max_body_bytes": 1000, "max_media_bytes": 1000,
+                                             "max_email_bytes": 1000}])
+async def test_no_request_body_is_taken_past_the_largest_limit(live: Live) -> None:
+    """An upload or a form is read (a file spooled to disk) before its route can judge its
+    size: every body is cut off at the largest configured limit plus 1 MiB, declared or not,
+    whichever route it is sent to."""
+    big = b"x" * (3 * 1024 * 1024)
+    declared = await live.client.post("/logout", content=big, headers={"Content-Type": "text/plain"})  # reads none
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "payload_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        yield (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+               b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+        for _ in range(48):
+            yield b"\x00" * 65536
+    streamed = await live.client.post("/api/uploads", content=chunks(), headers={
+        **live.as_("agent"), "Content-Type": "multipart/form-data; boundary=xyz"})
+    # Cut off on the way in, not spooled whole and then refused by the upload's own limit.
+    assert streamed.status_code == 413 and "body over the" in streamed.json()["error"]["message"], streamed.text
+    small = await live.client.post("/api/uploads", headers=live.as_("agent"),
+                                   files={"file": ("small.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 500, "image/png")})
+    assert small.status_code == 201  # under every limit, it is taken as before

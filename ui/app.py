@@ -32,7 +32,7 @@ from inbox.services import Context
 from inbox.housekeeping import Housekeeper
 from ui import admin, api, live, media, views
 from ui.auth import LoginThrottle, login, logout
-from ui.http import EXCEPTION_HANDLERS
+from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.openapi import openapi
 from webhooks import routes as webhook_routes
 from webhooks.registry import build_registry
@@ -124,7 +124,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
+        middleware=[Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
+                                                    settings.max_email_bytes) + 1024 * 1024),
+                    Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
     )
     app.state.ctx = ctx

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inbox.errors import BadRequest, InboxError, PayloadTooLarge, TooManyRequests
 
@@ -71,3 +72,33 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {InboxError: on_inbox_error, HTTPException: on_http_error, Exception: on_unexpected}
+
+
+class BodyLimit:
+    """Refuse (413) any request body over ``limit`` bytes, by its Content-Length or as it
+    streams in, before a route reads it: a multipart upload is spooled to disk whole before
+    the route sees its size, so without this a logged-in user could fill the disk. Routes
+    apply their own, smaller limits on top (webhooks, uploads, emails)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await error_response(413, "payload_too_large", f"body over the {self.limit}-byte limit")(
+                scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise PayloadTooLarge(f"body over the {self.limit}-byte limit")
+            return message
+        await self.app(scope, counted, send)
