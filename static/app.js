@@ -119,7 +119,10 @@
     return Math.floor(s / 86400) + "d";
   }
 
-  function decorate() {  // readable times, newest message in view
+  function decorate() {  // readable times, newest message in view, the agent's time zone for snoozes
+    document.querySelectorAll("input[name=tz_offset]").forEach(function (i) {
+      i.value = String(new Date().getTimezoneOffset());
+    });
     document.querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       t.title = d.toLocaleString();
@@ -284,6 +287,12 @@
   });
 
   document.addEventListener("htmx:afterSwap", function () { swapped(); });
+
+  document.addEventListener("input", function (e) {  // a snooze's end, in the agent's own time zone, as UTC
+    if (e.target.name !== "until_at") return;
+    var when = new Date(e.target.value);
+    e.target.form.elements.until_utc.value = isNaN(when) ? "" : when.toISOString();
+  });
 
   document.addEventListener("htmx:responseError", function (e) {  // refused (e.g. an expired form): say why
     var xhr = e.detail.xhr, text = "The server refused that (" + xhr.status + ").";

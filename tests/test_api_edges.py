@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
+from inbox.errors import Invalid
 from inbox.store import INBOXES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.forms import page_token
+from ui.views import _snooze_until
 
 
 def _cursor(*parts: Any) -> str:
@@ -238,3 +242,12 @@ async def test_openapi_gives_each_operation_its_real_success_status(live: Live) 
     assert success("/healthz", "get") == ["200"] and success("/logout", "post") == ["204"]
     assert success("/login", "post") == ["200"] and paths["/login"]["post"]["security"] == []
     assert "security" not in paths["/api/me"]["get"]  # the document's default: a token or the session
+
+
+def test_a_snooze_time_from_the_ui_is_read_in_the_agents_zone_and_refused_when_impossible() -> None:
+    soon = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0, tzinfo=None)
+    assert _snooze_until("1h", soon.isoformat(), "") == soon.replace(tzinfo=timezone.utc)  # no JS: UTC
+    assert _snooze_until("1h", soon.isoformat(), "300") == soon.replace(tzinfo=timezone.utc) + timedelta(hours=5)
+    for bad in ("yesterday", "2001-01-01T10:00", (soon + timedelta(days=400)).isoformat()):
+        with pytest.raises(Invalid):
+            _snooze_until("1h", bad, "")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, Page, expect
 
@@ -135,6 +137,26 @@ async def _open(browser: Browser, live: Live, body: str = "hello", who: str = "a
     page = await _login(browser, live, who)
     await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
     return page, conv
+
+
+async def test_a_snooze_ends_when_the_agent_says_in_their_own_time_zone(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "call me next week")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await login(browser, live, "agent", timezone_id="America/New_York")
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    await page.get_by_label("or until").fill("2027-01-02T10:30")  # New York winter: UTC-5
+    await page.get_by_role("button", name="Snooze").click()
+    await expect(page.locator("#conversation .status")).to_have_text("snoozed")
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["snoozed_until"] == "2027-01-02T15:30:00.000Z"
+
+    await page.get_by_label("or until").fill("")
+    await page.get_by_label("Snooze for").select_option("tomorrow")
+    await page.get_by_role("button", name="Snooze").click()
+    new_york = ZoneInfo("America/New_York")
+    tomorrow = (datetime.now(new_york) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    await expect(page.locator("#conversation .status")).to_have_text("snoozed")
+    until = datetime.fromisoformat((await live.get(f"/api/conversations/{conv['id']}"))["snoozed_until"])
+    assert abs(until - tomorrow) <= timedelta(hours=1)  # 9:00 there (an hour either way across a DST change)
 
 
 async def test_failed_reply_shows_reason_and_retry_resends(live: Live, browser: Browser) -> None:

@@ -9,6 +9,7 @@ JavaScript: it posts, the server redirects back to the page. static/app.js liste
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -199,8 +200,10 @@ async def act(request: Request) -> Response:
             await services.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
         elif action == "status":
             until = None
-            if form.get("status") == "snoozed":  # "1h", "4h", "tomorrow" (09:00 UTC), "week"
-                until = _snooze_until(str(form.get("until", "")))
+            if form.get("status") == "snoozed":
+                until = _snooze_until(str(form.get("until", "")),
+                                      str(form.get("until_utc") or form.get("until_at") or ""),
+                                      str(form.get("tz_offset") or ""))
             await services.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
         elif action == "read":
             await services.mark_read(ctx, viewer, cid)
@@ -245,10 +248,27 @@ def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
     raise Invalid("pick someone to assign to", "invalid_assignee")
 
 
-def _snooze_until(choice: str) -> datetime:
+def _snooze_until(choice: str, at: str = "", tz_offset: str = "") -> datetime:
+    """When a snooze from the conversation header ends: ``at`` if given (the browser's UTC
+    reading of the agent's datetime-local field, or without JavaScript the field itself),
+    else a preset ("1h", "4h", "tomorrow" at 09:00, "week"). ``tz_offset`` is the browser's
+    Date.getTimezoneOffset(), minutes behind UTC; without it the agent's clock is taken to
+    be UTC."""
+    offset = timedelta(minutes=int(tz_offset)) if re.fullmatch(r"-?\d{1,4}", tz_offset) and \
+        abs(int(tz_offset)) <= 18 * 60 else timedelta(0)
     now = datetime.now(timezone.utc)
+    if at:
+        try:
+            local = datetime.fromisoformat(at)
+        except ValueError:
+            raise Invalid(f"{at!r} is not a date and time", "invalid_snooze") from None
+        until = local.replace(tzinfo=timezone.utc) + offset if local.tzinfo is None else local
+        if not now < until <= now + timedelta(days=366):
+            raise Invalid("a snooze ends in the future, within a year", "invalid_snooze")
+        return until
     if choice == "tomorrow":
-        return (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+        local_now = now - offset
+        return (local_now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0) + offset
     return now + {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "week": timedelta(days=7)}.get(
         choice, timedelta(hours=1))
 
