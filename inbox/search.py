@@ -64,7 +64,7 @@ def matching_conversations(conn: Connection, q: str) -> ColumnElement[bool]:
     q = q.replace("\x00", "")  # PostgreSQL's text cannot hold it
     # Names and handles from three characters: a trigram index finds nothing shorter, and
     # one or two letters are in most names anyway.
-    by_contact = _by_contact(conn, q) if len(q) >= 3 else false()
+    by_contact = contact_matches(conn, q, CONVERSATIONS.c.contact_id) if len(q) >= 3 else false()
     terms = words(q)
     if not terms:
         return by_contact
@@ -151,13 +151,12 @@ def _probe(conn: Connection, match: str) -> ColumnElement[bool]:
     return exists(select(literal(1)).where(m.c.conversation_id == c.id, _ts_match(m.c.text, match)).offset(0))
 
 
-def _by_contact(conn: Connection, q: str) -> ColumnElement[bool]:
-    """The conversation's contact has a name or a handle containing ``q`` (three
-    characters or more)."""
-    c = CONVERSATIONS.c
+def contact_matches(conn: Connection, q: str, contact_id: Any) -> ColumnElement[bool]:
+    """``contact_id`` (a column) is of a contact with a name or a handle containing ``q``
+    (three characters or more: the trigram indexes find nothing shorter)."""
     if conn.dialect.name == "sqlite":
         phrase = '"' + q.replace('"', '""') + '"'
-        return c.contact_id.in_(text(
+        return contact_id.in_(text(
             "SELECT rowid FROM contact_search WHERE contact_search MATCH :phrase UNION "
             "SELECT contact_id FROM contact_identity WHERE id IN "
             "(SELECT rowid FROM handle_search WHERE handle_search MATCH :phrase)").bindparams(phrase=phrase)
@@ -165,7 +164,7 @@ def _by_contact(conn: Connection, q: str) -> ColumnElement[bool]:
     # Fetched first: as a subquery, PostgreSQL joins every contact to it (25 ms at 100,000).
     ids = conn.execute(select(CONTACTS.c.id).where(contains(conn, CONTACTS.c.name, q)).union(
         select(IDENTITIES.c.contact_id).where(contains(conn, IDENTITIES.c.handle, q)))).scalars().all()
-    return c.contact_id == any_(bindparam("contact_ids", list(ids), type_=ARRAY(Integer))) if ids else false()
+    return contact_id == any_(bindparam("contact_ids", list(ids), type_=ARRAY(Integer))) if ids else false()
 
 
 def contains(conn: Connection, column: Any, q: str) -> ColumnElement[bool]:

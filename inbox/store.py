@@ -166,11 +166,18 @@ def get_contact(conn: Connection, contact_id: int, *, full: bool = True) -> Dict
 
 
 def search_contacts(conn: Connection, q: str, limit: int = 50) -> list[Dict]:
+    """Contacts whose name, email, phone or a handle contains ``q``, newest first. Names
+    and handles are looked up in the search indexes from three characters on."""
     query = select(CONTACTS).where(CONTACTS.c.merged_into_id.is_(None))
+    q = q.replace("\x00", "")
     if q:
-        handle_match = select(IDENTITIES.c.contact_id).where(search.contains(conn, IDENTITIES.c.handle, q))
-        query = query.where(or_(search.contains(conn, CONTACTS.c.name, q), search.contains(conn, CONTACTS.c.email, q),
-                                search.contains(conn, CONTACTS.c.phone, q), CONTACTS.c.id.in_(handle_match)))
+        if len(q) >= 3:
+            by_name_or_handle = search.contact_matches(conn, q, CONTACTS.c.id)
+        else:
+            handle_match = select(IDENTITIES.c.contact_id).where(search.contains(conn, IDENTITIES.c.handle, q))
+            by_name_or_handle = or_(search.contains(conn, CONTACTS.c.name, q), CONTACTS.c.id.in_(handle_match))
+        query = query.where(or_(by_name_or_handle, search.contains(conn, CONTACTS.c.email, q),
+                                search.contains(conn, CONTACTS.c.phone, q)))
     return [contact_dict(r) for r in conn.execute(query.order_by(CONTACTS.c.id.desc()).limit(limit))]
 
 

@@ -121,6 +121,10 @@ async def test_contact_search_and_attribute_patch(live: Live) -> None:
     assert [c["id"] for c in (await live.get("/api/contacts", params={"q": "scully"}))["items"]] == [cid]
     assert [c["id"] for c in (await live.get("/api/contacts", params={"q": "7654321"}))["items"]] == [cid]
     assert (await live.get("/api/contacts", params={"q": "nobody"}))["items"] == []
+    assert [c["id"] for c in (await live.get("/api/contacts", params={"q": "Sc"}))["items"]] == [cid]  # short
+    assert [c["id"] for c in (await live.get("/api/contacts", params={"q": "NA SCU"}))["items"]] == [cid]
+    for hostile in ('"', '"x*', "a\x00bc", "NEAR(", "%_"):  # never query syntax, never a 500
+        assert (await live.get("/api/contacts", params={"q": hostile}))["items"] == []
     by_text = await live.get("/api/conversations", params={"q": "hello"})
     assert [c["id"] for c in by_text["items"]] == [conv["id"]]
 
