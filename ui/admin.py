@@ -48,6 +48,14 @@ def _back(done: str | None = None, error: str | None = None) -> Response:
     return RedirectResponse("/admin" + ("?" + urlencode(query) if query else ""), status_code=303)
 
 
+def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[str, str]:
+    """The channel's settings filled in on the inbox form (fields named ``<kind>:<key>``).
+    A blank field is left out: on an edit it keeps the setting as it is (secrets are never
+    shown to edit)."""
+    options = registry.get(kind).cli_options if registry.supports(kind) else {}
+    return {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
+
+
 async def admin_action(request: Request) -> Response:
     viewer = await _admin(request)
     if isinstance(viewer, Response):
@@ -59,17 +67,14 @@ async def admin_action(request: Request) -> Response:
     try:
         if action == "inbox":
             kind = form.get("kind", "")
-            options = registry.get(kind).cli_options if registry.supports(kind) else {}
-            settings = {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
-            inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind, settings)
+            inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind,
+                                              _channel_settings(registry, form, kind))
             await request.app.state.directory.reload()
             return _back(done=f"Inbox {inbox['name']} created")
         if action == "inbox-update":
             iid, kind = int(form.get("inbox_id", "0")), form.get("kind", "")
-            options = registry.get(kind).cli_options if registry.supports(kind) else {}
-            # A blank field leaves the setting as it is (secrets are never shown to edit).
-            patch = {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
-            inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None, patch)
+            inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None,
+                                                    _channel_settings(registry, form, kind))
             await request.app.state.directory.reload()
             return _back(done=f"Inbox {inbox['name']} saved")
         if action == "user":
