@@ -12,7 +12,9 @@ messages (or a tenth of them all, if fewer), for paging through a long history.
 Why raw cursors: SQLAlchemy's per-row machinery would cost more than the inserts. Rows
 go in with executemany (SQLite, ~50,000 rows a transaction) or COPY (PostgreSQL), with
 explicit ids that continue after those already there, so seeding an existing database
-adds to it. Triggers and indexes stay in place: the search index is filled as rows go in.
+adds to it. On SQLite the search triggers are lifted during the load and the index is
+filled once at the end, in the same transaction (see ``_Writer``); on PostgreSQL the
+indexes are kept up as rows go in.
 """
 
 from __future__ import annotations
