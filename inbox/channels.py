@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import httpx
+
 from inbox.errors import BadRequest
 from inbox.models import ChannelKind
 
@@ -152,6 +154,14 @@ class ProviderUnavailable(SendError):
     """Transient: timeouts, connection errors, 5xx. Retried with backoff."""
 
     transient = True
+
+
+def unreachable(exc: BaseException, provider: str, timeout: float) -> ProviderUnavailable:
+    """A transport failure talking to ``provider`` over HTTP (httpx, or the OS beneath it):
+    transient, worded for the agent."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailable("timeout", f"{provider} did not answer within {timeout:g} s")
+    return ProviderUnavailable("network", f"could not reach {provider}: {exc or type(exc).__name__}")
 
 
 class RateLimited(ProviderUnavailable):

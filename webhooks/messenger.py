@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from inbox import services
 from inbox.channels import (Attachment, InboundMessage, Media, MessageEdit, OutboundMessage, ProviderRejected,
-                            ProviderUnavailable, RateLimited, SendError, Sent, StatusUpdate)
+                            ProviderUnavailable, RateLimited, SendError, Sent, StatusUpdate, unreachable)
 from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.models import ChannelKind
@@ -376,10 +376,8 @@ class MessengerAdapter:
         url = f"{self.api_base}/{self.version}/{settings['page_id']}/messages"
         try:
             response = await self.http.post(url, params={"access_token": settings["page_access_token"]}, json=body)
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"Meta did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach Meta: {exc or type(exc).__name__}") from None
+            raise unreachable(exc, "Meta", self.timeout) from None
         if response.status_code == 200:
             mid = _json(response).get("message_id")
             if mid:
@@ -409,10 +407,8 @@ class MessengerAdapter:
                     if len(content) > self.max_media_bytes:
                         raise ProviderRejected("too_large", f"file over the {self.max_media_bytes:,}-byte limit")
                 content_type = response.headers.get("content-type", "").split(";")[0].strip()
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"the media host did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach the media host: {exc}") from None
+            raise unreachable(exc, "the media host", self.timeout) from None
         return Media(bytes(content), content_type or attachment.content_type, attachment.filename)
 
     async def with_profiles(self, settings: Mapping[int, Mapping[str, Any]], updates: list[Update]) -> list[Update]:

@@ -28,7 +28,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from inbox.channels import (Attachment, InboundMessage, Media, OutboundMessage, ProviderRejected, ProviderUnavailable,
-                            RateLimited, Sent, StatusUpdate)
+                            RateLimited, Sent, StatusUpdate, unreachable)
 from inbox import services
 from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
@@ -263,10 +263,8 @@ class TwilioAdapter:
             result = await self._client(s).messages.create_async(**kwargs)
         except TwilioRestException as exc:
             raise _translate(exc) from None
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"Twilio did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
+            raise unreachable(exc, "Twilio", self.timeout) from None
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
 
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
@@ -279,10 +277,8 @@ class TwilioAdapter:
         try:
             response = await client.session.get(attachment.url, auth=(settings["account_sid"], settings["auth_token"]),
                                                  follow_redirects=True)
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"Twilio did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach Twilio: {exc or type(exc).__name__}") from None
+            raise unreachable(exc, "Twilio", self.timeout) from None
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderUnavailable(str(response.status_code), f"Twilio answered {response.status_code}")
         if response.status_code != 200:

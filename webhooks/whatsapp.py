@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from inbox import services
 from inbox.channels import (Attachment, InboundMessage, Media, OutboundMessage, ProviderRejected, ProviderUnavailable,
-                            RateLimited, SendError, Sent, StatusUpdate)
+                            RateLimited, SendError, Sent, StatusUpdate, unreachable)
 from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_phone
@@ -390,10 +390,8 @@ class WhatsAppAdapter:
                 sent = await wa.send_message(message.to, message.text)
         except WhatsAppError as exc:
             raise _translate(exc) from None
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"WhatsApp did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach WhatsApp: {exc or type(exc).__name__}") from None
+            raise unreachable(exc, "WhatsApp", self.timeout) from None
         except ValueError as exc:  # pywa refuses a recipient or argument before calling the API
             raise ProviderRejected("invalid_request", str(exc)) from None
         # Graph accepted the message ("accepted"); the status webhook says when it is sent.
@@ -453,10 +451,8 @@ class WhatsAppAdapter:
                 raise ProviderUnavailable(str(status), f"WhatsApp's media server answered {status}") from None
             raise ProviderRejected(str(status), f"WhatsApp refused the media download ({status}); "
                                                 "the link may have expired") from None
-        except httpx.TimeoutException:
-            raise ProviderUnavailable("timeout", f"WhatsApp did not answer within {self.timeout:g} s") from None
         except (httpx.HTTPError, OSError) as exc:
-            raise ProviderUnavailable("network", f"could not reach WhatsApp: {exc or type(exc).__name__}") from None
+            raise unreachable(exc, "WhatsApp", self.timeout) from None
         content_type = (found.mime_type or attachment.content_type).split(";")[0].strip()
         return Media(content, content_type or attachment.content_type, attachment.filename)
 
