@@ -89,7 +89,7 @@ def timed(client: httpx.Client, path: str, params: dict[str, Any], headers: dict
 
 def seed_version() -> str:
     from inbox import migrate
-    sources = [ROOT / "inbox" / "seed.py", ROOT / "inbox" / "search.py", *sorted((ROOT / "migrations").rglob("*.py"))]
+    sources = [ROOT / "inbox" / "seed.py", ROOT / "inbox" / "search.py", *sorted((ROOT / "inbox" / "migrations").rglob("*.py"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
     return f"{migrate.head()}-{digest}"
 

@@ -1,5 +1,5 @@
-"""Schema migrations (alembic, ../migrations/): ``inbox db upgrade``, and every serving
-process on start.
+"""Schema migrations (alembic, inbox/migrations/, shipped inside the package): ``inbox db upgrade``,
+and every serving process on start.
 
 Several processes may start at once (``inbox serve --workers N``, or several hosts), so
 the upgrade runs in one transaction that first takes a lock: a transaction-level advisory
@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 
 from inbox import models, search  # noqa: F401 - models registers the tables on SQLModel.metadata
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK = 0x1B0C_5C4E  # any constant shared by every process of the app
 INITIAL = "0001"
 

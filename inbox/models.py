@@ -61,6 +61,9 @@ class User(SQLModel, table=True):
     role: str = Role.agent.value
     password_hash: str = ""
     active: bool = True
+    # In every session cookie; bumped by logout, a password change and deactivation, so
+    # every earlier session ends at once (ui/auth.py).
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -245,6 +248,15 @@ class CannedResponse(SQLModel, table=True):
     text: str
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookNonce(SQLModel, table=True):
+    """A one-time token of a signed webhook (Mailgun's ``token``), kept until its
+    timestamp is too old to be accepted anyway: a captured post cannot be replayed."""
+
+    __tablename__ = "webhook_nonce"
+    key: str = Field(primary_key=True)
+    expires_at: datetime = Field(index=True)
 
 
 class Event(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Full-text search of conversations: by the words of their messages, or by their
 contact's name or handle (a substring, as the contact search does).
 
-The index (migrations/versions/0002_message_search.py): on SQLite a contentless FTS5
+The index (inbox/migrations/versions/0002_message_search.py): on SQLite a contentless FTS5
 table whose rowid is ``conversation_id << 32 | message id``; on PostgreSQL a GIN index
 over ``to_tsvector('simple', text)``.
 

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 from inbox import migrate, search
@@ -60,7 +60,11 @@ def test_concurrent_upgrades_migrate_once(empty_engine: Engine) -> None:
 
 def test_a_database_created_before_migrations_is_adopted(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/old.db")
-    SQLModel.metadata.create_all(engine)  # how every install made its schema until now
+    # How every install made its schema before migrations: create_all of the models as they
+    # were then, which is revision 0001 without alembic's version table.
+    migrate.upgrade(engine, migrate.INITIAL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.head()
     assert migrate.differences(engine) == []

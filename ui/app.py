@@ -38,7 +38,7 @@ from webhooks import routes as webhook_routes
 from webhooks.registry import build_registry
 
 log = logging.getLogger(__name__)
-STATIC = Path(__file__).resolve().parent.parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 async def healthz(request: Request) -> Response:

@@ -3,7 +3,7 @@
 One page, three panes (conversation list, conversation, contact). Each pane is a block
 of ui/templates/inbox.html, rendered whole for a page load or alone for an htmx request
 (``HX-Request``), so there is one copy of the markup. Every form also works without
-JavaScript: it posts, the server redirects back to the page. static/app.js listens on
+JavaScript: it posts, the server redirects back to the page. ui/static/app.js listens on
 /ws and asks the server to re-render the panes an event touches.
 """
 
@@ -277,7 +277,7 @@ VIEWING_TTL = 45.0  # seconds a heartbeat keeps an agent listed as viewing a con
 
 
 async def viewing(request: Request) -> Response:
-    """Heartbeat of an open conversation (static/app.js, every 15 s): records that this
+    """Heartbeat of an open conversation (ui/static/app.js, every 15 s): records that this
     agent is looking at it and answers who else is. Kept in this process's memory."""
     viewer = await _viewer(request)
     if viewer is None:
