@@ -41,6 +41,12 @@ ALL_TYPES = (
 )
 
 SCOPE_ALL = "all"
+# Who may connect, or with which rights, changed (a user, a token, a team's members): the
+# live layer of every process rechecks the users in ``data["user_ids"]`` at once. Its
+# scope is nobody's, so no client is ever sent it.
+ACCESS_CHANGED = "access.changed"
+SCOPE_INTERNAL = "internal"
+INTERNAL_SCOPES = [SCOPE_INTERNAL]
 
 
 def conversation_scopes(assignee_id: int | None, team_id: int | None) -> list[str]:
@@ -72,7 +78,9 @@ class Viewer:
         return frozenset({SCOPE_ALL, f"user:{self.user_id}", *(f"team:{t}" for t in self.team_ids)})
 
     def may_see(self, scopes: Iterable[str]) -> bool:
-        return self.sees_all or not self.scopes.isdisjoint(scopes)
+        if self.sees_all:  # everything but the internal events (an agent's scopes never hold that one)
+            return scopes != INTERNAL_SCOPES
+        return not self.scopes.isdisjoint(scopes)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from inbox.media import MediaStore
 from inbox.ingest import IngestResult, find_message, ingest, preview
 from inbox.errors import Conflict, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_email, normalize_phone
-from inbox.events import (CONTACT_UPDATED, CONVERSATION_ASSIGNED, CONVERSATION_UPDATED,
+from inbox.events import (ACCESS_CHANGED, CONTACT_UPDATED, CONVERSATION_ASSIGNED, INTERNAL_SCOPES, CONVERSATION_UPDATED,
                           MESSAGE_CREATED, MESSAGE_UPDATED, NOTE_CREATED, SCOPE_ALL, Bus, Viewer,
                           conversation_scopes)
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
@@ -512,10 +512,30 @@ def update_user(tx: Tx, user_id: int, changes: Dict) -> Dict:
             Role(changes["role"])
         except ValueError:
             raise Invalid("role must be agent, lead or admin", "invalid_role") from None
+    if "password_hash" in changes or changes.get("active") is False:
+        # A new password, or a deactivation, ends every session: a cookie taken before it
+        # must not work again (nor after a reactivation).
+        changes = {**changes, "session_version": USERS.c.session_version + 1}
     tx.conn.execute(update(USERS).where(USERS.c.id == user_id).values(**changes))
+    if changes.keys() & {"role", "active", "session_version"}:
+        access_changed(tx, [user_id])
     user = store.get_user(tx.conn, user_id)
     assert user is not None
     return store.user_dict(user)
+
+
+def end_sessions(tx: Tx, user_id: int) -> None:
+    """Log out and "log out everywhere": every session cookie of the user stops working,
+    and their open WebSockets opened with one are closed."""
+    tx.conn.execute(update(USERS).where(USERS.c.id == user_id).values(session_version=USERS.c.session_version + 1))
+    access_changed(tx, [user_id])
+
+
+def access_changed(tx: Tx, user_ids: list[int]) -> None:
+    """Tell the live layer of every process to recheck these users' open sockets now,
+    rather than at its next periodic pass (ui/live.py)."""
+    if user_ids:
+        tx.emit(ACCESS_CHANGED, {"user_ids": sorted(set(user_ids))}, INTERNAL_SCOPES)
 
 
 def create_token(tx: Tx, user_id: int, name: str = "") -> str:
@@ -532,6 +552,7 @@ def revoke_token(tx: Tx, viewer: Viewer, token_id: int) -> None:
     if owner is None or (owner != viewer.user_id and viewer.role != Role.admin):
         raise NotFound("no such token")
     tx.conn.execute(TOKENS.delete().where(TOKENS.c.id == token_id))
+    access_changed(tx, [owner])
 
 
 def create_team(tx: Tx, name: str, member_ids: list[int]) -> Dict:
@@ -570,6 +591,8 @@ def _set_members(tx: Tx, team_id: int, member_ids: list[int]) -> None:
     known = set(tx.conn.execute(select(USERS.c.id).where(USERS.c.id.in_(member_ids))).scalars())
     if missing := set(member_ids) - known:
         raise Invalid(f"no such users: {sorted(missing)}", "unknown_user")
+    before = set(tx.conn.execute(select(MEMBERS.c.user_id).where(MEMBERS.c.team_id == team_id)).scalars())
+    access_changed(tx, list(before ^ known))  # who joined or left sees other conversations from now on
     tx.conn.execute(MEMBERS.delete().where(MEMBERS.c.team_id == team_id))
     if known:
         tx.conn.execute(insert(MEMBERS), [{"team_id": team_id, "user_id": u} for u in sorted(known)])

@@ -31,7 +31,7 @@ from inbox.redisbus import make_bus
 from inbox.services import Context
 from inbox.housekeeping import Housekeeper
 from ui import admin, api, live, media, views
-from ui.auth import LoginThrottle, login, logout
+from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.openapi import openapi
 from webhooks import routes as webhook_routes
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
         Route("/api/openapi.json", openapi),
         *api.routes,
         *webhook_routes.routes,

@@ -9,12 +9,16 @@ the ``event`` table, then the live stream, with no gap and no duplicate.
 A user with at least one open socket counts as online (``app.state.online``, per process:
 with several processes, presence needs the shared bus of the scale-out issue).
 
-The socket's user is read again every ``VIEWER_REFRESH_SECONDS``: a changed role or team
-applies to the events that follow, and a deactivated user or a revoked token ends the
-socket (close code 4401), as it would end their next HTTP request. One task per process
-does this for all open sockets, reading each distinct set of credentials once: with a
-task and a database read per socket, 1,000 agents cost 1,000 thread hops in one burst
-every 30 s.
+The socket's user is read again when an ``access.changed`` event names them (the
+services emit it when a user, their token, their session version or their teams change;
+through the Redis bus it reaches every process), and every ``VIEWER_REFRESH_SECONDS``
+besides: a changed role or team applies to the events that follow, and a deactivated
+user, a revoked token or an ended session ends the socket (close code 4401), as it would
+end their next HTTP request. From the moment the event arrives until the recheck is done,
+the affected sockets hold back what comes after it, so not one later event reaches a
+socket whose rights were taken away. One task per process does the periodic pass for all
+open sockets, reading each distinct set of credentials once: with a task and a database
+read per socket, 1,000 agents cost 1,000 thread hops in one burst every 30 s.
 
 Per event and socket the work is one scope check, one queue put and one send of the
 frame encoded once for all (bench/live.py measures it against a bare broadcast).
@@ -38,9 +42,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox import store
 from inbox.errors import InboxError
-from inbox.events import LiveEvent, Viewer
+from inbox.events import ACCESS_CHANGED, INTERNAL_SCOPES, LiveEvent, Viewer
 from inbox.services import Context
-from ui.auth import authenticate, credentials, load_viewer
+from ui.auth import WS_PROTOCOL, Credentials, authenticate, credentials, load_viewer
 
 log = logging.getLogger(__name__)
 REPLAY_PAGE = 1000
@@ -53,8 +57,6 @@ RESYNC = object()  # the client fell too far behind: it is told to resync
 CLOSED = object()  # the client went away
 REVOKED = object()  # the user may no longer connect
 
-
-Credentials = tuple[str | None, int | None]  # (API token, session user id), as auth.credentials
 
 
 class Suspended:
@@ -84,9 +86,13 @@ class Subscription:
     event itself: a task switch per socket and event would cost about as much as the send
     (bench/live.py). Otherwise events wait in ``queue`` for the socket's task, in order."""
 
-    def __init__(self, viewer: Viewer, size: int, credentials: Credentials = (None, None)) -> None:
+    def __init__(self, viewer: Viewer, size: int, credentials: Credentials = Credentials(None, None)) -> None:
         self.viewer = viewer
         self.credentials = credentials
+        # Set while this user's rights are rechecked: the socket's task waits on it before
+        # sending anything more; its result says whether the socket may stay open.
+        self.gate: asyncio.Future[bool] | None = None
+        self.rechecks = 0  # under way for it; the gate opens when the last one is done
         self.queue: asyncio.Queue[LiveEvent | Suspended | object] = asyncio.Queue(size)
         self.send: Callable[[Message], Coroutine[Any, Any, None]] | None = None  # once live
         self.idle = False  # the task waits on an empty queue: offer may send
@@ -104,7 +110,10 @@ class Subscription:
         self._scopes = viewer.scopes
 
     def offer(self, event: LiveEvent) -> None:
-        if not self._sees_all and self._scopes.isdisjoint(event.scopes):
+        if self._sees_all:
+            if event.scopes == INTERNAL_SCOPES:
+                return
+        elif self._scopes.isdisjoint(event.scopes):
             return
         if self.idle and self.send is not None:
             if event.id > self.last_sent:
@@ -132,6 +141,16 @@ class Subscription:
         self.queue.put_nowait(Suspended(send, waiting_on))  # the queue is empty while idle
         self.idle = False
 
+    def refilter(self) -> None:
+        """Drop the queued events the viewer may no longer see (their rights just changed)."""
+        kept = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if not isinstance(item, LiveEvent) or self.viewer.may_see(item.scopes):
+                kept.append(item)
+        for item in kept:
+            self.queue.put_nowait(item)
+
     def interrupt(self, marker: object) -> None:
         """Replace whatever is queued by ``marker``: it is the next thing the sender sees
         (after a send already begun)."""
@@ -149,7 +168,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     ctx: Context = ws.app.state.ctx
     # Accept before refusing: a close before the handshake reaches the client as a bare
     # HTTP 403, and it could not tell bad credentials from a bad ``after``.
-    await ws.accept()
+    await ws.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in ws.scope.get("subprotocols", []) else None)
     try:
         viewer = await authenticate(ws)
     except InboxError:
@@ -179,9 +198,15 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         receiver = asyncio.create_task(_drain_incoming(ws, sub))
         try:
             while True:
-                sub.idle = sub.queue.empty()
+                sub.idle = sub.queue.empty() and sub.gate is None
                 item = await sub.queue.get()
                 sub.idle = False
+                if sub.gate is not None:  # this user's rights are being rechecked
+                    if not await sub.gate:
+                        await ws.close(code=UNAUTHENTICATED)
+                        break
+                    if isinstance(item, LiveEvent) and not sub.viewer.may_see(item.scopes):
+                        continue  # taken before the recheck, under the rights it ended
                 if item is CLOSED:
                     break
                 if item is REVOKED:
@@ -243,6 +268,43 @@ class ViewerRefresher:
         self.ctx = ctx
         self.subs: set[Subscription] = set()
         self.task: asyncio.Task[None] | None = None
+        self.rechecks: set[asyncio.Task[None]] = set()
+        ctx.bus.subscribe(self.on_event)
+
+    def on_event(self, event: LiveEvent) -> None:
+        """An ``access.changed`` event: hold the named users' sockets at once (before the
+        bus offers them the next event) and recheck those users."""
+        if event.type != ACCESS_CHANGED or not self.subs:
+            return
+        user_ids = set(event.data.get("user_ids") or [])
+        held = [s for s in self.subs if s.viewer.user_id in user_ids]
+        if not held:
+            return
+        loop = asyncio.get_running_loop()
+        for sub in held:
+            if sub.gate is None:
+                sub.gate = loop.create_future()
+                sub.idle = False  # offer queues from now on, for the task to send after the gate
+            sub.rechecks += 1
+        task = asyncio.create_task(self.recheck(held))
+        self.rechecks.add(task)
+        task.add_done_callback(self.rechecks.discard)
+
+    async def recheck(self, subs: list[Subscription]) -> None:
+        """Refresh ``subs`` after an access change, then let through what they held back
+        (or, for those that lost access, close them)."""
+        try:
+            await self.refresh(subs)
+        finally:
+            for sub in subs:
+                sub.rechecks -= 1
+                stays_open = sub in self.subs
+                if sub.gate is not None and (sub.rechecks == 0 or not stays_open):
+                    if stays_open:
+                        sub.refilter()
+                    gate, sub.gate = sub.gate, None
+                    if not gate.done():
+                        gate.set_result(stays_open)
 
     def add(self, sub: Subscription) -> None:
         self.subs.add(sub)
@@ -260,8 +322,10 @@ class ViewerRefresher:
             await asyncio.sleep(VIEWER_REFRESH_SECONDS)
             await self.refresh()
 
-    async def refresh(self) -> None:
-        pending = list({s.credentials for s in self.subs})
+    async def refresh(self, subs: list[Subscription] | None = None) -> None:
+        """Read the users of ``subs`` (all open sockets by default) again and apply what changed."""
+        subs = list(self.subs) if subs is None else subs
+        pending = list({s.credentials for s in subs})
         viewers: dict[Credentials, Viewer | None] = {}
         for start in range(0, len(pending), self.BATCH):
             batch = pending[start:start + self.BATCH]
@@ -269,8 +333,8 @@ class ViewerRefresher:
                 viewers.update(await self.ctx.db.read(partial(_load_viewers, credentials=batch)))
             except Exception:  # the database is briefly unavailable: keep the last known rights
                 log.exception("refreshing live sockets' users failed")
-        for sub in list(self.subs):
-            if sub.credentials not in viewers:
+        for sub in subs:
+            if sub.credentials not in viewers or sub not in self.subs:
                 continue
             viewer = viewers[sub.credentials]
             if viewer is None:
