@@ -55,7 +55,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _db(settings).stop()
     uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools",
                 workers=args.workers if args.workers > 1 else None,
-                access_log=args.access_log, log_level=settings.log_level, proxy_headers=True,
+                access_log=args.access_log, log_level=settings.log_level,
+                # X-Forwarded-* only from INBOX_TRUSTED_PROXIES (uvicorn's own default trusts
+                # 127.0.0.1, so a local caller could pick its address for the login throttle).
+                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None,
                 # flow-controlled sends (a stalled client backs up into its bounded queue), and
                 # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).
                 ws="websockets-sansio", ws_per_message_deflate=False)

@@ -40,6 +40,11 @@ class Settings:
     # Failed logins allowed per (client address, email) within the window; then 429 until it passes.
     login_attempts: int = 10
     login_window_seconds: float = 900.0
+    # Failed logins allowed per email from any addresses within the window (a guesser with many addresses).
+    login_account_attempts: int = 30
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
+    # networks, comma-separated); none by default: the client is whoever connected.
+    trusted_proxies: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -72,6 +77,8 @@ class Settings:
             log_level=_env("LOG_LEVEL", d.log_level),
             login_attempts=int(_env("LOGIN_ATTEMPTS", str(d.login_attempts))),
             login_window_seconds=float(_env("LOGIN_WINDOW_SECONDS", str(d.login_window_seconds))),
+            login_account_attempts=int(_env("LOGIN_ACCOUNT_ATTEMPTS", str(d.login_account_attempts))),
+            trusted_proxies=",".join(p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()),
         )
 
 

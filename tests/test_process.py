@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ class Proc:
                     "INBOX_RETRY_BASE_SECONDS": "0.05"}
         self.proc: subprocess.Popen[bytes] | None = None
         self.cwd = tmp
+        self.stderr: Any = None  # where the server's log goes: a file to read it, or inherited
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([*INBOX, *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=60)
@@ -40,7 +42,7 @@ class Proc:
 
     async def start(self, **env: str) -> None:
         self.proc = subprocess.Popen([*INBOX, "serve", "--port", str(self.port)], env={**self.env, **env},
-                                     cwd=self.cwd)
+                                     cwd=self.cwd, stderr=self.stderr)
         async with httpx.AsyncClient() as client:
             for _ in range(400):  # up to ~20 s for the process to import and bind
                 try:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from argon2 import PasswordHasher
 
 from tests.conftest import Live
+from tests.fakes.twilio import FakeTwilio
 from tests.helpers.forms import TOKEN, form_login, page_token
+from tests.test_process import Proc
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n" + b"0" * 64
@@ -238,3 +242,62 @@ async def test_no_request_body_is_taken_past_the_largest_limit(live: Live) -> No
     small = await live.client.post("/api/uploads", headers=live.as_("agent"),
                                    files={"file": ("small.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 500, "image/png")})
     assert small.status_code == 201  # under every limit, it is taken as before
+
+
+async def test_an_unknown_email_costs_the_same_argon2_verification(live: Live,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing must not tell which emails have accounts: each failed login, known email or
+    not, runs exactly one argon2 verification, with the parameters real hashes have."""
+    verified: list[str] = []
+    real_verify = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: str, password: str) -> bool:
+        verified.append(hash)
+        return real_verify(self, hash, password)
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    params = []
+    for email in ("agent@example.com", "nobody@example.com", "NOBODY2@example.com"):
+        verified.clear()
+        r = await live.client.post("/login", json={"email": email, "password": "not the password"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+        assert len(verified) == 1 and verified[0].startswith("$argon2id$"), (email, verified)
+        params.append(verified[0].split("$")[2:4])  # version, m/t/p
+    assert params[0] == params[1] == params[2]
+
+
+@pytest.fixture
+async def served(tmp_path: Path, fake_twilio: FakeTwilio) -> AsyncIterator[Proc]:
+    """The real ``inbox serve`` (uvicorn started as the CLI starts it), with one agent."""
+    p = Proc(tmp_path, fake_twilio.url)  # type: ignore[attr-defined]
+    p.env.update(INBOX_LOGIN_ATTEMPTS="3", INBOX_LOGIN_ACCOUNT_ATTEMPTS="5")
+    p.cli("user", "create", "--email", "agent@example.com", "--password", "correct horse battery")
+    p.cli("user", "create", "--email", "other@example.com", "--password", "correct horse battery")
+    yield p
+    p.stop()
+
+
+async def _login_from(client: httpx.AsyncClient, forwarded_for: str, email: str = "agent@example.com",
+                      password: str = "guess") -> int:
+    r = await client.post("/login", json={"email": email, "password": password},
+                          headers={"X-Forwarded-For": forwarded_for})
+    return r.status_code
+
+
+async def test_a_made_up_x_forwarded_for_does_not_escape_the_throttle(served: Proc) -> None:
+    await served.start()  # INBOX_TRUSTED_PROXIES unset: no X-Forwarded-For is believed
+    async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+        assert [await _login_from(client, f"203.0.113.{i}") for i in range(3)] == [401] * 3
+        assert await _login_from(client, "203.0.113.99", password="correct horse battery") == 429
+
+
+async def test_an_account_is_throttled_whatever_addresses_the_guesses_come_from(served: Proc) -> None:
+    await served.start(INBOX_TRUSTED_PROXIES="127.0.0.1")  # as behind a proxy on this host
+    async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
+        # The proxy's word is taken: three failures from one reported address stop that address.
+        assert [await _login_from(client, "198.51.100.7", "other@example.com") for _ in range(3)] == [401] * 3
+        assert await _login_from(client, "198.51.100.7", "other@example.com", "correct horse battery") == 429
+        assert await _login_from(client, "198.51.100.8", "other@example.com", "correct horse battery") == 200
+        # Rotating addresses: per address never three, but five for the account stop it.
+        assert [await _login_from(client, f"203.0.113.{i}") for i in range(5)] == [401] * 5
+        assert await _login_from(client, "203.0.113.200", password="correct horse battery") == 429
+        assert await _login_from(client, "203.0.113.201", "other@example.com", "correct horse battery") == 200

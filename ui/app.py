@@ -131,7 +131,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
     )
     app.state.ctx = ctx
-    app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
+    app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds,
+                                             settings.login_account_attempts)
     app.state.online = Counter()  # user id -> open WebSockets (ui/live.py)
     app.state.registry = registry
     app.state.directory = directory
