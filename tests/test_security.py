@@ -20,6 +20,8 @@ from tests.conftest import Live
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers.forms import TOKEN, form_login, page_token
 from tests.test_process import Proc
+from tests.test_sessions import team_conversation
+from ui.views import Presence
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n" + b"0" * 64
@@ -301,3 +303,34 @@ async def test_an_account_is_throttled_whatever_addresses_the_guesses_come_from(
         assert [await _login_from(client, f"203.0.113.{i}") for i in range(5)] == [401] * 5
         assert await _login_from(client, "203.0.113.200", password="correct horse battery") == 429
         assert await _login_from(client, "203.0.113.201", "other@example.com", "correct horse battery") == 200
+
+
+async def _beat(live: Live, who: str, conversation_id: int) -> httpx.Response:
+    return await live.client.post(f"/ui/conversations/{conversation_id}/viewing", headers=live.as_(who))
+
+
+async def test_the_viewing_heartbeat_tells_nothing_of_a_hidden_conversation(live: Live) -> None:
+    _, cid = await team_conversation(live, "agent")  # agent's team only; agent2 is outside
+    assert (await _beat(live, "agent", cid)).status_code == 200
+    outsider = await _beat(live, "agent2", cid)
+    assert outsider.status_code == 404 and "Agent" not in outsider.text
+    assert "Agent2" not in (await _beat(live, "agent", cid)).text  # and the outsider was not recorded
+    assert "Also viewing: Agent" in (await _beat(live, "lead", cid)).text  # a lead sees every conversation
+    assert (await _beat(live, "agent", 10**9)).status_code == 404  # nor made-up ids
+    assert set(live.app.state.viewing.seen) == {cid}
+
+
+async def test_the_viewing_heartbeats_are_bounded_in_time_and_number(live: Live) -> None:
+    now = [1000.0]
+    live.app.state.viewing = Presence(ttl=45.0, max_conversations=3, clock=lambda: now[0])
+    for i in range(5):
+        assert (await live.sms(f"+1555765430{i}", "hello")).status_code == 200
+    ids = [c["id"] for c in (await live.get("/api/conversations"))["items"]]
+    for cid in ids:
+        assert (await _beat(live, "agent", cid)).status_code == 200
+    seen = live.app.state.viewing.seen
+    assert len(seen) == 3 and set(seen) == set(ids[2:])  # the longest-tracked went first
+    assert "Also viewing: Agent" in (await _beat(live, "agent2", ids[4])).text
+    now[0] += 46  # nobody has beaten for longer than the TTL
+    assert "Also viewing" not in (await _beat(live, "agent2", ids[3])).text
+    assert set(seen) == {ids[3]} and set(seen[ids[3]]) == {live.users["agent2"]["id"]}

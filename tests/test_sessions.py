@@ -165,7 +165,7 @@ async def test_a_deactivated_user_gets_no_further_event(live: Live) -> None:
     assert _messages(stream) == []
 
 
-async def _team_conversation(live: Live, member: str) -> tuple[int, int]:
+async def team_conversation(live: Live, member: str) -> tuple[int, int]:
     """A team with ``member`` in it, and a conversation assigned to that team alone."""
     team = (await live.client.post("/api/teams", headers=live.as_("admin"),
                                    json={"name": "Billing", "member_ids": [live.users[member]["id"]]})).json()
@@ -178,7 +178,7 @@ async def _team_conversation(live: Live, member: str) -> tuple[int, int]:
 
 
 async def test_an_agent_taken_out_of_a_team_gets_none_of_its_events_after(live: Live) -> None:
-    team_id, _ = await _team_conversation(live, "agent")
+    team_id, _ = await team_conversation(live, "agent")
     stream = await live.events("agent")
     await live.sms("+15550009999", "while in the team")
     assert (await stream.next(lambda e: e["type"] == "message.created"))["data"]["message"]["text"] == \
@@ -195,7 +195,7 @@ async def test_an_agent_taken_out_of_a_team_gets_none_of_its_events_after(live: 
 
 
 async def test_an_agent_added_to_a_team_sees_its_events_at_once(live: Live) -> None:
-    team_id, _ = await _team_conversation(live, "agent2")
+    team_id, _ = await team_conversation(live, "agent2")
     stream = await live.events("agent")
     r = await live.client.patch(f"/api/teams/{team_id}", headers=live.as_("admin"),
                                 json={"member_ids": [live.users["agent"]["id"], live.users["agent2"]["id"]]})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -276,26 +277,61 @@ def _snooze_until(choice: str, at: str = "", tz_offset: str = "") -> datetime:
 VIEWING_TTL = 45.0  # seconds a heartbeat keeps an agent listed as viewing a conversation
 
 
+class Presence:
+    """Who has which conversation open, from the heartbeats; in this process's memory.
+    Bounded: an entry goes ``ttl`` seconds after its last heartbeat (a sweep of the whole
+    map every ``ttl``), and at most ``max_conversations`` are tracked (the longest-tracked
+    goes first): heartbeats on conversations never opened again cannot pile up."""
+
+    def __init__(self, ttl: float = VIEWING_TTL, max_conversations: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.max_conversations, self.clock = ttl, max_conversations, clock
+        self.seen: dict[int, dict[int, float]] = {}  # conversation -> user -> last heartbeat
+        self._next_sweep = 0.0
+
+    def beat(self, conversation_id: int, user_id: int) -> list[int]:
+        """Record that ``user_id`` is looking at the conversation; the others who are."""
+        now = self.clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        here = self.seen.get(conversation_id)
+        if here is None:
+            while len(self.seen) >= self.max_conversations:
+                del self.seen[next(iter(self.seen))]
+            here = self.seen[conversation_id] = {}
+        here[user_id] = now
+        return [uid for uid, at in here.items() if uid != user_id and now - at <= self.ttl]
+
+    def _sweep(self, now: float) -> None:
+        for cid in list(self.seen):
+            here = {uid: at for uid, at in self.seen[cid].items() if now - at <= self.ttl}
+            if here:
+                self.seen[cid] = here
+            else:
+                del self.seen[cid]
+        self._next_sweep = now + self.ttl
+
+
 async def viewing(request: Request) -> Response:
     """Heartbeat of an open conversation (ui/static/app.js, every 15 s): records that this
-    agent is looking at it and answers who else is. Kept in this process's memory."""
+    agent is looking at it and answers who else is; only for a conversation the agent may
+    see (anyone else learns nothing, and is not recorded)."""
     viewer = await _viewer(request)
     if viewer is None:
         return Response(status_code=401)
     cid = int(request.path_params["id"])
-    now = time.monotonic()
+    ctx = request.app.state.ctx
+    try:
+        await ctx.db.read(lambda c: services.access_conversation(c, viewer, cid))
+    except InboxError:
+        return Response(status_code=404)
     state = request.app.state
     if not hasattr(state, "viewing"):
-        state.viewing = {}
-    seen: dict[int, dict[int, float]] = state.viewing
-    here = seen.setdefault(cid, {})
-    here[viewer.user_id] = now
-    for uid in [u for u, at in here.items() if now - at > VIEWING_TTL]:
-        del here[uid]
-    others = [uid for uid in here if uid != viewer.user_id]
+        state.viewing = Presence()
+    others = state.viewing.beat(cid, viewer.user_id)
     names = []
     if others:
-        users = {u["id"]: u["name"] for u in await request.app.state.ctx.db.read(store.list_users)}
+        users = {u["id"]: u["name"] for u in await ctx.db.read(store.list_users)}
         names = [users.get(uid, f"#{uid}") for uid in others]
     return _render(request, "inbox.html", "viewers", viewers=names)
 
