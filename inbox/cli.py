@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from inbox import services, store
+from inbox import redact, services, store
 from inbox.auth import hash_password
 from inbox.config import Settings
 from inbox.db import Database, sync_url
@@ -28,6 +28,7 @@ def _db(settings: Settings) -> Database:
 
 
 def _logging(settings: Settings) -> None:
+    redact.install()  # no credential in any log line (inbox/redact.py)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

@@ -6,6 +6,7 @@ door (REST, WebSocket, HTML routes, media URLs)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +17,11 @@ import pytest
 import websockets
 from argon2 import PasswordHasher
 
+from inbox import redact
 from tests.conftest import Live
 from tests.fakes.twilio import FakeTwilio
 from tests.helpers.forms import TOKEN, form_login, page_token
+from tests.helpers.live import EventStream
 from tests.test_process import Proc
 from tests.test_sessions import team_conversation
 from ui.views import Presence
@@ -334,3 +337,44 @@ async def test_the_viewing_heartbeats_are_bounded_in_time_and_number(live: Live)
     now[0] += 46  # nobody has beaten for longer than the TTL
     assert "Also viewing" not in (await _beat(live, "agent2", ids[3])).text
     assert set(seen) == {ids[3]} and set(seen[ids[3]]) == {live.users["agent2"]["id"]}
+
+
+async def test_no_api_token_of_a_websocket_reaches_the_server_log(served: Proc, tmp_path: Path) -> None:
+    """uvicorn logs every WebSocket's path and query at the info level, --access-log or not."""
+    token = served.cli("token", "create", "--email", "agent@example.com").strip()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        served.stderr = log
+        await served.start(INBOX_LOG_LEVEL="info")
+        stream = await EventStream.connect(served.url, token)  # the token in ?token=
+        await stream.close()
+        ws_url = served.url.replace("http://", "ws://") + "/ws"
+        async with websockets.connect(ws_url, subprotocols=[  # type: ignore[list-item]
+                "inbox", f"token.{token}"]) as ws:  # or in a subprotocol, out of the URL
+            assert ws.subprotocol == "inbox"
+            assert '"ready"' in await ws.recv()
+        async with websockets.connect(ws_url, subprotocols=["inbox", "token.inbx_wrong"]) as ws:  # type: ignore[list-item]
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        served.stop()
+    text = log_path.read_text()
+    assert '"WebSocket /ws?token=[redacted]" [accepted]' in text, text  # the line is there, without the token
+    assert token not in text and token.removeprefix("inbx_") not in text
+
+
+def test_credentials_are_redacted_from_every_log_record(caplog: pytest.LogCaptureFixture) -> None:
+    redact.install()
+    secret_url = httpx.URL("https://graph.example/v23.0/me/messages?access_token=EAAGsecret123&fields=id")
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", secret_url, "HTTP/1.1 200 OK")
+        logging.getLogger("x").warning("fetch /file/bot123456:AAE0123456789abcdefghijklmnopqrstuv/a.jpg failed")
+        logging.getLogger("x").info("sent with %(auth)s", {"auth": "Bearer inbx_0123456789abcdef"})
+        try:
+            raise ValueError("https://hooks.example/in?secret=hunter2hunter2")
+        except ValueError:
+            logging.getLogger("x").exception("webhook failed")
+    text = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    for secret in ("EAAGsecret123", "AAE0123456789abcdefghijklmnopqrstuv", "inbx_0123456789abcdef", "hunter2"):
+        assert secret not in text, secret
+    assert "access_token=[redacted]&fields=id" in text and "?after=5" in redact.redact("/ws?after=5")

@@ -26,6 +26,7 @@ from inbox.db import Database
 from inbox.delivery import DeliveryWorker
 from inbox.directory import InboxDirectory
 from inbox.events import may_queue_delivery
+from inbox import redact
 from inbox.media import MediaStore
 from inbox.redisbus import make_bus
 from inbox.services import Context
@@ -68,6 +69,7 @@ def settled_garbage_collector() -> Iterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
+    redact.install()  # before anything logs: uvicorn's lines hold /ws?token=... (inbox/redact.py)
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     bus = make_bus(settings)
