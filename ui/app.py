@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inbox.channels import ReplyWindow
 from inbox.config import Settings
@@ -48,6 +49,40 @@ async def healthz(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+# Every response's defaults (a response that sets its own, as /media does, keeps it). Pages
+# load scripts only from /static (htmx, app.js); styles may be inline because a customer's
+# email is shown in a sandboxed srcdoc frame, which inherits this policy, and mail is styled
+# inline; images may come from anywhere, for the remote images of an email the agent asks
+# to see. No other site may frame our pages (clickjacking), no page address (conversation
+# ids) leaks to other sites in the Referer, and no file is sniffed into a script.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: "
+       "http:; media-src 'self' blob:; connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {b"content-security-policy": CSP.encode(), b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin", b"x-content-type-options": b"nosniff"}
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response that lacks them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                missing = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+                if missing:
+                    message = {**message, "headers": [*message.get("headers", []), *missing]}
+            await send(message)
+        await self.app(scope, receive, with_headers)
 
 
 @contextlib.contextmanager
@@ -127,7 +162,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
+        middleware=[Middleware(SecurityHeaders),
+                    Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
                                                     settings.max_email_bytes) + 1024 * 1024),
                     Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
