@@ -1,0 +1,65 @@
+"""Schemathesis over /api/openapi.json, against the live server with a seeded database and
+an admin's token: every operation, a fixed number of cases each, seeded and deterministic
+so a run is reproducible. No answer may be a server error, and every answer must conform
+to the spec (status, content type, body schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.conftest import Live
+
+MAX_EXAMPLES = 12  # per operation and phase: about a minute on two cores
+SEED = 20261201
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+async def _seed(live: Live) -> None:
+    """Something for most ids to find: conversations, a team with a conversation, notes,
+    canned responses, tokens."""
+    for n in range(3):
+        assert (await live.sms(f"+1555765432{n}", f"hello {n}")).status_code == 200
+    team = await live.client.post("/api/teams", headers=live.as_("admin"),
+                                  json={"name": "Billing", "member_ids": [live.users["agent"]["id"]]})
+    assert team.status_code == 201
+    convs = (await live.get("/api/conversations", who="lead"))["items"]
+    r = await live.client.post(f"/api/conversations/{convs[0]['id']}/assignment", headers=live.as_("lead"),
+                               json={"team_id": team.json()["id"]})
+    assert r.status_code == 200
+    r = await live.client.post(f"/api/conversations/{convs[1]['id']}/notes", headers=live.as_("agent"),
+                               json={"text": "check the order"})
+    assert r.status_code == 201
+    r = await live.client.post("/api/canned_responses", headers=live.as_("admin"),
+                               json={"short_code": "thanks", "text": "Thank you!"})
+    assert r.status_code == 201
+
+
+async def test_no_operation_answers_a_server_error_or_off_spec(live: Live, tmp_path: Path) -> None:
+    await _seed(live)
+    token = await live.client.post("/api/tokens", headers=live.as_("admin"), json={"name": "schemathesis"})
+    tokens = (await live.get("/api/tokens", who="admin"))["items"]
+    report = tmp_path / "junit.xml"
+    st = Path(sys.executable).with_name("st")
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.helpers.schemathesis_hooks",
+           "INBOX_FUZZ_TOKEN_ID": str(max(t["id"] for t in tokens)),
+           "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = await asyncio.create_subprocess_exec(
+        str(st), "run", f"{live.url}/api/openapi.json", "--url", live.url,
+        "-H", f"Authorization: Bearer {token.json()['token']}", "--checks", CHECKS,
+        "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--generation-deterministic",
+        "--phases", "examples,coverage,fuzzing", "--workers", "1",
+        "--request-timeout", "10", "--continue-on-failure", "--no-color", "--report", "junit",
+        "--report-junit-path", str(report), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 600)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-20000:]
+    suites = ET.parse(report).getroot()
+    cases = suites.findall(".//testcase")
+    operations = (await live.client.get("/api/openapi.json")).json()["paths"]
+    assert len(cases) == sum(len(methods) for methods in operations.values()), text[-5000:]
+    assert not suites.findall(".//failure") and not suites.findall(".//error"), text[-20000:]
+    print(text[-3000:])  # the figures, with -s
