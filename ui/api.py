@@ -332,7 +332,8 @@ async def list_users(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(store.list_users)})
 
 
-@takes(body(("email", "password"), email=STRING, name=STRING, role=ROLE, password=PASSWORD))
+@takes(body(("email", "password"), email={"type": "string", "pattern": "^[^@]+@[^@]+$", "maxLength": 320},
+           name=STRING, role=ROLE, password=PASSWORD))
 @requires(Role.admin)
 async def create_user(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
