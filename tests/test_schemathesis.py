@@ -66,3 +66,18 @@ async def test_no_operation_answers_a_server_error_or_off_spec(live: Live, tmp_p
     assert tested == operations, (operations - tested, tested - operations)
     assert not suites.findall(".//failure") and not suites.findall(".//error"), text[-20000:]
     print(text[-3000:])  # the figures, with -s
+
+
+def test_every_route_that_takes_a_body_declares_it() -> None:
+    """A new POST or PATCH route without ``takes`` would be fuzzed with no body at all."""
+    from inbox.config import Settings
+    from ui.app import create_app
+    from ui.openapi import build_spec
+
+    app = create_app(Settings(database_url="sqlite://", secret_key="x", public_url="http://127.0.0.1:1"))
+    bodyless = {("post", "/api/conversations/{id}/read"), ("post", "/api/messages/{id}/retry"), ("post", "/logout")}
+    spec = build_spec(app.routes)["paths"]
+    missing = [(method, path) for path, methods in spec.items() for method, operation in methods.items()
+               if method in ("post", "patch") and "requestBody" not in operation and (method, path) not in bodyless]
+    assert missing == []
+    assert spec["/api/conversations"]["get"]["parameters"][0]["in"] == "query"

@@ -205,7 +205,7 @@ def _reply_attachment(ctx: Context, viewer: Viewer, given: dict[str, Any]) -> di
                       "invalid_attachments")
     ours = urlsplit(ctx.settings.public_url)
     parts = urlsplit(url)
-    if parts.netloc.lower() == ours.netloc.lower() and parts.path.startswith(ours.path.rstrip("/") + "/media/"):
+    if parts.hostname == ours.hostname and parts.path.startswith(ours.path.rstrip("/") + "/media/"):
         raise Forbidden("attach a stored file by the handle POST /api/uploads gave you, not by its link",
                         "attachment_not_issued")
     content_type = given.get("content_type") or "application/octet-stream"
