@@ -322,7 +322,8 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
                               changes: dict[str, int | None]) -> Dict:
     """Change the assignee (``changes["user_id"]``) and/or the team (``changes["team_id"]``);
     a key left out is unchanged, None clears. Agents may take unassigned conversations and
-    hand on their own; leads and admins may reassign any."""
+    hand on their own; leads and admins may reassign any, and only they change a team: the
+    team decides who sees a conversation, and an agent clearing it would show it to all."""
     def job(tx: Tx) -> Dict:
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
@@ -330,6 +331,8 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
             raise Forbidden("only a lead can reassign another agent's conversation")
         user_id = changes.get("user_id", conv["assignee_id"])
         team_id = changes.get("team_id", conv["team_id"])
+        if team_id != conv["team_id"] and not viewer.sees_all:
+            raise Forbidden("only a lead or an admin can change a conversation's team", "team_change_forbidden")
         if "user_id" in changes and user_id is not None:
             user = store.get_user(conn, user_id)
             if user is None or not user["active"]:
@@ -412,6 +415,8 @@ async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes:
     for key in ("name", "email", "phone", "avatar_url"):
         if key in changes and changes[key] is not None and not isinstance(changes[key], str):
             raise Invalid(f"{key} must be a string", "invalid_field")
+    if "name" in changes and changes["name"] is None:  # every contact has a name (its handle at first)
+        raise Invalid("name must be a string", "invalid_field")
     changes = dict(changes)
     # Stored the way inbound messages carry them, so later messages find this contact.
     if "phone" in changes:
@@ -472,7 +477,7 @@ async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id
                                                      "from_contact_name": other["name"]}, now)
         conn.execute(update(CONTACTS).where(CONTACTS.c.id == other_id).values(merged_into_id=contact_id,
                                                                                  updated_at=now))
-        merged = store.get_contact(conn, contact_id)
+        merged = store.get_contact(conn, contact_id, viewer=viewer)
         assert merged is not None
         tx.emit(CONTACT_UPDATED, {"contact": {k: v for k, v in merged.items() if k != "conversations"},
                                   "merged_contact_id": other_id}, [SCOPE_ALL])
@@ -516,7 +521,8 @@ def update_user(tx: Tx, user_id: int, changes: Dict) -> Dict:
         # A new password, or a deactivation, ends every session: a cookie taken before it
         # must not work again (nor after a reactivation).
         changes = {**changes, "session_version": USERS.c.session_version + 1}
-    tx.conn.execute(update(USERS).where(USERS.c.id == user_id).values(**changes))
+    if changes:  # nothing to change (a PATCH of {}) is the user as they are
+        tx.conn.execute(update(USERS).where(USERS.c.id == user_id).values(**changes))
     if changes.keys() & {"role", "active", "session_version"}:
         access_changed(tx, [user_id])
     user = store.get_user(tx.conn, user_id)

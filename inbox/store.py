@@ -150,7 +150,9 @@ def contact_dict(m: Any) -> Dict:
             "attributes": m.attributes, "created_at": iso(m.created_at), "updated_at": iso(m.updated_at)}
 
 
-def get_contact(conn: Connection, contact_id: int, *, full: bool = True) -> Dict | None:
+def get_contact(conn: Connection, contact_id: int, *, full: bool = True, viewer: Viewer | None = None) -> Dict | None:
+    """The contact; ``full`` adds identities and conversations, only those ``viewer`` may
+    see when one is given (every caller that shows a contact to a user gives one)."""
     row = conn.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id)).first()
     if row is None:
         return None
@@ -159,8 +161,10 @@ def get_contact(conn: Connection, contact_id: int, *, full: bool = True) -> Dict
     if full:
         idents = conn.execute(select(IDENTITIES).where(IDENTITIES.c.contact_id == contact_id).order_by(IDENTITIES.c.id))
         out["identities"] = [identity_dict(i) for i in idents]
-        convs = conn.execute(_conversation_select().where(CONVERSATIONS.c.contact_id == contact_id)
-                             .order_by(CONVERSATIONS.c.id.desc()))
+        query = _conversation_select().where(CONVERSATIONS.c.contact_id == contact_id)
+        if viewer is not None and not viewer.sees_all:
+            query = query.where(_visibility_clause(viewer))
+        convs = conn.execute(query.order_by(CONVERSATIONS.c.id.desc()))
         out["conversations"] = [conversation_dict(c) for c in convs]
     return out
 

@@ -166,6 +166,45 @@ async def test_assignment_changes_only_the_fields_given(live: Live) -> None:
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_team"
 
 
+async def test_only_leads_and_admins_change_a_conversations_team(live: Live) -> None:
+    """A team decides who sees a conversation: an agent in it who cleared or moved it would
+    show it to every agent (or to another team), by the API or by the UI's assign form."""
+    agent2 = live.users["agent2"]["id"]
+    billing, sales = [(await live.client.post("/api/teams", headers=live.as_("admin"),
+                                              json={"name": name, "member_ids": [agent2]})).json()["id"]
+                      for name in ("Billing", "Sales")]
+    conv = await _conversation(live, body="my card was charged twice")
+    path = f"/api/conversations/{conv['id']}/assignment"
+    assert (await live.client.post(path, json={"team_id": billing}, headers=live.as_("lead"))).status_code == 200
+
+    for body in ({"team_id": None}, {"user_id": None, "team_id": None}, {"team_id": sales},
+                 {"user_id": agent2, "team_id": None}):
+        r = await live.client.post(path, json=body, headers=live.as_("agent2"))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "team_change_forbidden", (body, r.text)
+    for assignee in ("none", f"team:{sales}"):  # the UI's form, as htmx posts it
+        r = await live.client.post(f"/ui/conversations/{conv['id']}/assign", data={"assignee": assignee},
+                                   headers={**live.as_("agent2"), "HX-Request": "true"})
+        assert r.status_code == 200
+    after = await live.get(f"/api/conversations/{conv['id']}", who="lead")
+    assert (after["assignee_id"], after["team_id"]) == (None, billing)
+    assert (await live.get("/api/conversations", who="agent"))["items"] == []  # still hidden from others
+    assert "team Sales" not in (await live.client.get(f"/ui/conversations/{conv['id']}",
+                                                      headers=live.as_("agent2"))).text
+
+    # Taking it, and handing it back, leave the team as it is; a lead moves it.
+    taken = await live.client.post(path, json={"user_id": agent2, "team_id": billing}, headers=live.as_("agent2"))
+    assert taken.status_code == 200 and (taken.json()["assignee_id"], taken.json()["team_id"]) == (agent2, billing)
+    r = await live.client.post(f"/ui/conversations/{conv['id']}/assign", data={"assignee": "none"},
+                               headers=live.as_("agent2"))
+    assert r.status_code == 303
+    after = await live.get(f"/api/conversations/{conv['id']}", who="lead")
+    assert (after["assignee_id"], after["team_id"]) == (None, billing)
+    moved = await live.client.post(path, json={"team_id": None}, headers=live.as_("lead"))
+    assert moved.status_code == 200 and moved.json()["team_id"] is None
+    unteamed = await live.client.post(path, json={"team_id": sales}, headers=live.as_("agent"))
+    assert unteamed.status_code == 403  # nor may an agent put one into a team
+
+
 # -- teams, tokens, contacts --------------------------------------------------------------
 
 async def test_patching_a_team_changes_only_what_is_given(live: Live) -> None:
@@ -235,12 +274,14 @@ async def test_openapi_gives_each_operation_its_real_success_status(live: Live) 
 
     assert success("/api/inboxes", "post") == ["201"] and success("/api/inboxes", "get") == ["200"]
     assert success("/api/conversations/{id}/notes", "post") == ["201"]
-    assert success("/api/conversations/{id}/messages", "post") == ["202"]
+    assert success("/api/conversations/{id}/messages", "post") == ["202", "200"]  # 200: a replayed Idempotency-Key
+    assert success("/api/uploads", "post") == ["201"]
     assert success("/api/messages/{id}/retry", "post") == ["202"]
     assert success("/api/tokens/{id}", "delete") == ["204"]
     assert "content" not in paths["/api/tokens/{id}"]["delete"]["responses"]["204"]
     assert success("/healthz", "get") == ["200"] and success("/logout", "post") == ["204"]
     assert success("/login", "post") == ["200"] and paths["/login"]["post"]["security"] == []
+    assert "get" not in paths["/login"]  # the UI's login page, not the API
     assert "security" not in paths["/api/me"]["get"]  # the document's default: a token or the session
 
 

@@ -108,6 +108,37 @@ async def test_merge_moves_identities_conversations_and_notes(live: Live) -> Non
     await stream.close()
 
 
+async def test_a_contact_shows_an_agent_only_the_conversations_they_may_see(live: Live) -> None:
+    """A merge folds in conversations of teams the agent is not in: neither the merge's
+    answer, nor GET /api/contacts/{id}, nor the UI's contact panel lists them."""
+    team = await live.client.post("/api/teams", headers=live.as_("admin"),
+                                  json={"name": "Billing", "member_ids": [live.users["agent2"]["id"]]})
+    await live.sms("+15557654321", "where is my parcel?")
+    await live.sms("+15551112222", "refund the card ending 4242")
+    mine, hidden = sorted((await live.get("/api/conversations"))["items"], key=lambda c: c["id"])
+    r = await live.client.post(f"/api/conversations/{hidden['id']}/assignment", headers=live.as_("lead"),
+                               json={"team_id": team.json()["id"]})
+    assert r.status_code == 200
+    contact = mine["contact"]["id"]
+
+    r = await live.client.post(f"/api/contacts/{contact}/merge", json={"other_id": hidden["contact"]["id"]},
+                               headers=live.as_("agent"))
+    assert r.status_code == 200, r.text
+    assert [c["id"] for c in r.json()["conversations"]] == [mine["id"]]
+    assert "4242" not in r.text
+    assert [c["id"] for c in (await live.get(f"/api/contacts/{contact}"))["conversations"]] == [mine["id"]]
+    assert {c["id"] for c in (await live.get(f"/api/contacts/{contact}", who="lead"))["conversations"]} == {
+        mine["id"], hidden["id"]}
+    assert sorted(i["handle"] for i in r.json()["identities"]) == ["+15551112222", "+15557654321"]
+
+    def panel_links(html: str) -> set[int]:
+        panel = html[html.index('<aside id="contact"'):]
+        return {int(part.split('"')[0]) for part in panel.split('href="/inbox?c=')[1:]}
+    for who, expected in (("agent", {mine["id"]}), ("lead", {mine["id"], hidden["id"]})):
+        page = await live.client.get(f"/ui/conversations/{mine['id']}", headers=live.as_(who))
+        assert page.status_code == 200 and panel_links(page.text) == expected, who
+
+
 async def test_contact_search_and_attribute_patch(live: Live) -> None:
     await live.sms("+15557654321", "hello")
     conv = (await live.get("/api/conversations"))["items"][0]

@@ -222,14 +222,23 @@ async def test_attachments_and_inline_images_are_stored_and_served(mailbox: Mail
     assert r.status_code == 200 and r.content.startswith(b"%PDF-1.4") and len(r.content) == receipt["size"]
     assert f'<img src="/media/{photo["path"]}" alt="box">' in message["payload"]["html"]
 
-    # An agent forwards the stored receipt: it is attached to the mail.
+    # A stored file is attached only by the handle of an upload of one's own: naming it
+    # by its link is refused (it could be another conversation's) and nothing is mailed.
     conv = (await mailbox.conversations())[0]
-    url = f"{mailbox.live.url}/media/{receipt['path']}"
-    _, mail = await sent_reply_with(mailbox, conv["id"], "Here it is back.", [{"url": url,
-                                                                              "content_type": "application/pdf"}])
+    forged = await mailbox.live.client.post(
+        f"/api/conversations/{conv['id']}/messages", headers=mailbox.live.as_("agent"),
+        json={"text": "Here it is back.", "attachments": [{"url": f"{mailbox.live.url}/media/{receipt['path']}",
+                                                           "content_type": "application/pdf"}]})
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "attachment_not_issued"
+    up = await mailbox.live.client.post("/api/uploads", headers=mailbox.live.as_("agent"),
+                                        files={"file": ("receipt-1042.pdf", r.content, "application/pdf")})
+    assert up.status_code == 201 and up.json()["path"] == receipt["path"]  # the same bytes, stored once
+    _, mail = await sent_reply_with(mailbox, conv["id"], "Here it is back.", [{"handle": up.json()["handle"]}])
+    assert mail["Subject"] == "Re: Photo of the damaged box"  # the first mail in the sink is this reply
     assert mail.get_content_type() == "multipart/mixed"
     [attached] = list(mail.iter_attachments())
     assert attached.get_content_type() == "application/pdf" and attached.get_content() == r.content
+    assert attached.get_filename() == "receipt-1042.pdf"
 
 
 async def sent_reply_with(box: Mailbox, conversation_id: int, text: str,

@@ -16,6 +16,7 @@ from inbox import inboxes, services, store
 from inbox.auth import hash_password
 from inbox.errors import InboxError, Invalid
 from inbox.events import Viewer
+from ui.http import form_id, parse_id
 from ui.views import _render, _to_login, _viewer
 
 
@@ -62,7 +63,7 @@ async def admin_action(request: Request) -> Response:
         return viewer
     ctx, registry = request.app.state.ctx, request.app.state.registry
     form = {k: str(v) for k, v in (await request.form()).multi_items()}
-    members = [int(v) for v in (await request.form()).getlist("member_ids") if str(v).isdigit()]
+    members = [n for v in (await request.form()).getlist("member_ids") if (n := parse_id(v)) is not None]
     action = request.path_params["action"]
     try:
         if action == "inbox":
@@ -72,7 +73,7 @@ async def admin_action(request: Request) -> Response:
             await request.app.state.directory.reload()
             return _back(done=f"Inbox {inbox['name']} created")
         if action == "inbox-update":
-            iid, kind = int(form.get("inbox_id", "0")), form.get("kind", "")
+            iid, kind = form_id(form.get("inbox_id"), "inbox_id"), form.get("kind", "")
             inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None,
                                                     _channel_settings(registry, form, kind))
             await request.app.state.directory.reload()
@@ -87,7 +88,7 @@ async def admin_action(request: Request) -> Response:
                 password_hash=pw_hash))
             return _back(done=f"User {user['email']} created")
         if action == "user-update":
-            uid = int(form.get("user_id", "0"))
+            uid = form_id(form.get("user_id"), "user_id")
             changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
             if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
                 raise Invalid("you cannot demote or deactivate yourself")
@@ -97,7 +98,7 @@ async def admin_action(request: Request) -> Response:
             team = await ctx.db.write(lambda tx: services.create_team(tx, form.get("name", ""), members))
             return _back(done=f"Team {team['name']} created")
         if action == "team-update":
-            tid = int(form.get("team_id", "0"))
+            tid = form_id(form.get("team_id"), "team_id")
             await ctx.db.write(lambda tx: services.update_team(tx, tid, member_ids=members))
             return _back(done="Team updated")
         if action == "canned":
@@ -106,7 +107,8 @@ async def admin_action(request: Request) -> Response:
                 author_id=viewer.user_id))
             return _back(done=f"/{form.get('short_code', '').strip().lower()} saved")
         if action == "canned-delete":
-            await ctx.db.write(lambda tx: services.delete_canned(tx, int(form.get("canned_id", "0"))))
+            canned_id = form_id(form.get("canned_id"), "canned_id")
+            await ctx.db.write(lambda tx: services.delete_canned(tx, canned_id))
             return _back(done="Canned response deleted")
     except InboxError as exc:
         return _back(error=exc.message)

@@ -19,9 +19,15 @@ from inbox.events import Viewer
 from inbox.models import ChannelKind, Role
 from inbox.services import Context
 from ui.auth import credentials, csrf_token, requires
-from ui.http import json_body
+from ui.http import json_body, parse_id
+from ui.media import REPLY_ATTACHMENT, reply_attachments
+from ui.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 
 JSON_LIMIT = 256 * 1024
+NULLABLE_STRING = {"type": ["string", "null"], "maxLength": 1000}
+ROLE = {"enum": [r.value for r in Role]}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1000}
+SHORT_CODE = {"type": "string", "pattern": "^/?[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"}
 
 
 def _ctx(request: Request) -> Context:
@@ -29,23 +35,29 @@ def _ctx(request: Request) -> Context:
 
 
 def _int(value: Any, name: str, *, optional: bool = False) -> int | None:
+    """An id (or a count) from a body or a query: within the 64-bit range ids have."""
     if value is None or value == "":
         if optional:
             return None
         raise Invalid(f"{name} is required", "missing_field")
-    if isinstance(value, bool):
-        raise Invalid(f"{name} must be an integer", "invalid_field")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"{name} must be an integer", "invalid_field") from None
+    number = parse_id(value)
+    if number is None:
+        raise Invalid(f"{name} must be an integer (of at most 64 bits)", "invalid_field")
+    return number
+
+
+def _ids(data: dict[str, Any], name: str) -> list[int]:
+    ids = data.get(name) or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and parse_id(i) is not None for i in ids):
+        raise Invalid(f"{name} must be a list of user ids", "invalid_field")
+    return ids
 
 
 def _path_id(request: Request, name: str = "id") -> int:
-    try:
-        return int(request.path_params[name])
-    except ValueError:
-        raise NotFound("not found") from None
+    number = parse_id(request.path_params[name])
+    if number is None:  # no row has such an id
+        raise NotFound("not found")
+    return number
 
 
 def _str(data: dict[str, Any], name: str, *, required: bool = True, default: str = "") -> str:
@@ -69,9 +81,9 @@ def _datetime(value: Any, name: str) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        return dt.astimezone(timezone.utc) if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
         raise Invalid(f"{name} must be an ISO 8601 time", "invalid_field") from None
-    return dt.astimezone(timezone.utc) if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
 # -- me -----------------------------------------------------------------------------------
@@ -86,6 +98,10 @@ async def me(request: Request, viewer: Viewer) -> Response:
 
 # -- conversations ------------------------------------------------------------------------
 
+@takes(query={"status": {"enum": ["open", "pending", "snoozed", "resolved"]},
+             "assignee": {"anyOf": [{"enum": ["me", "none"]}, ID]}, "team": ID,
+             "channel": {"enum": [k.value for k in ChannelKind]}, "inbox": ID, "q": STRING, "cursor": STRING,
+             "limit": limit(100)})
 @requires()
 async def list_conversations(request: Request, viewer: Viewer) -> Response:
     q = request.query_params
@@ -118,6 +134,7 @@ async def get_conversation(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(await _ctx(request).db.read(read))
 
 
+@takes(query={"before": STRING, "limit": limit(200)})
 @requires()
 async def get_timeline(request: Request, viewer: Viewer) -> Response:
     cid = _path_id(request)
@@ -130,19 +147,14 @@ async def get_timeline(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(await _ctx(request).db.read(read))
 
 
+@takes(body(text=TEXT, inbox_id=ID, attachments={"type": "array", "items": REPLY_ATTACHMENT, "maxItems": 10},
+           template=body(("name",), name=STRING, language=STRING,
+                         parameters={"type": "array", "items": {"type": ["string", "number"]}})),
+       headers={"Idempotency-Key": {"type": "string", "maxLength": 200}})
 @requires()
 async def post_message(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    attachments = data.get("attachments") or []
-    if not isinstance(attachments, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("url"), str) and a["url"].startswith(("http://", "https://"))
-            for a in attachments):
-        raise Invalid("attachments must be a list of {\"url\": \"https://...\", \"content_type\": ...}",
-                      "invalid_attachments")
-    attachments = [{"url": a["url"], "content_type": str(a.get("content_type") or "application/octet-stream"),
-                    **({"filename": str(a["filename"])[:200]} if a.get("filename") else {}),
-                    **({"path": str(a["path"])} if a.get("path") else {})}
-                   for a in attachments]
+    attachments = reply_attachments(_ctx(request), viewer, data.get("attachments"))
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > 200:
         raise Invalid("Idempotency-Key is limited to 200 characters", "invalid_idempotency_key")
@@ -182,16 +194,16 @@ async def get_raw(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(await _ctx(request).db.read(read))
 
 
+@takes(body(("text",), text=TEXT, mentions=IDS))
 @requires()
 async def post_note(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    mentions = data.get("mentions") or []
-    if not isinstance(mentions, list) or not all(isinstance(m, int) for m in mentions):
-        raise Invalid("mentions must be a list of user ids", "invalid_field")
-    note = await services.add_note(_ctx(request), viewer, _path_id(request), _str(data, "text"), mentions)
+    note = await services.add_note(_ctx(request), viewer, _path_id(request), _str(data, "text"),
+                                   _ids(data, "mentions"))
     return JSONResponse(note, status_code=201)
 
 
+@takes(body(user_id=NULLABLE_ID, team_id=NULLABLE_ID))
 @requires()
 async def post_assignment(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -199,6 +211,8 @@ async def post_assignment(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(await services.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
 
 
+@takes(body(("status",), status={"enum": ["open", "pending", "snoozed", "resolved"]},
+           snoozed_until={"type": ["string", "null"], "format": "date-time"}))
 @requires()
 async def post_status(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -219,6 +233,7 @@ async def retry_message(request: Request, viewer: Viewer) -> Response:
 
 # -- contacts -----------------------------------------------------------------------------
 
+@takes(query={"q": STRING, "limit": limit(200)})
 @requires()
 async def list_contacts(request: Request, viewer: Viewer) -> Response:
     q = request.query_params.get("q", "")
@@ -229,20 +244,21 @@ async def list_contacts(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def get_contact(request: Request, viewer: Viewer) -> Response:
     cid = _path_id(request)
-    contact = await _ctx(request).db.read(lambda c: store.get_contact(c, cid))
+    contact = await _ctx(request).db.read(lambda c: store.get_contact(c, cid, viewer=viewer))
     if contact is None:
         raise NotFound("no such contact")
-    if not viewer.sees_all:  # list only the conversations this agent may see
-        contact["conversations"] = [c for c in contact["conversations"] if store.visible_to(viewer, c)]
     return JSONResponse(contact)
 
 
+@takes(body(closed=True, name=NULLABLE_STRING, email=NULLABLE_STRING, phone=NULLABLE_STRING,
+           avatar_url=NULLABLE_STRING, attributes={"type": "object"}))
 @requires()
 async def patch_contact(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     return JSONResponse(await services.update_contact(_ctx(request), viewer, _path_id(request), data))
 
 
+@takes(body(("other_id",), other_id=ID))
 @requires()
 async def merge_contact(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -263,6 +279,8 @@ async def list_inboxes(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": [_inbox_out(request, i) for i in inboxes]})
 
 
+@takes(body(("kind", "name"), kind={"enum": [k.value for k in ChannelKind]}, name=STRING,
+           settings={"type": "object"}))
 @requires(Role.admin)
 async def create_inbox(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -284,6 +302,7 @@ async def get_inbox(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(_inbox_out(request, inbox))
 
 
+@takes(body(name=STRING, settings={"type": "object"}))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     iid = _path_id(request)
@@ -313,6 +332,8 @@ async def list_users(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(store.list_users)})
 
 
+@takes(body(("email", "password"), email={"type": "string", "pattern": "^[^@]+@[^@]+$", "maxLength": 320},
+           name=STRING, role=ROLE, password=PASSWORD))
 @requires(Role.admin)
 async def create_user(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -326,6 +347,7 @@ async def create_user(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(user, status_code=201)
 
 
+@takes(body(name=STRING, role=ROLE, active={"type": "boolean"}, password=PASSWORD))
 @requires(Role.admin)
 async def patch_user(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -343,14 +365,9 @@ async def patch_user(request: Request, viewer: Viewer) -> Response:
             raise Invalid("password must be at least 8 characters", "weak_password")
         changes["password_hash"] = await asyncio.to_thread(hash_password, password)
     uid = _path_id(request)
+    if uid == viewer.user_id and (changes.get("role", Role.admin) != Role.admin or changes.get("active") is False):
+        raise Invalid("you cannot demote or deactivate yourself", "cannot_demote_self")  # as in the admin page
     return JSONResponse(await _ctx(request).db.write(lambda tx: services.update_user(tx, uid, changes)))
-
-
-def _member_ids(data: dict[str, Any]) -> list[int]:
-    ids = data.get("member_ids") or []
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise Invalid("member_ids must be a list of user ids", "invalid_field")
-    return ids
 
 
 @requires()
@@ -358,24 +375,27 @@ async def list_teams(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(store.list_teams)})
 
 
+@takes(body(("name",), name=STRING, member_ids=IDS))
 @requires(Role.admin)
 async def create_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    name, members = _str(data, "name"), _member_ids(data)
+    name, members = _str(data, "name"), _ids(data, "member_ids")
     return JSONResponse(await _ctx(request).db.write(lambda tx: services.create_team(tx, name, members)),
                         status_code=201)
 
 
+@takes(body(name=STRING, member_ids=IDS))
 @requires(Role.admin)
 async def patch_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
     name = _str(data, "name") if "name" in data else None
-    members = _member_ids(data) if "member_ids" in data else None
+    members = _ids(data, "member_ids") if "member_ids" in data else None
     return JSONResponse(await _ctx(request).db.write(
         lambda tx: services.update_team(tx, tid, name=name, member_ids=members)))
 
 
+@takes(body(user_id=ID, name=STRING))
 @requires()
 async def create_token(request: Request, viewer: Viewer) -> Response:
     """A token for yourself; an admin may create one for any user (``user_id``)."""
@@ -388,6 +408,7 @@ async def create_token(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"token": token, "user_id": uid, "name": name}, status_code=201)
 
 
+@takes(query={"user_id": ID})
 @requires()
 async def list_tokens(request: Request, viewer: Viewer) -> Response:
     """Your tokens (never the tokens themselves); an admin may ask for another user's (``?user_id=``)."""
@@ -415,6 +436,7 @@ async def list_canned(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(store.list_canned)})
 
 
+@takes(body(("short_code", "text"), short_code=SHORT_CODE, text=TEXT))
 @requires(Role.admin)
 async def create_canned(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
@@ -423,6 +445,7 @@ async def create_canned(request: Request, viewer: Viewer) -> Response:
         tx, canned_id=None, short_code=code, text=text, author_id=viewer.user_id)), status_code=201)
 
 
+@takes(body(short_code=SHORT_CODE, text=TEXT))
 @requires(Role.admin)
 async def patch_canned(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)

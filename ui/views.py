@@ -27,6 +27,7 @@ from inbox import services, store
 from inbox.errors import InboxError, Invalid, Unauthenticated
 from inbox.events import Viewer
 from ui.auth import authenticate, csrf_token
+from ui.http import form_id, parse_id
 from ui.media import store_upload, viewable_html
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -63,7 +64,7 @@ async def login_page(request: Request) -> Response:
     throttled = request.query_params.get("throttled", "")
     return _render(request, "login.html", next=request.query_params.get("next", "/inbox"),
                    failed=bool(request.query_params.get("failed")),
-                   throttled=int(throttled) if throttled.isdigit() else 0)
+                   throttled=max(parse_id(throttled) or 0, 0))
 
 
 async def home(request: Request) -> Response:
@@ -75,12 +76,12 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     and, for leads, every team) and filters, from the query string."""
     q = request.query_params
     tab = q.get("tab", "mine")
-    if tab not in TABS and not (tab.startswith("team:") and tab[5:].isdigit()):
+    if tab not in TABS and not (tab.startswith("team:") and parse_id(tab[5:]) is not None):
         tab = "mine"
     status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
     inbox = q.get("inbox", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
-            "inbox": inbox if inbox.isdigit() else ""}
+            "inbox": inbox if parse_id(inbox) is not None else ""}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +106,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         conv = services.access_conversation(c, viewer, conversation_id)
         conv["reply_channels"] = store.reply_channels(c, conversation_id, ctx.reply_windows)
         timeline = store.timeline(c, conversation_id, limit=100)
-        contact = store.get_contact(c, conv["contact"]["id"])
+        contact = store.get_contact(c, conv["contact"]["id"], viewer=viewer)
         users = {u["id"]: u for u in store.list_users(c)}
         teams = store.list_teams(c)
         inbox_kinds = {i["id"]: i["kind"] for i in store.list_inboxes(c)}
@@ -132,10 +133,10 @@ async def inbox_page(request: Request) -> Response:
         return _to_login(request)
     f = _filters(request, viewer)
     context: dict[str, Any] = {**_common(viewer, f), "page": await _list(request, viewer, f), "open": None}
-    selected = request.query_params.get("c")
-    if selected and selected.isdigit():
+    selected = parse_id(request.query_params.get("c"))
+    if selected is not None:
         try:
-            context["open"] = await _conversation(request, viewer, int(selected))
+            context["open"] = await _conversation(request, viewer, selected)
         except InboxError:
             context["open"] = None
     return _render(request, "inbox.html", **context)
@@ -146,9 +147,9 @@ async def list_partial(request: Request) -> Response:
     if viewer is None:
         return Response(status_code=401)
     f = _filters(request, viewer)
-    selected = request.query_params.get("c")
+    selected = parse_id(request.query_params.get("c"))
     return _render(request, "inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
-                   open={"conv": {"id": int(selected)}} if selected and selected.isdigit() else None)
+                   open={"conv": {"id": selected}} if selected is not None else None)
 
 
 async def conversation_partial(request: Request) -> Response:
@@ -157,8 +158,8 @@ async def conversation_partial(request: Request) -> Response:
         return Response(status_code=401)
     f = _filters(request, viewer)
     try:
-        opened = await _conversation(request, viewer, int(request.path_params["id"]))
-    except (InboxError, ValueError):
+        opened = await _conversation(request, viewer, form_id(request.path_params["id"], "id"))
+    except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
                             '</section>', status_code=404)
     part = request.query_params.get("part")
@@ -174,7 +175,7 @@ async def act(request: Request) -> Response:
     if viewer is None:
         return _to_login(request)
     ctx = request.app.state.ctx
-    cid = int(request.path_params["id"])
+    cid = form_id(request.path_params["id"], "conversation id")
     form = await request.form(max_files=1, max_part_size=request.app.state.ctx.settings.max_media_bytes)
     action = request.path_params["action"]
     error = None
@@ -193,10 +194,10 @@ async def act(request: Request) -> Response:
                 upload = form.get("file")
                 attachments = []
                 if isinstance(upload, UploadFile) and upload.filename:
-                    stored = await store_upload(ctx, upload)
-                    attachments = [{k: stored[k] for k in ("url", "content_type", "filename", "path")}]
-                await services.send_reply(ctx, viewer, cid, text, inbox_id=int(inbox_id) if inbox_id else None,
-                                          template=template, attachments=attachments)
+                    stored = await store_upload(ctx, upload, viewer.user_id)
+                    attachments = [{k: v for k, v in stored.items() if k != "handle"}]
+                await services.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
+                                          inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
         elif action == "assign":
             await services.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
         elif action == "status":
@@ -209,12 +210,13 @@ async def act(request: Request) -> Response:
         elif action == "read":
             await services.mark_read(ctx, viewer, cid)
         elif action == "retry":
-            await services.retry_message(ctx, viewer, int(str(form.get("message_id", "0"))))
+            await services.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
         elif action == "contact":
-            contact_id = int(str(form.get("contact_id", "0")))
+            contact_id = form_id(form.get("contact_id"), "contact_id")
             key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
             if form.get("merge_with"):
-                await services.merge_contacts(ctx, viewer, contact_id, int(str(form["merge_with"])))
+                other = form_id(form["merge_with"], "the other contact's id")
+                await services.merge_contacts(ctx, viewer, contact_id, other)
             elif form.get("name") is not None:
                 await services.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
             elif key:
@@ -238,14 +240,15 @@ async def act(request: Request) -> Response:
 
 
 def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
-    """The assign forms' choice: "me", "user:<id>", "team:<id>" (the agent stays) or "none"."""
+    """The assign forms' choice: "me", "user:<id>", "team:<id>" (the agent stays) or "none"
+    (for an agent, who may not change the team: nobody in the same team)."""
     kind, _, ident = target.partition(":")
     if target == "me":
         return {"user_id": viewer.user_id}
     if target == "none":
-        return {"user_id": None, "team_id": None}
-    if kind in ("user", "team") and ident.isdigit():
-        return {f"{kind}_id": int(ident)}
+        return {"user_id": None, "team_id": None} if viewer.sees_all else {"user_id": None}
+    if kind in ("user", "team") and (number := parse_id(ident)) is not None:
+        return {f"{kind}_id": number}
     raise Invalid("pick someone to assign to", "invalid_assignee")
 
 
@@ -374,9 +377,9 @@ async def queue_assign(request: Request) -> Response:
     moved = 0
     for raw in form.getlist("conversation"):
         try:
-            await services.assign_conversation(request.app.state.ctx, viewer, int(str(raw)), changes)
+            await services.assign_conversation(request.app.state.ctx, viewer, form_id(raw, "conversation"), changes)
             moved += 1
-        except (InboxError, ValueError):
+        except InboxError:
             continue
     return RedirectResponse(f"/queue?done={moved}", status_code=303)
 

@@ -17,7 +17,6 @@ Setup and behaviour for admins: docs/channels/messenger.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import mimetypes
 from collections import OrderedDict
@@ -39,7 +38,7 @@ from inbox.channels import (Attachment, InboundMessage, Media, MessageEdit, Outb
 from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.models import ChannelKind
-from ui.http import read_body
+from ui.http import load_json, read_body
 from webhooks import meta
 from webhooks.http import webhook_context
 
@@ -96,7 +95,7 @@ Update = InboundMessage | StatusUpdate | Watermark | MessageEdit
 def parse_body(raw: bytes) -> list[dict[str, Any]]:
     """The entries of a Page webhook, each checked to have an ``id`` (the Page's)."""
     try:
-        body = json.loads(raw)
+        body = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not JSON: {exc}", "malformed_body") from None
     if not isinstance(body, dict) or body.get("object") != "page" or not isinstance(body.get("entry"), list):

@@ -17,7 +17,6 @@ file_id...) stays in this module.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import os
 import re
@@ -41,7 +40,7 @@ from inbox.channels import (Attachment, InboundMessage, Media, MessageEdit, Outb
 from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.models import ChannelKind
-from ui.http import read_body
+from ui.http import load_json, read_body
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ BLOCKED = "The customer has blocked the bot; they must unblock it (or press Star
 def parse_update(raw: bytes, bot: Bot) -> tuple[Update, dict[str, Any]]:
     """The Update, and the JSON it came from (kept for messages we cannot show)."""
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", "malformed_json") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):

@@ -20,7 +20,6 @@ Provider vocabulary (wamid, wa_id, BSUID, phone_number_id, WABA...) stays in thi
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -45,7 +44,7 @@ from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_phone
 from inbox.models import ChannelKind
-from ui.http import read_body
+from ui.http import load_json, read_body
 from webhooks import meta
 from webhooks.http import webhook_context
 
@@ -98,7 +97,7 @@ def parse_changes(raw: bytes) -> list[Change]:
     """Every ``messages`` change in a webhook body. Other fields (template status, account
     updates...) are not about conversations and are skipped."""
     try:
-        body = json.loads(raw)
+        body = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", "malformed_json") from None
     if not isinstance(body, dict) or body.get("object") != "whatsapp_business_account":

@@ -93,13 +93,14 @@ def _reply_error(code: int, text: str) -> SendError:
 # -- agents' attachments ------------------------------------------------------------------------
 
 class Files:
-    """The bytes of the files an agent attaches: from our own media store when the URL is
-    one of ours (public_url/media/...), else downloaded from a public http(s) address. The
-    server fetches these itself, so addresses on loopback or private networks are refused:
-    an agent must not make it read internal services and mail the answer out."""
+    """The bytes of the files an agent attaches: from our own media store when the
+    attachment has a ``path`` (set only from an upload handle issued to the reply's author,
+    ui/media.py ``reply_attachments``: never from a URL, which anyone could point at any
+    stored file), else downloaded from a public http(s) address. The server fetches these
+    itself, so addresses on loopback or private networks are refused: an agent must not
+    make it read internal services and mail the answer out."""
 
     def __init__(self, public_url: str, media: MediaStore, max_bytes: int, timeout: float) -> None:
-        self.media_prefix = public_url.rstrip("/") + "/media/"
         self.media = media
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -110,11 +111,10 @@ class Files:
 
     async def _bytes(self, attachment: Attachment) -> bytes:
         url = attachment.url or ""
-        rel = attachment.path or (url[len(self.media_prefix):] if url.startswith(self.media_prefix) else None)
-        if rel is not None:
-            path = self.media.path(rel)
+        if attachment.path is not None:
+            path = self.media.path(attachment.path)
             if path is None:
-                raise ProviderRejected("attachment_missing", f"no stored file at {url or rel}")
+                raise ProviderRejected("attachment_missing", f"no stored file at {attachment.path}")
             return await asyncio.to_thread(path.read_bytes)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
