@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -341,16 +342,30 @@ routes = [Route("/webhooks/telegram/{inbox_id:int}", inbound, methods=["POST"])]
 
 class _HideBotTokens(logging.Filter):
     """Bot API URLs contain the bot's token: httpx logs every request URL at INFO, and
-    PTB logs its URLs at DEBUG."""
+    PTB logs its URLs (and the results of calls, getFile's file URL among them) at DEBUG.
+    A file URL carries the token percent-encoded, because PTB quotes the path before the
+    download (':' becomes '%3A'), so each token in use is hidden in both spellings. The
+    message is frozen too: PTB logs a result dict it fills in afterwards (getFile's path)."""
+
+    tokens: frozenset[str] = frozenset()  # every token a Bot was built for, in this process
+
+    @classmethod
+    def remember(cls, token: str) -> None:
+        encoded = quote(token, safe="")
+        # A new set, never changed in place: another thread may be logging through it.
+        cls.tokens = cls.tokens | {token, encoded, encoded.replace("%3A", "%3a")}
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/bot" in message:
-            record.msg, record.args = re.sub(r"/(file/)?bot\d+:[A-Za-z0-9_-]+", r"/\1bot<token>", message), None
+        for token in self.tokens:
+            if token in message:
+                message = message.replace(token, "<token>")
+        record.msg, record.args = message, None
         return True
 
 
-for _name in ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest"):
+# Loggers that see Bot API URLs; a filter acts on its own logger's records only.
+for _name in ("httpx", "telegram", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest"):
     logging.getLogger(_name).addFilter(_HideBotTokens())
 
 
@@ -374,6 +389,7 @@ class TelegramAdapter:
     def bot(self, token: str) -> Bot:
         bot = self._bots.get(token)
         if bot is None:
+            _HideBotTokens.remember(token)
             request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
                                    write_timeout=self.timeout, pool_timeout=self.timeout,
                                    media_write_timeout=self.timeout)
