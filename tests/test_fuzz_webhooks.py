@@ -110,7 +110,7 @@ async def test_meta_and_telegram_webhooks_never_500(live: Live) -> None:
     statuses: set[int] = set()
     for raw in collect(mutations(wa_fixture("text")) | mutations(wa_fixture("status_failed"))):
         statuses.add(await _check(live, "/webhooks/whatsapp", **wa_signed(raw, WA["app_secret"])))
-    text = json.loads(fb.body((FB["page_id"], [fb.event("text", FB["page_id"], "psid-1")])))
+    text = json.loads(fb.body((FB["page_id"], [fb.event("text", FB["page_id"], "24681357924680135")])))
     for raw in collect(mutations(text)):
         statuses.add(await _check(live, "/webhooks/messenger", **fb.signed(raw, FB["app_secret"])))
     update = json.loads((fb.FIXTURES.parent / "telegram" / "text.json").read_text())
