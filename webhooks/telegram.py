@@ -10,7 +10,8 @@ PTB:               https://docs.python-telegram-bot.org/en/v22.8/telegram.bot.ht
 One inbox is one bot. Its webhook is registered by us (setWebhook) at
 /webhooks/telegram/<inbox id>, with a secret Telegram echoes in a header on every update.
 Only private chats are conversations; see docs/channels/telegram.md for the choices made
-about groups, edits, blocked bots and media. Provider vocabulary (Update, chat id,
+about groups, edits, blocked bots and media. Updates are read from their JSON, tolerantly
+(PTB is used for sending only: see "inbound" below). Provider vocabulary (Update, chat id,
 file_id...) stays in this module.
 """
 
