@@ -4,21 +4,25 @@ delivery and read watermarks, media, retries and Graph's errors."""
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
+from inbox.channels import OutboundMessage, ProviderRejected
 from inbox.models import utcnow
 from inbox.store import MESSAGES
 from tests.conftest import Live
 from tests.fakes.messenger import PERSON_UNAVAILABLE, RATE_LIMITED, UNEXPECTED, FakeGraph
+from tests.helpers.forms import form_login
 from tests.helpers.live import EventStream
-from tests.helpers.messenger import body, event, now_ms, signed
+from tests.helpers.messenger import _fixture, body, event, now_ms, signed
 from tests.helpers.server import serve
 
 PAGE_ID = "106412345678901"
@@ -122,8 +126,9 @@ async def test_text_in_creates_a_named_contact_and_pushes_the_event(page: Page) 
     assert created["conversation"]["channel"] == "messenger"
     contact = await page.live.get(f"/api/contacts/{created['message']['sender']['contact_id']}")
     assert contact["avatar_url"] == AVATAR
-    assert page.graph.profile_requests == [
-        {"psid": PSID, "fields": "first_name,last_name,profile_pic", "access_token": PAGE_TOKEN}]
+    # The token goes as "Authorization: Bearer", never in the URL (httpx logs request lines).
+    assert page.graph.profile_requests == [{"psid": PSID, "fields": "first_name,last_name,profile_pic",
+                                            "token": PAGE_TOKEN}]
 
     # The profile is looked up once; a customer whose profile Meta withholds is named by PSID.
     await page.post(event("text", PAGE_ID, PSID, text="Any news?"))
@@ -230,6 +235,7 @@ async def test_reply_goes_out_as_a_response_and_its_echo_is_not_stored_twice(pag
     reply_id = r.json()["id"]
     [sent] = await page.graph.wait_for_sent(1)
     assert sent["path"] == f"/v23.0/{PAGE_ID}/messages" and sent["access_token"] == PAGE_TOKEN
+    assert sent["query"] == {}  # the token came in the Authorization header
     assert sent["body"] == {"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
                             "message": {"text": "Your parcel ships today", "metadata": f"inbox:{reply_id}"}}
     done = (await stream.next(updated(lambda m: m["provider_message_id"])))["data"]["message"]
@@ -370,3 +376,112 @@ async def test_a_permanent_graph_error_is_shown_on_the_message(page: Page) -> No
     assert "isn't available right now" in failed["error"]["message"]
     assert page.graph.attempts == 1  # not retried
     await stream.close()
+
+
+# -- events without a PSID, postbacks, shared links ------------------------------------------
+
+def plugin_event(name: str) -> dict[str, Any]:
+    """A fixture whose sender is a plugin's user_ref (or absent), as Meta sends it."""
+    e = copy.deepcopy(_fixture(name))
+    e["recipient"], e["timestamp"] = {"id": PAGE_ID}, now_ms()
+    return e
+
+
+async def test_optins_and_postbacks_from_a_user_ref_are_acknowledged_and_not_stored(
+        page: Page, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="webhooks.messenger")
+    for name in ("optin_user_ref", "postback_user_ref"):
+        r = await page.post(plugin_event(name))
+        assert r.status_code == 200 and r.text == "EVENT_RECEIVED", (name, r.text)
+    assert (await page.live.get("/api/conversations", who="lead"))["items"] == []
+    assert "messenger optin acknowledged (type 'checkbox_plugin')" in caplog.text
+    assert "user_ref (plugin guest) skipped" in caplog.text
+    assert page.graph.profile_requests == [] and page.graph.elsewhere == []
+
+
+async def test_a_postback_without_mid_title_or_recipient_becomes_a_message_once(page: Page) -> None:
+    started = event("postback_get_started", PAGE_ID, PSID)
+    del started["recipient"], started["postback"]["mid"]
+    for _ in range(2):  # Meta retries: the derived id (PSID and timestamp) stores it once
+        assert (await page.post(started)).status_code == 200
+    conv = (await page.live.get("/api/conversations"))["items"][0]
+    [pressed] = await page.messages(conv["id"])
+    assert pressed["text"] == "GET_STARTED" and pressed["direction"] == "in"
+    assert pressed["payload"] == {"postback": {"payload": "GET_STARTED", "referral": {
+        "ref": "spring-sale", "source": "SHORTLINK", "type": "OPEN_THREAD"}}}
+    assert pressed["provider_message_id"] == f"postback:{PSID}:{started['timestamp']}"
+
+
+async def test_a_shared_link_is_a_link_not_a_location_and_is_escaped_in_the_ui(page: Page) -> None:
+    shared = event("fallback_payload", PAGE_ID, PSID)  # its payload even carries coordinates
+    hostile = event("fallback", PAGE_ID, PSID)
+    hostile["message"]["attachments"][0].update(title='<img src=x onerror="alert(1)">',
+                                                url='https://example.com/?q="><script>alert(2)</script>')
+    scripted = event("fallback", PAGE_ID, PSID)
+    scripted["message"]["attachments"][0]["url"] = "javascript:alert(3)"
+    assert (await page.post(shared, hostile, scripted)).status_code == 200
+    conv = (await page.live.get("/api/conversations"))["items"][0]
+    link, escaped, refused = await page.messages(conv["id"])
+    url = "https://l.facebook.com/l.php?u=https%3A%2F%2Ftracking.example.com%2F1042"
+    assert link["text"] == f"Track your parcel {url}"
+    assert link["payload"] == {"links": [{"type": "fallback", "title": "Track your parcel", "url": url}]}
+    assert "location" not in link["payload"]
+    assert refused["text"] == "[Unsupported Messenger message: fallback]" and refused["has_raw"]
+
+    async with httpx.AsyncClient(base_url=page.live.url, timeout=10) as browser:
+        assert (await form_login(browser, "agent")).status_code == 303
+        html = (await browser.get(f"/inbox?c={conv['id']}")).text
+    assert f'<a class="link" href="{url}" rel="noopener noreferrer nofollow" target="_blank">Track your parcel</a>' \
+        in html
+    assert "<script>alert(2)" not in html and '<img src=x onerror="alert(1)">' not in html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;</a>" in html
+    assert 'href="https://example.com/?q=&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"' in html
+    assert 'href="javascript:' not in html
+
+
+# -- hostile ids and the Page token ------------------------------------------------------------
+
+HOSTILE_IDS = ["../../2002/subscribed_apps?x=", "24681357924680135/../../me", "2468%2F..", "\u0661\u0662\u0663",
+               "", "1" * 40]
+
+
+async def test_a_sender_id_that_is_not_a_psid_is_skipped_and_reaches_no_other_graph_path(page: Page) -> None:
+    for psid in HOSTILE_IDS:
+        r = await page.post(event("text", PAGE_ID, psid, text="hello"))
+        assert r.status_code == 200, (psid, r.text)
+    echo = event("echo", PAGE_ID, "../../2002/subscribed_apps?x=", text="from the Page inbox")
+    assert (await page.post(echo)).status_code == 200
+    assert (await page.live.get("/api/conversations", who="lead"))["items"] == []
+    assert page.graph.elsewhere == [] and page.graph.profile_requests == []
+    # A PSID given as a JSON number is a PSID.
+    assert (await page.post(event("text", PAGE_ID, int(PSID), text="numeric"))).status_code == 200  # type: ignore[arg-type]
+    [conv] = (await page.live.get("/api/conversations", who="lead"))["items"]
+    assert conv["last_message_preview"] == "numeric"
+
+
+async def test_a_reply_to_an_id_that_is_not_a_psid_is_refused_before_any_request(page: Page) -> None:
+    adapter = page.live.app.state.registry.get("messenger")
+    settings = {"page_id": PAGE_ID, "page_access_token": PAGE_TOKEN, "human_agent_tag": True}
+    for to in HOSTILE_IDS:
+        with pytest.raises(ProviderRejected) as refused:
+            await adapter.send(OutboundMessage(inbox_id=page.inbox["id"], settings=settings, to=to, text="hi",
+                                               last_inbound_at=datetime.now(timezone.utc)))
+        assert refused.value.code == "invalid_recipient"
+    assert await adapter.profile(settings, "../../2002/subscribed_apps?x=") == (None, None)
+    assert page.graph.attempts == 0 and page.graph.elsewhere == [] and page.graph.profile_requests == []
+    bad_page = await page.live.client.post("/api/inboxes", headers=page.live.as_("admin"), json={
+        "kind": "messenger", "name": "Bad", "settings": {"page_id": "\u0661\u0662\u0663", "page_access_token": "t",
+                                                         "app_secret": "s", "verify_token": "v"}})
+    assert bad_page.status_code == 422 and bad_page.json()["error"]["code"] == "invalid_page_id"
+
+
+async def test_the_page_token_reaches_no_url_and_no_log_record(page: Page, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: httpx logs each request line at INFO
+    conv = await page.say()  # looks the profile up
+    await page.reply(conv["id"], "On its way")
+    [sent] = await page.graph.wait_for_sent(1)
+    assert sent["query"] == {} and sent["access_token"] == PAGE_TOKEN
+    assert [r["token"] for r in page.graph.profile_requests] == [PAGE_TOKEN]
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any(f"/v23.0/{PAGE_ID}/messages" in line for line in requests), requests
+    assert [r.getMessage() for r in caplog.records if PAGE_TOKEN in r.getMessage()] == []

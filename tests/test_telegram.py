@@ -252,9 +252,15 @@ async def test_refused_webhooks_store_nothing(bot: Bot, live: Live) -> None:
         assert r.status_code == 403 and r.json()["error"]["code"] == "invalid_secret_token"
     malformed = await bot.post(b'{"update_id": 1, "message": ')
     assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed_json"
-    for body in ({"hello": "world"}, {"update_id": 5, "message": "text"}, {"update_id": 5, "message": {"chat": []}}):
-        r = await bot.post(body)
+    for body in ({"hello": "world"}, {"update_id": "5", "message": {}}, {"update_id": True}, [1]):
+        r = await bot.post(body)  # type: ignore[arg-type]
         assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_update", r.text
+    # An Update whose message cannot be attributed to a chat: acknowledged (a 400 would only make
+    # Telegram redeliver it a few times, then drop it), logged, nothing stored.
+    for body in ({"update_id": 5, "message": "text"}, {"update_id": 6, "message": {"chat": []}},
+                 {"update_id": 7, "message": {"chat": {"id": 111222333, "type": "private"}}}):
+        r = await bot.post(body)
+        assert r.status_code == 200, r.text
     assert (await deliver(live.client, 999, update("text"), SECRET)).status_code == 404
     sms = await deliver(live.client, live.inbox["id"], update("text"), SECRET)  # not a telegram inbox
     assert sms.status_code == 404
@@ -365,3 +371,29 @@ async def _run_in_thread(args: list[str], env: dict[str, str], cwd: Path) -> sub
     return await asyncio.to_thread(subprocess.run, args, env=env, cwd=cwd, capture_output=True, text=True,
                                    timeout=60)
 
+
+
+# -- secrets in the log ----------------------------------------------------------------------
+
+async def test_the_bot_token_reaches_no_log_record_of_a_send_or_a_file_download(
+        bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    """httpx logs every request line at INFO and PTB its URLs at DEBUG; a file URL carries
+    the token percent-encoded (PTB quotes the path: ':' becomes '%3A')."""
+    caplog.set_level(logging.DEBUG)  # every logger, the root's level
+    bot.fake.add_file("AgACAgQAAxkBAAMSaW_large", JPEG, "photos/file_7.jpg")
+    stream = await bot.live.events()
+    await bot.post(update("photo"))
+    message = (await stream.next(lambda e: e["type"] == "message.created"))["data"]["message"]
+    await stream.next(updated(message["id"], lambda m: "path" in m["attachments"][0]))
+    reply = await bot.reply("Thanks, we are sending a new one")
+    await stream.next(updated(reply["id"], lambda m: m["status"] == "sent"))
+    await stream.close()
+    assert bot.fake.downloads == ["photos/file_7.jpg"]
+
+    secret = BOT_TOKEN.split(":")[1]
+    leaks = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+             if secret in r.getMessage() or secret in (caplog.handler.format(r) if r.exc_info else "")]
+    assert leaks == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/file/bot<token>/photos/file_7.jpg" in line for line in lines), lines
+    assert any("/bot<token>/sendMessage" in line for line in lines), lines

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from starlette.requests import Request
@@ -120,34 +120,54 @@ def parse_entry(inbox_id: int, entry: Mapping[str, Any]) -> list[Update]:
 
 
 def parse_event(inbox_id: int, event: Mapping[str, Any]) -> list[Update]:
-    sender, recipient = _id(event, "sender"), _id(event, "recipient")
+    message = event.get("message")
+    echo = isinstance(message, dict) and bool(message.get("is_echo"))
+    if isinstance(optin := event.get("optin"), dict) and not isinstance(_party(event, "sender"), str):
+        # A plugin opt-in (checkbox, "Send to Messenger") names the person by a user_ref
+        # only: nobody has written yet, and nothing can be answered by PSID.
+        log.debug("messenger optin acknowledged (type %s): no PSID, nothing stored", _bounded(optin.get("type")))
+        return []
+    # The customer is the sender, or, for an echo of the Page's own message, the recipient.
+    customer = _party(event, "recipient" if echo else "sender")
+    if not isinstance(customer, str):
+        _skip(event, customer)
+        return []
     at = _time(event.get("timestamp"))
-    if isinstance(message := event.get("message"), dict):
-        if message.get("is_echo"):
+    if isinstance(message, dict):
+        if echo:
             metadata = message.get("metadata")
             if isinstance(metadata, str) and metadata.startswith(METADATA_PREFIX):
                 return []  # our own reply, already stored when we sent it
-            return [_message(inbox_id, recipient, message, at, event, direction="out")]
-        return [_message(inbox_id, sender, message, at, event)]
+            return [_message(inbox_id, customer, message, at, event, direction="out")]
+        return [_message(inbox_id, customer, message, at, event)]
     if isinstance(postback := event.get("postback"), dict):
-        title = str(postback.get("title") or postback.get("payload") or "")
-        mid = str(postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}")
-        return [InboundMessage(
-            inbox_id=inbox_id, kind=ChannelKind.messenger, handle=sender, provider_message_id=mid, text=title,
-            timestamp=at, payload={"postback": {k: postback[k] for k in ("title", "payload", "referral")
-                                                if k in postback}}, raw=event)]
+        return [_postback(inbox_id, customer, postback, at, event)]
     if isinstance(delivery := event.get("delivery"), dict):
-        mids = delivery.get("mids") or []
+        mids: list[Any] = delivery["mids"] if isinstance(delivery.get("mids"), list) else []
         updates: list[Update] = [StatusUpdate(inbox_id, str(mid), "delivered") for mid in mids if mid]
         if delivery.get("watermark"):
-            updates.append(Watermark(inbox_id, sender, "delivered", _time(delivery["watermark"])))
+            updates.append(Watermark(inbox_id, customer, "delivered", _time(delivery["watermark"])))
         return updates
     if isinstance(read := event.get("read"), dict) and read.get("watermark"):
-        return [Watermark(inbox_id, sender, "read", _time(read["watermark"]))]
+        return [Watermark(inbox_id, customer, "read", _time(read["watermark"]))]
     if isinstance(edit := event.get("message_edit"), dict) and edit.get("mid") and isinstance(edit.get("text"), str):
         return [MessageEdit(inbox_id, str(edit["mid"]), edit["text"], at)]
-    log.debug("messenger event ignored: %s", sorted(k for k in event if k not in ("sender", "recipient", "timestamp")))
+    log.debug("messenger event ignored: %s",
+              sorted(_bounded(k) for k in event if k not in ("sender", "recipient", "timestamp")))
     return []
+
+
+def _postback(inbox_id: int, psid: str, postback: Mapping[str, Any], at: datetime,
+              event: Mapping[str, Any]) -> InboundMessage:
+    """A press on a button (or "Get Started"): shown as the button's title, else its payload."""
+    title, data = postback.get("title"), postback.get("payload")
+    text = next((v for v in (title, data) if isinstance(v, str) and v), "[Postback]")
+    mid = postback.get("mid")
+    mid = str(mid) if isinstance(mid, str | int) and mid else f"postback:{psid}:{_bounded(event.get('timestamp'))}"
+    return InboundMessage(
+        inbox_id=inbox_id, kind=ChannelKind.messenger, handle=psid, provider_message_id=mid, text=text,
+        timestamp=at, payload={"postback": {k: postback[k] for k in ("title", "payload", "referral")
+                                            if k in postback}}, raw=event)
 
 
 def _message(inbox_id: int, handle: str, message: Mapping[str, Any], at: datetime, event: Mapping[str, Any],
@@ -162,7 +182,8 @@ def _message(inbox_id: int, handle: str, message: Mapping[str, Any], at: datetim
     unsupported: list[str] = []
     for item in message.get("attachments") or []:
         kind = str(item.get("type")) if isinstance(item, dict) else "unknown"
-        body = item.get("payload") if isinstance(item, dict) and isinstance(item.get("payload"), dict) else {}
+        body: Mapping[str, Any] = item["payload"] if isinstance(item, dict) and isinstance(item.get("payload"), dict) \
+            else {}
         if kind in FILE_TYPES and body.get("url"):
             sticker = body.get("sticker_id")
             if sticker is not None:
@@ -172,16 +193,15 @@ def _message(inbox_id: int, handle: str, message: Mapping[str, Any], at: datetim
                 stickers.add(str(sticker))
                 payload["sticker_id"] = sticker
             files.append(_attachment("sticker" if sticker is not None else kind, str(body["url"])))
+        elif kind in LINK_TYPES and (link := _link(kind, item, body)) is not None:
+            # Before locations: a shared link is never a place, whatever its payload holds.
+            payload.setdefault("links", []).append(link)
+            lines.append(" ".join(v for v in (link["title"], link["url"]) if v))
         elif kind == "location" and isinstance(body.get("coordinates"), dict):
             where = {"latitude": body["coordinates"].get("lat"), "longitude": body["coordinates"].get("long"),
                      "title": item.get("title"), "url": item.get("url")}
             payload["location"] = where
             lines.append(f"Location: {where['title'] or 'shared location'} ({where['latitude']}, {where['longitude']})")
-        elif kind in LINK_TYPES and (item.get("url") or body.get("url")):
-            link = {"type": kind, "title": item.get("title") or body.get("title"),
-                    "url": item.get("url") or body.get("url")}
-            payload.setdefault("links", []).append(link)
-            lines.append(" ".join(str(v) for v in (link["title"], link["url"]) if v))
         else:
             unsupported.append(kind)
     if isinstance(quick := message.get("quick_reply"), dict):
@@ -199,6 +219,16 @@ def _message(inbox_id: int, handle: str, message: Mapping[str, Any], at: datetim
                           **common)
 
 
+def _link(kind: str, item: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A shared link as {type, title, url}: the URL only when it is http(s), so the UI can
+    show it as a link; None when there is no such URL."""
+    url = next((u for u in (item.get("url"), body.get("url")) if isinstance(u, str)), "")
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    title = next((t for t in (item.get("title"), body.get("title")) if isinstance(t, str) and t), None)
+    return {"type": kind, "title": title, "url": url}
+
+
 def _attachment(kind: str, url: str) -> Attachment:
     ours, default_type = FILE_TYPES[kind]
     name = PurePosixPath(urlsplit(url).path).name or None
@@ -206,12 +236,38 @@ def _attachment(kind: str, url: str) -> Attachment:
     return Attachment(content_type=content_type, url=url, kind=ours, filename=name if ours == "document" else None)
 
 
-def _id(event: Mapping[str, Any], key: str) -> str:
+def is_graph_id(value: str) -> bool:
+    """PSIDs, Page ids and app ids are decimal numbers. Anything else never goes into a
+    Graph URL: an id like "../../<page>/subscribed_apps?x=" would reach another path of
+    the API, with the Page token."""
+    return 0 < len(value) <= 32 and value.isascii() and value.isdigit()
+
+
+def _party(event: Mapping[str, Any], key: str) -> str | Mapping[str, Any] | None:
+    """The numeric id of ``sender`` or ``recipient``; otherwise the object itself (e.g. a
+    ``user_ref`` from a plugin, or a malformed id), or None when there is none."""
     party = event.get(key)
-    value = party.get("id") if isinstance(party, dict) else None
-    if not isinstance(value, (str, int)) or not str(value):
-        raise BadRequest(f"a messaging event without '{key}.id'", "malformed_body")
-    return str(value)
+    if not isinstance(party, dict):
+        return None
+    value = party.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and is_graph_id(value) else party
+
+
+def _skip(event: Mapping[str, Any], party: Mapping[str, Any] | None) -> None:
+    """An event we cannot file under a PSID: acknowledged (Meta would retry it for days)
+    and logged, never stored."""
+    if party is not None and "id" not in party and "user_ref" in party:
+        log.debug("messenger event from a user_ref (plugin guest) skipped: no PSID to file it under")
+    else:
+        log.warning("messenger event skipped: no numeric PSID (got %s)",
+                    _bounded(party.get("id") if party is not None else None))
+
+
+def _bounded(value: Any) -> str:
+    """Customer-controlled text for a log line: one line, short."""
+    return repr(value)[:80]
 
 
 def _time(millis: Any) -> datetime:
@@ -318,7 +374,7 @@ class MessengerAdapter:
         if unknown:
             raise Invalid(f"unknown messenger settings: {', '.join(sorted(unknown))}", "unknown_settings")
         clean: dict[str, Any] = {k: str(settings[k]).strip() for k in required}
-        if not clean["page_id"].isdigit():
+        if not is_graph_id(clean["page_id"]):
             raise Invalid("page_id must be the Page's numeric id", "invalid_page_id")
         clean["human_agent_tag"] = _flag(settings.get("human_agent_tag", True))
         return clean["page_id"], clean
@@ -355,6 +411,9 @@ class MessengerAdapter:
         return Sent(done[0], "sent")
 
     def _envelope(self, message: OutboundMessage) -> dict[str, Any]:
+        if not is_graph_id(message.to):
+            raise ProviderRejected("invalid_recipient", "The customer's Messenger id is not a PSID (a number): "
+                                                        "nothing was sent")
         envelope: dict[str, Any] = {"recipient": {"id": message.to}}
         last = message.last_inbound_at
         if last is not None and last.tzinfo is None:
@@ -371,10 +430,19 @@ class MessengerAdapter:
                                                     "write again.")
         return {**envelope, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
 
+    def _url(self, node: str, edge: str = "") -> str:
+        """The Graph URL of a node (a Page or a PSID), or of one of its fixed edges. The id
+        is checked to be a number, and quoted all the same."""
+        if not is_graph_id(node):
+            raise ProviderRejected("invalid_id", f"not a Graph id (a number): {_bounded(node)}")
+        return f"{self.api_base}/{self.version}/{quote(node, safe='')}" + (f"/{edge}" if edge else "")
+
     async def _post(self, settings: Mapping[str, Any], body: dict[str, Any]) -> str:
-        url = f"{self.api_base}/{self.version}/{settings['page_id']}/messages"
+        url = self._url(str(settings["page_id"]), "messages")
         try:
-            response = await self.http.post(url, params={"access_token": settings["page_access_token"]}, json=body)
+            # The token goes in a header, never the query string: httpx logs every request
+            # line at INFO, query included. Graph accepts "Authorization: Bearer".
+            response = await self.http.post(url, headers=_auth(settings), json=body)
         except (httpx.HTTPError, OSError) as exc:
             raise unreachable(exc, "Meta", self.timeout) from None
         if response.status_code == 200:
@@ -431,17 +499,16 @@ class MessengerAdapter:
             return self._profiles[key]
         result: tuple[str | None, str | None] = (None, None)
         try:
-            response = await self.http.get(
-                f"{self.api_base}/{self.version}/{psid}", timeout=PROFILE_TIMEOUT,
-                params={"fields": "first_name,last_name,profile_pic", "access_token": settings["page_access_token"]})
+            response = await self.http.get(self._url(psid), timeout=PROFILE_TIMEOUT, headers=_auth(settings),
+                                           params={"fields": "first_name,last_name,profile_pic"})
             data = _json(response)
             name = " ".join(str(data[k]) for k in ("first_name", "last_name") if data.get(k))
             if response.status_code == 200 and name:
                 result = (name, str(data["profile_pic"]) if data.get("profile_pic") else None)
             else:
                 log.info("messenger profile of %s unavailable: %s", psid, data.get("error", {}).get("message"))
-        except (httpx.HTTPError, OSError) as exc:
-            log.info("messenger profile of %s unavailable: %s", psid, exc or type(exc).__name__)
+        except (httpx.HTTPError, OSError, ProviderRejected) as exc:
+            log.info("messenger profile of %s unavailable: %s", _bounded(psid), exc or type(exc).__name__)
         self._profiles[key] = result
         if len(self._profiles) > PROFILE_MEMO_SIZE:
             self._profiles.popitem(last=False)
@@ -458,6 +525,10 @@ class MessengerAdapter:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _auth(settings: Mapping[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings['page_access_token']}"}
 
 
 def _send_type(content_type: str) -> str:

@@ -10,7 +10,8 @@ PTB:               https://docs.python-telegram-bot.org/en/v22.8/telegram.bot.ht
 One inbox is one bot. Its webhook is registered by us (setWebhook) at
 /webhooks/telegram/<inbox id>, with a secret Telegram echoes in a header on every update.
 Only private chats are conversations; see docs/channels/telegram.md for the choices made
-about groups, edits, blocked bots and media. Provider vocabulary (Update, chat id,
+about groups, edits, blocked bots and media. Updates are read from their JSON, tolerantly
+(PTB is used for sending only: see "inbound" below). Provider vocabulary (Update, chat id,
 file_id...) stays in this module.
 """
 
@@ -24,11 +25,12 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot, Message, Update
+from telegram import Bot, Message
 from telegram.constants import ChatMemberStatus, ChatType, MessageType
 from telegram.error import (BadRequest as TelegramBadRequest, ChatMigrated, Forbidden as TelegramForbidden,
                             InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut)
@@ -51,6 +53,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 WEBHOOK_PATH = "/webhooks/telegram/{inbox_id}"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"]
+# What we read from an update, besides those: a button press under one of the bot's messages.
+UPDATE_KINDS = (*ALLOWED_UPDATES, "callback_query")
 BOT_TOKEN = re.compile(r"(\d+):[A-Za-z0-9_-]+")
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses bigger files ("file is too big")
@@ -65,27 +69,52 @@ BLOCKED = "The customer has blocked the bot; they must unblock it (or press Star
 
 
 # -- inbound -------------------------------------------------------------------------------
+# Updates are read from the JSON itself, not through PTB's Update.de_json: PTB builds each
+# object with Class(**data) and refuses a whole update when one sub-object lacks a field
+# the current Bot API always sends (User.is_bot, file_unique_id, Sticker.is_video, Poll
+# ids...), yet older clients, other bridges and test tools send such updates. We read only
+# what we use (chat, sender, text or caption, file ids, the message replied to), each
+# checked for its type, keep the whole update as ``raw``, and show the rest as unsupported.
+# A customer's message is never refused for a detail we do not use.
 
-def parse_update(raw: bytes, bot: Bot) -> tuple[Update, dict[str, Any]]:
-    """The Update, and the JSON it came from (kept for messages we cannot show)."""
+def parse_update(raw: bytes) -> dict[str, Any]:
+    """The update's JSON; 400 only when it is not JSON or not an Update at all."""
     try:
         data = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", "malformed_json") from None
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    if not isinstance(data, dict) or _int(data.get("update_id")) is None:
         raise BadRequest("body is not a Telegram Update: no integer 'update_id'", "malformed_update")
+    return data
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _size(value: Any) -> int | None:
+    size = _int(value)
+    return size if size is not None and size >= 0 else None
+
+
+def _time(value: Any) -> datetime | None:
+    seconds = _int(value)
     try:
-        update = Update.de_json(data, bot)
-    # PTB builds its objects with Class(**data): a hostile or truncated body can raise
-    # almost anything (TypeError, KeyError, AttributeError, OverflowError...).
-    except Exception as exc:
-        raise BadRequest(f"body is not a Telegram Update: {type(exc).__name__}: {exc}", "malformed_update") from None
-    for message in (update.message, update.edited_message):
-        if message is not None and not (isinstance(message.message_id, int)
-                                        and isinstance(getattr(message.chat, "id", None), int)):
-            raise BadRequest("body is not a Telegram Update: message_id and chat.id must be integers",
-                             "malformed_update")
-    return update, data
+        return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else None
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def message_key(chat_id: int, message_id: int) -> str:
@@ -94,56 +123,73 @@ def message_key(chat_id: int, message_id: int) -> str:
     return f"{chat_id}:{message_id}"
 
 
-def _sticker(message: Message) -> Attachment:
-    sticker = message.sticker
-    assert sticker is not None
-    content_type = ("application/x-tgsticker" if sticker.is_animated else  # Lottie .tgs
-                    "video/webm" if sticker.is_video else "image/webp")
-    return Attachment(content_type=content_type, media_id=sticker.file_id, size=sticker.file_size, kind="sticker")
+def _chat(message: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The chat's id and type. Old payloads may lack the type: user chats have positive
+    ids, groups and channels negative ones."""
+    chat = _obj(message.get("chat"))
+    chat_id = _int(chat.get("id"))
+    if chat_id is None:
+        return None
+    return chat_id, _str(chat.get("type")) or (ChatType.PRIVATE if chat_id > 0 else ChatType.GROUP)
 
 
-def _attachment(message: Message) -> Attachment | None:
+def _file(obj: Any, content_type: str, kind: str, named: bool = False) -> Attachment | None:
+    """A file the delivery worker downloads by ``file_id``: nothing else is required."""
+    obj = _obj(obj)
+    file_id = _str(obj.get("file_id"))
+    if not file_id:
+        return None
+    return Attachment(content_type=_str(obj.get("mime_type")) or content_type, media_id=file_id,
+                      size=_size(obj.get("file_size")), filename=_str(obj.get("file_name")) if named else None,
+                      kind=kind)
+
+
+def _sticker(sticker: Mapping[str, Any]) -> Attachment | None:
+    content_type = ("application/x-tgsticker" if sticker.get("is_animated") is True else  # Lottie .tgs
+                    "video/webm" if sticker.get("is_video") is True else "image/webp")
+    return _file(sticker, content_type, "sticker")
+
+
+def _attachment(message: Mapping[str, Any]) -> Attachment | None:
     """The message's file, if it has one. The content type is Telegram's when it gives
     one, otherwise what Telegram converts that kind to (photos are always JPEG)."""
-    if message.photo:
-        largest = message.photo[-1]
-        return Attachment(content_type="image/jpeg", media_id=largest.file_id, size=largest.file_size, kind="image")
-    if message.sticker:
-        return _sticker(message)
-    if doc := message.document:
-        return Attachment(content_type=doc.mime_type or "application/octet-stream", media_id=doc.file_id,
-                          size=doc.file_size, filename=doc.file_name, kind="document")
-    if voice := message.voice:
-        return Attachment(content_type=voice.mime_type or "audio/ogg", media_id=voice.file_id, size=voice.file_size,
-                          kind="voice")
-    if audio := message.audio:
-        return Attachment(content_type=audio.mime_type or "audio/mpeg", media_id=audio.file_id, size=audio.file_size,
-                          filename=audio.file_name, kind="audio")
-    if video := message.video:
-        return Attachment(content_type=video.mime_type or "video/mp4", media_id=video.file_id, size=video.file_size,
-                          filename=video.file_name, kind="video")
-    if note := message.video_note:
-        return Attachment(content_type="video/mp4", media_id=note.file_id, size=note.file_size, kind="video")
-    if gif := message.animation:  # GIFs arrive converted to silent MP4
-        return Attachment(content_type=gif.mime_type or "video/mp4", media_id=gif.file_id, size=gif.file_size,
-                          filename=gif.file_name, kind="video")
+    if photo := _list(message.get("photo")):  # sizes, smallest first
+        return next((a for size in reversed(photo) if (a := _file(size, "image/jpeg", "image"))), None)
+    if isinstance(sticker := message.get("sticker"), dict):
+        return _sticker(sticker)
+    # A GIF arrives converted to silent MP4, as both "animation" and "document".
+    for key, content_type, kind, named in (
+            ("animation", "video/mp4", "video", True), ("document", "application/octet-stream", "document", True),
+            ("voice", "audio/ogg", "voice", False), ("audio", "audio/mpeg", "audio", True),
+            ("video", "video/mp4", "video", True), ("video_note", "video/mp4", "video", False)):
+        if key in message:
+            return _file(message[key], content_type, kind, named)
     return None
 
 
-def _readable(message: Message) -> tuple[str, dict[str, Any]] | None:
+def _coordinates(value: Any) -> dict[str, Any] | None:
+    where = _obj(value)
+    lat, lon = where.get("latitude"), where.get("longitude")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)):
+        return None
+    return {"latitude": lat, "longitude": lon}
+
+
+def _readable(message: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """Locations, venues and contact cards: a readable text and the structure behind it."""
-    if venue := message.venue:
-        place = {"latitude": venue.location.latitude, "longitude": venue.location.longitude,
-                 "name": venue.title, "address": venue.address}
-        return f"[Location] {venue.title}, {venue.address} ({place['latitude']}, {place['longitude']})", \
-            {"location": place}
-    if loc := message.location:
-        place = {"latitude": loc.latitude, "longitude": loc.longitude}
-        return f"[Location] {loc.latitude}, {loc.longitude}", {"location": place}
-    if card := message.contact:
-        name = " ".join(p for p in (card.first_name, card.last_name) if p)
-        contact = {"name": name, "phone": card.phone_number, "user_id": card.user_id, "vcard": card.vcard}
-        return f"[Contact] {name}, {card.phone_number}", {"contact": {k: v for k, v in contact.items() if v}}
+    venue = _obj(message.get("venue"))
+    if venue and (place := _coordinates(venue.get("location"))) is not None:
+        title, address = _str(venue.get("title")) or "", _str(venue.get("address")) or ""
+        place.update(name=title, address=address)
+        return f"[Location] {title}, {address} ({place['latitude']}, {place['longitude']})", {"location": place}
+    if (place := _coordinates(message.get("location"))) is not None:
+        return f"[Location] {place['latitude']}, {place['longitude']}", {"location": place}
+    card = _obj(message.get("contact"))
+    if phone := _str(card.get("phone_number")):
+        name = " ".join(p for p in (_str(card.get("first_name")), _str(card.get("last_name"))) if p)
+        contact = {"name": name, "phone": phone, "user_id": _int(card.get("user_id")), "vcard": _str(card.get("vcard"))}
+        text = "[Contact] " + ", ".join(p for p in (name, phone) if p)
+        return text, {"contact": {k: v for k, v in contact.items() if v}}
     return None
 
 
@@ -152,48 +198,80 @@ _NOT_CONTENT = frozenset({"business_connection_id", "effect_id", "sender_boost_c
                           "reply_to_story"})
 
 
-def _kind(message: Message) -> str:
+def _kind(message: Mapping[str, Any]) -> str:
     """Telegram's name for what the message carries (poll, dice, game...)."""
-    return next((t.value for t in MessageType if t.value not in _NOT_CONTENT and getattr(message, t.value, None)),
-                "unknown")
+    return next((t.value for t in MessageType if t.value not in _NOT_CONTENT and message.get(t.value)), "unknown")
 
 
-def parse_message(inbox_id: int, message: Message, raw: Mapping[str, Any]) -> InboundMessage:
-    chat_id = message.chat.id
-    user = message.from_user
-    payload: dict[str, Any] = {}
+def _sender(message: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The sender's full name, and their @username for the payload."""
+    user = _obj(message.get("from"))
+    name = " ".join(p for p in (_str(user.get("first_name")), _str(user.get("last_name"))) if p) or None
+    username = _str(user.get("username"))
+    return name, {"username": username} if username else {}
+
+
+def parse_message(inbox_id: int, chat_id: int, message: Mapping[str, Any],
+                  raw: Mapping[str, Any]) -> InboundMessage | None:
+    """A customer's message; None when it has no integer message_id (nothing to key it by)."""
+    message_id = _int(message.get("message_id"))
+    if message_id is None:
+        return None
+    name, payload = _sender(message)
     attachments: tuple[Attachment, ...] = ()
     unsupported = False
-    text = message.text or message.caption or ""
+    text = _str(message.get("text")) or _str(message.get("caption")) or ""
     if (attachment := _attachment(message)) is not None:
         attachments = (attachment,)
-        if message.sticker and message.sticker.emoji:
-            payload["sticker"] = {"emoji": message.sticker.emoji, "set_name": message.sticker.set_name}
+        sticker = _obj(message.get("sticker"))
+        if emoji := _str(sticker.get("emoji")):
+            payload["sticker"] = {"emoji": emoji, "set_name": _str(sticker.get("set_name"))}
     elif (readable := _readable(message)) is not None:
         text, structure = readable
         payload.update(structure)
-    elif message.text is None:
+    elif not text:
         unsupported = True
         text = f"[Unsupported Telegram message: {_kind(message)}]"
-    if user is not None and user.username:
-        payload["username"] = user.username
-    reply = message.reply_to_message
+    reply = _int(_obj(message.get("reply_to_message")).get("message_id"))
     return InboundMessage(
         inbox_id=inbox_id, kind=ChannelKind.telegram, handle=str(chat_id),
-        provider_message_id=message_key(chat_id, message.message_id), text=text, timestamp=message.date,
-        profile_name=user.full_name if user is not None else None, attachments=attachments,
-        reply_to=message_key(chat_id, reply.message_id) if reply is not None else None,
+        provider_message_id=message_key(chat_id, message_id), text=text,
+        timestamp=_time(message.get("date")) or datetime.now(timezone.utc), profile_name=name,
+        attachments=attachments, reply_to=message_key(chat_id, reply) if reply is not None else None,
         payload=payload or None, unsupported=unsupported, raw=raw)
 
 
-def parse_edit(inbox_id: int, message: Message) -> MessageEdit | None:
+def parse_edit(inbox_id: int, chat_id: int, message: Mapping[str, Any]) -> MessageEdit | None:
     """The new text or caption of an edited message. Live locations also arrive as edits
     (every few seconds, without text): those are not edits of anything we show."""
-    text = message.text if message.text is not None else message.caption
-    if text is None:
+    text = _str(message.get("text"))
+    text = text if text is not None else _str(message.get("caption"))
+    message_id = _int(message.get("message_id"))
+    if text is None or message_id is None:
         return None
-    return MessageEdit(inbox_id=inbox_id, provider_message_id=message_key(message.chat.id, message.message_id),
-                       text=text, edited_at=message.edit_date or datetime.now(timezone.utc))
+    return MessageEdit(inbox_id=inbox_id, provider_message_id=message_key(chat_id, message_id), text=text,
+                       edited_at=_time(message.get("edit_date")) or datetime.now(timezone.utc))
+
+
+def parse_callback(inbox_id: int, query: Mapping[str, Any], raw: Mapping[str, Any]) -> InboundMessage | None:
+    """A press on an inline keyboard button under one of the bot's messages: shown as the
+    button's label (or its data), as the customer's answer to that message."""
+    query_id, data = _str(query.get("id")), _str(query.get("data"))
+    message = _obj(query.get("message"))
+    user_id = _int(_obj(query.get("from")).get("id"))
+    chat = _chat(message) if message else ((user_id, ChatType.PRIVATE) if user_id is not None else None)
+    if not query_id or data is None or chat is None or chat[1] != ChatType.PRIVATE:
+        return None
+    name, payload = _sender(query)
+    buttons = (b for row in _list(_obj(message.get("reply_markup")).get("inline_keyboard")) for b in _list(row))
+    label = next((_str(b.get("text")) for b in buttons if isinstance(b, dict) and b.get("callback_data") == data),
+                 None)
+    replied = _int(message.get("message_id"))
+    return InboundMessage(
+        inbox_id=inbox_id, kind=ChannelKind.telegram, handle=str(chat[0]), provider_message_id=f"callback:{query_id}",
+        text=f"[Button] {label or data}", timestamp=datetime.now(timezone.utc), profile_name=name,
+        reply_to=message_key(chat[0], replied) if replied is not None else None,
+        payload={**payload, "callback_data": data}, raw=raw)
 
 
 # -- webhook route ---------------------------------------------------------------------------
@@ -210,15 +288,7 @@ async def inbound(request: Request) -> Response:
     if not hmac.compare_digest(secret, str(inbox["settings"].get("secret_token", "")).encode()):
         raise Forbidden(f"missing or wrong {SECRET_HEADER}", "invalid_secret_token")
     raw = await read_body(request, ctx.settings.max_body_bytes)
-    adapter: TelegramAdapter = request.app.state.registry.get(ChannelKind.telegram)
-    update, data = parse_update(raw, adapter.bot(inbox["settings"]["bot_token"]))
-    try:
-        work = _interpret(inbox["id"], update, data)
-    # PTB objects are built loosely from untrusted JSON: a field of the wrong shape (a chat
-    # without an id, a date that is a string) surfaces only when read. Nothing is stored yet.
-    except Exception as exc:
-        raise BadRequest(f"body is not a Telegram Update we can read: {type(exc).__name__}: {exc}",
-                         "malformed_update") from None
+    work = _interpret(inbox["id"], parse_update(raw))
     if isinstance(work, InboundMessage):
         await services.record_inbound(ctx, work)
     elif isinstance(work, MessageEdit) and not await services.record_edit(ctx, work):
@@ -226,30 +296,44 @@ async def inbound(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def _interpret(inbox_id: int, update: Update, data: Mapping[str, Any]) -> InboundMessage | MessageEdit | None:
+def _interpret(inbox_id: int, data: Mapping[str, Any]) -> InboundMessage | MessageEdit | None:
     """What the update asks us to store, if anything (pure: reads the update, writes nothing)."""
-    if (message := update.message) is not None:
-        if message.chat.type != ChatType.PRIVATE:
-            # Group chats are not conversations with one customer: see docs/channels/telegram.md.
-            log.info("telegram inbox %s: ignored a message in %s chat %s", inbox_id, message.chat.type,
-                     message.chat.id)
+    update_id = data["update_id"]
+    kind = next((k for k in UPDATE_KINDS if k in data), None) or next((k for k in data if k != "update_id"), None)
+    if kind in ("message", "edited_message"):
+        message = _obj(data[kind])
+        chat = _chat(message)
+        if chat is None:
+            log.warning("telegram inbox %s: update %s has a %s without a chat id: acknowledged, not stored",
+                        inbox_id, update_id, kind)
             return None
-        return parse_message(inbox_id, message, data)
-    if (edited := update.edited_message) is not None:
-        return parse_edit(inbox_id, edited) if edited.chat.type == ChatType.PRIVATE else None
-    if (member := update.my_chat_member) is not None:
+        chat_id, chat_type = chat
+        if chat_type != ChatType.PRIVATE:
+            # Group chats are not conversations with one customer: see docs/channels/telegram.md.
+            log.info("telegram inbox %s: ignored a message in %s chat %s", inbox_id, chat_type, chat_id)
+            return None
+        work = parse_message(inbox_id, chat_id, message, data) if kind == "message" else \
+            parse_edit(inbox_id, chat_id, message)
+        if work is None and kind == "message":
+            log.warning("telegram inbox %s: update %s has a message without a message_id: acknowledged, not stored",
+                        inbox_id, update_id)
+        return work
+    if kind == "callback_query":
+        return parse_callback(inbox_id, _obj(data[kind]), data)
+    if kind == "my_chat_member":
         # The bot's own membership in a chat. In a private chat, "kicked" means the customer
         # blocked the bot and "member" that they unblocked or restarted it. Nothing is stored:
         # it is not a message from the customer, and a reply fails with the reason anyway.
-        status = member.new_chat_member.status
-        if member.chat.type == ChatType.PRIVATE and status == ChatMemberStatus.BANNED:
-            log.info("telegram inbox %s: chat %s blocked the bot", inbox_id, member.chat.id)
+        member = _obj(data[kind])
+        chat, status = _chat(member), _obj(member.get("new_chat_member")).get("status")
+        if chat is not None and chat[1] == ChatType.PRIVATE and status == ChatMemberStatus.BANNED:
+            log.info("telegram inbox %s: chat %s blocked the bot", inbox_id, chat[0])
         else:
-            log.debug("telegram inbox %s: chat %s: bot is now %s", inbox_id, member.chat.id, status)
+            log.debug("telegram inbox %s: chat %s: bot is now %s", inbox_id, chat and chat[0], status)
         return None
-    log.debug("telegram inbox %s: ignored update %s without a message", inbox_id, update.update_id)
+    # channel_post and the rest: not a customer writing to the bot (see docs/channels/telegram.md).
+    log.debug("telegram inbox %s: ignored update %s (%s)", inbox_id, update_id, kind)
     return None
-
 
 routes = [Route("/webhooks/telegram/{inbox_id:int}", inbound, methods=["POST"])]
 
@@ -258,16 +342,30 @@ routes = [Route("/webhooks/telegram/{inbox_id:int}", inbound, methods=["POST"])]
 
 class _HideBotTokens(logging.Filter):
     """Bot API URLs contain the bot's token: httpx logs every request URL at INFO, and
-    PTB logs its URLs at DEBUG."""
+    PTB logs its URLs (and the results of calls, getFile's file URL among them) at DEBUG.
+    A file URL carries the token percent-encoded, because PTB quotes the path before the
+    download (':' becomes '%3A'), so each token in use is hidden in both spellings. The
+    message is frozen too: PTB logs a result dict it fills in afterwards (getFile's path)."""
+
+    tokens: frozenset[str] = frozenset()  # every token a Bot was built for, in this process
+
+    @classmethod
+    def remember(cls, token: str) -> None:
+        encoded = quote(token, safe="")
+        # A new set, never changed in place: another thread may be logging through it.
+        cls.tokens = cls.tokens | {token, encoded, encoded.replace("%3A", "%3a")}
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/bot" in message:
-            record.msg, record.args = re.sub(r"/(file/)?bot\d+:[A-Za-z0-9_-]+", r"/\1bot<token>", message), None
+        for token in self.tokens:
+            if token in message:
+                message = message.replace(token, "<token>")
+        record.msg, record.args = message, None
         return True
 
 
-for _name in ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest"):
+# Loggers that see Bot API URLs; a filter acts on its own logger's records only.
+for _name in ("httpx", "telegram", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest"):
     logging.getLogger(_name).addFilter(_HideBotTokens())
 
 
@@ -291,6 +389,7 @@ class TelegramAdapter:
     def bot(self, token: str) -> Bot:
         bot = self._bots.get(token)
         if bot is None:
+            _HideBotTokens.remember(token)
             request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
                                    write_timeout=self.timeout, pool_timeout=self.timeout,
                                    media_write_timeout=self.timeout)

@@ -1,13 +1,15 @@
 """A fake Graph API for Messenger on 127.0.0.1: the Send API (``POST /{version}/{page-id}/messages``
-and ``/{version}/me/messages`` with ``access_token`` in the query), the User Profile API
-(``GET /{version}/{psid}``), and, as a second app, a CDN serving attachment files publicly
-like Meta's fbcdn hosts. Success and error bodies are Graph's. Tests script failures and
-await what it received."""
+and ``/{version}/me/messages``), the User Profile API (``GET /{version}/{psid}``), and, as a
+second app, a CDN serving attachment files publicly like Meta's fbcdn hosts. As Graph does,
+it takes the access token as ``Authorization: Bearer`` or as ``access_token`` in the query,
+and records which. Any other path is recorded in ``elsewhere`` and refused. Success and
+error bodies are Graph's. Tests script failures and await what it received."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ OUTSIDE_WINDOW = (400, 10, 2018278, "(#10) This message is sent outside of allow
                                     "policy-overview")
 RATE_LIMITED = (400, 613, None, "(#613) Calls to this api have exceeded the rate limit.")
 UNEXPECTED = (500, 2, None, "An unexpected error has occurred. Please retry your request later.")
+VERSION = re.compile(r"v\d+\.\d+")
 
 
 @dataclass
@@ -45,11 +48,13 @@ class FakeGraph:
         self.profile_requests: list[dict[str, str]] = []
         self.files: dict[str, tuple[bytes, str]] = {}  # CDN name -> (content, content type)
         self.file_requests: list[dict[str, str]] = []  # the query params of each CDN download
+        self.elsewhere: list[dict[str, str]] = []  # method, path and query of requests to any other path
         self._changed = asyncio.Condition()
         self.app = Starlette(routes=[
             Route("/{version}/me/messages", self.send, methods=["POST"]),
             Route("/{version}/{page_id}/messages", self.send, methods=["POST"]),
             Route("/{version}/{psid}", self.profile, methods=["GET"]),
+            Route("/{path:path}", self.other, methods=["GET", "POST", "DELETE"]),
         ])
         self.cdn = Starlette(routes=[Route("/v/t1.15752-9/{name}", self.cdn_file)])
 
@@ -85,9 +90,11 @@ class FakeGraph:
         return None
 
     async def send(self, request: Request) -> Response:
+        if not VERSION.fullmatch(request.path_params["version"]):
+            return await self.other(request)
         self.attempts += 1
         try:
-            token = request.query_params.get("access_token")
+            token = _token(request)
             if not token:
                 return _error(400, 2500, None, "An active access token must be used to query information about "
                                                "the current user.")
@@ -113,15 +120,18 @@ class FakeGraph:
                 return _error(400, 100, None, "(#100) Message cannot be empty, must provide valid attachment or text")
             mid = "m_" + secrets.token_urlsafe(40)
             self.sent.append({"page_id": page, "path": request.url.path, "access_token": token, "body": body,
-                              "message_id": mid})
+                              "message_id": mid, "query": dict(request.query_params)})
             return JSONResponse({"recipient_id": recipient, "message_id": mid})
         finally:
             await self._notify()
 
     async def profile(self, request: Request) -> Response:
+        if not VERSION.fullmatch(request.path_params["version"]):
+            return await self.other(request)
         psid = request.path_params["psid"]
-        self.profile_requests.append({"psid": psid, **request.query_params})
-        if self._page_for(request.query_params.get("access_token"), None) is None:
+        token = _token(request)
+        self.profile_requests.append({"psid": psid, **request.query_params, "token": token or ""})
+        if self._page_for(token, None) is None:
             return _error(400, 190, None, "Invalid OAuth access token - Cannot parse access token")
         found = self.profiles.get(psid)
         if found is None:
@@ -131,12 +141,25 @@ class FakeGraph:
         fields = request.query_params.get("fields", "").split(",")
         return JSONResponse({**{k: v for k, v in found.items() if k in fields}, "id": psid})
 
+    async def other(self, request: Request) -> Response:
+        self.elsewhere.append({"method": request.method, "path": request.url.path, "query": request.url.query})
+        return _error(400, 100, 33, "Unsupported request: this fake serves only the Send and User Profile APIs",
+                      "GraphMethodException")
+
     async def cdn_file(self, request: Request) -> Response:
         self.file_requests.append(dict(request.query_params))
         found = self.files.get(request.path_params["name"])
         if found is None:
             return Response("URL signature expired", status_code=403, media_type="text/plain")
         return Response(found[0], media_type=found[1])
+
+
+def _token(request: Request) -> str | None:
+    """The access token, from the Authorization header or the query (Graph takes both)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and token:
+        return token.strip()
+    return request.query_params.get("access_token")
 
 
 def _error(status: int, code: int, subcode: int | None, message: str, kind: str = "OAuthException") -> Response:
