@@ -10,12 +10,13 @@ Provider vocabulary (MessageSid, MessageStatus, OptOutType...) stays in this mod
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_phone
 from inbox.models import ChannelKind
 from ui.http import read_body
+from webhooks import download
 from webhooks.http import public_url, webhook_context
 
 log = logging.getLogger(__name__)
@@ -219,8 +221,10 @@ class TwilioAdapter:
         "messaging-service-sid": ("messaging_service_sid", False, "send through this Messaging Service (MG...)"),
     }
 
-    def __init__(self, api_base: str, public_url: str, timeout: float = 15.0) -> None:
+    def __init__(self, api_base: str, public_url: str, downloader: download.Downloader,
+                 timeout: float = 15.0) -> None:
         self.api_base = api_base.rstrip("/")
+        self.downloader = downloader
         self.public_url = public_url.rstrip("/")
         self.timeout = timeout
         self.status_callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
@@ -268,24 +272,24 @@ class TwilioAdapter:
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
 
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
-        """MMS media: a GET on the MediaUrl with the account's credentials (needed when the
-        account enforces HTTP auth on media), following Twilio's redirect to its storage."""
+        """MMS media: a GET on the MediaUrl, which Twilio redirects to its storage. The
+        account's credentials (needed when the account enforces HTTP auth on media) go only
+        to the account's own resources on the API host, never to the storage it redirects
+        to or to any other host a MediaUrl might name."""
         if not attachment.url:
             raise ProviderRejected("no_url", "the attachment has no URL to download")
-        client = self._client(settings).http_client
-        assert isinstance(client, HttpxTwilioClient)
-        try:
-            response = await client.session.get(attachment.url, auth=(settings["account_sid"], settings["auth_token"]),
-                                                 follow_redirects=True)
-        except (httpx.HTTPError, OSError) as exc:
-            raise unreachable(exc, "Twilio", self.timeout) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ProviderUnavailable(str(response.status_code), f"Twilio answered {response.status_code}")
-        if response.status_code != 200:
-            raise ProviderRejected(str(response.status_code), f"Twilio refused the media download "
-                                                              f"({response.status_code})")
-        content_type = response.headers.get("content-type", attachment.content_type).split(";")[0].strip()
-        return Media(response.content, content_type or attachment.content_type)
+        found = await self.downloader.get(attachment.url, "Twilio", self._media_credentials(settings))
+        return Media(found.content, found.content_type or attachment.content_type)
+
+    def _media_credentials(self, settings: Mapping[str, Any]) -> download.Credentials:
+        sid = settings["account_sid"]
+        token = base64.b64encode(f"{sid}:{settings['auth_token']}".encode()).decode()
+        api, prefix = download.origin(self.api_base), f"{urlsplit(self.api_base).path}/2010-04-01/Accounts/{sid}/"
+
+        def credentials(url: httpx.URL) -> Mapping[str, str]:
+            mine = download.origin(url) == api and url.path.startswith(prefix)
+            return {"authorization": f"Basic {token}"} if mine else {}
+        return credentials
 
     async def register(self, inbox: Mapping[str, Any]) -> None:
         """Twilio's webhook URL is set on the number in the console (docs/channels/sms.md)."""
@@ -300,6 +304,7 @@ class TwilioAdapter:
         for client in self._clients.values():
             await client.http_client.close()  # type: ignore[union-attr]
         self._clients.clear()
+        await self.downloader.aclose()
 
 
 def _translate(exc: TwilioRestException) -> Exception:
@@ -332,4 +337,5 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def make_adapter(settings: Settings) -> TwilioAdapter:
-    return TwilioAdapter(settings.twilio_api_base, settings.public_url, settings.send_timeout_seconds)
+    return TwilioAdapter(settings.twilio_api_base, settings.public_url, download.make_downloader(settings),
+                         settings.send_timeout_seconds)
