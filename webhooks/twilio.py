@@ -134,8 +134,10 @@ def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | Non
     message = None
     if status == "failed":
         message = ERROR_REASONS.get(code or "", params.get("ErrorMessage") or f"Twilio reported '{raw_status}'")
+    # Sent through a Messaging Service, a reply to an opted-out customer is accepted first
+    # and fails in its callback with 21610.
     return StatusUpdate(inbox_id=inbox_id, provider_message_id=sid, status=status, error_code=code,
-                        error_message=message)
+                        error_message=message, recipient_opted_out=status == "failed" and code in OPTED_OUT_CODES)
 
 
 # -- webhook routes ------------------------------------------------------------------------
