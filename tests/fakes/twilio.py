@@ -128,9 +128,12 @@ class FakeTwilio:
             to, body = form.get("To"), form.get("Body")
             if not to:
                 return _error(400, 21604, "A 'To' phone number is required.")
+            if not body and not form.get("ContentSid") and not form.getlist("MediaUrl"):
+                return _error(400, 21619, "A text message body, media URL or content SID is required.")
             msg = {"sid": "SM" + secrets.token_hex(16), "account_sid": sid, "to": to, "body": body,
                    "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
                    "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl"),
+                   "content_sid": form.get("ContentSid"), "content_variables": form.get("ContentVariables"),
                    "at": time.monotonic()}
             self.sent.append(msg)
             if self.before_reply is not None:
