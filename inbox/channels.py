@@ -104,6 +104,8 @@ class StatusUpdate:
     status: str  # sent | delivered | read | failed
     error_code: str | None = None
     error_message: str | None = None
+    # The failure says the customer has opted out (Twilio's 21610 reported by a callback).
+    recipient_opted_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ class Settings:
     redis_url: str = ""  # set: the event bus is Redis, shared by every process
     media_dir: str = "./data/media"
     max_media_bytes: int = 25 * 1024 * 1024
+    # Comma-separated origins attachment downloads may reach on private addresses (webhooks/download.py).
+    private_media_origins: str = ""
     log_level: str = "info"
     # Failed logins allowed per (client address, email) within the window; then 429 until it passes.
     login_attempts: int = 10
@@ -74,6 +76,7 @@ class Settings:
             redis_url=_env("REDIS_URL", d.redis_url),
             media_dir=_env("MEDIA_DIR", d.media_dir),
             max_media_bytes=int(_env("MAX_MEDIA_BYTES", str(d.max_media_bytes))),
+            private_media_origins=_env("PRIVATE_MEDIA_ORIGINS", d.private_media_origins),
             log_level=_env("LOG_LEVEL", d.log_level),
             login_attempts=int(_env("LOGIN_ATTEMPTS", str(d.login_attempts))),
             login_window_seconds=float(_env("LOGIN_WINDOW_SECONDS", str(d.login_window_seconds))),

@@ -32,7 +32,7 @@ from inbox.db import Tx
 from inbox.inboxes import SEND_RATE
 from inbox.media import MediaRejected
 from inbox.models import DeliveryStatus, utcnow
-from inbox.services import STATUS_RANK, Context, _update_message, apply_early_receipts
+from inbox.services import STATUS_RANK, Context, _update_message, apply_early_receipts, record_opt_out
 from inbox.store import IDENTITIES, INBOXES, JOBS, MESSAGES
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,6 @@ def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: f
                                                    "error_message": reason})
     if err.recipient_opted_out:
         identity = conn.execute(select(MESSAGES.c.identity_id)
-                                .where(MESSAGES.c.id == job.outbound.message_id)).scalar()
-        conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == identity).values(opted_out=True))
+                                .where(MESSAGES.c.id == job.outbound.message_id)).scalar_one()
+        record_opt_out(tx, identity)
 

@@ -154,7 +154,23 @@ def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
     else:
         return True
     _update_message(tx, row.id, values)
+    if su.recipient_opted_out:
+        record_opt_out(tx, row.identity_id)
     return True
+
+
+def record_opt_out(tx: Tx, identity_id: int) -> None:
+    """The provider refused a reply because the customer opted out (Twilio's 21610: they
+    texted STOP, and Twilio keeps its own list): mark the identity, so that no inbox offers
+    it as a reply channel (store.reply_channels) until the customer opts in again."""
+    conn = tx.conn
+    row = conn.execute(select(IDENTITIES.c.contact_id, IDENTITIES.c.opted_out)
+                       .where(IDENTITIES.c.id == identity_id)).first()
+    if row is None or row.opted_out:
+        return
+    conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == identity_id).values(opted_out=True))
+    # Clients showing the contact's reply channels learn they changed.
+    tx.emit(CONTACT_UPDATED, {"contact": store.get_contact(conn, row.contact_id, full=False)}, [SCOPE_ALL])
 
 
 def apply_early_receipts(tx: Tx, inbox_id: int, provider_message_id: str) -> None:

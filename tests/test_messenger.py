@@ -46,7 +46,8 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 @pytest.fixture
 def live_overrides(graph: FakeGraph) -> dict[str, Any]:
-    return {"graph_api_base": graph.url}
+    # The fake CDN is on another loopback port: a stand-in, allowed as an admin would allow one.
+    return {"graph_api_base": graph.url, "private_media_origins": graph.cdn_url}
 
 
 @dataclass

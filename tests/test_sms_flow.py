@@ -163,3 +163,46 @@ async def test_a_status_callback_that_overtakes_the_send_response_is_kept(live: 
     ev = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "delivered")
     assert ev["data"]["message"]["provider_message_id"] == live.fake.sent[0]["sid"]
     await stream.close()
+
+
+async def test_a_21610_refusal_records_the_opt_out_and_the_channel_is_no_longer_offered(live: Live) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    path = f"/api/conversations/{conv['id']}/messages"
+    stream = await live.events()
+    live.fake.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
+    assert (await live.client.post(path, json={"text": "hi"}, headers=live.as_("agent"))).status_code == 202
+    # Clients showing the contact's channels are told, and the channel is no longer offered.
+    changed = await stream.next(lambda e: e["type"] == "contact.updated")
+    assert changed["data"]["contact"]["id"] == conv["contact"]["id"]
+    sms = [c for c in (await live.get(f"/api/conversations/{conv['id']}"))["reply_channels"] if c["kind"] == "sms"][0]
+    assert not sms["available"] and "opted out" in sms["reason"]
+    refused = await live.client.post(path, json={"text": "again"}, headers=live.as_("agent"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "recipient_opted_out"
+    assert live.fake.attempts == 1
+    await stream.close()
+
+
+async def test_a_21610_in_a_status_callback_records_the_opt_out(live: Live) -> None:
+    """Through a Messaging Service, Twilio accepts the reply and reports 21610 in its callback."""
+    r = await live.client.patch(f"/api/inboxes/{live.inbox['id']}", headers=live.as_("admin"),
+                                json={"settings": {"messaging_service_sid": "MG" + "2" * 32}})
+    assert r.status_code == 200, r.text
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    path = f"/api/conversations/{conv['id']}/messages"
+    stream = await live.events()
+    assert (await live.client.post(path, json={"text": "hi"}, headers=live.as_("agent"))).status_code == 202
+    [sent] = await live.fake.wait_for_sent(1)
+    assert sent["messaging_service_sid"] == "MG" + "2" * 32
+    await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["provider_message_id"])
+    r = await live.status_callback(sent["sid"], "failed", ErrorCode="21610")
+    assert r.status_code == 204
+    failed = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["status"] == "failed")
+    assert "unsubscribed" in failed["data"]["message"]["error"]["message"]
+    await stream.next(lambda e: e["type"] == "contact.updated")
+    sms = [c for c in (await live.get(f"/api/conversations/{conv['id']}"))["reply_channels"] if c["kind"] == "sms"][0]
+    assert not sms["available"] and "opted out" in sms["reason"]
+    refused = await live.client.post(path, json={"text": "again"}, headers=live.as_("agent"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "recipient_opted_out"
+    await stream.close()

@@ -39,7 +39,7 @@ from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.models import ChannelKind
 from ui.http import load_json, read_body
-from webhooks import meta
+from webhooks import download, meta
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
@@ -354,8 +354,9 @@ class MessengerAdapter:
     }
 
     def __init__(self, api_base: str, version: str, public_url: str, timeout: float = 15.0,
-                 max_media_bytes: int = 25 * 1024 * 1024) -> None:
+                 max_media_bytes: int = 25 * 1024 * 1024, downloader: download.Downloader | None = None) -> None:
         self.api_base = api_base.rstrip("/")
+        self.downloader = downloader or download.Downloader([api_base], max_media_bytes, timeout)
         self.graph_host = urlsplit(self.api_base).netloc
         self.version = version
         self.public_url = public_url.rstrip("/")
@@ -455,28 +456,13 @@ class MessengerAdapter:
 
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
         """Attachment URLs are public CDN links (they expire after a while); only a URL on
-        the Graph host itself gets the Page token."""
+        the Graph API itself gets the Page token (as a header: never in a logged URL). The
+        URL is a customer's for a shared link: downloads are guarded (webhooks/download.py)."""
         if not attachment.url:
             raise ProviderRejected("no_url", "the attachment has no URL to download")
-        on_graph = urlsplit(attachment.url).netloc == self.graph_host
-        params = {"access_token": settings["page_access_token"]} if on_graph else None
-        try:
-            async with self.http.stream("GET", attachment.url, params=params, follow_redirects=True) as response:
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise ProviderUnavailable(str(response.status_code),
-                                              f"the media host answered {response.status_code}")
-                if response.status_code != 200:
-                    raise ProviderRejected(str(response.status_code), f"the media host refused the download "
-                                           f"({response.status_code}); Messenger links expire after a while")
-                content = bytearray()
-                async for chunk in response.aiter_bytes():
-                    content += chunk
-                    if len(content) > self.max_media_bytes:
-                        raise ProviderRejected("too_large", f"file over the {self.max_media_bytes:,}-byte limit")
-                content_type = response.headers.get("content-type", "").split(";")[0].strip()
-        except (httpx.HTTPError, OSError) as exc:
-            raise unreachable(exc, "the media host", self.timeout) from None
-        return Media(bytes(content), content_type or attachment.content_type, attachment.filename)
+        found = await self.downloader.get(attachment.url, "the media host",
+                                          download.for_origins([self.api_base], _auth(settings)))
+        return Media(found.content, found.content_type or attachment.content_type, attachment.filename)
 
     async def with_profiles(self, settings: Mapping[int, Mapping[str, Any]], updates: list[Update]) -> list[Update]:
         """Name and picture for the customers of these messages, looked up concurrently."""
@@ -525,6 +511,7 @@ class MessengerAdapter:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.downloader.aclose()
 
 
 def _auth(settings: Mapping[str, Any]) -> dict[str, str]:
@@ -589,4 +576,4 @@ def _flag(value: Any) -> bool:
 
 def make_adapter(settings: Settings) -> MessengerAdapter:
     return MessengerAdapter(settings.graph_api_base, settings.graph_api_version, settings.public_url,
-                            settings.send_timeout_seconds, settings.max_media_bytes)
+                            settings.send_timeout_seconds, settings.max_media_bytes, download.make_downloader(settings))

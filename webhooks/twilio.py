@@ -1,21 +1,29 @@
-"""Twilio Programmable Messaging: SMS and MMS, REST API 2010-04-01.
+"""Twilio Programmable Messaging: SMS and MMS, and WhatsApp through Twilio, REST API 2010-04-01.
 
 Inbound webhook: https://www.twilio.com/docs/messaging/guides/webhook-request
 Status callbacks: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
 Signatures:       https://www.twilio.com/docs/usage/webhooks/webhooks-security
 Errors:           https://www.twilio.com/docs/api/errors
+WhatsApp:         https://www.twilio.com/docs/whatsapp/api
+Templates:        https://www.twilio.com/docs/content/send-templates-created-with-the-content-template-builder
+
+WhatsApp through Twilio is the same API with ``whatsapp:``-prefixed addresses. Its inboxes
+are of kind ``whatsapp`` (setting ``provider: twilio``), so the customer is the same
+WhatsApp identity as on Meta's Cloud API, and the 24-hour window and templates apply.
 
 Provider vocabulary (MessageSid, MessageStatus, OptOutType...) stays in this module.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from starlette.requests import Request
@@ -35,6 +43,7 @@ from inbox.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.identity import normalize_phone
 from inbox.models import ChannelKind
 from ui.http import read_body
+from webhooks import download
 from webhooks.http import public_url, webhook_context
 
 log = logging.getLogger(__name__)
@@ -64,8 +73,13 @@ ERROR_REASONS = {
     "30006": "Landline or unreachable carrier.",
     "30007": "Message filtered by the carrier as spam.",
     "30008": "Unknown error from the carrier.",
+    "63016": "The 24-hour WhatsApp customer service window has closed; send an approved template",
+    "63003": "Twilio could not reach this customer on WhatsApp (the number may not use WhatsApp).",
 }
 OPTED_OUT_CODES = frozenset({"21610"})
+WHATSAPP = "whatsapp:"  # the address prefix of WhatsApp senders and recipients
+PROVIDER = "twilio"  # the ``provider`` setting of a WhatsApp inbox on Twilio
+WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer service window, whoever carries the message
 
 
 def parse_form(raw: bytes) -> dict[str, str]:
@@ -89,20 +103,20 @@ def verify(url: str, params: Mapping[str, str], signature: str, auth_token: str)
     return bool(validator.validate(url, dict(params), signature))
 
 
-def destination(params: Mapping[str, str]) -> str:
-    """Our number the customer wrote to: the inbox's routing address."""
-    to = params.get("To", "")
+def destination(params: Mapping[str, str]) -> tuple[ChannelKind, str]:
+    """The channel and our number the customer wrote to: the inbox's routing address."""
+    to = params.get("To", "").strip()
     if not to:
         raise BadRequest("missing 'To'", "malformed_body")
-    return normalize_phone(to) or to.strip()
+    kind = ChannelKind.whatsapp if to.startswith(WHATSAPP) else ChannelKind.sms
+    return kind, normalize_phone(to) or to
 
 
-def parse_inbound(inbox_id: int, params: Mapping[str, str]) -> InboundMessage:
+def parse_inbound(inbox_id: int, params: Mapping[str, str], kind: ChannelKind = ChannelKind.sms) -> InboundMessage:
     sid = params.get("MessageSid") or params.get("SmsSid")
     sender = params.get("From", "").strip()
     if not sid or not sender:
         raise BadRequest("missing 'MessageSid' or 'From'", "malformed_body")
-    phone = normalize_phone(sender)
     body = params.get("Body", "")
     try:
         num_media = min(int(params.get("NumMedia", "0") or 0), MAX_MEDIA)
@@ -112,12 +126,41 @@ def parse_inbound(inbox_id: int, params: Mapping[str, str]) -> InboundMessage:
         Attachment(content_type=params.get(f"MediaContentType{i}", "application/octet-stream"),
                    url=params[f"MediaUrl{i}"])
         for i in range(num_media) if params.get(f"MediaUrl{i}"))
-    keyword = (params.get("OptOutType") or body.strip().upper())
-    opt_out = True if keyword in STOP_WORDS else False if keyword in START_WORDS else None
+    text, payload, opt_out = body, None, None
+    if kind is ChannelKind.whatsapp:
+        handle, phone = _whatsapp_sender(params, sender)
+        text, payload = _whatsapp_content(params, body)
+    else:
+        phone = normalize_phone(sender)
+        handle = phone or sender
+        keyword = (params.get("OptOutType") or body.strip().upper())
+        opt_out = True if keyword in STOP_WORDS else False if keyword in START_WORDS else None
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.sms, handle=phone or sender, phone=phone,
-        provider_message_id=sid, text=body, timestamp=datetime.now(timezone.utc),
-        attachments=attachments, opt_out=opt_out, raw=dict(params))
+        inbox_id=inbox_id, kind=kind, handle=handle, phone=phone, provider_message_id=sid, text=text,
+        timestamp=datetime.now(timezone.utc), profile_name=params.get("ProfileName") or None,
+        attachments=attachments, opt_out=opt_out, payload=payload,
+        reply_to=params.get("OriginalRepliedMessageSid") or None, raw=dict(params))
+
+
+def _whatsapp_sender(params: Mapping[str, str], sender: str) -> tuple[str, str | None]:
+    """(handle, phone). The handle is the number as digits (``WaId``), as Meta's Cloud API
+    gives it, so one customer is one identity whichever provider carries the message, and
+    joins their SMS identity by phone. Opt-out keywords are SMS rules: not applied here."""
+    address = sender.removeprefix(WHATSAPP).strip()
+    wa_id = params.get("WaId", "")
+    phone = normalize_phone("+" + wa_id) if wa_id.isdigit() else normalize_phone(address)
+    return (phone[1:] if phone else address), phone  # a username-only customer has an id, not a number
+
+
+def _whatsapp_content(params: Mapping[str, str], body: str) -> tuple[str, dict[str, Any] | None]:
+    """(text, payload) of a shared location or a template's quick-reply button."""
+    if params.get("Latitude") and params.get("Longitude"):
+        place = {k.lower(): params[k] for k in ("Latitude", "Longitude", "Address", "Label") if params.get(k)}
+        return body or f"Location: ({place['latitude']}, {place['longitude']})", {"location": place}
+    if params.get("ButtonPayload") or params.get("ButtonText"):
+        button = {"text": params.get("ButtonText", ""), "payload": params.get("ButtonPayload", "")}
+        return body or button["text"] or button["payload"], {"button": button}
+    return body, None
 
 
 def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | None:
@@ -132,8 +175,10 @@ def parse_status(inbox_id: int, params: Mapping[str, str]) -> StatusUpdate | Non
     message = None
     if status == "failed":
         message = ERROR_REASONS.get(code or "", params.get("ErrorMessage") or f"Twilio reported '{raw_status}'")
+    # Sent through a Messaging Service, a reply to an opted-out customer is accepted first
+    # and fails in its callback with 21610.
     return StatusUpdate(inbox_id=inbox_id, provider_message_id=sid, status=status, error_code=code,
-                        error_message=message)
+                        error_message=message, recipient_opted_out=status == "failed" and code in OPTED_OUT_CODES)
 
 
 # -- webhook routes ------------------------------------------------------------------------
@@ -146,28 +191,36 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def inbound(request: Request) -> Response:
     ctx, directory = webhook_context(request)
     params = parse_form(await read_body(request, ctx.settings.max_body_bytes))
-    inbox = await directory.by_address(ChannelKind.sms, destination(params))
+    kind, address = destination(params)
+    inbox = await directory.by_address(kind, address)
     if inbox is None:
         log.warning("twilio webhook for unknown number %r", params.get("To"))
-        raise NotFound("no sms inbox for this number", "unknown_inbox")
+        raise NotFound(f"no {kind.value} inbox for this number", "unknown_inbox")
     signature = request.headers.get("x-twilio-signature", "")
     if not verify(public_url(ctx, request), params, signature, inbox["settings"].get("auth_token", "")):
         raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
-    await services.record_inbound(ctx, parse_inbound(inbox["id"], params))
+    await services.record_inbound(ctx, parse_inbound(inbox["id"], params, kind))
     return Response(TWIML_EMPTY, media_type="text/xml")
 
 
 async def status(request: Request) -> Response:
     ctx, directory = webhook_context(request)
     params = parse_form(await read_body(request, ctx.settings.max_body_bytes))
-    inboxes = await directory.matching(ChannelKind.sms, "account_sid", params.get("AccountSid", ""))
+    account = params.get("AccountSid", "")
+    inboxes = [*await directory.matching(ChannelKind.sms, "account_sid", account),
+               *await directory.matching(ChannelKind.whatsapp, "account_sid", account)]
     if not inboxes:
-        raise NotFound("no sms inbox for this account", "unknown_inbox")
+        raise NotFound("no sms or whatsapp inbox for this account", "unknown_inbox")
     signature = request.headers.get("x-twilio-signature", "")
     url = public_url(ctx, request)
-    inbox = next((i for i in inboxes if verify(url, params, signature, i["settings"]["auth_token"])), None)
-    if inbox is None:
+    verified = [i for i in inboxes if verify(url, params, signature, i["settings"]["auth_token"])]
+    if not verified:
         raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
+    # Several inboxes may share the account (SMS and WhatsApp of one number): the sender
+    # (our number, the callback's From) says whose message it is.
+    sender = (ChannelKind.whatsapp if params.get("From", "").startswith(WHATSAPP) else ChannelKind.sms,
+              normalize_phone(params.get("From", "")))
+    inbox = next((i for i in verified if (i["kind"], i["address"]) == sender), verified[0])
     update = parse_status(inbox["id"], params)
     if update is not None and not await services.record_status(ctx, update):
         log.info("twilio status %s for unknown message %s", update.status, update.provider_message_id)
@@ -219,8 +272,10 @@ class TwilioAdapter:
         "messaging-service-sid": ("messaging_service_sid", False, "send through this Messaging Service (MG...)"),
     }
 
-    def __init__(self, api_base: str, public_url: str, timeout: float = 15.0) -> None:
+    def __init__(self, api_base: str, public_url: str, downloader: download.Downloader,
+                 timeout: float = 15.0) -> None:
         self.api_base = api_base.rstrip("/")
+        self.downloader = downloader
         self.public_url = public_url.rstrip("/")
         self.timeout = timeout
         self.status_callback = public_url.rstrip("/") + STATUS_CALLBACK_PATH
@@ -229,13 +284,13 @@ class TwilioAdapter:
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         missing = [k for k in ("phone_number", "account_sid", "auth_token") if not settings.get(k)]
         if missing:
-            raise Invalid(f"an sms inbox needs {', '.join(missing)}", "missing_settings")
+            raise Invalid(f"a {self.kind.value} inbox needs {', '.join(missing)}", "missing_settings")
         phone = normalize_phone(str(settings["phone_number"]))
         if phone is None:
             raise Invalid("phone_number is not a valid phone number", "invalid_phone")
         unknown = set(settings) - {"phone_number", "account_sid", "auth_token", "messaging_service_sid"}
         if unknown:
-            raise Invalid(f"unknown sms settings: {', '.join(sorted(unknown))}", "unknown_settings")
+            raise Invalid(f"unknown {self.kind.value} settings: {', '.join(sorted(unknown))}", "unknown_settings")
         clean = {k: str(v) for k, v in settings.items() if v}
         clean["phone_number"] = phone
         return phone, clean
@@ -251,14 +306,12 @@ class TwilioAdapter:
 
     async def send(self, message: OutboundMessage) -> Sent:
         s = message.settings
-        kwargs: dict[str, Any] = {"to": message.to, "body": message.text, "status_callback": self.status_callback}
+        kwargs: dict[str, Any] = {"to": self.recipient(message.to), "status_callback": self.status_callback,
+                                  **self.content(message)}
         if s.get("messaging_service_sid"):
             kwargs["messaging_service_sid"] = s["messaging_service_sid"]
         else:
-            kwargs["from_"] = s["phone_number"]
-        media = [a.url for a in message.attachments if a.url]
-        if media:
-            kwargs["media_url"] = media
+            kwargs["from_"] = self.sender(s["phone_number"])
         try:
             result = await self._client(s).messages.create_async(**kwargs)
         except TwilioRestException as exc:
@@ -267,25 +320,36 @@ class TwilioAdapter:
             raise unreachable(exc, "Twilio", self.timeout) from None
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
 
+    def recipient(self, handle: str) -> str:
+        return handle
+
+    def sender(self, phone: str) -> str:
+        return phone
+
+    def content(self, message: OutboundMessage) -> dict[str, Any]:
+        """The Messages API fields that carry the reply: its text and media."""
+        media = [a.url for a in message.attachments if a.url]
+        return {"body": message.text, **({"media_url": media} if media else {})}
+
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
-        """MMS media: a GET on the MediaUrl with the account's credentials (needed when the
-        account enforces HTTP auth on media), following Twilio's redirect to its storage."""
+        """MMS media: a GET on the MediaUrl, which Twilio redirects to its storage. The
+        account's credentials (needed when the account enforces HTTP auth on media) go only
+        to the account's own resources on the API host, never to the storage it redirects
+        to or to any other host a MediaUrl might name."""
         if not attachment.url:
             raise ProviderRejected("no_url", "the attachment has no URL to download")
-        client = self._client(settings).http_client
-        assert isinstance(client, HttpxTwilioClient)
-        try:
-            response = await client.session.get(attachment.url, auth=(settings["account_sid"], settings["auth_token"]),
-                                                 follow_redirects=True)
-        except (httpx.HTTPError, OSError) as exc:
-            raise unreachable(exc, "Twilio", self.timeout) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ProviderUnavailable(str(response.status_code), f"Twilio answered {response.status_code}")
-        if response.status_code != 200:
-            raise ProviderRejected(str(response.status_code), f"Twilio refused the media download "
-                                                              f"({response.status_code})")
-        content_type = response.headers.get("content-type", attachment.content_type).split(";")[0].strip()
-        return Media(response.content, content_type or attachment.content_type)
+        found = await self.downloader.get(attachment.url, "Twilio", self._media_credentials(settings))
+        return Media(found.content, found.content_type or attachment.content_type)
+
+    def _media_credentials(self, settings: Mapping[str, Any]) -> download.Credentials:
+        sid = settings["account_sid"]
+        token = base64.b64encode(f"{sid}:{settings['auth_token']}".encode()).decode()
+        api, prefix = download.origin(self.api_base), f"{urlsplit(self.api_base).path}/2010-04-01/Accounts/{sid}/"
+
+        def credentials(url: httpx.URL) -> Mapping[str, str]:
+            mine = download.origin(url) == api and url.path.startswith(prefix)
+            return {"authorization": f"Basic {token}"} if mine else {}
+        return credentials
 
     async def register(self, inbox: Mapping[str, Any]) -> None:
         """Twilio's webhook URL is set on the number in the console (docs/channels/sms.md)."""
@@ -300,6 +364,65 @@ class TwilioAdapter:
         for client in self._clients.values():
             await client.http_client.close()  # type: ignore[union-attr]
         self._clients.clear()
+        await self.downloader.aclose()
+
+
+class TwilioWhatsAppAdapter(TwilioAdapter):
+    """WhatsApp through Twilio: a ``whatsapp`` inbox with ``provider: twilio``. The same
+    Messages API, with ``whatsapp:``-prefixed From and To; outside the 24-hour window only
+    an approved template goes, as ``ContentSid`` and ``ContentVariables`` (Twilio's Content
+    API). The templates are the inbox's own list: each names its ``content_sid``."""
+
+    kind = ChannelKind.whatsapp
+    reply_window = WHATSAPP_WINDOW
+    supports_templates = True
+    cli_options = {
+        "phone": ("phone_number", True, "the WhatsApp sender's number on Twilio (stored as E.164)"),
+        **{flag: option for flag, option in TwilioAdapter.cli_options.items() if flag != "phone"},
+    }
+
+    def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        address, clean = super().configure({k: v for k, v in settings.items() if k not in ("provider", "templates")})
+        clean["provider"] = PROVIDER
+        if settings.get("templates"):
+            clean["templates"] = _content_templates(settings["templates"])
+        return address, clean
+
+    def recipient(self, handle: str) -> str:
+        return WHATSAPP + ("+" + handle if handle.isdigit() else handle)  # digits: the number; else a user id
+
+    def sender(self, phone: str) -> str:
+        return WHATSAPP + phone
+
+    def content(self, message: OutboundMessage) -> dict[str, Any]:
+        template = (message.payload or {}).get("template")
+        if not template:
+            return super().content(message)
+        name, language = template.get("name"), template.get("language")
+        found = next((t for t in message.settings.get("templates") or []
+                      if t["name"] == name and t["language"] == language), None)
+        if found is None:
+            raise ProviderRejected("unknown_template", f"the template {name} ({language}) is not one of this "
+                                                       "inbox's templates, so it has no Twilio ContentSid")
+        # Twilio's variables are the template's {{1}}, {{2}}...: the parameters in order.
+        variables = {str(i): str(p) for i, p in enumerate(template.get("parameters") or [], start=1)}
+        return {"content_sid": found["content_sid"], **({"content_variables": json.dumps(variables)}
+                                                         if variables else {})}
+
+    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{**t, "source": "configured"} for t in settings.get("templates") or []]
+
+
+def _content_templates(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("name"), str) and t["name"]
+            and isinstance(t.get("content_sid"), str) and t["content_sid"].startswith("HX")
+            and isinstance(t.get("language", "en"), str) and isinstance(t.get("parameters", []), list)
+            for t in value):
+        raise Invalid('templates must be a list of {"name": str, "content_sid": "HX...", "language": str, '
+                      '"parameters": [str, ...]}', "invalid_templates")
+    return [{"name": t["name"], "content_sid": t["content_sid"], "language": t.get("language", "en"),
+             "parameters": [str(p) for p in t.get("parameters", [])]} for t in value]
 
 
 def _translate(exc: TwilioRestException) -> Exception:
@@ -331,5 +454,11 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def make_whatsapp_adapter(settings: Settings) -> TwilioWhatsAppAdapter:
+    return TwilioWhatsAppAdapter(settings.twilio_api_base, settings.public_url, download.make_downloader(settings),
+                                 settings.send_timeout_seconds)
+
+
 def make_adapter(settings: Settings) -> TwilioAdapter:
-    return TwilioAdapter(settings.twilio_api_base, settings.public_url, settings.send_timeout_seconds)
+    return TwilioAdapter(settings.twilio_api_base, settings.public_url, download.make_downloader(settings),
+                         settings.send_timeout_seconds)

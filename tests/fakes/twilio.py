@@ -9,12 +9,12 @@ import time
 import base64
 import secrets
 from dataclasses import dataclass, field
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -37,6 +37,10 @@ class FakeTwilio:
         self._changed = asyncio.Condition()
         self.release = asyncio.Event()  # set at teardown: ends any hanging request
         self.media: dict[str, tuple[bytes, str]] = {}  # media sid -> (content, content type)
+        self.redirects: dict[str, str] = {}  # media sid -> where its URL redirects (as to Twilio's storage)
+        self.endless: dict[str, int] = {}  # media sid -> bytes of zeros to stream, made lazily
+        self.streamed = 0  # bytes of those zeros actually handed to the connection
+        self.media_requests: list[dict[str, str]] = []  # the headers of each media request
         # Awaited with each accepted message before the 201 goes back: lets a test make the
         # status callback overtake the API response, as it can in production.
         self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
@@ -66,13 +70,37 @@ class FakeTwilio:
         sid = next(iter(self.accounts))
         return f"{self.url}/2010-04-01/Accounts/{sid}/Messages/MM{media_sid}/Media/{media_sid}"  # type: ignore[attr-defined]
 
+    def redirect_media(self, media_sid: str, location: str) -> str:
+        """A MediaUrl that answers 307 to ``location``, as Twilio's does to its storage."""
+        self.redirects[media_sid] = location
+        return self.media_url(media_sid, b"", "image/png")
+
+    def huge_media(self, media_sid: str, size: int) -> str:
+        """A MediaUrl streaming ``size`` zero bytes, chunked (no Content-Length), made as sent."""
+        self.endless[media_sid] = size
+        return self.media_url(media_sid, b"", "image/png")
+
     async def get_media(self, request: Request) -> Response:
+        self.media_requests.append(dict(request.headers))
         if not self._authorized(request):
             return _error(401, 20003, "Authenticate")
-        found = self.media.get(request.path_params["media"])
+        media = request.path_params["media"]
+        if media in self.redirects:
+            return Response(status_code=307, headers={"location": self.redirects[media]})
+        if media in self.endless:
+            return StreamingResponse(self._zeros(request, self.endless[media]), media_type="image/png")
+        found = self.media.get(media)
         if found is None:
             return _error(404, 20404, "The requested resource was not found")
         return Response(found[0], media_type=found[1])
+
+    async def _zeros(self, request: Request, size: int) -> AsyncIterator[bytes]:
+        # uvicorn drops what is sent after the client hung up without telling the app:
+        # stop then, so ``streamed`` counts what the connection took.
+        chunk = b"\0" * 65536
+        while self.streamed < size and not await request.is_disconnected():
+            self.streamed += len(chunk)
+            yield chunk
 
     def _authorized(self, request: Request) -> bool:
         sid = request.path_params["sid"]
@@ -100,9 +128,12 @@ class FakeTwilio:
             to, body = form.get("To"), form.get("Body")
             if not to:
                 return _error(400, 21604, "A 'To' phone number is required.")
+            if not body and not form.get("ContentSid") and not form.getlist("MediaUrl"):
+                return _error(400, 21619, "A text message body, media URL or content SID is required.")
             msg = {"sid": "SM" + secrets.token_hex(16), "account_sid": sid, "to": to, "body": body,
                    "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
                    "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl"),
+                   "content_sid": form.get("ContentSid"), "content_variables": form.get("ContentVariables"),
                    "at": time.monotonic()}
             self.sent.append(msg)
             if self.before_reply is not None:
