@@ -82,6 +82,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop",
                 http=http,  # type: ignore[arg-type]
                 workers=args.workers if args.workers > 1 else None,
+                # uvicorn kills a worker that has not answered its health ping within this; a worker
+                # answers once it has imported the app (5 s, the default, is not enough on a busy host).
+                timeout_worker_healthcheck=60,
                 access_log=args.access_log, log_level=settings.log_level, proxy_headers=True,
                 # flow-controlled sends (a stalled client backs up into its bounded queue), and
                 # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).

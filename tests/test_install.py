@@ -84,8 +84,9 @@ async def test_inbox_serve_from_the_wheel_migrates_and_serves_the_ui_from_an_emp
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOX_") and k != "PYTHONPATH"}
-    located = subprocess.run([str(installed / "bin/python"), "-c", "import inbox, ui; print(inbox.__file__, ui.__file__)"],
-                             cwd=empty, env=env, capture_output=True, text=True, check=True).stdout.split()
+    where = "import inbox, ui, webhooks; print(inbox.__file__, ui.__file__, webhooks.__file__)"
+    located = subprocess.run([str(installed / "bin/python"), "-c", where], cwd=empty, env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
     assert all(Path(p).is_relative_to(installed) for p in located), located  # the wheel's, not the checkout's
 
     port = free_port()
