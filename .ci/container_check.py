@@ -165,6 +165,20 @@ def check(stack: Stack) -> dict[str, float]:
     status, body = request(f"{stack.url}/api/conversations/{conversation['id']}/timeline", headers=bearer)
     texts = [(m["provider_message_id"], m["text"]) for m in json.loads(body)["items"] if m["type"] == "message"]
     assert texts == [(sid, "Hello from the container check")], texts
+
+    # The workers' own log lines reach the container's log: a status for a message we never
+    # sent is logged at info ("twilio status delivered for unknown message SM...").
+    unknown = "SM" + secrets.token_hex(16)
+    params = {"MessageSid": unknown, "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID, "From": OUR_NUMBER,
+              "To": CUSTOMER}
+    hook = stack.url + "/webhooks/twilio/status"
+    status, body = request(hook, urllib.parse.urlencode(params).encode(),
+                           {"X-Twilio-Signature": twilio_signature(auth_token, hook, params)})
+    assert status == 204, (status, body)
+    wait_until("a worker's info line in the log", lambda: unknown in stack.logs(), 30)
+    logs = stack.logs()
+    for chatter in ("setup plugin", "Context impl", "Child process"):  # quiet, and no worker killed
+        assert chatter not in logs, chatter
     return timings
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import functools
 import getpass
 import json
 import logging
+import logging.config
 import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -36,21 +37,35 @@ def _db(settings: Settings) -> Database:
 # lines stay), and aiosmtpd's per-session chatter (peer, each command, "connection lost"),
 # which would also put every sender's address in the log.
 _QUIET_LOGGERS = ("alembic.runtime.plugins", "mail.log")
-_QUIET_PREFIXES = {"alembic.runtime.migration": ("Context impl ", "Will assume ")}
+_DIALECT_NOTES = ("Context impl ", "Will assume ")  # alembic.runtime.migration, at every migration check
+
+
+class DialectNotes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_DIALECT_NOTES)
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """One logging set-up for every process: applied here, and handed to uvicorn, which applies
+    it again in each worker process it spawns (basicConfig in this process would not reach
+    them: their app logs were lost)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's own loggers, as it sets them
+    level = settings.log_level.upper()
+    config["formatters"]["inbox"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["inbox"] = {"class": "logging.StreamHandler", "formatter": "inbox",
+                                   "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["inbox"], "level": level}
+    if level != "DEBUG":
+        config["filters"] = {"dialect_notes": {"()": DialectNotes}}
+        config["loggers"].update({name: {"level": "WARNING"} for name in _QUIET_LOGGERS})
+        config["loggers"]["alembic.runtime.migration"] = {"filters": ["dialect_notes"]}
+    return config
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
-        return
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for name, prefixes in _QUIET_PREFIXES.items():
-        logging.getLogger(name).addFilter(_dropping(prefixes))
-
-
-def _dropping(prefixes: tuple[str, ...]) -> Callable[[logging.LogRecord], bool]:
-    return lambda record: not str(record.msg).startswith(prefixes)
+    logging.config.dictConfig(log_config(settings))
 
 
 def check_workers(settings: Settings, workers: int) -> None:
@@ -85,6 +100,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 # uvicorn kills a worker that has not answered its health ping within this; a worker
                 # answers once it has imported the app (5 s, the default, is not enough on a busy host).
                 timeout_worker_healthcheck=60,
+                log_config=log_config(settings),  # in every worker too
                 access_log=args.access_log, log_level=settings.log_level, proxy_headers=True,
                 # flow-controlled sends (a stalled client backs up into its bounded queue), and
                 # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).
