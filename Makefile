@@ -1,10 +1,14 @@
-# `make run` and `make test` each set up everything they need on a fresh machine
-# with Python 3.11 (a .venv with the project installed), then do their job.
+# `make run` and `make test` each set up everything they need on a fresh machine with Python
+# 3.11 (a .venv with the project installed), then do their job. `make test` first runs `make
+# deps`, which installs the Debian packages the suite needs when they are missing (chromium,
+# redis-server, postgresql; through sudo when not root) and says so.
+# `make container-check` builds the Dockerfile and runs docker-compose.yml end to end (docker
+# compose or podman-compose); .ci/run runs it after the tests.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test deps container-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,11 +16,17 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+deps:
+	@bash .ci/deps
+
 run: $(STAMP)
 	$(VENV)/bin/inbox serve
 
-test: $(STAMP)
+test: deps $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+container-check:
+	$(PYTHON) .ci/container_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

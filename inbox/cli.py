@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
+import functools
 import getpass
 import json
 import logging
+import logging.config
+import os
+import secrets
 import signal
 import sys
 from typing import Any
@@ -27,9 +32,41 @@ def _db(settings: Settings) -> Database:
     return db
 
 
+# Lines libraries log at info on every start or every mail that tell an operator nothing (shown
+# with INBOX_LOG_LEVEL=debug): alembic's plugin set-up and dialect notes (its "Running upgrade"
+# lines stay), and aiosmtpd's per-session chatter (peer, each command, "connection lost"),
+# which would also put every sender's address in the log.
+_QUIET_LOGGERS = ("alembic.runtime.plugins", "mail.log")
+_DIALECT_NOTES = ("Context impl ", "Will assume ")  # alembic.runtime.migration, at every migration check
+
+
+class DialectNotes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_DIALECT_NOTES)
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """One logging set-up for every process: applied here, and handed to uvicorn, which applies
+    it again in each worker process it spawns (basicConfig in this process would not reach
+    them: their app logs were lost)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's own loggers, as it sets them
+    level = settings.log_level.upper()
+    config["formatters"]["inbox"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["inbox"] = {"class": "logging.StreamHandler", "formatter": "inbox",
+                                   "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["inbox"], "level": level}
+    if level != "DEBUG":
+        config["filters"] = {"dialect_notes": {"()": DialectNotes}}
+        config["loggers"].update({name: {"level": "WARNING"} for name in _QUIET_LOGGERS})
+        config["loggers"]["alembic.runtime.migration"] = {"filters": ["dialect_notes"]}
+    return config
+
+
 def _logging(settings: Settings) -> None:
     redact.install()  # no credential in any log line (inbox/redact.py)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(log_config(settings))
 
 
 def check_workers(settings: Settings, workers: int) -> None:
@@ -50,12 +87,21 @@ def check_workers(settings: Settings, workers: int) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from ui.protocol import BoundedHttpToolsProtocol
+
     check_workers(settings, args.workers)
     _logging(settings)
     # Once here, before the workers start (each also checks, under a lock, and finds it done).
     _db(settings).stop()
-    uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools",
+    # httptools with bounds on request heads; a partial pickles, so --workers processes get it too.
+    http = functools.partial(BoundedHttpToolsProtocol, head_timeout=settings.header_timeout_seconds)
+    uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop",
+                http=http,  # type: ignore[arg-type]
                 workers=args.workers if args.workers > 1 else None,
+                # uvicorn kills a worker that has not answered its health ping within this; a worker
+                # answers once it has imported the app (5 s, the default, is not enough on a busy host).
+                timeout_worker_healthcheck=60,
+                log_config=log_config(settings),  # in every worker too
                 access_log=args.access_log, log_level=settings.log_level,
                 # X-Forwarded-* only from INBOX_TRUSTED_PROXIES (uvicorn's own default trusts
                 # 127.0.0.1, so a local caller could pick its address for the login throttle).
@@ -143,14 +189,60 @@ def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
-    password = args.password or getpass.getpass("password: ")
+    password, generated = _new_password(args)
     if len(password) < 8:
         raise InboxError("password must be at least 8 characters")
     pw_hash = hash_password(password)
+    name = args.name or args.email.partition("@")[0]
     user = _db(settings).write_sync(lambda tx: services.create_user(
-        tx, email=args.email, name=args.name or "", role=args.role, password_hash=pw_hash))
+        tx, email=args.email, name=name, role=args.role, password_hash=pw_hash))
+    if generated:
+        print(f"password for {user['email']} (shown once; change it after logging in): {password}", file=sys.stderr)
     print(json.dumps(user))
     return 0
+
+
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new user's password and whether it was generated: from the first line of stdin
+    (--password-stdin, for scripts), asked for twice at a terminal, or else generated and
+    shown once (``docker compose exec -T``, no terminal). Never from the command line, where
+    every user of the machine sees it in ps, except through the old flag, with a warning."""
+    if args.password is not None:
+        _warn_visible("--password", "--password-stdin, or run in a terminal to be asked")
+        return args.password, False
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise InboxError("the two passwords differ")
+        return password, False
+    return secrets.token_urlsafe(12), True
+
+
+def _warn_visible(flag: str, instead: str) -> None:
+    print(f"warning: {flag} puts the secret on the command line, where other users of this machine can read it "
+          f"(ps, /proc); use {instead}", file=sys.stderr)
+
+
+def secret_env(flag: str) -> str:
+    return "INBOX_" + flag.upper().replace("-", "_")
+
+
+def _secret_option(flag: str, value: str | None, required: bool, help_text: str) -> str | None:
+    """A channel secret for ``inbox inbox create``: the environment variable named after the
+    flag (INBOX_AUTH_TOKEN for --auth-token), else asked for at a terminal when required."""
+    env = secret_env(flag)
+    if value is not None:
+        _warn_visible(f"--{flag}", f"{env}=... in the environment, or run in a terminal to be asked")
+        return value
+    if os.environ.get(env):
+        return os.environ[env]
+    if not required:
+        return None
+    if not sys.stdin.isatty():
+        raise InboxError(f"--{flag} ({help_text}) is required: set {env}, or run in a terminal to be asked")
+    return getpass.getpass(f"{flag.replace('-', ' ')} ({help_text}): ") or None
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -167,9 +259,13 @@ def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
     from webhooks.registry import build_registry
 
     registry = build_registry(settings)
-    options = registry.get(args.kind).cli_options
-    settings_in = {key: getattr(args, flag.replace("-", "_")) for flag, (key, _, _) in options.items()
-                   if getattr(args, flag.replace("-", "_")) is not None}
+    settings_in: dict[str, Any] = {}
+    for flag, (key, required, help_text) in registry.get(args.kind).cli_options.items():
+        value = getattr(args, flag.replace("-", "_"))
+        if key in store.SECRET_SETTINGS:
+            value = _secret_option(flag, value, required, help_text)
+        if value is not None:
+            settings_in[key] = value
 
     async def create() -> dict[str, Any]:
         ctx = services.Context(db=_db(settings), settings=settings)
@@ -210,9 +306,11 @@ def parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     uc = user.add_parser("create", help="create a user")
     uc.add_argument("--email", required=True)
-    uc.add_argument("--name", default="")
+    uc.add_argument("--name", default="", help="shown to colleagues; default: the part of the email before the @")
     uc.add_argument("--role", choices=["agent", "lead", "admin"], default="agent")
-    uc.add_argument("--password", help="prompted for when omitted")
+    uc.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin "
+                    "(without it: asked for at a terminal, else generated and printed once on stderr)")
+    uc.add_argument("--password", help=argparse.SUPPRESS)  # visible in ps: kept for old scripts, with a warning
     uc.set_defaults(func=cmd_user_create)
 
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
@@ -230,16 +328,23 @@ def parser() -> argparse.ArgumentParser:
         adapter = registry.get(kind)
         kp = ic.add_parser(kind.value, help=f"a {kind.value} inbox")
         kp.add_argument("--name", required=True)
-        for flag, (_, required, help_text) in adapter.cli_options.items():
-            kp.add_argument(f"--{flag}", required=required, help=help_text)
+        for flag, (key, required, help_text) in adapter.cli_options.items():
+            if key in store.SECRET_SETTINGS:  # from the environment or a prompt, not from ps
+                kp.add_argument(f"--{flag}", help=f"{help_text}; secret: give it in {secret_env(flag)} or at the "
+                                                  "prompt (the flag works but shows it to other users in ps)")
+            else:
+                kp.add_argument(f"--{flag}", required=required, help=help_text)
         kp.set_defaults(func=cmd_inbox_create)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    # Whatever this process creates (the database and its -wal/-shm, the secret key, media
+    # files and their folders) holds customer data or secrets: this user's alone.
+    os.umask(0o077)
     try:
+        settings = Settings.from_env()
         return int(args.func(args, settings))
     except InboxError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

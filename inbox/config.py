@@ -6,6 +6,9 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from inbox.errors import InboxError
 
 
 def _env(name: str, default: str) -> str:
@@ -47,6 +50,8 @@ class Settings:
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
     # networks, comma-separated); none by default: the client is whoever connected.
     trusted_proxies: str = ""
+    # A request's line and headers must arrive within this many seconds (ui/protocol.py).
+    header_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,7 +61,7 @@ class Settings:
         d = cls(secret_key=key)
         return cls(
             database_url=_env("DATABASE_URL", d.database_url),
-            public_url=_env("PUBLIC_URL", d.public_url).rstrip("/"),
+            public_url=checked_public_url(_env("PUBLIC_URL", d.public_url)),
             secret_key=key,
             twilio_api_base=_env("TWILIO_API_BASE", d.twilio_api_base).rstrip("/"),
             graph_api_base=_env("GRAPH_API_BASE", d.graph_api_base).rstrip("/"),
@@ -82,18 +87,53 @@ class Settings:
             login_window_seconds=float(_env("LOGIN_WINDOW_SECONDS", str(d.login_window_seconds))),
             login_account_attempts=int(_env("LOGIN_ACCOUNT_ATTEMPTS", str(d.login_account_attempts))),
             trusted_proxies=",".join(p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()),
+            header_timeout_seconds=float(_env("HEADER_TIMEOUT_SECONDS", str(d.header_timeout_seconds))),
         )
+
+
+def checked_public_url(value: str) -> str:
+    """INBOX_PUBLIC_URL without its trailing slash, or an error at start: providers sign the
+    URL they post to, and the request path is appended to this value to check it, so a query
+    or fragment here (or a missing scheme or host) would make every signature fail silently."""
+    url = value.strip().rstrip("/")
+    problem = _public_url_problem(url)
+    if problem:
+        raise InboxError(f"INBOX_PUBLIC_URL={value!r} {problem}: give the scheme, host, port and any path prefix "
+                         "at which providers reach this server, e.g. https://inbox.example.com", "invalid_setting")
+    return url
+
+
+def _public_url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # a malformed host or port raises
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not host:
+        return "has no host"
+    if "?" in url:
+        return "must not have a query string (?...)"
+    if "#" in url:
+        return "must not have a fragment (#...)"
+    return None
 
 
 def _persistent_dev_key() -> str:
     """Without INBOX_SECRET_KEY, keep a generated key beside the default database so
-    session cookies survive a restart of a development install."""
+    session cookies survive a restart of a development install. The file is created 0600
+    (and its directory 0700) from the start, never readable by others even briefly."""
     path = Path("data/secret_key")
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(32)
-        path.write_text(key)
-        path.chmod(0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
         return key

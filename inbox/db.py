@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
@@ -118,8 +119,8 @@ def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10)
-    if u.database and u.database != ":memory:":
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+        _create_private(Path(u.database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8)
 
     # pysqlite's own transaction handling breaks SAVEPOINT; take it over, as the
@@ -142,6 +143,19 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file (it holds provider secrets) readable by this user alone, before
+    SQLite would create it under the umask: an empty file is an empty database, and SQLite
+    gives the -wal and -shm files the main file's permissions."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning("%s is open to other users (mode %o) but holds provider secrets: chmod 600 it",
+                        path, path.stat().st_mode & 0o777)
 
 
 class Checkpointer:

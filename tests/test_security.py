@@ -343,21 +343,19 @@ async def test_no_api_token_of_a_websocket_reaches_the_server_log(served: Proc, 
     """uvicorn logs every WebSocket's path and query at the info level, --access-log or not."""
     token = served.cli("token", "create", "--email", "agent@example.com").strip()
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        served.stderr = log
-        await served.start(INBOX_LOG_LEVEL="info")
-        stream = await EventStream.connect(served.url, token)  # the token in ?token=
-        await stream.close()
-        ws_url = served.url.replace("http://", "ws://") + "/ws"
-        async with websockets.connect(ws_url, subprotocols=[  # type: ignore[list-item]
-                "inbox", f"token.{token}"]) as ws:  # or in a subprotocol, out of the URL
-            assert ws.subprotocol == "inbox"
-            assert '"ready"' in await ws.recv()
-        async with websockets.connect(ws_url, subprotocols=["inbox", "token.inbx_wrong"]) as ws:  # type: ignore[list-item]
-            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
-                await ws.recv()
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-        served.stop()
+    await served.start(log=log_path, INBOX_LOG_LEVEL="info")
+    stream = await EventStream.connect(served.url, token)  # the token in ?token=
+    await stream.close()
+    ws_url = served.url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(ws_url, subprotocols=[  # type: ignore[list-item]
+            "inbox", f"token.{token}"]) as ws:  # or in a subprotocol, out of the URL
+        assert ws.subprotocol == "inbox"
+        assert '"ready"' in await ws.recv()
+    async with websockets.connect(ws_url, subprotocols=["inbox", "token.inbx_wrong"]) as ws:  # type: ignore[list-item]
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    served.stop()
     text = log_path.read_text()
     assert '"WebSocket /ws?token=[redacted]" [accepted]' in text, text  # the line is there, without the token
     assert token not in text and token.removeprefix("inbx_") not in text
