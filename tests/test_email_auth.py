@@ -5,6 +5,7 @@ fetches), and the sender's authentication is recorded and shown."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -12,18 +13,35 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
+                                                          PublicFormat)
 from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.dns import FakeDns, fake_dns
 from tests.helpers.browser import browser, login
 from tests.helpers.server import serve
-from tests.test_email import ADDRESS, Mailbox, live_overrides, mailbox, sink, smtp_port
+from tests.test_email import ADDRESS, MAX_EMAIL_BYTES, Mailbox, mailbox, sink, smtp_port
 
-__all__ = ["browser", "live_overrides", "mailbox", "sink", "smtp_port"]
+__all__ = ["browser", "mailbox", "sink", "smtp_port"]
+
+
+@pytest.fixture
+async def dns_server() -> AsyncIterator[FakeDns]:
+    async with fake_dns() as server:
+        yield server
+
+
+@pytest.fixture
+def live_overrides(smtp_port: int, dns_server: FakeDns) -> dict[str, Any]:
+    return {"smtp_listen": f"127.0.0.1:{smtp_port}", "max_email_bytes": MAX_EMAIL_BYTES,
+            "email_dkim_resolver": f"127.0.0.1:{dns_server.port}"}
 
 
 def png() -> bytes:
@@ -87,6 +105,10 @@ async def test_remote_images_load_only_when_the_agent_asks(mailbox: Mailbox, ima
     await mailbox.receive(html_mail(html, inline=png()).as_bytes())
     page = await open_email(browser, mailbox)
     message = page.locator(".message.in").first
+    # Unsigned: the sender is marked, the reason on hover.
+    marker = message.locator(".unverified-sender")
+    await expect(marker).to_have_text("unverified sender")
+    assert "no DKIM signature" in (await marker.get_attribute("title") or "")
     await message.get_by_text("Show the formatted email").click()
     frame = page.frame_locator(".email-html iframe")
     # Our own copy of the inline image loads (a signed /media link) ...
@@ -113,3 +135,111 @@ async def test_a_mail_without_remote_images_offers_nothing_to_load(mailbox: Mail
     page = await mailbox.live.client.get(f"/inbox?tab=all&c={conv['id']}", headers=mailbox.live.as_("agent"))
     assert page.status_code == 200, page.text
     assert "Show the formatted email" in page.text and "Load remote images" not in page.text
+
+
+# -- sender authentication ---------------------------------------------------------------------
+
+class Signer:
+    """A domain's DKIM key: signs mail as the domain's mail server would, and publishes
+    the public key in the fake DNS."""
+
+    def __init__(self, dns_server: FakeDns, domain: str, selector: str = "mail") -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private = key.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption())
+        public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        dns_server.txt[f"{selector}._domainkey.{domain}"] = "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+        self.domain, self.selector = domain, selector
+
+    def sign(self, raw: bytes) -> bytes:
+        header = dkim.sign(raw, self.selector.encode(), self.domain.encode(), self.private,
+                           canonicalize=(b"relaxed", b"relaxed"),
+                           include_headers=[b"from", b"to", b"subject", b"message-id"])
+        return header + raw
+
+
+def plain_mail(sender: str, text: str = "Please send the invoice again.", **headers: str) -> bytes:
+    mail = EmailMessage()
+    for name, value in headers.items():  # on top, as the last server to handle the mail adds them
+        mail[name.replace("_", "-")] = value
+    mail["From"], mail["To"], mail["Subject"] = sender, ADDRESS, "Invoice"
+    mail["Message-ID"] = make_msgid(domain="example.org")
+    mail.set_content(text)
+    return mail.as_bytes()
+
+
+async def auth_of(box: Mailbox, name: str) -> dict[str, Any]:
+    conv = next(c for c in await box.conversations() if c["contact"]["name"] == name)
+    return (await box.messages(conv["id"]))[-1]["payload"]["sender_auth"]  # type: ignore[no-any-return]
+
+
+async def page_of(box: Mailbox, name: str) -> str:
+    conv = next(c for c in await box.conversations() if c["contact"]["name"] == name)
+    r = await box.live.client.get(f"/inbox?tab=all&c={conv['id']}", headers=box.live.as_("agent"))
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+async def test_dkim_signed_mail_is_verified_and_a_forged_from_is_not(mailbox: Mailbox, dns_server: FakeDns) -> None:
+    good, other = Signer(dns_server, "example.org"), Signer(dns_server, "evil.example.net")
+    await mailbox.receive(good.sign(plain_mail("Ana <ana@example.org>")))
+    assert await auth_of(mailbox, "Ana") == {
+        "verified": True, "method": "dkim", "domain": "example.org", "detail": "DKIM signature of example.org verified"}
+    assert "mail._domainkey.example.org" in dns_server.queries  # looked up off the loop (see tests/fakes/dns.py)
+    assert "unverified sender" not in await page_of(mailbox, "Ana")
+
+    # Someone else's valid signature does not vouch for the From they wrote.
+    await mailbox.receive(other.sign(plain_mail("The CEO <ceo@example.org>")))
+    forged = await auth_of(mailbox, "The CEO")
+    assert forged["verified"] is False
+    assert forged["detail"] == "signed by evil.example.net, not by the From domain example.org"
+    page = await page_of(mailbox, "The CEO")
+    assert 'class="unverified-sender" title="Nothing vouches that this mail comes from example.org: ' \
+           'signed by evil.example.net, not by the From domain example.org"' in page
+
+    # A signed mail changed on the way, and a mail with no signature at all.
+    signed = good.sign(plain_mail("Bea <bea@example.org>"))
+    await mailbox.receive(signed.replace(b"Please send the invoice again.", b"Please pay to account 666."))
+    assert "does not verify" in (await auth_of(mailbox, "Bea"))["detail"]
+    await mailbox.receive(plain_mail("Cid <cid@example.org>"))
+    assert await auth_of(mailbox, "Cid") == {
+        "verified": False, "method": "dkim", "domain": "example.org", "detail": "no DKIM signature"}
+    assert "unverified sender" in await page_of(mailbox, "Cid")
+
+
+async def test_only_the_trusted_servers_authentication_results_count(mailbox: Mailbox) -> None:
+    forged = "mx.trusted.test; dkim=pass header.d=example.org; spf=pass smtp.mailfrom=x@example.org; " \
+             "dmarc=pass (p=reject) header.from=example.org"
+    # No server is trusted yet: the header is the sender's own word.
+    await mailbox.receive(plain_mail("Dan <dan@example.org>", Authentication_Results=forged))
+    before = await auth_of(mailbox, "Dan")
+    assert before["verified"] is False and before["detail"] == "no DKIM signature"
+
+    r = await mailbox.live.client.patch(f"/api/inboxes/{mailbox.inbox['id']}", headers=mailbox.live.as_("admin"),
+                                        json={"settings": {"trusted_authserv_id": "MX.Trusted.test"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["trusted_authserv_id"] == "mx.trusted.test"
+    bad = await mailbox.live.client.patch(f"/api/inboxes/{mailbox.inbox['id']}", headers=mailbox.live.as_("admin"),
+                                          json={"settings": {"trusted_authserv_id": "mx;evil"}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_trusted_authserv_id"
+
+    trusted = "mx.trusted.test 1; spf=softfail smtp.mailfrom=eve@example.net; dkim=pass header.d=example.net; " \
+              "dmarc=pass header.from=example.org"
+    await mailbox.receive(plain_mail("Eve <eve@example.org>", Authentication_Results=trusted))
+    assert await auth_of(mailbox, "Eve") == {
+        "verified": True, "method": "authentication-results", "domain": "example.org",
+        "detail": "mx.trusted.test: dmarc=pass"}
+    # An untrusted server's header on top is skipped; the trusted one below it says fail.
+    failing = "mx.trusted.test; dkim=pass (good signature) header.d=example.net; spf=fail smtp.mailfrom=example.org;" \
+              " dmarc=fail header.from=example.org"
+    await mailbox.receive(plain_mail("Fay <fay@example.org>", Authentication_Results="mx.evil.test; dmarc=pass") .replace(
+        b"Authentication-Results: mx.evil.test; dmarc=pass",
+        b"Authentication-Results: mx.evil.test; dmarc=pass\nAuthentication-Results: " + failing.encode()))
+    result = await auth_of(mailbox, "Fay")
+    assert result["verified"] is False
+    assert result["detail"] == ("mx.trusted.test found nothing vouching for example.org: dkim=pass for example.net, "
+                                "spf=fail, dmarc=fail; no DKIM signature")
+    # The trusted server's forged twin further down changes nothing either: the topmost counts.
+    await mailbox.receive(plain_mail("Gus <gus@example.org>", Authentication_Results=failing).replace(
+        b"Authentication-Results: " + failing.encode(),
+        b"Authentication-Results: " + failing.encode() + b"\nAuthentication-Results: " + forged.encode()))
+    assert (await auth_of(mailbox, "Gus"))["verified"] is False

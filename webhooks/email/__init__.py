@@ -38,7 +38,7 @@ from webhooks.email.receiver import Receiver
 __all__ = ["EmailAdapter", "make_adapter", "routes"]
 
 SETTINGS = ("address", "smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_security",
-            "inbound_secret")
+            "inbound_secret", "trusted_authserv_id")
 SECURITY = tuple(DEFAULT_PORTS)
 _HOST = re.compile(r"[A-Za-z0-9._:\[\]-]+")
 
@@ -65,6 +65,8 @@ class EmailAdapter:
         "smtp-username": ("smtp_username", False, "SMTP login"),
         "smtp-password": ("smtp_password", False, "SMTP password"),
         "smtp-security": ("smtp_security", False, "none | starttls (default) | tls"),
+        "trusted-authserv-id": ("trusted_authserv_id", False, "the authserv-id of the mail server whose "
+                                                              "Authentication-Results headers are believed"),
         "inbound-secret": ("inbound_secret", False, "the secret of the HTTP inbound route (Mailgun's signing key; "
                                                     "the URL secret is derived from it); generated if omitted"),
     }
@@ -110,6 +112,12 @@ class EmailAdapter:
             if settings.get(key):
                 clean[key] = str(settings[key])
         clean["inbound_secret"] = str(settings.get("inbound_secret") or secrets.token_urlsafe(32))
+        if settings.get("trusted_authserv_id"):
+            ids = str(settings["trusted_authserv_id"]).replace(",", " ").lower().split()
+            if not all(_HOST.fullmatch(i) for i in ids):
+                raise Invalid("trusted_authserv_id must be host names (e.g. mx.google.com), separated by commas",
+                              "invalid_trusted_authserv_id")
+            clean["trusted_authserv_id"] = ", ".join(ids)
         return address, clean
 
     async def start(self, ctx: Context, directory: InboxDirectory) -> None:

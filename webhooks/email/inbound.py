@@ -33,7 +33,7 @@ from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from inbox.models import ChannelKind
 from inbox.services import Context
 from ui.http import read_body
-from webhooks.email import inbound_auth, mime
+from webhooks.email import inbound_auth, mime, sender_auth
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
             return "dropped: sent from the inbox's own address"
         assert ctx.media is not None
         message = await mime.parse_inbound(inbox["id"], mail, raw, ctx.media)
+        message.payload["sender_auth"] = await sender_auth.authenticate(ctx.settings, inbox, mail, raw, message.handle)
     except BadRequest:
         raise
     # The stdlib parser turns most damage into "defects", but a hostile message can still
