@@ -678,7 +678,7 @@ async def forget_webhook_nonce(ctx: Context, key: str) -> None:
 async def prune_webhook_nonces(ctx: Context) -> int:
     """Drop tokens whose timestamps are too old to be accepted anyway."""
     now = ctx.clock()
-    return await ctx.db.write(  # type: ignore[no-any-return]
+    return await ctx.db.write(
         lambda tx: tx.conn.execute(WEBHOOK_NONCES.delete().where(WEBHOOK_NONCES.c.expires_at < now)).rowcount or 0)
 
 

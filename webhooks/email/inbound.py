@@ -19,6 +19,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -57,7 +58,8 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
             return "dropped: sent from the inbox's own address"
         assert ctx.media is not None
         message = await mime.parse_inbound(inbox["id"], mail, raw, ctx.media)
-        message.payload["sender_auth"] = await sender_auth.authenticate(ctx.settings, inbox, mail, raw, message.handle)
+        verdict = await sender_auth.authenticate(ctx.settings, inbox, mail, raw, message.handle)
+        message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
     except BadRequest:
         raise
     # The stdlib parser turns most damage into "defects", but a hostile message can still

@@ -29,12 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import Message
 from typing import Any
 
-import dkim
-import dkim.canonicalization
+import dkim  # type: ignore[import-untyped]
+import dkim.canonicalization  # type: ignore[import-untyped]
 import dns.exception
 import dns.rdatatype
 import dns.resolver
-from dkim.util import parse_tag_value
+from dkim.util import parse_tag_value  # type: ignore[import-untyped]
 
 from inbox.config import Settings
 
@@ -256,7 +256,7 @@ async def authenticate(settings: Settings, inbox: Mapping[str, Any], mail: Messa
             verdict = await asyncio.wait_for(loop.run_in_executor(
                 _POOL, check_dkim, raw, from_domain, dns_txt(settings.email_dkim_resolver)), BUDGET)
             if verdict["verified"]:
-                return verdict  # type: ignore[no-any-return]
+                return verdict
             verdicts.append(verdict)
     except TimeoutError:
         verdicts.append(result(False, "dkim", from_domain, f"the DKIM check took over {BUDGET:g} s: not checked"))
