@@ -33,12 +33,13 @@ from inbox import services
 from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from inbox.models import ChannelKind
 from inbox.services import Context
-from ui.http import read_body
+from ui.http import error_response, read_body
 from webhooks.email import inbound_auth, mime, sender_auth
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
 FORM_OVERHEAD = 1024 * 1024  # the other form fields (SendGrid repeats the headers, for one)
+_WARNED: set[int] = set()  # inboxes whose old URL was used: said once per process
 
 
 async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
@@ -133,6 +134,10 @@ async def _authorised_inbox(request: Request) -> tuple[Mapping[str, Any], bool]:
                         "(/webhooks/email/<inbox id>/<url secret>[/mime])", "url_secret_required")
     if not inbound_auth.equal(given, str(inbox["settings"].get("inbound_secret", ""))):
         raise Forbidden("wrong inbound secret", "invalid_secret")
+    if inbox["id"] not in _WARNED:
+        _WARNED.add(inbox["id"])
+        log.warning("email inbox %s: mail posted to the old URL without the URL secret; give the provider the "
+                    "inbox's webhook_urls.inbound_parse instead", inbox["id"])
     return inbox, False
 
 
@@ -155,10 +160,11 @@ async def inbound(request: Request) -> Response:
         outcome = await accept(ctx, inbox, raw)
     except BadRequest:
         raise
-    except Exception:
+    except Exception:  # noqa: BLE001 - logged here, without the path and its secret (ui.http would log it)
+        log.exception("email inbox %s: storing a posted mail failed", inbox["id"])
         if nonce is not None:  # nothing was stored: Mailgun's retry of this post must get through
             await services.forget_webhook_nonce(ctx, nonce[0])
-        raise
+        return error_response(500, "internal_error", "the mail could not be stored now; it has been logged")
     log.debug("email inbox %s: %s", inbox["id"], outcome)
     return Response(status_code=200)
 
