@@ -36,6 +36,7 @@ class Settings:
     ws_queue_size: int = 1000
     smtp_listen: str = "127.0.0.1:2525"  # the built-in SMTP receiver for email inboxes
     max_email_bytes: int = 25 * 1024 * 1024
+    email_dkim_resolver: str = ""  # DKIM key lookups: "" the system's resolver, "host[:port]", or "off"
     redis_url: str = ""  # set: the event bus is Redis, shared by every process
     media_dir: str = "./data/media"
     max_media_bytes: int = 25 * 1024 * 1024
@@ -78,6 +79,7 @@ class Settings:
             ws_queue_size=int(_env("WS_QUEUE_SIZE", str(d.ws_queue_size))),
             smtp_listen=_env("SMTP_LISTEN", d.smtp_listen),
             max_email_bytes=int(_env("MAX_EMAIL_BYTES", str(d.max_email_bytes))),
+            email_dkim_resolver=_env("EMAIL_DKIM_RESOLVER", d.email_dkim_resolver).strip(),
             redis_url=_env("REDIS_URL", d.redis_url),
             media_dir=_env("MEDIA_DIR", d.media_dir),
             max_media_bytes=int(_env("MAX_MEDIA_BYTES", str(d.max_media_bytes))),

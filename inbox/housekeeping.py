@@ -1,5 +1,5 @@
 """Timed work of the serving process: wake snoozed conversations when their time comes,
-prune live events past their retention, and (SQLite) keep the search index merged."""
+prune live events past their retention (and webhook tokens past their use), and (SQLite) keep the search index merged."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Housekeeper:
                     if pruned:
                         log.info("pruned %d live events older than %g days", pruned,
                                  self.ctx.settings.event_retention_days)
+                    await services.prune_webhook_nonces(self.ctx)
                 if self.ctx.db.is_sqlite and time.monotonic() - self._merged_at > MERGE_EVERY:
                     self._merged_at = time.monotonic()
                     await self.ctx.db.write(lambda tx: search.sqlite_merge_step(tx.conn))

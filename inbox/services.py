@@ -31,6 +31,7 @@ from inbox.events import (ACCESS_CHANGED, CONTACT_UPDATED, CONVERSATION_ASSIGNED
 from inbox.models import ConversationStatus, DeliveryStatus, Direction, Role, utcnow
 from inbox.store import (CANNED, CONTACTS, CONV_EVENTS, CONVERSATIONS, EARLY_RECEIPTS, EVENTS, IDENTITIES, INBOXES,
                          JOBS, MEMBERS, MESSAGES, NOTES, TEAMS, TOKENS, USERS, Dict)
+from inbox.store import WEBHOOK_NONCES
 
 MAX_TEXT_CHARS = 10_000
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
@@ -49,6 +50,8 @@ class Context:
     reply_windows: Mapping[str, ReplyWindow] = field(default_factory=dict)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
+    # "Now", for checks against a provider's clock (signed timestamps): tests move it.
+    clock: Callable[[], datetime] = utcnow
 
 
 def _conversation(conn: Connection, conversation_id: int) -> Dict:
@@ -697,6 +700,31 @@ async def prune_events(ctx: Context, older_than: timedelta, batch: int = 5000) -
         total += deleted
         if deleted < batch:
             return total
+
+
+async def use_webhook_nonce(ctx: Context, key: str, expires_at: datetime) -> bool:
+    """Record a signed webhook's one-time token; False if it was seen before (a replay)."""
+    def job(tx: Tx) -> bool:
+        if tx.conn.execute(select(WEBHOOK_NONCES.c.key).where(WEBHOOK_NONCES.c.key == key)).first() is not None:
+            return False
+        tx.conn.execute(insert(WEBHOOK_NONCES).values(key=key, expires_at=expires_at))
+        return True
+    try:
+        return await ctx.db.write(job)
+    except IntegrityError:  # another process recorded it first
+        return False
+
+
+async def forget_webhook_nonce(ctx: Context, key: str) -> None:
+    """The post it came with was not stored (a server fault): the provider's retry may use it."""
+    await ctx.db.write(lambda tx: tx.conn.execute(WEBHOOK_NONCES.delete().where(WEBHOOK_NONCES.c.key == key)))
+
+
+async def prune_webhook_nonces(ctx: Context) -> int:
+    """Drop tokens whose timestamps are too old to be accepted anyway."""
+    now = ctx.clock()
+    return await ctx.db.write(
+        lambda tx: tx.conn.execute(WEBHOOK_NONCES.delete().where(WEBHOOK_NONCES.c.expires_at < now)).rowcount or 0)
 
 
 SHORT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

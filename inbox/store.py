@@ -30,6 +30,7 @@ JOBS: Table = models.DeliveryJob.__table__  # type: ignore[assignment]
 EVENTS: Table = models.Event.__table__  # type: ignore[assignment]
 CANNED: Table = models.CannedResponse.__table__  # type: ignore[assignment]
 EARLY_RECEIPTS: Table = models.EarlyReceipt.__table__  # type: ignore[assignment]
+WEBHOOK_NONCES: Table = models.WebhookNonce.__table__  # type: ignore[assignment]
 
 Dict = dict[str, Any]
 

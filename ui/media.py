@@ -27,6 +27,8 @@ import hmac
 import mimetypes
 import re
 import time
+from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -91,11 +93,71 @@ STORED_IN_HTML = re.compile(r'"/media/([0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-
 SHOWN_LINK_LIFETIME = 3600
 
 
-def viewable_html(ctx: Context, html: str) -> str:
-    """An email's HTML for its sandboxed frame. The frame has no origin, so the browser
-    sends no session cookie for the images in it: each stored image is linked by a
-    signed path for an hour instead (given only to someone the page was shown to)."""
-    return STORED_IN_HTML.sub(lambda m: f'"{signed_path(ctx, m.group(1), SHOWN_LINK_LIFETIME)}"', html)
+REMOTE_SOURCES = frozenset({"src", "srcset", "background", "poster"})
+
+
+class _BlockRemote(HTMLParser):
+    """Re-writes (already sanitised) email HTML with every remote image source moved to a
+    ``data-remote-<name>`` attribute, where the browser never fetches it; our own stored
+    images (/media/...) stay. Counts what it blocked."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.blocked = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append(self._tag(tag, attrs, ">"))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append(self._tag(tag, attrs, " />"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if _name(tag):
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(escape(data, quote=False))
+
+    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], end: str) -> str:
+        if not _name(tag):
+            return ""
+        parts = [tag]
+        for name, value in attrs:
+            if not _name(name):
+                continue
+            if value is None:
+                parts.append(name)
+                continue
+            if (name in REMOTE_SOURCES and not _ours(value)) or (name == "style" and "url(" in value.lower()):
+                self.blocked += 1
+                name = "data-remote-" + name
+            parts.append(f'{name}="{escape(value)}"')
+        return "<" + " ".join(parts) + end
+
+
+def _name(name: str) -> bool:
+    return bool(name) and name.replace("-", "").isalnum() and name.isascii()
+
+
+def _ours(url: str) -> bool:
+    return url.startswith("/media/") and "," not in url  # a srcset naming several sources is never ours alone
+
+
+def viewable_html(ctx: Context, html: str) -> tuple[str, int]:
+    """An email's HTML for its sandboxed frame, and how many remote images it holds back.
+
+    Remote images are not loaded until the agent asks ("Load remote images", ui/static/app.js
+    puts them back): a tracking pixel would tell the sender when, and from where, the mail
+    was read. The frame has no origin, so the browser sends no session cookie for the
+    images in it: each stored image is linked by a signed path for an hour instead (given
+    only to someone the page was shown to)."""
+    parser = _BlockRemote()
+    parser.feed(html)
+    parser.close()
+    blocked = "".join(parser.out)
+    return STORED_IN_HTML.sub(lambda m: f'"{signed_path(ctx, m.group(1), SHOWN_LINK_LIFETIME)}"', blocked), \
+        parser.blocked
 
 
 def _message_shows(conn: Connection, viewer: Viewer, message_id: int, rel: str) -> bool:

@@ -112,7 +112,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         inbox_kinds = {i["id"]: i["kind"] for i in store.list_inboxes(c)}
         for item in timeline["items"]:
             if item["type"] == "message" and (item.get("payload") or {}).get("html"):
-                item["payload"]["html"] = viewable_html(ctx, item["payload"]["html"])
+                item["payload"]["html"], item["remote_images"] = viewable_html(ctx, item["payload"]["html"])
         subjects = [i["payload"]["subject"] for i in timeline["items"]
                     if i["type"] == "message" and (i.get("payload") or {}).get("subject")]
         subject = subjects[-1] if subjects else None

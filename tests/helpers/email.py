@@ -10,7 +10,9 @@ import email.policy
 import hashlib
 import hmac
 import re
+import secrets
 import smtplib
+import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -45,28 +47,35 @@ async def smtp_send(port: int, raw: bytes, to: str = "support@example.com",
 
 
 async def sendgrid_post(client: httpx.AsyncClient, inbox_id: int, raw: bytes, secret: str | None = None,
-                        basic: str | None = None) -> httpx.Response:
-    """SendGrid Inbound Parse with "send raw": multipart fields, the MIME in ``email``."""
+                        basic: str | None = None, url: str | None = None) -> httpx.Response:
+    """SendGrid Inbound Parse with "send raw": multipart fields, the MIME in ``email``, posted
+    to ``url`` (the inbox's webhook_urls["inbound_parse"]) or to the old URL without a secret."""
     params = {"secret": secret} if secret is not None else {}
     auth = ("sendgrid", basic) if basic is not None else None
     files = {"to": (None, b"support@example.com"), "from": (None, b"ana.souza@example.org"),
              "envelope": (None, b'{"to":["support@example.com"],"from":"ana.souza@example.org"}'),
              "charsets": (None, b'{"to":"UTF-8","from":"UTF-8"}'), "email": (None, raw)}
-    return await client.post(f"/webhooks/email/{inbox_id}", params=params, auth=auth, files=files)
+    return await client.post(url or f"/webhooks/email/{inbox_id}", params=params, auth=auth, files=files)
 
 
 def mailgun_signature(key: str, timestamp: str, token: str) -> str:
     return hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
 
 
-async def mailgun_post(client: httpx.AsyncClient, inbox_id: int, raw: bytes, signing_key: str,
-                       multipart: bool = False) -> httpx.Response:
-    """A Mailgun route's forward() to a URL ending in "mime": ``body-mime`` and the signature,
+def mailgun_fields(signing_key: str, timestamp: str | None = None, token: str | None = None) -> dict[str, str]:
+    """What Mailgun posts beside the message: a fresh timestamp and one-time token, signed."""
+    timestamp = timestamp or str(int(time.time()))
+    token = token or secrets.token_hex(25)  # 50 characters, as Mailgun's
+    return {"recipient": "support@example.com", "sender": "ana.souza@example.org", "timestamp": timestamp,
+            "token": token, "signature": mailgun_signature(signing_key, timestamp, token)}
+
+
+async def mailgun_post(client: httpx.AsyncClient, url: str, raw: bytes, signing_key: str = "",
+                       multipart: bool = False, fields: dict[str, str] | None = None) -> httpx.Response:
+    """A Mailgun route's forward() to ``url`` (the inbox's webhook_urls["mailgun"], ending in
+    "mime"): ``body-mime`` and the signature ``fields`` (fresh ones by default),
     form-urlencoded (or multipart/form-data, which Mailgun uses when the mail has attachments)."""
-    timestamp, token = "1795460911", "7c1f0e6a9b2d4c8e8f3a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d"
-    fields = {"recipient": "support@example.com", "sender": "ana.souza@example.org", "timestamp": timestamp,
-              "token": token, "signature": mailgun_signature(signing_key, timestamp, token)}
-    url = f"/webhooks/email/{inbox_id}/mime"
+    fields = fields or mailgun_fields(signing_key)
     if not multipart:
         return await client.post(url, data={**fields, "body-mime": raw.decode("ascii")})
     files = {k: (None, v.encode()) for k, v in fields.items()}

@@ -278,6 +278,24 @@
     if (e.target.id === "shortcuts-button") document.getElementById("shortcuts").showModal();
   });
 
+  // An email's remote images, held back by the server (ui/media.py viewable_html), on the
+  // agent's request: the frame's document is rebuilt with them put back. DOMParser's
+  // document is inert, so nothing loads before the frame gets the new source.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("button.load-remote-images");
+    if (!button) return;
+    var frame = button.closest(".email-html").querySelector("iframe");
+    var doc = new DOMParser().parseFromString(frame.srcdoc, "text/html");
+    ["src", "srcset", "background", "poster", "style"].forEach(function (name) {
+      doc.querySelectorAll("[data-remote-" + name + "]").forEach(function (el) {
+        el.setAttribute(name, el.getAttribute("data-remote-" + name));
+        el.removeAttribute("data-remote-" + name);
+      });
+    });
+    frame.srcdoc = "<!doctype html>" + doc.documentElement.outerHTML;
+    button.parentNode.remove();
+  });
+
   document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
     if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();

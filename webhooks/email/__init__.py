@@ -31,13 +31,14 @@ from inbox.media import MediaStore
 from inbox.models import ChannelKind
 from inbox.services import Context
 from webhooks.email.inbound import routes
+from webhooks.email.inbound_auth import install_log_redaction, url_secret
 from webhooks.email.outbound import DEFAULT_PORTS, Files, compose, deliver, our_message_id
 from webhooks.email.receiver import Receiver
 
 __all__ = ["EmailAdapter", "make_adapter", "routes"]
 
 SETTINGS = ("address", "smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_security",
-            "inbound_secret")
+            "inbound_secret", "trusted_authserv_id")
 SECURITY = tuple(DEFAULT_PORTS)
 _HOST = re.compile(r"[A-Za-z0-9._:\[\]-]+")
 
@@ -64,8 +65,10 @@ class EmailAdapter:
         "smtp-username": ("smtp_username", False, "SMTP login"),
         "smtp-password": ("smtp_password", False, "SMTP password"),
         "smtp-security": ("smtp_security", False, "none | starttls (default) | tls"),
-        "inbound-secret": ("inbound_secret", False, "the secret of the HTTP inbound route (Mailgun's signing key, "
-                                                    "or ?secret= for SendGrid); generated if omitted"),
+        "trusted-authserv-id": ("trusted_authserv_id", False, "the authserv-id of the mail server whose "
+                                                              "Authentication-Results headers are believed"),
+        "inbound-secret": ("inbound_secret", False, "the secret of the HTTP inbound route (Mailgun's signing key; "
+                                                    "the URL secret is derived from it); generated if omitted"),
     }
 
     def __init__(self, settings: Settings) -> None:
@@ -76,6 +79,7 @@ class EmailAdapter:
         self.files = Files(self.public_url, MediaStore(settings.media_dir, settings.max_media_bytes),
                            settings.max_email_bytes, settings.send_timeout_seconds)
         self._started: tuple[Context, InboxDirectory] | None = None
+        install_log_redaction()  # the URL secret (and the old ?secret=) never reaches the access log
 
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         unknown = set(settings) - set(SETTINGS)
@@ -108,6 +112,12 @@ class EmailAdapter:
             if settings.get(key):
                 clean[key] = str(settings[key])
         clean["inbound_secret"] = str(settings.get("inbound_secret") or secrets.token_urlsafe(32))
+        if settings.get("trusted_authserv_id"):
+            ids = str(settings["trusted_authserv_id"]).replace(",", " ").lower().split()
+            if not all(_HOST.fullmatch(i) for i in ids):
+                raise Invalid("trusted_authserv_id must be host names (e.g. mx.google.com), separated by commas",
+                              "invalid_trusted_authserv_id")
+            clean["trusted_authserv_id"] = ", ".join(ids)
         return address, clean
 
     async def start(self, ctx: Context, directory: InboxDirectory) -> None:
@@ -133,8 +143,10 @@ class EmailAdapter:
         raise ProviderRejected("not_downloadable", "email attachments are stored when the mail arrives")
 
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
-        return {"smtp": f"{self.receiver.host}:{self.receiver.port}",
-                "inbound_parse": f"{self.public_url}/webhooks/email/{inbox['id']}"}
+        # The hosted inbound-parse URLs carry the inbox's URL secret (see inbound_auth).
+        parse_url = f"{self.public_url}/webhooks/email/{inbox['id']}/{url_secret(inbox)}"
+        return {"smtp": f"{self.receiver.host}:{self.receiver.port}", "inbound_parse": parse_url,
+                "mailgun": parse_url + "/mime"}
 
     async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
         return []

@@ -1,26 +1,25 @@
 """Taking in one raw mail for an inbox, whichever way it came (our SMTP receiver, or a
-hosted inbound-parse service posting to /webhooks/email/{inbox_id}).
+hosted inbound-parse service posting to /webhooks/email/{inbox_id}/{url_secret}[/mime]).
 
 SendGrid Inbound Parse, "POST the raw, full MIME message" on:
     https://www.twilio.com/docs/sendgrid/for-developers/parsing-email/setting-up-the-inbound-parse-webhook
     (multipart/form-data; the message is the ``email`` field). SendGrid does not sign its
-    posts: the inbox's inbound_secret must be in the URL (``?secret=``) or be the HTTP
-    Basic password.
-Mailgun routes, ``forward()`` to a URL ending in "mime" (/webhooks/email/{inbox_id}/mime):
+    posts: the URL secret is what authenticates them.
+Mailgun routes, ``forward()`` to a URL ending in "mime" (/webhooks/email/{id}/{url_secret}/mime):
     https://documentation.mailgun.com/docs/mailgun/user-manual/receive-forward-store/receive-http
     (form-urlencoded, or multipart/form-data when the mail has attachments;
     the message is the ``body-mime`` field; ``signature`` = hex HMAC-SHA256 of
     ``timestamp`` + ``token`` keyed with the HTTP webhook signing key: the inbound_secret).
+What is checked, and when: see inbound_auth.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,12 +33,13 @@ from inbox import services
 from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from inbox.models import ChannelKind
 from inbox.services import Context
-from ui.http import read_body
-from webhooks.email import mime
+from ui.http import error_response, read_body
+from webhooks.email import inbound_auth, mime, sender_auth
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
 FORM_OVERHEAD = 1024 * 1024  # the other form fields (SendGrid repeats the headers, for one)
+_WARNED: set[int] = set()  # inboxes whose old URL was used: said once per process
 
 
 async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
@@ -59,6 +59,8 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
             return "dropped: sent from the inbox's own address"
         assert ctx.media is not None
         message = await mime.parse_inbound(inbox["id"], mail, raw, ctx.media)
+        verdict = await sender_auth.authenticate(ctx.settings, inbox, mail, raw, message.handle)
+        message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
     except BadRequest:
         raise
     # The stdlib parser turns most damage into "defects", but a hostile message can still
@@ -110,42 +112,66 @@ def _basic_password(request: Request) -> str | None:
         return None
 
 
-def _equal(given: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def mailgun_signature(signing_key: str, timestamp: str, token: str) -> str:
-    return hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-
-
-async def inbound(request: Request) -> Response:
+async def _authorised_inbox(request: Request) -> tuple[Mapping[str, Any], bool]:
+    """The inbox posted to, once the URL secret (or, on the old URL, the legacy ``?secret=`` /
+    Basic password) is right: checked before a byte of the body is read. Also whether the
+    post must carry Mailgun's signature (the URL ends in "mime" and has no shared secret)."""
     ctx, directory = webhook_context(request)
     inbox = await directory.by_id(request.path_params["inbox_id"])
     if inbox is None or inbox["kind"] != ChannelKind.email:
         raise NotFound("no email inbox with this id", "unknown_inbox")
-    secret = str(inbox["settings"].get("inbound_secret", ""))
+    mailgun = request.url.path.endswith("/mime")
+    if "url_secret" in request.path_params:
+        if not inbound_auth.equal(request.path_params["url_secret"], inbound_auth.url_secret(inbox)):
+            raise Forbidden("wrong URL secret: use the URL in the inbox's webhook_urls", "invalid_secret")
+        return inbox, mailgun
+    # The URLs without a secret, as configured before it existed. SendGrid's kept working with
+    # its shared secret (never logged: see inbound_auth.redact); Mailgun's had none that could
+    # be checked before the body, so it is refused (Mailgun retries refused posts for 8 hours).
     given = request.query_params.get("secret") or _basic_password(request)
-    # A wrong shared secret is refused before the body is read; Mailgun's signature is in the body.
-    if given is not None and not _equal(given, secret):
+    if given is None:
+        raise Forbidden("this URL needs the inbox's URL secret: use the URL in the inbox's webhook_urls "
+                        "(/webhooks/email/<inbox id>/<url secret>[/mime])", "url_secret_required")
+    if not inbound_auth.equal(given, str(inbox["settings"].get("inbound_secret", ""))):
         raise Forbidden("wrong inbound secret", "invalid_secret")
+    if inbox["id"] not in _WARNED:
+        _WARNED.add(inbox["id"])
+        log.warning("email inbox %s: mail posted to the old URL without the URL secret; give the provider the "
+                    "inbox's webhook_urls.inbound_parse instead", inbox["id"])
+    return inbox, False
+
+
+async def inbound(request: Request) -> Response:
+    ctx, _ = webhook_context(request)
+    inbox, mailgun = await _authorised_inbox(request)
     limit = ctx.settings.max_email_bytes
     fields = form_fields(request.headers.get("content-type", ""), await read_body(request, limit + FORM_OVERHEAD))
-    if given is None:
-        timestamp, token = (fields.get(k, b"").decode("latin-1") for k in ("timestamp", "token"))
-        signature = fields.get("signature", b"").decode("latin-1")
-        if not (timestamp and token and _equal(signature, mailgun_signature(secret, timestamp, token))):
-            raise Forbidden("missing or wrong Mailgun signature (or ?secret= for SendGrid)", "invalid_signature")
+    nonce = None
+    if mailgun:
+        nonce = inbound_auth.check_mailgun(fields, str(inbox["settings"].get("inbound_secret", "")), ctx.clock())
+        await inbound_auth.use_once(ctx, *nonce)
     raw = fields.get("body-mime") or fields.get("email")
     if raw is None:
         raise BadRequest("no raw message: expected the 'email' (SendGrid, send raw) or 'body-mime' (Mailgun) "
                          "field", "malformed_body")
     if len(raw) > limit:
         raise PayloadTooLarge(f"message over the {limit}-byte limit")
-    outcome = await accept(ctx, inbox, raw)
+    try:
+        outcome = await accept(ctx, inbox, raw)
+    except BadRequest:
+        raise
+    except Exception:  # noqa: BLE001 - logged here, without the path and its secret (ui.http would log it)
+        log.exception("email inbox %s: storing a posted mail failed", inbox["id"])
+        if nonce is not None:  # nothing was stored: Mailgun's retry of this post must get through
+            await services.forget_webhook_nonce(ctx, nonce[0])
+        return error_response(500, "internal_error", "the mail could not be stored now; it has been logged")
     log.debug("email inbox %s: %s", inbox["id"], outcome)
     return Response(status_code=200)
 
 
 # Mailgun posts the raw MIME only to a URL ending in "mime": the same route under that name.
+# The old URLs first, so that ".../mime" is never taken for a URL secret.
 routes = [Route("/webhooks/email/{inbox_id:int}", inbound, methods=["POST"]),
-          Route("/webhooks/email/{inbox_id:int}/mime", inbound, methods=["POST"])]
+          Route("/webhooks/email/{inbox_id:int}/mime", inbound, methods=["POST"]),
+          Route("/webhooks/email/{inbox_id:int}/{url_secret}", inbound, methods=["POST"]),
+          Route("/webhooks/email/{inbox_id:int}/{url_secret}/mime", inbound, methods=["POST"])]
