@@ -27,8 +27,7 @@ import hmac
 import mimetypes
 import re
 import time
-from html import escape
-from html.parser import HTMLParser
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -93,51 +92,45 @@ STORED_IN_HTML = re.compile(r'"/media/([0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-
 SHOWN_LINK_LIFETIME = 3600
 
 
-REMOTE_SOURCES = frozenset({"src", "srcset", "background", "poster"})
+REMOTE_SOURCES = ("src", "srcset", "background", "poster", "style")
 
 
-class _BlockRemote(HTMLParser):
-    """Re-writes (already sanitised) email HTML with every remote image source moved to a
-    ``data-remote-<name>`` attribute, where the browser never fetches it; our own stored
-    images (/media/...) stay. Counts what it blocked."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.blocked = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.out.append(self._tag(tag, attrs, ">"))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.out.append(self._tag(tag, attrs, " />"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if _name(tag):
-            self.out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        self.out.append(escape(data, quote=False))
-
-    def _tag(self, tag: str, attrs: list[tuple[str, str | None]], end: str) -> str:
-        if not _name(tag):
-            return ""
-        parts = [tag]
-        for name, value in attrs:
-            if not _name(name):
-                continue
-            if value is None:
-                parts.append(name)
-                continue
-            if (name in REMOTE_SOURCES and not _ours(value)) or (name == "style" and "url(" in value.lower()):
-                self.blocked += 1
-                name = "data-remote-" + name
-            parts.append(f'{name}="{escape(value)}"')
-        return "<" + " ".join(parts) + end
+def _hold_back(tag: str) -> tuple[str, int]:
+    """``tag`` (its text after "<") with each remote image source renamed to data-remote-<name>."""
+    blocked = 0
+    for name in REMOTE_SOURCES:
+        marker, pos = f' {name}="', 0
+        while (found := tag.find(marker, pos)) >= 0:
+            value_at = found + len(marker)
+            value = unescape(tag[value_at:tag.find('"', value_at)])
+            remote = "url(" in value.lower() if name == "style" else not _ours(value)
+            if remote:
+                tag = f"{tag[:found]} data-remote-{name}=\"{tag[value_at:]}"
+                blocked += 1
+            pos = value_at + (len("data-remote-") if remote else 0)
+    return tag, blocked
 
 
-def _name(name: str) -> bool:
-    return bool(name) and name.replace("-", "").isalnum() and name.isascii()
+def hold_back_remote_images(markup: str) -> tuple[str, int]:
+    """The email HTML with every remote image source (``src``, ``srcset``, ``background``,
+    ``poster``, a ``style`` with ``url(``) renamed to ``data-remote-<name>``, which the
+    browser never fetches; our own stored images (/media/...) stay. And how many.
+
+    Plain string logic over nh3's serialisation, which is all ``payload.html`` ever holds
+    (webhooks/email/mime.py): "<" and ">" are escaped in text and in attribute values, so
+    they only ever delimit tags, and values are double-quoted with '"' escaped, so
+    ``<name>="`` inside a tag is always an attribute. Linear: it runs on every render."""
+    pieces = markup.split("<")
+    blocked = 0
+    for i in range(1, len(pieces)):
+        piece = pieces[i]
+        if " src" in piece or ' style="' in piece or ' background="' in piece or ' poster="' in piece:
+            tag, gt, text = piece.partition(">")
+            tag, count = _hold_back(tag)
+            if count:
+                pieces[i] = tag + gt + text
+                blocked += count
+    return "<".join(pieces), blocked
 
 
 def _ours(url: str) -> bool:
@@ -152,12 +145,8 @@ def viewable_html(ctx: Context, html: str) -> tuple[str, int]:
     was read. The frame has no origin, so the browser sends no session cookie for the
     images in it: each stored image is linked by a signed path for an hour instead (given
     only to someone the page was shown to)."""
-    parser = _BlockRemote()
-    parser.feed(html)
-    parser.close()
-    blocked = "".join(parser.out)
-    return STORED_IN_HTML.sub(lambda m: f'"{signed_path(ctx, m.group(1), SHOWN_LINK_LIFETIME)}"', blocked), \
-        parser.blocked
+    held, blocked = hold_back_remote_images(html)
+    return STORED_IN_HTML.sub(lambda m: f'"{signed_path(ctx, m.group(1), SHOWN_LINK_LIFETIME)}"', held), blocked
 
 
 def _message_shows(conn: Connection, viewer: Viewer, message_id: int, rel: str) -> bool:

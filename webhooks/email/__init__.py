@@ -8,7 +8,8 @@ Auto-replies:    RFC 3834 (Auto-Submitted)
 Libraries:       aiosmtpd 1.4.6 (receiving), aiosmtplib 5.1.3 (sending), nh3 (HTML), email-reply-parser
 
 One inbox is one address. Modules: ``mime`` reads a mail, ``inbound`` stores it (and is
-the HTTP route), ``receiver`` is the SMTP server, ``outbound`` composes and sends replies.
+the HTTP route, guarded by ``inbound_auth``), ``sender_auth`` records whether anything vouches
+for its From, ``receiver`` is the SMTP server, ``outbound`` composes and sends replies.
 See docs/channels/email.md. Provider vocabulary (Message-ID, RCPT, DSN...) stays in here.
 """
 

@@ -148,7 +148,8 @@ async def inbound(request: Request) -> Response:
     fields = form_fields(request.headers.get("content-type", ""), await read_body(request, limit + FORM_OVERHEAD))
     nonce = None
     if mailgun:
-        nonce = inbound_auth.check_mailgun(fields, str(inbox["settings"].get("inbound_secret", "")), ctx.clock())
+        nonce = inbound_auth.check_mailgun(inbox["id"], fields, str(inbox["settings"].get("inbound_secret", "")),
+                                           ctx.clock())
         await inbound_auth.use_once(ctx, *nonce)
     raw = fields.get("body-mime") or fields.get("email")
     if raw is None:

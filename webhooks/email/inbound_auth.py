@@ -54,19 +54,21 @@ def mailgun_signature(signing_key: str, timestamp: str, token: str) -> str:
     return hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
 
 
-def check_mailgun(fields: Mapping[str, bytes], signing_key: str, now: datetime) -> tuple[str, datetime]:
+def check_mailgun(inbox_id: int, fields: Mapping[str, bytes], signing_key: str,
+                  now: datetime) -> tuple[str, datetime]:
     """Forbidden unless the post carries a valid, fresh Mailgun signature. Returns the
-    one-time key of its token and how long to remember it."""
+    one-time key of its token (per inbox: one route may forward a mail to several) and how
+    long to remember it."""
     timestamp, token, signature = (fields.get(k, b"").decode("latin-1") for k in ("timestamp", "token", "signature"))
     if not (timestamp and token and equal(signature, mailgun_signature(signing_key, timestamp, token))):
         raise Forbidden("missing or wrong Mailgun signature", "invalid_signature")
-    if not timestamp.isdigit() or len(timestamp) > 12 or len(token) > MAX_TOKEN_CHARS:
+    if not timestamp.isdigit() or len(timestamp) > 11 or len(token) > MAX_TOKEN_CHARS:  # 11 digits: year < 5000
         raise Forbidden("malformed Mailgun timestamp or token", "invalid_signature")
     signed_at = datetime.fromtimestamp(int(timestamp), timezone.utc)
     if abs(now - signed_at) > FRESHNESS:
         raise Forbidden(f"the Mailgun signature's timestamp is {abs(now - signed_at)} off this server's clock "
                         "(at most 5 minutes): stale, replayed, or a clock is wrong", "stale_signature")
-    return "mailgun:" + token, signed_at + FRESHNESS
+    return f"mailgun:{inbox_id}:{token}", signed_at + FRESHNESS
 
 
 async def use_once(ctx: Context, key: str, expires_at: datetime) -> None:
