@@ -132,9 +132,17 @@ class Downloader:
     def __init__(self, exempt_origins: Iterable[str], max_bytes: int, timeout: float) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
-        exempt = {origin(o) for o in exempt_origins if o}
-        self.client = httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend({(h, p) for _, h, p in exempt})),
-                                        timeout=timeout, follow_redirects=False, trust_env=False)
+        self.exempt = {(h, p) for _, h, p in (origin(o) for o in exempt_origins if o)}
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        # Made on first use: its TLS context costs ~0.1 s, and most processes that build
+        # the adapters (the CLI, web-only processes) never download anything.
+        if self._client is None:
+            self._client = httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend(self.exempt)),
+                                             timeout=self.timeout, follow_redirects=False, trust_env=False)
+        return self._client
 
     async def get(self, url: str, who: str, credentials: Credentials = no_credentials) -> Download:
         """The body at ``url`` (``who`` names the provider in reasons shown to the agent).
@@ -176,7 +184,9 @@ class Downloader:
         return Download(bytes(content), normalise_type(response.headers.get("content-type", "")))
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
 
 def _checked_url(url: str) -> httpx.URL:
