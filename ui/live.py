@@ -56,7 +56,8 @@ BAD_REQUEST = 4400
 RESYNC = object()  # the client fell too far behind: it is told to resync
 CLOSED = object()  # the client went away
 REVOKED = object()  # the user may no longer connect
-
+UNSURE = object()  # the user's rights could not be rechecked: the client reconnects, and is checked then
+TRY_AGAIN_LATER = 1013
 
 
 class Suspended:
@@ -90,8 +91,9 @@ class Subscription:
         self.viewer = viewer
         self.credentials = credentials
         # Set while this user's rights are rechecked: the socket's task waits on it before
-        # sending anything more; its result says whether the socket may stay open.
-        self.gate: asyncio.Future[bool] | None = None
+        # sending anything more. Its result: None to go on, or the marker to act on
+        # (REVOKED, UNSURE).
+        self.gate: asyncio.Future[object | None] | None = None
         self.rechecks = 0  # under way for it; the gate opens when the last one is done
         self.queue: asyncio.Queue[LiveEvent | Suspended | object] = asyncio.Queue(size)
         self.send: Callable[[Message], Coroutine[Any, Any, None]] | None = None  # once live
@@ -202,15 +204,18 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 item = await sub.queue.get()
                 sub.idle = False
                 if sub.gate is not None:  # this user's rights are being rechecked
-                    if not await sub.gate:
-                        await ws.close(code=UNAUTHENTICATED)
-                        break
-                    if isinstance(item, LiveEvent) and not sub.viewer.may_see(item.scopes):
+                    verdict = await sub.gate
+                    if verdict is not None:
+                        item = verdict
+                    elif isinstance(item, LiveEvent) and not sub.viewer.may_see(item.scopes):
                         continue  # taken before the recheck, under the rights it ended
                 if item is CLOSED:
                     break
                 if item is REVOKED:
                     await ws.close(code=UNAUTHENTICATED)
+                    break
+                if item is UNSURE:
+                    await ws.close(code=TRY_AGAIN_LATER)
                     break
                 if item is RESYNC:
                     await ws.send_text(json.dumps({"id": None, "type": "resync",
@@ -291,20 +296,28 @@ class ViewerRefresher:
         task.add_done_callback(self.rechecks.discard)
 
     async def recheck(self, subs: list[Subscription]) -> None:
-        """Refresh ``subs`` after an access change, then let through what they held back
-        (or, for those that lost access, close them)."""
+        """Refresh ``subs`` after an access change, then let through what they held back;
+        close those that lost access, and, when the database could not say, those whose
+        access may have changed (they reconnect, and are checked then: fail closed)."""
+        verdicts: dict[Subscription, object | None] = {}
         try:
-            await self.refresh(subs)
+            loaded = await self.refresh(subs)
+            for sub in subs:
+                if sub not in self.subs:
+                    verdicts[sub] = REVOKED
+                elif sub.credentials not in loaded:
+                    self.subs.discard(sub)
+                    verdicts[sub] = UNSURE
         finally:
             for sub in subs:
                 sub.rechecks -= 1
-                stays_open = sub in self.subs
-                if sub.gate is not None and (sub.rechecks == 0 or not stays_open):
-                    if stays_open:
+                verdict = verdicts.get(sub, REVOKED if sub not in self.subs else None)
+                if sub.gate is not None and (sub.rechecks == 0 or verdict is not None):
+                    if verdict is None:
                         sub.refilter()
                     gate, sub.gate = sub.gate, None
                     if not gate.done():
-                        gate.set_result(stays_open)
+                        gate.set_result(verdict)
 
     def add(self, sub: Subscription) -> None:
         self.subs.add(sub)
@@ -322,8 +335,9 @@ class ViewerRefresher:
             await asyncio.sleep(VIEWER_REFRESH_SECONDS)
             await self.refresh()
 
-    async def refresh(self, subs: list[Subscription] | None = None) -> None:
-        """Read the users of ``subs`` (all open sockets by default) again and apply what changed."""
+    async def refresh(self, subs: list[Subscription] | None = None) -> dict[Credentials, Viewer | None]:
+        """Read the users of ``subs`` (all open sockets by default) again and apply what
+        changed; what was read (a batch the database failed to read is missing)."""
         subs = list(self.subs) if subs is None else subs
         pending = list({s.credentials for s in subs})
         viewers: dict[Credentials, Viewer | None] = {}
@@ -342,6 +356,7 @@ class ViewerRefresher:
                 sub.interrupt(REVOKED)
             else:
                 sub.viewer = viewer
+        return viewers
 
 
 def _load_viewers(conn: Connection, credentials: list[Credentials]) -> dict[Credentials, Viewer | None]:
