@@ -20,8 +20,9 @@ async def _close_code(stream: EventStream) -> int:
     return closed.value.rcvd.code
 
 
-async def test_a_bad_after_is_closed_with_4400(live: Live) -> None:
-    url = live.url.replace("http://", "ws://") + f"/ws?token={live.tokens['agent']}&after=yesterday"
+@pytest.mark.parametrize("after", ["yesterday", str(2**63), "9" * 400])  # not an id; past 64 bits (a 500 before)
+async def test_a_bad_after_is_closed_with_4400(live: Live, after: str) -> None:
+    url = live.url.replace("http://", "ws://") + f"/ws?token={live.tokens['agent']}&after={after}"
     async with websockets.connect(url) as ws:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)

@@ -45,6 +45,7 @@ from inbox.errors import InboxError
 from inbox.events import ACCESS_CHANGED, INTERNAL_SCOPES, LiveEvent, Viewer
 from inbox.services import Context
 from ui.auth import WS_PROTOCOL, Credentials, authenticate, credentials, load_viewer
+from ui.http import parse_id
 
 log = logging.getLogger(__name__)
 REPLAY_PAGE = 1000
@@ -177,9 +178,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=UNAUTHENTICATED)
         return
     after_raw = ws.query_params.get("after")
-    try:
-        after = int(after_raw) if after_raw else None
-    except ValueError:
+    after = parse_id(after_raw) if after_raw else None
+    if after_raw and after is None:  # not an event id (or past the 64 bits ids have)
         await ws.close(code=BAD_REQUEST)
         return
 

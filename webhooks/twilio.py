@@ -284,7 +284,7 @@ class TwilioAdapter:
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         missing = [k for k in ("phone_number", "account_sid", "auth_token") if not settings.get(k)]
         if missing:
-            raise Invalid(f"a {self.kind.value} inbox needs {', '.join(missing)}", "missing_settings")
+            raise Invalid(f"{'an' if self.kind == ChannelKind.sms else 'a'} {self.kind.value} inbox needs {', '.join(missing)}", "missing_settings")
         phone = normalize_phone(str(settings["phone_number"]))
         if phone is None:
             raise Invalid("phone_number is not a valid phone number", "invalid_phone")
