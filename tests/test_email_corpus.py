@@ -87,17 +87,20 @@ async def test_lines_over_1000_octets_are_accepted(mailbox: Mailbox) -> None:  #
 
 
 async def test_outlook_replies_in_six_languages_have_their_thread_cut(mailbox: Mailbox) -> None:  # noqa: F811
-    replies = {"de": "Danke, aber es ist immer noch nicht da.", "fr": "Merci, mais il n'est toujours pas arrivé.",
-               "es": "Gracias, pero todavía no ha llegado.", "nl": "Bedankt, maar het is er nog steeds niet.",
-               "it": "Grazie, ma non è ancora arrivato.", "pt": "Obrigada, mas ainda não chegou."}
+    # Outlook's plain text: the reply, a blank line, then the header block of the quoted mail.
+    replies = {"de": ("Danke, aber es ist immer noch nicht da.", "Von:"),
+               "fr": ("Merci, mais il n'est toujours pas arrivé.", "De :"),
+               "es": ("Gracias, pero todavía no ha llegado.", "De:"),
+               "nl": ("Bedankt, maar het is er nog steeds niet.", "Van:"),
+               "it": ("Grazie, ma non è ancora arrivato.", "Da:"), "pt": ("Obrigada, mas ainda não chegou.", "De:")}
     assert {p.stem.rsplit("_", 1)[1] for p in FIXTURES.glob("outlook_reply_*.eml")} == set(replies)
     for lang in replies:
         await mailbox.receive(eml(f"outlook_reply_{lang}"))
     messages = await stored(mailbox)
-    for lang, text in replies.items():
+    for lang, (text, sender) in replies.items():
         message = messages[f"outlook-outlook_reply_{lang}@mail.example.org"]
         assert message["text"] == text, lang
-        assert message["payload"]["quoted"].startswith("________________________________\n"), lang
+        assert message["payload"]["quoted"].startswith(f"{sender} Example Support <support@example.com>\n"), lang
         assert message["payload"]["quoted"].endswith("Let me check order #1042."), lang
 
 
