@@ -93,7 +93,7 @@ async def read_mail(settings: Settings, inbox_id: int, raw: bytes) -> mime.Diges
     (or kills its worker) is still taken: its headers, read here, and the whole mail as an
     .eml for the agent, so a customer's message is never lost to a reading failure."""
     try:
-        return await readers(settings).run(mime.digest, inbox_id, raw)
+        return await readers(settings).run(mime.digest, raw)
     except Overrun:
         reason = f"This mail could not be read within {settings.email_parse_seconds:g} s: only its headers are shown."
     # The stdlib parser turns most damage into "defects", but a hostile message can still
@@ -101,7 +101,7 @@ async def read_mail(settings: Settings, inbox_id: int, raw: bytes) -> mime.Diges
     except Exception as exc:  # noqa: BLE001
         reason = f"This mail could not be read ({type(exc).__name__}): only its headers are shown."
     log.warning("email inbox %s: %s", inbox_id, reason)
-    return await asyncio.to_thread(mime.headers_only, inbox_id, raw, reason)
+    return await asyncio.to_thread(mime.headers_only, raw, reason)
 
 
 # -- the HTTP route --------------------------------------------------------------------------

@@ -471,7 +471,7 @@ def html_to_text(markup: str) -> str:
     return parser.text()
 
 
-def digest(inbox_id: int, raw: bytes) -> Digest | Bounce | Refused:
+def digest(raw: bytes) -> Digest | Bounce | Refused:
     """The whole reading of one mail (run in a worker process: see pool.py)."""
     try:
         mail, truncated = parse(raw)
@@ -505,7 +505,7 @@ def digest(inbox_id: int, raw: bytes) -> Digest | Bounce | Refused:
         auto_submitted=is_auto_reply(mail), note=note, keep_original=bool(notes))
 
 
-def headers_only(inbox_id: int, raw: bytes, reason: str) -> Digest | Refused:
+def headers_only(raw: bytes, reason: str) -> Digest | Refused:
     """What can be read cheaply when the full reading failed or ran out of time: the header
     section only (bounded), for the sender, subject and thread. The agent sees ``reason``
     and the whole mail as an .eml download."""
