@@ -37,6 +37,9 @@ class Settings:
     smtp_listen: str = "127.0.0.1:2525"  # the built-in SMTP receiver for email inboxes
     max_email_bytes: int = 25 * 1024 * 1024
     email_dkim_resolver: str = ""  # DKIM key lookups: "" the system's resolver, "host[:port]", or "off"
+    # Reading a mail (webhooks/email/pool.py): worker processes, and the seconds each mail may take.
+    email_parse_workers: int = 2
+    email_parse_seconds: float = 20.0
     redis_url: str = ""  # set: the event bus is Redis, shared by every process
     media_dir: str = "./data/media"
     max_media_bytes: int = 25 * 1024 * 1024
@@ -80,6 +83,8 @@ class Settings:
             smtp_listen=_env("SMTP_LISTEN", d.smtp_listen),
             max_email_bytes=int(_env("MAX_EMAIL_BYTES", str(d.max_email_bytes))),
             email_dkim_resolver=_env("EMAIL_DKIM_RESOLVER", d.email_dkim_resolver).strip(),
+            email_parse_workers=int(_env("EMAIL_PARSE_WORKERS", str(d.email_parse_workers))),
+            email_parse_seconds=float(_env("EMAIL_PARSE_SECONDS", str(d.email_parse_seconds))),
             redis_url=_env("REDIS_URL", d.redis_url),
             media_dir=_env("MEDIA_DIR", d.media_dir),
             max_media_bytes=int(_env("MAX_MEDIA_BYTES", str(d.max_media_bytes))),

@@ -14,6 +14,7 @@ import secrets
 import smtplib
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
+_SENDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-smtp-client")
 
 
 def eml(name: str, **placeholders: str) -> bytes:
@@ -34,16 +36,26 @@ def eml(name: str, **placeholders: str) -> bytes:
 
 
 async def smtp_send(port: int, raw: bytes, to: str = "support@example.com",
-                    sender: str = "ana.souza@example.org") -> Any:
+                    sender: str = "ana.souza@example.org", timeout: float = 5, in_thread: bool = False) -> Any:
     """Hand a mail to our receiver as a sending mail server would. A bounce has the null
-    sender (MAIL FROM:<>), which aiosmtplib will not send: smtplib, in a thread, does."""
-    if not sender:
-        def bounce() -> Any:
-            with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.example.com", timeout=5) as client:
-                return client.sendmail("", [to], re.sub(rb"\r?\n", b"\r\n", raw))
-        return await asyncio.to_thread(bounce)
+    sender (MAIL FROM:<>), which aiosmtplib will not send: smtplib, in a thread, does. So
+    does ``in_thread``: the client's own work (it rewrites the line endings of the whole
+    message) then stays off the event loop the server under test shares with the test."""
+    if in_thread or not sender:
+        def send() -> tuple[int, str]:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="mx.example.com", timeout=timeout) as client:
+                client.ehlo()
+                client.mail(sender)
+                code, reply = client.rcpt(to)
+                if code != 250:
+                    return code, reply.decode()
+                code, reply = client.data(re.sub(rb"\r?\n", b"\r\n", raw))
+                return code, reply.decode()
+        # (code, reply), as aiosmtplib's response reads; on threads of its own, so that a slow
+        # delivery does not hold the default executor the server's database reads use.
+        return await asyncio.get_running_loop().run_in_executor(_SENDERS, send)
     return await aiosmtplib.send(raw, sender=sender, recipients=[to], hostname="127.0.0.1", port=port,
-                                 start_tls=False, timeout=5, local_hostname="mail.example.org")
+                                 start_tls=False, timeout=timeout, local_hostname="mail.example.org")
 
 
 async def sendgrid_post(client: httpx.AsyncClient, inbox_id: int, raw: bytes, secret: str | None = None,
@@ -123,3 +135,35 @@ async def smtp_sink(port: int = 0) -> AsyncIterator[Sink]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- hostile mail: small or plain messages that cost a naive reader seconds to minutes -------
+
+def _mail(headers: str, body: str, subject: str, content_type: str = "text/plain; charset=utf-8") -> bytes:
+    return (f"{headers}To: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{subject}@hostile.example>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: {content_type}\r\n\r\n{body}").encode()
+
+
+def many_on_lines(lines: int = 300) -> bytes:
+    """About 4 KB: lines starting "On " and no "wrote:" (email-reply-parser's regex is cubic in them)."""
+    body = "Hello,\r\n" + "".join(f"On {i:03d} and on\r\n" for i in range(lines))
+    return _mail("From: Ana Souza <ana.souza@example.org>\r\n", body, "many-on-lines")
+
+
+def many_parts(parts: int = 20_000) -> bytes:
+    """About 1.9 MB of tiny text parts."""
+    body = "".join(f"--b\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n"
+                   f"Content-Disposition: inline\r\n\r\npart {i}\r\n" for i in range(parts)) + "--b--\r\n"
+    return _mail("From: Ana Souza <ana.souza@example.org>\r\n", body, "many-parts",
+                 'multipart/mixed; boundary="b"')
+
+
+def many_senders(addresses: int = 8_000) -> bytes:
+    froms = ",\r\n ".join(f"Person {i} <person{i}@example.net>" for i in range(addresses))
+    return _mail(f"From: {froms}\r\n", "Who wrote this?\r\n", "many-senders")
+
+
+def many_references(ids: int = 50_000) -> bytes:
+    refs = "\r\n ".join(f"<ref{i}@example.net>" for i in range(ids))
+    return _mail(f"From: Ana Souza <ana.souza@example.org>\r\nReferences: {refs}\r\nIn-Reply-To: <ref{ids - 1}@"
+                 "example.net>\r\n", "The thread is long.\r\n", "many-references")

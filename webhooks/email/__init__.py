@@ -5,7 +5,7 @@ Message format:  RFC 5322 (https://www.rfc-editor.org/rfc/rfc5322), threading 3.
 MIME:            RFC 2045-2049; encoded words RFC 2047
 Bounces:         RFC 3464 (multipart/report; report-type=delivery-status)
 Auto-replies:    RFC 3834 (Auto-Submitted)
-Libraries:       aiosmtpd 1.4.6 (receiving), aiosmtplib 5.1.3 (sending), nh3 (HTML), email-reply-parser
+Libraries:       aiosmtpd 1.4.6 (receiving), aiosmtplib 5.1.3 (sending), nh3 (HTML), tnefparse (winmail.dat)
 
 One inbox is one address. Modules: ``mime`` reads a mail, ``inbound`` stores it (and is
 the HTTP route, guarded by ``inbound_auth``), ``sender_auth`` records whether anything vouches
@@ -31,7 +31,7 @@ from inbox.errors import Invalid
 from inbox.media import MediaStore
 from inbox.models import ChannelKind
 from inbox.services import Context
-from webhooks.email.inbound import routes
+from webhooks.email.inbound import close_readers, readers, routes
 from webhooks.email.inbound_auth import install_log_redaction, url_secret
 from webhooks.email.outbound import DEFAULT_PORTS, Files, compose, deliver, our_message_id
 from webhooks.email.receiver import Receiver
@@ -127,12 +127,14 @@ class EmailAdapter:
         inboxes = await ctx.db.read(store.list_inboxes)
         if any(i["kind"] == ChannelKind.email for i in inboxes):
             await self.receiver.start(ctx, directory)
+            await readers(ctx.settings).warm()
 
     async def register(self, inbox: Mapping[str, Any]) -> None:
         """The first email inbox starts the receiver, in the server process (the CLI, which
         never started the adapter, leaves that to the next ``inbox serve``)."""
         if self._started is not None and self.receiver.server is None:
             await self.receiver.start(*self._started)
+            await readers(self._started[0].settings).warm()
 
     async def send(self, message: OutboundMessage) -> Sent:
         mail = compose(message, await self.files.load(message.attachments))
@@ -155,6 +157,7 @@ class EmailAdapter:
     async def aclose(self) -> None:
         await self.receiver.aclose()
         await self.files.aclose()
+        await close_readers()
 
 
 def make_adapter(settings: Settings) -> EmailAdapter:

@@ -15,6 +15,7 @@ What is checked, and when: see inbound_auth.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -30,11 +31,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inbox import services
+from inbox.channels import StatusUpdate
+from inbox.config import Settings
 from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
 from inbox.models import ChannelKind
 from inbox.services import Context
 from ui.http import error_response, read_body
 from webhooks.email import inbound_auth, mime, sender_auth
+from webhooks.email.pool import Overrun, Pool
+from webhooks.email.record import to_inbound
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
@@ -45,31 +50,60 @@ _WARNED: set[int] = set()  # inboxes whose old URL was used: said once per proce
 async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
     """Store one mail for ``inbox`` (committed when this returns), or apply the bounce it
     is. Returns what happened, for logs and SMTP replies. BadRequest when unreadable."""
+    reading = await read_mail(ctx.settings, inbox["id"], raw)
+    if isinstance(reading, mime.Refused):
+        raise BadRequest(reading.message, reading.code)
+    if isinstance(reading, mime.Bounce):
+        if reading.message_id is None:
+            return "delivery report ignored"
+        known = await services.record_status(ctx, StatusUpdate(
+            inbox_id=inbox["id"], provider_message_id=reading.message_id, status="failed",
+            error_code=reading.code, error_message=reading.reason))
+        return "bounce recorded" if known else "bounce for an unknown message"
+    if reading.address == inbox["address"]:
+        # Our own address as the sender: a forwarding loop, never a customer.
+        log.warning("email inbox %s: dropped a mail from its own address", inbox["id"])
+        return "dropped: sent from the inbox's own address"
+    assert ctx.media is not None
+    message = await to_inbound(inbox["id"], reading, raw, ctx.media)
+    verdict = await sender_auth.authenticate(ctx.settings, inbox, reading.auth_results, raw, reading.address)
+    message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
+    result = await services.record_inbound(ctx, message)
+    return "duplicate" if result.duplicate else "stored"
+
+
+_readers: dict[tuple[int, float], Pool] = {}
+
+
+def readers(settings: Settings) -> Pool:
+    """This process's mail-reading workers (started on first use, closed with the adapter)."""
+    key = (settings.email_parse_workers, settings.email_parse_seconds)
+    if key not in _readers:
+        _readers[key] = Pool(*key, preload=("webhooks.email.mime",), bare_packages=("webhooks", "webhooks.email"))
+    return _readers[key]
+
+
+async def close_readers() -> None:
+    pools = list(_readers.values())
+    _readers.clear()
+    for pool in pools:
+        await pool.aclose()
+
+
+async def read_mail(settings: Settings, inbox_id: int, raw: bytes) -> mime.Digest | mime.Bounce | mime.Refused:
+    """The mail read in a worker process within the time budget. A mail that overruns it
+    (or kills its worker) is still taken: its headers, read here, and the whole mail as an
+    .eml for the agent, so a customer's message is never lost to a reading failure."""
     try:
-        mail = mime.read(raw)
-        if mime.is_bounce(mail):
-            update = mime.parse_bounce(inbox["id"], mail)
-            if update is None:
-                return "delivery report ignored"
-            known = await services.record_status(ctx, update)
-            return "bounce recorded" if known else "bounce for an unknown message"
-        if mime.sender(mail)[0] == inbox["address"]:
-            # Our own address as the sender: a forwarding loop, never a customer.
-            log.warning("email inbox %s: dropped a mail from its own address", inbox["id"])
-            return "dropped: sent from the inbox's own address"
-        assert ctx.media is not None
-        message = await mime.parse_inbound(inbox["id"], mail, raw, ctx.media)
-        verdict = await sender_auth.authenticate(ctx.settings, inbox, mail, raw, message.handle)
-        message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
-    except BadRequest:
-        raise
+        return await readers(settings).run(mime.digest, raw)
+    except Overrun:
+        reason = f"This mail could not be read within {settings.email_parse_seconds:g} s: only its headers are shown."
     # The stdlib parser turns most damage into "defects", but a hostile message can still
     # make header or body decoding raise almost anything.
     except Exception as exc:  # noqa: BLE001
-        log.info("email inbox %s: unreadable message: %s: %s", inbox["id"], type(exc).__name__, exc)
-        raise BadRequest(f"the message could not be read: {type(exc).__name__}", "malformed_email") from None
-    result = await services.record_inbound(ctx, message)
-    return "duplicate" if result.duplicate else "stored"
+        reason = f"This mail could not be read ({type(exc).__name__}): only its headers are shown."
+    log.warning("email inbox %s: %s", inbox_id, reason)
+    return await asyncio.to_thread(mime.headers_only, raw, reason)
 
 
 # -- the HTTP route --------------------------------------------------------------------------

@@ -25,7 +25,10 @@ DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
 def reply_subject(subject: str | None) -> str:
-    subject = (subject or "").strip()
+    # Line breaks would make the header invalid (email refuses it with ValueError) and every
+    # reply to this customer fail: subjects are stored without them, and older rows are
+    # cleaned here too.
+    subject = " ".join((subject or "").split())
     if subject.lower().startswith("re:"):
         return subject
     return f"Re: {subject}" if subject else "Re: your message"

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.message import Message
 from typing import Any
 
 import dkim  # type: ignore[import-untyped]
@@ -129,13 +128,12 @@ def parse_results(value: str) -> tuple[str, list[tuple[str, str, dict[str, str]]
     return authserv_id, results
 
 
-def from_results(mail: Message, trusted: frozenset[str], from_domain: str) -> dict[str, Any] | None:
-    """The verdict of the topmost Authentication-Results of a trusted server; None if none."""
-    headers = (mail.get_all("Authentication-Results") or [])[:MAX_RESULTS_HEADERS]
-    for header in headers:
-        value = str(header)
+def from_results(headers: Sequence[str], trusted: frozenset[str], from_domain: str) -> dict[str, Any] | None:
+    """The verdict of the topmost Authentication-Results (``headers``, top first) of a
+    trusted server; None if none."""
+    for value in headers[:MAX_RESULTS_HEADERS]:
         if len(value) > MAX_HEADER_CHARS:
-            continue
+            continue  # never cut: a cut header.d could read as another, aligned domain
         authserv_id, results = parse_results(value)
         if authserv_id in trusted:
             return _judge(authserv_id, results, from_domain)
@@ -238,15 +236,16 @@ def trusted_ids(inbox: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(v.strip().lower() for v in value.replace(",", " ").split() if v.strip())
 
 
-async def authenticate(settings: Settings, inbox: Mapping[str, Any], mail: Message, raw: bytes,
+async def authenticate(settings: Settings, inbox: Mapping[str, Any], results_headers: Sequence[str], raw: bytes,
                        from_address: str) -> dict[str, Any]:
-    """The sender authentication to store with a customer's mail. Never raises."""
+    """The sender authentication to store with a customer's mail (``results_headers``: its
+    Authentication-Results, top first, as the mail reader found them). Never raises."""
     from_domain = _domain_of(from_address)
     verdicts = []
     try:
         trusted = trusted_ids(inbox)
         if trusted:
-            verdict = from_results(mail, trusted, from_domain)
+            verdict = from_results(results_headers, trusted, from_domain)
             if verdict is not None and verdict["verified"]:
                 return verdict
             verdicts.append(verdict or result(False, None, from_domain,
