@@ -119,7 +119,8 @@ async def test_remote_images_load_only_when_the_agent_asks(mailbox: Mailbox, ima
     await logo.evaluate("img => img.decode()")  # resolves once loaded; throws if broken
     assert (await logo.get_attribute("src") or "").startswith("/media/public/")
     # ... the sender's do not: the frame has finished loading and nothing was fetched.
-    await page.frame_locator(".email-html iframe").locator("p").wait_for()
+    # (attached, not visible: a live re-render of the pane may fold the frame's details away)
+    await page.frame_locator(".email-html iframe").locator("p").wait_for(state="attached")
     await page.wait_for_load_state("load")
     assert await frame.locator('img[alt="tracker"]').get_attribute("src") is None
     assert images.hits == []
