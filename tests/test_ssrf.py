@@ -127,7 +127,9 @@ async def test_credentials_reach_the_api_only_never_the_storage_it_redirects_to(
     assert "Twilio refused the media download (401)" in third["error"]
     assert len(bucket.requests) == 2
     assert not any("authorization" in headers for headers in bucket.requests)
-    to_api, to_other_account = live.fake.media_requests
+    # The downloads run side by side, so the requests are told apart by path, not by order.
+    by_account = {headers[":path"].split("/")[3]: headers for headers in live.fake.media_requests}
+    to_api, to_other_account = by_account[ACCOUNT_SID], by_account["AC" + "9" * 32]
     assert to_api["authorization"].startswith("Basic ")  # the account's own media on the API host
     assert "authorization" not in to_other_account  # not even the API host, for another account's path
 

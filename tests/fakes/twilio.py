@@ -81,7 +81,7 @@ class FakeTwilio:
         return self.media_url(media_sid, b"", "image/png")
 
     async def get_media(self, request: Request) -> Response:
-        self.media_requests.append(dict(request.headers))
+        self.media_requests.append(dict(request.headers) | {":path": request.url.path})
         if not self._authorized(request):
             return _error(401, 20003, "Authenticate")
         media = request.path_params["media"]
