@@ -88,7 +88,7 @@ def timed(client: httpx.Client, path: str, params: dict[str, Any], headers: dict
 # -- the databases ----------------------------------------------------------------------------
 
 def seed_version() -> str:
-    from inbox import migrate
+    from inbox.storage import migrate
     sources = [ROOT / "inbox" / "seed.py", ROOT / "inbox" / "search.py", *sorted((ROOT / "inbox" / "migrations").rglob("*.py"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
     return f"{migrate.head()}-{digest}"
@@ -124,8 +124,8 @@ def postgres_database(url: str, conversations: int, messages: int, cwd: Path) ->
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from inbox.db import make_engine
-    from inbox.migrate import upgrade
+    from inbox.storage.db import make_engine
+    from inbox.storage.migrate import upgrade
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()

@@ -54,8 +54,8 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from ingest import (ACCOUNT, TOKEN, create_sms_inbox, free_port, inbox_cli, inbox_env,  # noqa: E402
-                    make_requests, running, serving)
+from ingest import ACCOUNT, TOKEN, create_sms_inbox, free_port, inbox_cli, inbox_env, make_requests, running, serving  # noqa: E402
+
 from tests.fakes.twilio import FakeTwilio, _error  # noqa: E402
 
 ADMIN = "bench-admin@example.com"

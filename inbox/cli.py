@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from inbox import redact, services, store
-from inbox.auth import hash_password
+from inbox import actions, queries, redact
 from inbox.config import Settings
-from inbox.db import Database, sync_url
-from inbox.errors import InboxError
+from inbox.domain import serialize
+from inbox.domain.credentials import hash_password
+from inbox.domain.errors import InboxError
+from inbox.storage.db import Database, sync_url
 
 
 def _db(settings: Settings) -> Database:
@@ -125,18 +126,18 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from inbox.channels import ReplyWindow
-    from inbox.delivery import DeliveryWorker
-    from inbox.events import may_queue_delivery
-    from inbox.media import MediaStore
-    from inbox.redisbus import make_bus
+    from inbox.domain.channels import ReplyWindow
+    from inbox.domain.events import may_queue_delivery
+    from inbox.storage.media import MediaStore
+    from inbox.storage.redisbus import make_bus
+    from inbox.workers.delivery import DeliveryWorker
     from webhooks.registry import build_registry
 
     db = Database(settings.database_url)
     await asyncio.to_thread(db.migrate)
     bus = make_bus(settings)
     registry = build_registry(settings)
-    ctx = services.Context(db=db, settings=settings, bus=bus,
+    ctx = actions.Context(db=db, settings=settings, bus=bus,
                            media=MediaStore(settings.media_dir, settings.max_media_bytes),
                            reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates)
                                           for kind in registry.kinds()
@@ -165,7 +166,7 @@ async def _run_worker(settings: Settings) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from inbox import migrate
+    from inbox.storage import migrate
 
     db = _db(settings)
     print(migrate.current(db.engine))
@@ -174,7 +175,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
-    from inbox.seed import seed
+    from inbox.storage.seed import seed
 
     db = _db(settings)
     try:
@@ -194,7 +195,7 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
         raise InboxError("password must be at least 8 characters")
     pw_hash = hash_password(password)
     name = args.name or args.email.partition("@")[0]
-    user = _db(settings).write_sync(lambda tx: services.create_user(
+    user = _db(settings).write_sync(lambda tx: actions.create_user(
         tx, email=args.email, name=name, role=args.role, password_hash=pw_hash))
     if generated:
         print(f"password for {user['email']} (shown once; change it after logging in): {password}", file=sys.stderr)
@@ -247,28 +248,28 @@ def _secret_option(flag: str, value: str | None, required: bool, help_text: str)
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     db = _db(settings)
-    user = db.read_sync(lambda c: store.get_user_by_email(c, args.email))
+    user = db.read_sync(lambda c: queries.get_user_by_email(c, args.email))
     if user is None:
         raise InboxError(f"no user with email {args.email}")
-    print(db.write_sync(lambda tx: services.create_token(tx, user["id"], args.name or "cli")))
+    print(db.write_sync(lambda tx: actions.create_token(tx, user["id"], args.name or "cli")))
     return 0
 
 
 def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
-    from inbox.inboxes import describe, setup_inbox
+    from inbox.actions.inboxes import describe, setup_inbox
     from webhooks.registry import build_registry
 
     registry = build_registry(settings)
     settings_in: dict[str, Any] = {}
     for flag, (key, required, help_text) in registry.get(args.kind).cli_options.items():
         value = getattr(args, flag.replace("-", "_"))
-        if key in store.SECRET_SETTINGS:
+        if key in serialize.SECRET_SETTINGS:
             value = _secret_option(flag, value, required, help_text)
         if value is not None:
             settings_in[key] = value
 
     async def create() -> dict[str, Any]:
-        ctx = services.Context(db=_db(settings), settings=settings)
+        ctx = actions.Context(db=_db(settings), settings=settings)
         try:
             return await setup_inbox(ctx, registry, args.kind, args.name, settings_in)
         finally:
@@ -329,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
         kp = ic.add_parser(kind.value, help=f"a {kind.value} inbox")
         kp.add_argument("--name", required=True)
         for flag, (key, required, help_text) in adapter.cli_options.items():
-            if key in store.SECRET_SETTINGS:  # from the environment or a prompt, not from ps
+            if key in serialize.SECRET_SETTINGS:  # from the environment or a prompt, not from ps
                 kp.add_argument(f"--{flag}", help=f"{help_text}; secret: give it in {secret_env(flag)} or at the "
                                                   "prompt (the flag works but shows it to other users in ps)")
             else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from inbox.errors import InboxError
+from inbox.domain.errors import InboxError
 
 
 def _env(name: str, default: str) -> str:

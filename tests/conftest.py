@@ -24,13 +24,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from inbox import services
-from inbox.auth import hash_password
+from inbox import actions
 from inbox.config import Settings
-from inbox.db import make_engine
-from inbox.migrate import upgrade
-from tests.helpers import servers
+from inbox.domain.credentials import hash_password
+from inbox.storage.db import make_engine
+from inbox.storage.migrate import upgrade
 from tests.fakes.twilio import FakeTwilio
+from tests.helpers import servers
 from tests.helpers.live import EventStream
 from tests.helpers.server import free_port, serve
 from tests.helpers.twilio import inbound_params, signed
@@ -204,10 +204,10 @@ def seed_people(app: Any) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     pw = hash_password("correct horse battery")
     tokens, users = {}, {}
     for who, role in PEOPLE.items():
-        user = db.write_sync(lambda tx: services.create_user(
+        user = db.write_sync(lambda tx: actions.create_user(
             tx, email=f"{who}@example.com", name=who.capitalize(), role=role, password_hash=pw))
         users[who] = user
-        tokens[who] = db.write_sync(lambda tx: services.create_token(tx, user["id"], "test"))
+        tokens[who] = db.write_sync(lambda tx: actions.create_token(tx, user["id"], "test"))
     return tokens, users
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import websockets
 import pytest
+import websockets
 
 from tests.conftest import Live
 from tests.helpers.live import EventStream

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from inbox.errors import Invalid
-from inbox.store import INBOXES
+from inbox.domain.errors import Invalid
+from inbox.domain.tables import INBOXES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.forms import page_token
-from ui.views import _snooze_until
+from ui.pages.agent import _snooze_until
 
 
 def _cursor(*parts: Any) -> str:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from inbox.auth import verify_password
 from inbox.config import Settings
-from inbox.errors import InboxError
+from inbox.domain.credentials import verify_password
+from inbox.domain.errors import InboxError
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 
 CLI = [sys.executable, "-m", "inbox.cli"]

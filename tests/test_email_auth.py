@@ -16,8 +16,7 @@ from typing import Any
 import dkim  # type: ignore[import-untyped]
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
-                                                          PublicFormat)
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,8 +25,8 @@ from starlette.routing import Route
 
 from tests.fakes.dns import FakeDns, fake_dns
 from tests.helpers.browser import browser, login
-from tests.helpers.server import serve
 from tests.helpers.email import sendgrid_post
+from tests.helpers.server import serve
 from tests.test_email import ADDRESS, Mailbox, mailbox, sink, smtp_port
 
 __all__ = ["browser", "mailbox", "sink", "smtp_port"]

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.email import (eml, many_on_lines, many_parts, many_references, many_senders, sendgrid_post,
-                                 smtp_send)
+from tests.helpers.email import eml, many_on_lines, many_parts, many_references, many_senders, sendgrid_post, smtp_send
 from tests.test_email import SECRET, Mailbox, mailbox, sink, smtp_port  # noqa: F401 - fixtures
 
 MAX_EMAIL_BYTES = 4 * 1024 * 1024

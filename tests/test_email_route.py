@@ -14,9 +14,9 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from inbox import services
-from inbox.models import utcnow
-from inbox.store import WEBHOOK_NONCES
+from inbox import actions
+from inbox.domain.models import utcnow
+from inbox.domain.tables import WEBHOOK_NONCES
 from tests.helpers.email import eml, mailgun_fields, mailgun_post, sendgrid_post
 from tests.helpers.server import free_port
 from tests.test_email import MAX_EMAIL_BYTES, SECRET, Mailbox, live_overrides, mailbox, sink, smtp_port
@@ -122,9 +122,9 @@ async def test_used_tokens_are_kept_until_their_timestamp_is_stale_then_pruned(
     assert (await mailgun_post(client, url, eml("plain"), SECRET)).status_code == 200
     assert (await mailgun_post(client, url, eml("html_only"), SECRET)).status_code == 200
     assert await count() == 2
-    assert await services.prune_webhook_nonces(ctx) == 0  # still within their five minutes
+    assert await actions.prune_webhook_nonces(ctx) == 0  # still within their five minutes
     clock.offset = timedelta(minutes=5, seconds=2)
-    assert await services.prune_webhook_nonces(ctx) == 2
+    assert await actions.prune_webhook_nonces(ctx) == 2
     assert await count() == 0
 
 

@@ -9,15 +9,18 @@ import os
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from inbox import services
-from inbox.store import EVENTS, MESSAGES
+from inbox import actions
+from inbox.domain.tables import EVENTS, MESSAGES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers import messenger as fb
-from tests.helpers.twilio import inbound_params, signed as twilio_signed
-from tests.helpers.whatsapp import fixture as wa_fixture, signed as wa_signed
+from tests.helpers.twilio import inbound_params
+from tests.helpers.twilio import signed as twilio_signed
+from tests.helpers.whatsapp import fixture as wa_fixture
+from tests.helpers.whatsapp import signed as wa_signed
 
 WA = {"phone_number_id": "106540352242922", "access_token": "wa-token", "app_secret": "wa-secret",
       "verify_token": "wa-verify"}
@@ -77,7 +80,7 @@ async def _inboxes(live: Live) -> dict[str, int]:
     ids = {"sms": live.inbox["id"]}
     for kind, raw in (("whatsapp", WA), ("messenger", FB), ("telegram", TG)):
         address, clean = registry.get(kind).configure(raw)
-        inbox = await ctx.db.write(lambda tx: services.create_inbox(tx, kind=kind, name=kind, address=address,
+        inbox = await ctx.db.write(lambda tx: actions.create_inbox(tx, kind=kind, name=kind, address=address,
                                                                     settings=clean))
         ids[kind] = inbox["id"]
     await live.app.state.directory.reload()

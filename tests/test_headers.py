@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import httpx
 from playwright.async_api import Browser, expect
 
-from inbox import services
-from inbox.channels import InboundMessage
-from inbox.models import ChannelKind
-from inbox.store import INBOXES
+from inbox import actions
+from inbox.domain.channels import InboundMessage
+from inbox.domain.models import ChannelKind
+from inbox.domain.tables import INBOXES
 from tests.conftest import Live
 from tests.helpers.browser import browser, login
 from tests.helpers.forms import form_login
@@ -55,7 +55,7 @@ async def test_the_ui_works_whole_under_the_policy(live: Live, browser: Browser)
         created_at=datetime.now(timezone.utc))).inserted_primary_key[0])
     rel, _ = live.app.state.ctx.media.save(_png(), "image/png")
     html = f'<p style="color: rgb(200, 0, 0)">Styled by the sender</p><img src="/media/{rel}" alt="box">'
-    result = await services.record_inbound(live.app.state.ctx, InboundMessage(
+    result = await actions.record_inbound(live.app.state.ctx, InboundMessage(
         inbox_id=inbox_id, kind=ChannelKind.email, handle="dana@example.org", email="dana@example.org",
         provider_message_id="<h1@example.org>", text="Styled", timestamp=datetime.now(timezone.utc),
         payload={"subject": "Styled", "html": html}))

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-
-import pytest
 from typing import Any
 
-from inbox.events import LiveEvent, Viewer, may_queue_delivery
-from ui.live import RESYNC, Subscription
-
+import pytest
 import websockets
 
+from inbox.domain.access import Viewer
+from inbox.domain.events import LiveEvent, may_queue_delivery
 from tests.conftest import Live
+from ui.live import RESYNC, Subscription
 
 
 async def test_reconnecting_client_receives_what_it_missed_then_live_events(live: Live) -> None:
@@ -86,11 +85,11 @@ def test_overflowing_subscription_keeps_one_resync_marker_only() -> None:
 async def test_replay_past_the_retention_says_resync(live: Live) -> None:
     from datetime import timedelta
 
-    from inbox import services
+    from inbox import actions
 
     await live.sms("+15557654321", "one")
     await live.sms("+15557654321", "two")
-    assert await services.prune_events(live.app.state.ctx, timedelta(0)) >= 3
+    assert await actions.prune_events(live.app.state.ctx, timedelta(0)) >= 3
     await live.sms("+15557654321", "three")  # kept: after the prune
     stream = await live.events(after=1)  # events 2.. were pruned: a replay would have a gap
     assert [e["type"] for e in stream.seen][:1] == ["resync"]

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from inbox.channels import OutboundMessage, ProviderRejected
-from inbox.models import utcnow
-from inbox.store import MESSAGES
+from inbox.domain.channels import OutboundMessage, ProviderRejected
+from inbox.domain.models import utcnow
+from inbox.domain.tables import MESSAGES
 from tests.conftest import Live
 from tests.fakes.messenger import PERSON_UNAVAILABLE, RATE_LIMITED, UNEXPECTED, FakeGraph
 from tests.helpers.forms import form_login

@@ -13,8 +13,9 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
-from inbox import migrate, search
-from inbox.db import make_engine
+from inbox.queries import search
+from inbox.storage import migrate
+from inbox.storage.db import make_engine
 
 
 def _tables(engine: Engine) -> set[str]:

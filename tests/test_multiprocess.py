@@ -10,11 +10,12 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, new_database
-from tests.fakes.twilio import FakeTwilio, Failure
+from tests.fakes.twilio import Failure, FakeTwilio
 from tests.helpers.live import EventStream
 from tests.helpers.twilio import inbound_params, signed
 from tests.test_process import INBOX, Proc, _seed

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.redisbus import RedisBus
-
+from inbox.storage.redisbus import RedisBus
 from tests.test_access import *  # noqa: F401,F403
 from tests.test_contacts import *  # noqa: F401,F403
 from tests.test_delivery import *  # noqa: F401,F403
-from tests.test_live import (test_reconnecting_client_receives_what_it_missed_then_live_events,  # noqa: F401
-                             test_replay_past_the_retention_says_resync)
+from tests.test_live import (  # noqa: F401
+    test_reconnecting_client_receives_what_it_missed_then_live_events,
+    test_replay_past_the_retention_says_resync,
+)
 from tests.test_live_access import *  # noqa: F401,F403
 from tests.test_sms_flow import *  # noqa: F401,F403
 

@@ -17,14 +17,14 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from inbox import services
-from inbox.channels import InboundMessage
+from inbox import actions
 from inbox.config import Settings
-from inbox.db import Database, Tx
-from inbox.events import LiveEvent
-from inbox.models import ChannelKind
-from inbox.redisbus import RedisBus, channel_for
-from inbox.store import CONTACTS, EVENTS, MESSAGES
+from inbox.domain.channels import InboundMessage
+from inbox.domain.events import LiveEvent
+from inbox.domain.models import ChannelKind
+from inbox.domain.tables import CONTACTS, EVENTS, MESSAGES
+from inbox.storage.db import Database, Tx
+from inbox.storage.redisbus import RedisBus, channel_for
 from tests.conftest import Live
 from tests.helpers import servers
 from tests.helpers.server import free_port
@@ -39,7 +39,7 @@ def database_engine() -> str:
 class Process:
     db: Database
     bus: RedisBus
-    ctx: services.Context
+    ctx: actions.Context
     seen: list[LiveEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -59,7 +59,7 @@ class Process:
 async def process(database_url: str, redis_url: str, *, publish: bool = True) -> AsyncIterator[Process]:
     db = Database(database_url)
     bus = RedisBus(redis_url, channel_for(database_url))
-    proc = Process(db, bus, services.Context(db=db, settings=Settings(database_url=database_url), bus=bus))
+    proc = Process(db, bus, actions.Context(db=db, settings=Settings(database_url=database_url), bus=bus))
     bus.subscribe(proc.record)
     await bus.start(db)
     if publish:
@@ -88,7 +88,7 @@ async def test_one_provider_message_received_by_two_processes_is_stored_once(liv
     async with process(url, redis_url) as a, process(url, redis_url) as b:
         for i in range(10):  # the same webhook retried into two processes at the same moment
             msg = _sms(live, "+15553330000", f"SMdup{i}")
-            results = await asyncio.gather(services.record_inbound(a.ctx, msg), services.record_inbound(b.ctx, msg))
+            results = await asyncio.gather(actions.record_inbound(a.ctx, msg), actions.record_inbound(b.ctx, msg))
             assert sorted(r.duplicate for r in results) == [False, True]
             assert results[0].message_id == results[1].message_id
         count = await a.db.read(lambda c: c.execute(select(func.count()).select_from(MESSAGES)).scalar())
@@ -100,8 +100,8 @@ async def test_a_new_customers_simultaneous_messages_join_one_contact(live: Live
     async with process(url, redis_url) as a, process(url, redis_url) as b:
         for i in range(10):
             handle = f"+1555444{i:04d}"
-            results = await asyncio.gather(services.record_inbound(a.ctx, _sms(live, handle, f"SMa{i}", "one")),
-                                           services.record_inbound(b.ctx, _sms(live, handle, f"SMb{i}", "two")))
+            results = await asyncio.gather(actions.record_inbound(a.ctx, _sms(live, handle, f"SMa{i}", "one")),
+                                           actions.record_inbound(b.ctx, _sms(live, handle, f"SMb{i}", "two")))
             assert not any(r.duplicate for r in results)
             assert results[0].conversation_id == results[1].conversation_id
         contacts = await a.db.read(lambda c: c.execute(select(func.count()).select_from(CONTACTS)).scalar())

@@ -11,8 +11,8 @@ import stat
 import subprocess
 import sys
 import time
-from email.message import EmailMessage
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx

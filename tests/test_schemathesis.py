@@ -71,8 +71,8 @@ async def test_no_operation_answers_a_server_error_or_off_spec(live: Live, tmp_p
 def test_every_route_that_takes_a_body_declares_it() -> None:
     """A new POST or PATCH route without ``takes`` would be fuzzed with no body at all."""
     from inbox.config import Settings
+    from ui.api.openapi import build_spec
     from ui.app import create_app
-    from ui.openapi import build_spec
 
     app = create_app(Settings(database_url="sqlite://", secret_key="x", public_url="http://127.0.0.1:1"))
     bodyless = {("post", "/api/conversations/{id}/read"), ("post", "/api/messages/{id}/retry"), ("post", "/logout")}

@@ -16,12 +16,15 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, insert
 
-from inbox import migrate, store
-from inbox.events import Viewer
-from inbox.models import utcnow
-from inbox.seed import seed
+from inbox import queries
+from inbox.domain import tables
+from inbox.domain.access import Viewer
+from inbox.domain.models import utcnow
+from inbox.storage import migrate
+from inbox.storage.seed import seed
 from tests.conftest import Live
 from tests.test_telegram import Bot, bot, fake_telegram, live_overrides, update  # noqa: F401 - fixtures
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_engine(request: pytest.FixtureRequest) -> str:
@@ -120,14 +123,14 @@ def _store_messages_at_0001(engine: Engine, texts: list[str]) -> int:
     migrate.upgrade(engine, "0001")
     now = utcnow()
     with engine.begin() as conn:
-        inbox = conn.execute(insert(store.INBOXES).values(kind="sms", name="sms", address="+15550001111", settings={},
+        inbox = conn.execute(insert(tables.INBOXES).values(kind="sms", name="sms", address="+15550001111", settings={},
                                                           created_at=now)).inserted_primary_key[0]
-        contact = conn.execute(insert(store.CONTACTS).values(name="Old Customer", attributes={}, created_at=now,
+        contact = conn.execute(insert(tables.CONTACTS).values(name="Old Customer", attributes={}, created_at=now,
                                                              updated_at=now)).inserted_primary_key[0]
-        conv = conn.execute(insert(store.CONVERSATIONS).values(
+        conv = conn.execute(insert(tables.CONVERSATIONS).values(
             contact_id=contact, status="open", unread_count=0, last_message_at=now, last_message_preview="",
             last_message_direction="in", created_at=now, updated_at=now)).inserted_primary_key[0]
-        conn.execute(insert(store.MESSAGES), [
+        conn.execute(insert(tables.MESSAGES), [
             {"conversation_id": conv, "inbox_id": inbox, "direction": "in", "text": text, "attachments": [],
              "status": "received", "created_at": now, "updated_at": now} for text in texts])
     return int(conv)
@@ -135,7 +138,7 @@ def _store_messages_at_0001(engine: Engine, texts: list[str]) -> int:
 
 def _search(engine: Engine, q: str) -> list[int]:
     with engine.connect() as conn:
-        return [c["id"] for c in store.list_conversations(conn, Viewer(0, "admin"), q=q)["items"]]
+        return [c["id"] for c in queries.list_conversations(conn, Viewer(0, "admin"), q=q)["items"]]
 
 
 def test_the_migration_indexes_messages_already_stored(empty_engine: Engine) -> None:
@@ -168,18 +171,18 @@ def test_seeding_a_small_database(empty_engine: Engine, tmp_path: Path) -> None:
     assert summary["conversations"] == 30 and summary["messages"] == 600
     with engine.connect() as conn:
         viewer = Viewer(0, "admin")
-        everything = store.list_conversations(conn, viewer, limit=100)["items"]
+        everything = queries.list_conversations(conn, viewer, limit=100)["items"]
         assert len(everything) == 30 and everything[0]["id"] == summary["big_conversation_id"]
-        big = store.timeline(conn, summary["big_conversation_id"], limit=200)
+        big = queries.timeline(conn, summary["big_conversation_id"], limit=200)
         assert len(big["items"]) == 60 and big["next_cursor"] is None  # a tenth of the messages
         assert {c["status"] for c in everything} >= {"open", "resolved"}
         # the seeded words are searchable, the search index filled
-        assert store.list_conversations(conn, viewer, q="hi")["items"]
+        assert queries.list_conversations(conn, viewer, q="hi")["items"]
     # seeding again adds to what is there
     more = seed(engine, conversations=5, messages=50)
     with engine.connect() as conn:
-        assert len(store.list_conversations(conn, Viewer(0, "admin"), limit=100)["items"]) == 35
-        assert store.list_conversations(conn, Viewer(0, "admin"), q="hi")["items"]
+        assert len(queries.list_conversations(conn, Viewer(0, "admin"), limit=100)["items"]) == 35
+        assert queries.list_conversations(conn, Viewer(0, "admin"), q="hi")["items"]
     assert more.big_conversation_id > summary["big_conversation_id"]
 
 

@@ -24,7 +24,7 @@ from tests.helpers.forms import TOKEN, form_login, page_token
 from tests.helpers.live import EventStream
 from tests.test_process import Proc
 from tests.test_sessions import team_conversation
-from ui.views import Presence
+from ui.pages.agent import Presence
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n" + b"0" * 64

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from inbox import search
-from inbox.db import Database
+from inbox.queries import search
+from inbox.storage.db import Database
 
 
 async def test_checkpoints_run_off_the_event_loop_and_lose_nothing(tmp_path: Path) -> None:

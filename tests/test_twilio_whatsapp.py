@@ -13,11 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from inbox.models import utcnow
-from inbox.store import MESSAGES
+from inbox.domain.models import utcnow
+from inbox.domain.tables import MESSAGES
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.twilio import inbound_params, signed
-from tests.helpers.whatsapp import fixture, signed as meta_signed
+from tests.helpers.whatsapp import fixture
+from tests.helpers.whatsapp import signed as meta_signed
 
 SENDER = "+14155238886"  # our WhatsApp sender on Twilio
 CUSTOMER = "+15557654321"  # the Cloud API fixtures' wa_id, as E.164

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.twilio import inbound_params, signed

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, expect
 import pytest
+from playwright.async_api import Browser, expect
 from sqlalchemy import update
 
-from inbox.models import utcnow
-from inbox.store import MESSAGES
+from inbox.domain.models import utcnow
+from inbox.domain.tables import MESSAGES
 from tests.conftest import Live
 from tests.fakes.whatsapp import FakeGraph
-from tests.helpers.server import serve
 from tests.helpers.browser import browser, login
+from tests.helpers.server import serve
 from tests.helpers.whatsapp import fixture, message, signed, status_for, value
 
 PHONE_NUMBER_ID = "106540352242922"  # as in the fixtures

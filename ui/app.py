@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import contextlib
 import gc
 import logging
-from pathlib import Path
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -21,21 +21,25 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox.channels import ReplyWindow
-from inbox.config import Settings
-from inbox.db import Database
-from inbox.delivery import DeliveryWorker
-from inbox.directory import InboxDirectory
-from inbox.events import may_queue_delivery
 from inbox import redact
-from inbox.media import MediaStore
-from inbox.redisbus import make_bus
-from inbox.services import Context
-from inbox.housekeeping import Housekeeper
-from ui import admin, api, live, media, views
+from inbox.actions.context import Context
+from inbox.config import Settings
+from inbox.domain.channels import ReplyWindow
+from inbox.domain.events import may_queue_delivery
+from inbox.queries.directory import InboxDirectory
+from inbox.storage.db import Database
+from inbox.storage.media import MediaStore
+from inbox.storage.redisbus import make_bus
+from inbox.workers.delivery import DeliveryWorker
+from inbox.workers.housekeeping import Housekeeper
+from ui import live
+from ui.api import media
+from ui.api import rest as api
+from ui.api.openapi import openapi
 from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
-from ui.openapi import openapi
+from ui.pages import admin
+from ui.pages import agent as views
 from webhooks import routes as webhook_routes
 from webhooks.registry import build_registry
 

@@ -35,11 +35,12 @@ from sqlalchemy import Connection
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from inbox import services, store
-from inbox.auth import hash_password, hash_token, verify_password
-from inbox.errors import Forbidden, TooManyRequests, Unauthenticated
-from inbox.events import Viewer
-from inbox.models import Role
+from inbox import actions, queries
+from inbox.domain import serialize
+from inbox.domain.access import Viewer
+from inbox.domain.credentials import hash_password, hash_token, verify_password
+from inbox.domain.errors import Forbidden, TooManyRequests, Unauthenticated
+from inbox.domain.models import Role
 from ui.http import json_body
 
 RANK = {Role.agent: 0, Role.lead: 1, Role.admin: 2}
@@ -65,14 +66,14 @@ def load_viewer(conn: Connection, token: str | None, user_id: int | None,
     is gone or deactivated."""
     user = None
     if token:
-        user = store.user_for_token(conn, hash_token(token))
+        user = queries.user_for_token(conn, hash_token(token))
     elif user_id is not None:
-        user = store.get_user(conn, user_id)
+        user = queries.get_user(conn, user_id)
         if user is not None and user["session_version"] != session_version:
             return None
     if user is None or not user["active"]:
         return None
-    return Viewer(user["id"], user["role"], store.team_ids_of(conn, user["id"]))
+    return Viewer(user["id"], user["role"], queries.team_ids_of(conn, user["id"]))
 
 
 def credentials(conn: HTTPConnection) -> Credentials:
@@ -226,7 +227,7 @@ async def login(request: Request) -> Response:
             return RedirectResponse("/login?" + urlencode({"throttled": wait, "next": _local_path(str(data["next"]))}),
                                     status_code=303)
         raise TooManyRequests(f"too many failed logins; try again in {wait} s", wait, "login_throttled")
-    user = await ctx.db.read(lambda c: store.get_user_by_email(c, email))
+    user = await ctx.db.read(lambda c: queries.get_user_by_email(c, email))
     ok = await asyncio.to_thread(_check_password, user["password_hash"] if user else None, password)
     if user is None or not ok or not user["active"]:
         throttle.failed(*key)
@@ -240,7 +241,7 @@ async def login(request: Request) -> Response:
     request.session["sv"] = user["session_version"]
     if "next" in data:
         return RedirectResponse(_local_path(str(data["next"])), status_code=303)
-    return JSONResponse({"user": store.user_dict(user)})
+    return JSONResponse({"user": serialize.user_dict(user)})
 
 
 def _local_path(next_url: str) -> str:
@@ -258,7 +259,7 @@ async def logout(request: Request) -> Response:
         await check_csrf(request)
         user_id = creds.user_id
         if await request.app.state.ctx.db.read(lambda c: load_viewer(c, *creds)) is not None:
-            await request.app.state.ctx.db.write(lambda tx: services.end_sessions(tx, user_id))
+            await request.app.state.ctx.db.write(lambda tx: actions.end_sessions(tx, user_id))
     request.session.clear()
     return _logged_out(request)
 
@@ -267,7 +268,7 @@ async def logout_everywhere(request: Request) -> Response:
     """POST /logout/everywhere: ends every session of the caller, who may also use an API
     token (a script, after a laptop went missing). The token itself stays valid."""
     viewer = await authenticate(request)
-    await request.app.state.ctx.db.write(lambda tx: services.end_sessions(tx, viewer.user_id))
+    await request.app.state.ctx.db.write(lambda tx: actions.end_sessions(tx, viewer.user_id))
     request.session.clear()
     return _logged_out(request)
 

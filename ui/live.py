@@ -27,23 +27,23 @@ frame encoded once for all (bench/live.py measures it against a bare broadcast).
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
-
 from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from inbox import store
-from inbox.errors import InboxError
-from inbox.events import ACCESS_CHANGED, INTERNAL_SCOPES, LiveEvent, Viewer
-from inbox.services import Context
+from inbox import queries
+from inbox.actions.context import Context
+from inbox.domain.access import Viewer
+from inbox.domain.errors import InboxError
+from inbox.domain.events import ACCESS_CHANGED, INTERNAL_SCOPES, LiveEvent
 from ui.auth import WS_PROTOCOL, Credentials, authenticate, credentials, load_viewer
 from ui.http import parse_id
 
@@ -243,14 +243,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 
 async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> int:
-    oldest = await ctx.db.read(store.first_event_id)
+    oldest = await ctx.db.read(queries.first_event_id)
     if oldest is not None and after < oldest - 1:  # what it missed was pruned: replay cannot be whole
         await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": after}}))
-        return await ctx.db.read(store.last_event_id)
+        return await ctx.db.read(queries.last_event_id)
     last = after
     sent = 0
     while True:
-        rows = await ctx.db.read(lambda c: store.events_after(c, last, REPLAY_PAGE))
+        rows = await ctx.db.read(lambda c: queries.events_after(c, last, REPLAY_PAGE))
         for r in rows:
             if viewer.may_see(r.scopes):
                 await ws.send_text(LiveEvent(r.id, r.type, r.data, r.scopes).frame)
@@ -260,7 +260,7 @@ async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> in
             return last
         if sent >= MAX_REPLAY:  # too far behind to replay: start over from current state
             await ws.send_text(json.dumps({"id": None, "type": "resync", "data": {"last_event_id": last}}))
-            return await ctx.db.read(store.last_event_id)
+            return await ctx.db.read(queries.last_event_id)
 
 
 class ViewerRefresher:

@@ -33,9 +33,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from inbox.channels import ProviderRejected, ProviderUnavailable, SendError, unreachable
 from inbox.config import Settings
-from inbox.media import normalise_type
+from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError, unreachable
+from inbox.storage.media import normalise_type
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

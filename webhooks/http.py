@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from inbox.directory import InboxDirectory
-from inbox.services import Context
+from inbox.actions.context import Context
+from inbox.queries.directory import InboxDirectory
 
 
 def webhook_context(request: Request) -> tuple[Context, InboxDirectory]:

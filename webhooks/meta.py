@@ -10,8 +10,8 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from inbox.errors import Forbidden
-from inbox.models import ChannelKind
+from inbox.domain.errors import Forbidden
+from inbox.domain.models import ChannelKind
 from webhooks.http import webhook_context
 
 SIGNATURE_HEADER = "x-hub-signature-256"

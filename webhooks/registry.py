@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inbox.channels import Attachment, ChannelAdapter, Media, OutboundMessage, Registry, Sent
 from inbox.config import Settings
-from inbox.errors import Invalid
-from webhooks import email, messenger, telegram, twilio, whatsapp
+from inbox.domain.channels import Attachment, ChannelAdapter, Media, OutboundMessage, Registry, Sent
+from inbox.domain.errors import Invalid
+from webhooks import email
+from webhooks.messenger import graph_api as messenger
+from webhooks.sms import twilio
+from webhooks.telegram import bot_api as telegram
+from webhooks.whatsapp import cloud_api as whatsapp
 
 
 def build_registry(settings: Settings) -> Registry:

@@ -5,11 +5,11 @@ what it received."""
 from __future__ import annotations
 
 import asyncio
-import time
 import base64
 import secrets
-from dataclasses import dataclass, field
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette

@@ -18,19 +18,19 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from email.headerregistry import Address
 from email.errors import HeaderParseError
+from email.headerregistry import Address
 from typing import Any
 from urllib.parse import urlsplit
 
-from inbox import store
-from inbox.channels import Attachment, Media, OutboundMessage, ProviderRejected, Sent
+from inbox import queries
+from inbox.actions.context import Context
 from inbox.config import Settings
-from inbox.directory import InboxDirectory
-from inbox.errors import Invalid
-from inbox.media import MediaStore
-from inbox.models import ChannelKind
-from inbox.services import Context
+from inbox.domain.channels import Attachment, Media, OutboundMessage, ProviderRejected, Sent
+from inbox.domain.errors import Invalid
+from inbox.domain.models import ChannelKind
+from inbox.queries.directory import InboxDirectory
+from inbox.storage.media import MediaStore
 from webhooks.email.inbound import close_readers, readers, routes
 from webhooks.email.inbound_auth import install_log_redaction, url_secret
 from webhooks.email.outbound import DEFAULT_PORTS, Files, compose, deliver, our_message_id
@@ -124,7 +124,7 @@ class EmailAdapter:
     async def start(self, ctx: Context, directory: InboxDirectory) -> None:
         """Run the SMTP receiver beside the HTTP server, once an email inbox exists."""
         self._started = (ctx, directory)
-        inboxes = await ctx.db.read(store.list_inboxes)
+        inboxes = await ctx.db.read(queries.list_inboxes)
         if any(i["kind"] == ChannelKind.email for i in inboxes):
             await self.receiver.start(ctx, directory)
             await readers(ctx.settings).warm()

@@ -30,13 +30,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inbox import services
-from inbox.channels import StatusUpdate
+from inbox import actions
+from inbox.actions.context import Context
 from inbox.config import Settings
-from inbox.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
-from inbox.models import ChannelKind
-from inbox.services import Context
-from ui.http import error_response, read_body
+from inbox.domain.channels import StatusUpdate
+from inbox.domain.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from inbox.domain.models import ChannelKind
+from inbox.http import error_response, read_body
 from webhooks.email import inbound_auth, mime, sender_auth
 from webhooks.email.pool import Overrun, Pool
 from webhooks.email.record import to_inbound
@@ -56,7 +56,7 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
     if isinstance(reading, mime.Bounce):
         if reading.message_id is None:
             return "delivery report ignored"
-        known = await services.record_status(ctx, StatusUpdate(
+        known = await actions.record_status(ctx, StatusUpdate(
             inbox_id=inbox["id"], provider_message_id=reading.message_id, status="failed",
             error_code=reading.code, error_message=reading.reason))
         return "bounce recorded" if known else "bounce for an unknown message"
@@ -68,7 +68,7 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
     message = await to_inbound(inbox["id"], reading, raw, ctx.media)
     verdict = await sender_auth.authenticate(ctx.settings, inbox, reading.auth_results, raw, reading.address)
     message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
-    result = await services.record_inbound(ctx, message)
+    result = await actions.record_inbound(ctx, message)
     return "duplicate" if result.duplicate else "stored"
 
 
@@ -198,7 +198,7 @@ async def inbound(request: Request) -> Response:
     except Exception:  # noqa: BLE001 - logged here, without the path and its secret (ui.http would log it)
         log.exception("email inbox %s: storing a posted mail failed", inbox["id"])
         if nonce is not None:  # nothing was stored: Mailgun's retry of this post must get through
-            await services.forget_webhook_nonce(ctx, nonce[0])
+            await actions.forget_webhook_nonce(ctx, nonce[0])
         return error_response(500, "internal_error", "the mail could not be stored now; it has been logged")
     log.debug("email inbox %s: %s", inbox["id"], outcome)
     return Response(status_code=200)

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from inbox import services
-from inbox.errors import Forbidden
-from inbox.services import Context
+from inbox import actions
+from inbox.actions.context import Context
+from inbox.domain.errors import Forbidden
 
 FRESHNESS = timedelta(minutes=5)
 MAX_TOKEN_CHARS = 200  # Mailgun's are 50
@@ -73,7 +73,7 @@ def check_mailgun(inbox_id: int, fields: Mapping[str, bytes], signing_key: str,
 
 async def use_once(ctx: Context, key: str, expires_at: datetime) -> None:
     """Forbidden if ``key`` was used before (a replayed post)."""
-    if not await services.use_webhook_nonce(ctx, key, expires_at):
+    if not await actions.use_webhook_nonce(ctx, key, expires_at):
         raise Forbidden("this signed post was already received once (replayed token)", "replayed_signature")
 
 

@@ -33,10 +33,18 @@ from typing import Any
 
 import nh3
 
-from inbox.errors import BadRequest  # the worker imports nothing heavier of ours (see pool.py)
+from inbox.domain.errors import BadRequest  # the worker imports nothing heavier of ours (see pool.py)
 from webhooks.email import winmail
-from webhooks.email.headers import (MAX_ADDRESS_CHARS, MAX_HEADER_CHARS, cap, decode, decode_body, message_ids,
-                                    one_line, raw_bytes)
+from webhooks.email.headers import (
+    MAX_ADDRESS_CHARS,
+    MAX_HEADER_CHARS,
+    cap,
+    decode,
+    decode_body,
+    message_ids,
+    one_line,
+    raw_bytes,
+)
 from webhooks.email.quotes import split_reply
 
 log = logging.getLogger(__name__)

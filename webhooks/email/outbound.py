@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import aiosmtplib
 import httpx
 
-from inbox.channels import Attachment, OutboundMessage, ProviderRejected, ProviderUnavailable, SendError
-from inbox.media import MediaStore
+from inbox.domain.channels import Attachment, OutboundMessage, ProviderRejected, ProviderUnavailable, SendError
+from inbox.storage.media import MediaStore
 from webhooks.email.mime import MAX_REFS, escape_text_as_html, message_ids
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}

@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from inbox.directory import InboxDirectory
-from inbox.errors import BadRequest
-from inbox.models import ChannelKind
-from inbox.services import Context
+from inbox.actions.context import Context
+from inbox.domain.errors import BadRequest
+from inbox.domain.models import ChannelKind
+from inbox.queries.directory import InboxDirectory
 from webhooks.email.inbound import accept
 
 log = logging.getLogger(__name__)

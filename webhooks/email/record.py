@@ -7,9 +7,9 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
-from inbox.channels import Attachment, InboundMessage
-from inbox.media import MediaRejected, MediaStore
-from inbox.models import ChannelKind
+from inbox.domain.channels import Attachment, InboundMessage
+from inbox.domain.models import ChannelKind
+from inbox.storage.media import MediaRejected, MediaStore
 from webhooks.email.mime import Digest, File
 
 

@@ -1,0 +1,48 @@
+"""The only code that writes. Each action runs its writes as one job of the group-committing
+writer (``inbox/storage/db.py``), checks permissions inside that transaction, and emits its
+live events there, so they go out only after the commit. One module per area; this package
+gathers their public actions, so callers write ``actions.send_reply(ctx, ...)``.
+
+Naming: ``record_*`` takes what a provider told us, ``*_conversation``/``send_reply``/
+``add_note`` act for a user, ``create_*`` are admin actions.
+"""
+
+from inbox.actions.admin import SHORT_CODE as SHORT_CODE
+from inbox.actions.admin import access_changed as access_changed
+from inbox.actions.admin import create_inbox as create_inbox
+from inbox.actions.admin import create_team as create_team
+from inbox.actions.admin import create_token as create_token
+from inbox.actions.admin import create_user as create_user
+from inbox.actions.admin import delete_canned as delete_canned
+from inbox.actions.admin import delete_inbox as delete_inbox
+from inbox.actions.admin import end_sessions as end_sessions
+from inbox.actions.admin import revoke_token as revoke_token
+from inbox.actions.admin import save_canned as save_canned
+from inbox.actions.admin import update_inbox as update_inbox
+from inbox.actions.admin import update_team as update_team
+from inbox.actions.admin import update_user as update_user
+from inbox.actions.common import STATUS_RANK as STATUS_RANK
+from inbox.actions.common import access_conversation as access_conversation
+from inbox.actions.contacts import CONTACT_FIELDS as CONTACT_FIELDS
+from inbox.actions.contacts import merge_contacts as merge_contacts
+from inbox.actions.contacts import update_contact as update_contact
+from inbox.actions.context import Context as Context
+from inbox.actions.conversations import assign_conversation as assign_conversation
+from inbox.actions.conversations import mark_read as mark_read
+from inbox.actions.conversations import set_status as set_status
+from inbox.actions.conversations import wake_snoozed as wake_snoozed
+from inbox.actions.housekeeping import forget_webhook_nonce as forget_webhook_nonce
+from inbox.actions.housekeeping import prune_events as prune_events
+from inbox.actions.housekeeping import prune_webhook_nonces as prune_webhook_nonces
+from inbox.actions.housekeeping import use_webhook_nonce as use_webhook_nonce
+from inbox.actions.inbound import apply_early_receipts as apply_early_receipts
+from inbox.actions.inbound import record_edit as record_edit
+from inbox.actions.inbound import record_inbound as record_inbound
+from inbox.actions.inbound import record_opt_out as record_opt_out
+from inbox.actions.inbound import record_status as record_status
+from inbox.actions.inbound import record_watermark as record_watermark
+from inbox.actions.notes import MENTION as MENTION
+from inbox.actions.notes import add_note as add_note
+from inbox.actions.replies import MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from inbox.actions.replies import retry_message as retry_message
+from inbox.actions.replies import send_reply as send_reply

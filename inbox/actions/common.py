@@ -1,0 +1,58 @@
+"""Helpers the actions share: a checked conversation fetch, the timeline log, message updates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from inbox import queries
+from inbox.domain import access
+from inbox.domain.access import Viewer, conversation_scopes
+from inbox.domain.errors import NotFound
+from inbox.domain.events import (
+    MESSAGE_UPDATED,
+)
+from inbox.domain.models import utcnow
+from inbox.domain.records import Dict
+from inbox.domain.tables import (
+    CONV_EVENTS,
+    CONVERSATIONS,
+    MESSAGES,
+)
+from inbox.storage.db import Tx
+
+# Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
+STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+def _conversation(conn: Connection, conversation_id: int) -> Dict:
+    conv = queries.get_conversation(conn, conversation_id)
+    if conv is None:
+        raise NotFound("no such conversation")
+    return conv
+
+
+def access_conversation(conn: Connection, viewer: Viewer, conversation_id: int) -> Dict:
+    """A permission-checked fetch: a conversation the viewer may not see does not exist for them."""
+    conv = _conversation(conn, conversation_id)
+    if not access.visible_to(viewer, conv):
+        raise NotFound("no such conversation")
+    return conv
+
+
+def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Dict, at: datetime) -> None:
+    tx.conn.execute(insert(CONV_EVENTS).values(conversation_id=conversation_id, kind=kind, actor_id=actor_id,
+                                               data=data, created_at=at))
+
+
+def _update_message(tx: Tx, message_id: int, values: Dict) -> Dict:
+    conn = tx.conn
+    conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(updated_at=utcnow(), **values))
+    message = queries.get_message(conn, message_id)
+    assert message is not None
+    conv = conn.execute(select(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.team_id)
+                        .where(CONVERSATIONS.c.id == message["conversation_id"])).one()
+    tx.emit(MESSAGE_UPDATED, {"message": message}, conversation_scopes(conv.assignee_id, conv.team_id))
+    return message

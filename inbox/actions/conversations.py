@@ -1,0 +1,128 @@
+"""Assignment, status (resolve, snooze, reopen), read marks and the snooze wake-up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from inbox import queries
+from inbox.actions.common import _conversation, _log, access_conversation
+from inbox.actions.context import Context
+from inbox.domain import serialize
+from inbox.domain.access import Viewer, conversation_scopes
+from inbox.domain.errors import Forbidden, Invalid
+from inbox.domain.events import (
+    CONVERSATION_ASSIGNED,
+    CONVERSATION_UPDATED,
+)
+from inbox.domain.models import ConversationStatus, utcnow
+from inbox.domain.records import Dict
+from inbox.domain.tables import (
+    CONVERSATIONS,
+)
+from inbox.storage.db import Tx
+
+
+async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int,
+                              changes: dict[str, int | None]) -> Dict:
+    """Change the assignee (``changes["user_id"]``) and/or the team (``changes["team_id"]``);
+    a key left out is unchanged, None clears. Agents may take unassigned conversations and
+    hand on their own; leads and admins may reassign any, and only they change a team: the
+    team decides who sees a conversation, and an agent clearing it would show it to all."""
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        conv = access_conversation(conn, viewer, conversation_id)
+        if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
+            raise Forbidden("only a lead can reassign another agent's conversation")
+        user_id = changes.get("user_id", conv["assignee_id"])
+        team_id = changes.get("team_id", conv["team_id"])
+        if team_id != conv["team_id"] and not viewer.sees_all:
+            raise Forbidden("only a lead or an admin can change a conversation's team", "team_change_forbidden")
+        if "user_id" in changes and user_id is not None:
+            user = queries.get_user(conn, user_id)
+            if user is None or not user["active"]:
+                raise Invalid("no such active user", "unknown_user")
+        if "team_id" in changes and team_id is not None and queries.get_team(conn, team_id) is None:
+            raise Invalid("no such team", "unknown_team")
+        before = (conv["assignee_id"], conv["team_id"])
+        if before == (user_id, team_id):
+            return conv
+        now = utcnow()
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+            assignee_id=user_id, team_id=team_id, updated_at=now))
+        kind = "unassigned" if user_id is None and team_id is None else (
+            "reassigned" if before != (None, None) else "assigned")
+        data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
+        _log(tx, conversation_id, kind, viewer.user_id, data, now)
+        updated = _conversation(conn, conversation_id)
+        scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
+        tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
+                                        "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
+        return updated
+    return await ctx.db.write(job)
+
+
+async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status: str,
+                     snoozed_until: datetime | None = None) -> Dict:
+    try:
+        new = ConversationStatus(status)
+    except ValueError:
+        raise Invalid(f"status must be one of {', '.join(s.value for s in ConversationStatus)}",
+                      "invalid_status") from None
+    if new == ConversationStatus.snoozed and snoozed_until is None:
+        raise Invalid("snoozing needs snoozed_until", "snoozed_until_required")
+
+    def job(tx: Tx) -> Dict:
+        conn = tx.conn
+        conv = access_conversation(conn, viewer, conversation_id)
+        if conv["status"] == new and new != ConversationStatus.snoozed:
+            return conv
+        now = utcnow()
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+            status=new, updated_at=now, resolved_at=now if new == ConversationStatus.resolved else None,
+            snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
+        _log(tx, conversation_id, "status_changed", viewer.user_id,
+             {"from": conv["status"], "to": new.value, "snoozed_until": serialize.iso(snoozed_until)}, now)
+        updated = _conversation(conn, conversation_id)
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
+                conversation_scopes(updated["assignee_id"], updated["team_id"]))
+        return updated
+    updated = await ctx.db.write(job)
+    if new == ConversationStatus.snoozed:
+        ctx.snoozes_changed()
+    return updated
+
+
+async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Dict:
+    def job(tx: Tx) -> Dict:
+        conv = access_conversation(tx.conn, viewer, conversation_id)
+        if conv["unread_count"] == 0:
+            return conv
+        tx.conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(unread_count=0))
+        updated = _conversation(tx.conn, conversation_id)
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated},
+                conversation_scopes(updated["assignee_id"], updated["team_id"]))
+        return updated
+    return await ctx.db.write(job)
+
+
+async def wake_snoozed(ctx: Context) -> datetime | None:
+    """Reopen every conversation whose snooze has run out; return when the next one will."""
+    def job(tx: Tx) -> datetime | None:
+        conn = tx.conn
+        now = utcnow()
+        due = conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.status == ConversationStatus.snoozed,
+                                                            CONVERSATIONS.c.snoozed_until <= now)).scalars().all()
+        for cid in due:
+            conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == cid).values(
+                status=ConversationStatus.open, snoozed_until=None, updated_at=now))
+            _log(tx, cid, "status_changed", None, {"from": "snoozed", "to": "open", "reason": "snooze_ended"}, now)
+            conv = _conversation(conn, cid)
+            tx.emit(CONVERSATION_UPDATED, {"conversation": conv, "previous_status": "snoozed"},
+                    conversation_scopes(conv["assignee_id"], conv["team_id"]))
+        return conn.execute(select(CONVERSATIONS.c.snoozed_until).where(
+            CONVERSATIONS.c.status == ConversationStatus.snoozed).order_by(CONVERSATIONS.c.snoozed_until)
+            .limit(1)).scalar()
+    return await ctx.db.write(job)

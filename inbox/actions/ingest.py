@@ -1,0 +1,244 @@
+"""Recording a customer's message: the hot path, written for speed.
+
+Every statement is built once, at import, with bind parameters, so SQLAlchemy reuses its
+compiled form and cache key; building a Core statement per call cost more than running
+it (profiled: ~60% of the writer's time). A message from a known customer with an open
+conversation takes five statements: find duplicate, find identity, latest conversation,
+insert message, update conversation, plus one insert per live event. The conversation
+sent with the event is assembled from values already at hand, not read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+
+from inbox.domain import serialize
+from inbox.domain.access import conversation_scopes
+from inbox.domain.channels import InboundMessage
+from inbox.domain.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL
+from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, utcnow
+from inbox.domain.records import Dict
+from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
+from inbox.storage.db import Tx
+from inbox.storage.prepared import Prepared, as_utc
+
+PREVIEW_CHARS = 140
+
+
+def _insert(table: Table, *columns: str) -> Prepared:
+    return Prepared(insert(table).values({c: bindparam(c) for c in columns}).returning(table.c.id))
+
+
+_FIND_MESSAGE = Prepared(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
+    MESSAGES.c.inbox_id == bindparam("inbox_id"), MESSAGES.c.provider_message_id == bindparam("pid")))
+_FIND_IDENTITY = Prepared(
+    select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.profile_name, IDENTITIES.c.opted_out,
+           CONTACTS.c.name, IDENTITIES.c.last_seen_at)
+    .join(CONTACTS, CONTACTS.c.id == IDENTITIES.c.contact_id)
+    .where(IDENTITIES.c.kind == bindparam("kind"), IDENTITIES.c.handle == bindparam("handle")))
+_CONTACT_BY = {
+    name: Prepared(select(CONTACTS.c.id, CONTACTS.c.name)
+                   .where(column == bindparam("value"), CONTACTS.c.merged_into_id.is_(None))
+                   .order_by(CONTACTS.c.id).limit(1))
+    for name, column in (("phone", CONTACTS.c.phone), ("email", CONTACTS.c.email))
+}
+_CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
+                         "resolved_at", "created_at", "last_message_at", "last_message_preview",
+                         "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at")
+_INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
+_LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+                                .where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
+                                .order_by(CONVERSATIONS.c.id.desc()).limit(1))
+_CONVERSATION_BY_ID = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+                               .where(CONVERSATIONS.c.id == bindparam("id")))
+_DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at") or c.endswith("_until"))
+_INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
+                          "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
+                          "created_at", "updated_at")
+_INSERT_FETCH_JOB = _insert(JOBS, "message_id", "kind", "attachment", "state", "attempts", "next_attempt_at",
+                            "created_at")
+_INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "avatar_url", "attributes", "created_at", "updated_at")
+_INSERT_IDENTITY = _insert(IDENTITIES, "contact_id", "kind", "handle", "profile_name", "opted_out", "last_seen_at")
+_INSERT_CONV_EVENT = _insert(CONV_EVENTS, "conversation_id", "kind", "actor_id", "data", "created_at")
+_TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
+    last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
+    last_message_direction=Direction.inbound.value, last_inbound_at=bindparam("b_at"),
+    last_inbound_inbox_id=bindparam("b_inbox"), channel=bindparam("b_channel"), updated_at=bindparam("b_at"),
+    unread_count=CONVERSATIONS.c.unread_count + 1, status=bindparam("b_status"),
+    resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until")))
+_TOUCH_FOR_ECHO = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
+    last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
+    last_message_direction=Direction.outbound.value, updated_at=bindparam("b_at")))
+_TOUCH_IDENTITY = Prepared(update(IDENTITIES).where(IDENTITIES.c.id == bindparam("b_id")).values(
+    last_seen_at=bindparam("b_at"), profile_name=bindparam("b_profile_name"), opted_out=bindparam("b_opted_out")))
+# An identity's last_seen_at picks the handle a reply goes to; refreshing it on every
+# message would cost a statement each, so it is refreshed when older than this.
+SEEN_RESOLUTION = timedelta(minutes=10)
+
+
+def preview(text: str, attachments: list[Dict]) -> str:
+    if text:
+        return text[:PREVIEW_CHARS]
+    if attachments:
+        return f"[{len(attachments)} attachment{'s' if len(attachments) > 1 else ''}]"
+    return ""
+
+
+def find_message(conn: Connection, inbox_id: int, provider_message_id: str) -> tuple[int, int] | None:
+    row = _FIND_MESSAGE.first(conn, {"inbox_id": inbox_id, "pid": provider_message_id})
+    return (row[0], row[1]) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    message_id: int
+    conversation_id: int
+    duplicate: bool = False
+    fetches: int = 0  # attachments queued for download
+
+
+def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult:
+    """Store one inbound message, or recognise it as one already stored."""
+    conn = tx.conn
+    if (dup := find_message(conn, msg.inbox_id, msg.provider_message_id)) is not None:
+        return IngestResult(*dup, duplicate=True)
+    now = utcnow()
+    identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
+    attachments = [a.as_dict() for a in msg.attachments]
+    text_preview = preview(msg.text, attachments)
+
+    inbound = msg.direction == "in"
+    conv = _threaded_conversation(conn, msg, contact_id) or _latest_conversation(conn, contact_id)
+    touched: Dict = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction=msg.direction,
+                         updated_at=now)
+    if inbound:
+        touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value)
+    previous_status = None
+    if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
+                        and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
+        values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
+                            unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
+                            last_inbound_at=None, last_inbound_inbox_id=None, channel=None)
+        values.update(touched)
+        values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
+        _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
+                                          "data": {"channel": msg.kind, "inbox_id": msg.inbox_id}, "created_at": now})
+        created = True
+    elif inbound:
+        created = False
+        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
+        values.pop("threaded", None)
+        if conv["status"] != ConversationStatus.open:
+            # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
+            previous_status = conv["status"]
+            values.update(status="open", resolved_at=None, snoozed_until=None)
+            _INSERT_CONV_EVENT.execute(conn, {
+                "conversation_id": conv["id"], "kind": "status_changed", "actor_id": None, "created_at": now,
+                "data": {"from": conv["status"], "to": "open", "reason": "customer_replied"}})
+        _TOUCH_CONVERSATION.execute(conn, {
+            "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
+            "b_channel": msg.kind.value, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
+            "b_snoozed_until": values["snoozed_until"]})
+    else:  # an echo of the business's own message changes nothing but the latest message
+        created = False
+        values = dict(conv, **touched)
+        values.pop("threaded", None)
+        _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
+
+    status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
+    message_id = _INSERT_MESSAGE.scalar(conn, {
+        "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
+        "identity_id": identity_id, "text": msg.text, "attachments": attachments,
+        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
+        "provider_timestamp": msg.timestamp, "payload": dict(msg.payload) if msg.payload else None,
+        "raw": dict(msg.raw) if msg.unsupported else None, "created_at": now, "updated_at": now})
+    fetches = 0
+    for index, attachment in enumerate(attachments):
+        if attachment.get("media_id") or attachment.get("url"):
+            _INSERT_FETCH_JOB.execute(conn, {"message_id": message_id, "kind": "fetch", "attachment": index,
+                                             "state": "pending", "attempts": 0, "next_attempt_at": now,
+                                             "created_at": now})
+            fetches += 1
+
+    conversation = serialize.conversation_dict({**values, "contact_name": contact_name})
+    scopes = conversation_scopes(values["assignee_id"], values["team_id"])
+    if new_contact:
+        tx.emit(CONTACT_UPDATED, {"contact": {
+            "id": contact_id, "name": contact_name, "email": msg.email, "phone": msg.phone,
+            "avatar_url": msg.avatar_url,
+            "attributes": {}, "created_at": serialize.iso(now), "updated_at": serialize.iso(now)}}, [SCOPE_ALL])
+    if created:
+        tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, scopes)
+    elif previous_status is not None:
+        tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": previous_status}, scopes)
+    tx.emit(MESSAGE_CREATED, {"message": {
+        "id": message_id, "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
+        "author_id": None, "identity_id": identity_id, "text": msg.text, "attachments": attachments,
+        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
+        "payload": dict(msg.payload) if msg.payload else None, "edited_at": None, "has_raw": msg.unsupported,
+        "error": None, "created_at": serialize.iso(now), "updated_at": serialize.iso(now),
+        "sender": {"contact_id": contact_id, "name": contact_name, "handle": msg.handle, "channel": msg.kind.value},
+    }, "conversation": conversation}, scopes)
+    return IngestResult(message_id, values["id"], fetches=fetches)
+
+
+def _threaded_conversation(conn: Connection, msg: InboundMessage, contact_id: int) -> Dict | None:
+    """The conversation of the latest earlier message this one names as answered, if it is
+    this contact's."""
+    for ref in reversed(msg.thread_refs[-20:]):
+        found = find_message(conn, msg.inbox_id, ref)
+        if found is not None:
+            conv = _conversation_row(_CONVERSATION_BY_ID.first(conn, {"id": found[1]}))
+            if conv is not None and conv["contact_id"] == contact_id:
+                return {**conv, "threaded": True}
+    return None
+
+
+def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
+    return _conversation_row(_LATEST_CONVERSATION.first(conn, {"contact_id": contact_id}))
+
+
+def _conversation_row(row: Any) -> Dict | None:
+    if row is None:
+        return None
+    conv = dict(zip(("id", *_CONVERSATION_COLUMNS), row))
+    for key in _DATETIMES:
+        if conv[key] is not None:
+            conv[key] = as_utc(conv[key])
+    return conv
+
+
+def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[int, int, str, bool]:
+    """(identity id, contact id, contact name, contact is new). A new handle joins the
+    contact who already has the same phone or email, whatever channel it came from."""
+    row = _FIND_IDENTITY.first(conn, {"kind": msg.kind.value, "handle": msg.handle})
+    if row is not None:
+        identity_id, contact_id, profile_name, opted_out, name, last_seen = row
+        opted_out = bool(opted_out)
+        new_profile = msg.profile_name or profile_name
+        new_opt_out = opted_out if msg.opt_out is None else msg.opt_out
+        stale = last_seen is None or as_utc(last_seen) < now - SEEN_RESOLUTION
+        if new_profile != profile_name or new_opt_out != opted_out or stale:
+            _TOUCH_IDENTITY.execute(conn, {"b_id": identity_id, "b_at": now, "b_profile_name": new_profile,
+                                           "b_opted_out": new_opt_out})
+        return identity_id, contact_id, name, False
+
+    contact = None
+    for key, value in (("phone", msg.phone), ("email", msg.email)):
+        if value and contact is None:
+            contact = _CONTACT_BY[key].first(conn, {"value": value})
+    if contact is None:
+        name = msg.profile_name or msg.handle
+        contact_id = _INSERT_CONTACT.scalar(conn, {
+            "name": name, "phone": msg.phone, "email": msg.email, "avatar_url": msg.avatar_url, "attributes": {},
+            "created_at": now, "updated_at": now})
+    else:
+        contact_id, name = contact
+    identity_id = _INSERT_IDENTITY.scalar(conn, {
+        "contact_id": contact_id, "kind": msg.kind.value, "handle": msg.handle, "profile_name": msg.profile_name,
+        "opted_out": bool(msg.opt_out), "last_seen_at": now})
+    return identity_id, contact_id, name, contact is None

@@ -1,0 +1,123 @@
+"""Replies an agent sends, and retrying one that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import insert, select, update
+
+from inbox import queries
+from inbox.actions.common import _update_message, access_conversation
+from inbox.actions.context import Context
+from inbox.actions.ingest import preview
+from inbox.domain import serialize
+from inbox.domain.access import Viewer, conversation_scopes
+from inbox.domain.channels import ReplyWindow
+from inbox.domain.errors import Conflict, Invalid, NotFound
+from inbox.domain.events import (
+    MESSAGE_CREATED,
+)
+from inbox.domain.models import DeliveryStatus, Direction, utcnow
+from inbox.domain.records import Dict
+from inbox.domain.tables import (
+    CONVERSATIONS,
+    IDENTITIES,
+    JOBS,
+    MESSAGES,
+)
+from inbox.storage.db import Tx
+
+MAX_TEXT_CHARS = 10_000
+
+
+async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: str, *,
+                     inbox_id: int | None = None, attachments: list[Dict] | None = None,
+                     template: Dict | None = None, idempotency_key: str | None = None) -> tuple[Dict, bool]:
+    """Queue a reply and its delivery job in one transaction. Returns (message, replayed):
+    replayed is True when the Idempotency-Key was seen before and nothing new was queued.
+    ``template`` ({"name", "language", "parameters"}) sends an approved template, the only
+    thing a channel with a closed reply window (WhatsApp's 24 hours) accepts."""
+    text = text.strip()
+    attachments = attachments or []
+    if template is not None and not text:
+        params = ", ".join(str(p) for p in template.get("parameters", []))
+        text = f"[template {template['name']} ({template['language']})]" + (f": {params}" if params else "")
+    if not text and not attachments:
+        raise Invalid("a reply needs text or an attachment", "empty_message")
+    if len(text) > MAX_TEXT_CHARS:
+        raise Invalid(f"a reply is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
+    payload = {"template": template} if template is not None else None
+    result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id, attachments,
+                                                        payload, idempotency_key, ctx.reply_windows))
+    if not result[1]:
+        ctx.wake_delivery()
+    return result
+
+
+def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
+                 attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
+                 windows: Mapping[str, ReplyWindow]) -> tuple[Dict, bool]:
+    conn = tx.conn
+    if idempotency_key:
+        prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
+                                                    MESSAGES.c.idempotency_key == idempotency_key)).first()
+        if prior is not None:
+            if prior.conversation_id != conversation_id:
+                raise Conflict("this Idempotency-Key was used for another request", "idempotency_key_reused")
+            return serialize.message_dict(prior), True
+    conv = access_conversation(conn, viewer, conversation_id)
+    inbox_id = inbox_id or conv["inbox_id"]
+    channels = {c["inbox_id"]: c for c in queries.reply_channels(conn, conversation_id, windows)}
+    choice = channels.get(inbox_id) if inbox_id is not None else None
+    if choice is None:
+        raise Invalid("no channel to reply through: pick an inbox_id from the conversation's reply_channels",
+                      "no_channel")
+    is_template = bool(payload and "template" in payload)
+    if is_template and not (choice["kind"] in windows and windows[choice["kind"]].templates):
+        raise Invalid(f"{choice['kind']} has no message templates", "templates_unsupported")
+    if not choice["available"] and not (choice["template_required"] and is_template):
+        code = ("window_closed" if choice["window"] is not None and not choice["window"]["open"] else
+                "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable")
+        raise Conflict(choice["reason"], code)
+    identity_id = conn.execute(select(IDENTITIES.c.id).where(
+        IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
+        IDENTITIES.c.kind == choice["kind"])).scalar_one()
+    now = utcnow()
+    message_id = conn.execute(insert(MESSAGES).values(
+        conversation_id=conversation_id, inbox_id=inbox_id, direction=Direction.outbound, identity_id=identity_id,
+        author_id=viewer.user_id, text=text, attachments=attachments, payload=payload, status=DeliveryStatus.queued,
+        idempotency_key=idempotency_key, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
+                                     next_attempt_at=now, created_at=now))
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+        last_message_at=now, last_message_preview=preview(text, attachments),
+        last_message_direction=Direction.outbound, unread_count=0, updated_at=now))
+    message = queries.get_message(conn, message_id)
+    conversation = queries.get_conversation(conn, conversation_id)
+    assert message is not None and conversation is not None
+    scopes = conversation_scopes(conversation["assignee_id"], conversation["team_id"])
+    tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
+    return message, False
+
+
+async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
+    """An agent asks to send a failed reply again: a fresh delivery job, attempts from zero."""
+    def job(tx: Tx) -> Dict:
+        row = tx.conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).first()
+        if row is None:
+            raise NotFound("no such message")
+        access_conversation(tx.conn, viewer, row.conversation_id)
+        if row.direction != Direction.outbound or row.status != DeliveryStatus.failed:
+            raise Conflict("only a failed reply can be retried", "not_failed")
+        to = tx.conn.execute(select(IDENTITIES).where(IDENTITIES.c.id == row.identity_id)).first()
+        if to is not None and to.opted_out:
+            raise Conflict(f"{to.handle} has opted out of {to.kind} messages", "recipient_opted_out")
+        now = utcnow()
+        tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id, JOBS.c.kind == "send").values(
+            state="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None))
+        return _update_message(tx, message_id, {"status": DeliveryStatus.queued, "error_code": None,
+                                                "error_message": None})
+    message = await ctx.db.write(job)
+    ctx.wake_delivery()
+    return message

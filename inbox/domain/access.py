@@ -1,0 +1,64 @@
+"""Who may see what: the viewer, the scopes an event or conversation carries, and the
+SQL clause that limits a conversation list to what a viewer may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_
+
+from inbox.domain.events import INTERNAL_SCOPES, SCOPE_ALL
+from inbox.domain.records import Dict
+from inbox.domain.tables import CONVERSATIONS
+
+
+def conversation_scopes(assignee_id: int | None, team_id: int | None) -> list[str]:
+    """Agents see unassigned conversations, their own, and their teams'."""
+    if assignee_id is None and team_id is None:
+        return [SCOPE_ALL]
+    scopes = []
+    if assignee_id is not None:
+        scopes.append(f"user:{assignee_id}")
+    if team_id is not None:
+        scopes.append(f"team:{team_id}")
+    return scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is watching: decides which events (and conversations) they may see."""
+
+    user_id: int
+    role: str = "agent"
+    team_ids: frozenset[int] = frozenset()
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in ("lead", "admin")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset({SCOPE_ALL, f"user:{self.user_id}", *(f"team:{t}" for t in self.team_ids)})
+
+    def may_see(self, scopes: Iterable[str]) -> bool:
+        if self.sees_all:  # everything but the internal events (an agent's scopes never hold that one)
+            return scopes != INTERNAL_SCOPES
+        return not self.scopes.isdisjoint(scopes)
+
+
+def visible_to(viewer: Viewer, conv: Dict) -> bool:
+    return viewer.may_see(conversation_scopes(conv["assignee_id"], conv["team_id"]))
+
+
+def visibility_clause(viewer: Viewer) -> Any:
+    c = CONVERSATIONS.c
+    # coalesce() keeps SQLite from answering this OR by merging three index searches (a
+    # third of 100,000 conversations, then sorted: 40-120 ms); walking the list newest
+    # first and skipping what the agent may not see stops after a page (1 ms).
+    clauses = [and_(c.assignee_id.is_(None), c.team_id.is_(None)), func.coalesce(c.assignee_id, 0) == viewer.user_id]
+    if viewer.team_ids:
+        clauses.append(c.team_id.in_(viewer.team_ids))
+    return or_(*clauses)

@@ -1,0 +1,88 @@
+"""Live event names and scopes, and the event as it travels from the writer to sockets.
+
+Every event is a row of the ``event`` table, written in the transaction that caused it
+(see ``inbox/storage/db.py``), so ids are monotonic and a client that reconnects with
+``after=<id>`` can be replayed from the database.
+
+Who may see an event is decided when it is written, as a list of scopes: ``all`` (every
+agent), ``user:<id>`` and ``team:<id>``. Leads and admins see everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MESSAGE_CREATED = "message.created"
+
+
+MESSAGE_UPDATED = "message.updated"
+
+
+CONVERSATION_CREATED = "conversation.created"
+
+
+CONVERSATION_UPDATED = "conversation.updated"
+
+
+CONVERSATION_ASSIGNED = "conversation.assigned"
+
+
+NOTE_CREATED = "note.created"
+
+
+CONTACT_UPDATED = "contact.updated"
+
+
+ALL_TYPES = (
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+    CONVERSATION_CREATED,
+    CONVERSATION_UPDATED,
+    CONVERSATION_ASSIGNED,
+    NOTE_CREATED,
+    CONTACT_UPDATED,
+)
+
+
+SCOPE_ALL = "all"
+
+
+# Who may connect, or with which rights, changed (a user, a token, a team's members): the
+# live layer of every process rechecks the users in ``data["user_ids"]`` at once. Its
+# scope is nobody's, so no client is ever sent it.
+ACCESS_CHANGED = "access.changed"
+
+
+SCOPE_INTERNAL = "internal"
+
+
+INTERNAL_SCOPES = [SCOPE_INTERNAL]
+
+
+@dataclass(slots=True)
+class LiveEvent:
+    id: int
+    type: str
+    data: dict[str, Any]
+    scopes: list[str]
+    _frame: str | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> str:
+        """The JSON text sent to every socket, encoded once however many receive it."""
+        if self._frame is None:
+            self._frame = json.dumps({"id": self.id, "type": self.type, "data": self.data}, default=str)
+        return self._frame
+
+
+def may_queue_delivery(event: LiveEvent) -> bool:
+    """Whether the change may have queued work for the delivery worker (a reply, an
+    attachment to fetch, a retried message): a worker in another process wakes on these.
+    Not a plain inbound message: a claim per webhook would be a write for nothing."""
+    message = event.data.get("message") or {}
+    if event.type == MESSAGE_CREATED:
+        return message.get("direction") != "in" or any(
+            "path" not in a and "error" not in a for a in message.get("attachments") or [])
+    return event.type == MESSAGE_UPDATED and message.get("status") == "queued"

@@ -1,0 +1,83 @@
+"""One serializer per entity: a row as the JSON the REST API, the live events and ingest
+all send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Row
+
+from inbox.domain.records import Dict
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _row(row: Row[Any] | None) -> Dict | None:
+    return dict(row._mapping) if row is not None else None
+
+
+def user_dict(row: Row[Any] | Dict) -> Dict:
+    m = row if isinstance(row, dict) else row._mapping
+    return {"id": m["id"], "email": m["email"], "name": m["name"], "role": m["role"], "active": m["active"]}
+
+
+SECRET_SETTINGS = frozenset({"auth_token", "access_token", "app_secret", "page_access_token", "bot_token",
+                             "smtp_password", "inbound_secret", "secret_token", "verify_token"})
+
+
+def inbox_dict(row: Row[Any] | Dict) -> Dict:
+    m = row if isinstance(row, dict) else row._mapping
+    settings = {k: ("********" if k in SECRET_SETTINGS and v else v) for k, v in m["settings"].items()}
+    return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
+            "created_at": iso(m["created_at"])}
+
+
+def identity_dict(m: Any) -> Dict:
+    return {"id": m.id, "kind": m.kind, "handle": m.handle, "profile_name": m.profile_name,
+            "opted_out": m.opted_out, "last_seen_at": iso(m.last_seen_at)}
+
+
+def contact_dict(m: Any) -> Dict:
+    return {"id": m.id, "name": m.name, "email": m.email, "phone": m.phone, "avatar_url": m.avatar_url,
+            "attributes": m.attributes, "created_at": iso(m.created_at), "updated_at": iso(m.updated_at)}
+
+
+def conversation_dict(row: Any) -> Dict:
+    """From a row of ``_conversation_select()``, or any mapping with the same keys."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return {
+        "id": m["id"], "status": m["status"], "assignee_id": m["assignee_id"], "team_id": m["team_id"],
+        "contact": {"id": m["contact_id"], "name": m["contact_name"]},
+        "unread_count": m["unread_count"], "channel": m["channel"], "inbox_id": m["last_inbound_inbox_id"],
+        "last_message_at": iso(m["last_message_at"]), "last_message_preview": m["last_message_preview"],
+        "last_message_direction": m["last_message_direction"], "last_inbound_at": iso(m["last_inbound_at"]),
+        "snoozed_until": iso(m["snoozed_until"]), "resolved_at": iso(m["resolved_at"]),
+        "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
+    }
+
+
+def message_dict(m: Any) -> Dict:
+    return {
+        "id": m.id, "conversation_id": m.conversation_id, "inbox_id": m.inbox_id, "direction": m.direction,
+        "author_id": m.author_id, "identity_id": m.identity_id, "text": m.text, "attachments": m.attachments,
+        "provider_message_id": m.provider_message_id, "reply_to": m.reply_to, "status": m.status,
+        "payload": m.payload, "edited_at": iso(m.edited_at), "has_raw": m.raw is not None,
+        "error": {"code": m.error_code, "message": m.error_message} if (m.error_code or m.error_message) else None,
+        "created_at": iso(m.created_at), "updated_at": iso(m.updated_at),
+    }
+
+
+def note_dict(m: Any) -> Dict:
+    return {"id": m.id, "conversation_id": m.conversation_id, "author_id": m.author_id, "text": m.text,
+            "mentions": m.mentions, "created_at": iso(m.created_at)}
+
+
+def conv_event_dict(m: Any) -> Dict:
+    return {"id": m.id, "conversation_id": m.conversation_id, "kind": m.kind, "actor_id": m.actor_id,
+            "data": m.data, "created_at": iso(m.created_at)}

@@ -1,0 +1,129 @@
+"""Conversation lists (as each viewer may see them), the lead's queue and loads, and the
+channels a reply can take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, func, select, tuple_
+
+from inbox.domain.access import Viewer, visibility_clause
+from inbox.domain.channels import ReplyWindow
+from inbox.domain.records import Dict
+from inbox.domain.serialize import conversation_dict, iso
+from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, INBOXES, MESSAGES
+from inbox.queries import search
+from inbox.queries.cursors import decode_cursor, encode_cursor
+
+
+def _conversation_select() -> Any:
+    return select(CONVERSATIONS, CONTACTS.c.name.label("contact_name")).join(
+        CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
+
+
+def get_conversation(conn: Connection, conversation_id: int) -> Dict | None:
+    row = conn.execute(_conversation_select().where(CONVERSATIONS.c.id == conversation_id)).first()
+    return conversation_dict(row) if row is not None else None
+
+
+def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None = None,
+                       assignee: int | str | None = None, team: int | None = None, channel: str | None = None,
+                       inbox: int | None = None, q: str | None = None, cursor: str | None = None,
+                       limit: int = 25) -> Dict:
+    """Newest activity first, cursor-paginated on (last_message_at, id)."""
+    c = CONVERSATIONS.c
+    query = _conversation_select()
+    if not viewer.sees_all:
+        query = query.where(visibility_clause(viewer))
+    if status:
+        query = query.where(c.status == status)
+    if assignee == "none":
+        query = query.where(c.assignee_id.is_(None))
+    elif assignee is not None:
+        query = query.where(c.assignee_id == int(assignee))
+    if team is not None:
+        query = query.where(c.team_id == team)
+    if channel:
+        query = query.where(c.channel == channel)
+    if inbox is not None:
+        query = query.where(c.last_inbound_inbox_id == inbox)
+    if q:
+        query = query.where(search.matching_conversations(conn, q))
+    if cursor:
+        at, (cid,) = decode_cursor(cursor, 2)
+        # A row value, so the index range starts at the cursor (an OR of the two halves is
+        # a filter: page n would read the n-1 pages before it again).
+        query = query.where(tuple_(c.last_message_at, c.id) < (at, cid))
+    rows = conn.execute(query.order_by(c.last_message_at.desc(), c.id.desc()).limit(limit + 1)).all()
+    items = [conversation_dict(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.last_message_at.isoformat(), last.id)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def open_loads(conn: Connection) -> dict[int, int]:
+    """Open and pending conversations per assignee: a lead's view of who carries what."""
+    rows = conn.execute(select(CONVERSATIONS.c.assignee_id, func.count()).where(
+        CONVERSATIONS.c.status.in_(("open", "pending")), CONVERSATIONS.c.assignee_id.is_not(None))
+        .group_by(CONVERSATIONS.c.assignee_id))
+    return {r[0]: r[1] for r in rows}
+
+
+def waiting_queue(conn: Connection, limit: int = 200) -> list[Dict]:
+    """Unassigned open or pending conversations, longest-waiting customer first."""
+    rows = conn.execute(_conversation_select().where(
+        CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(("open", "pending")))
+        .order_by(CONVERSATIONS.c.last_inbound_at.asc().nulls_last(), CONVERSATIONS.c.id).limit(limit))
+    return [conversation_dict(r) for r in rows]
+
+
+def reply_channels(conn: Connection, conversation_id: int,
+                   windows: Mapping[str, ReplyWindow] | None = None) -> list[Dict]:
+    """Every inbox a reply could leave through, and why it can't where it can't. For a
+    channel with a reply window (``windows``, by channel kind), ``window`` says whether it
+    is open and until when; once it has closed, only a template can be sent
+    (``template_required``) where the channel has templates, and nothing where it has not."""
+    conv = conn.execute(select(CONVERSATIONS.c.contact_id, CONVERSATIONS.c.last_inbound_inbox_id)
+                        .where(CONVERSATIONS.c.id == conversation_id)).first()
+    if conv is None:
+        return []
+    idents = conn.execute(select(IDENTITIES).where(IDENTITIES.c.contact_id == conv.contact_id)
+                          .order_by(IDENTITIES.c.last_seen_at.desc())).all()
+    by_kind: dict[str, Any] = {}
+    for i in idents:
+        by_kind.setdefault(i.kind, i)
+    now = datetime.now(timezone.utc)
+    out = []
+    for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name).order_by(INBOXES.c.id)):
+        ident = by_kind.get(inbox.kind)
+        reason = window = None
+        if ident is None:
+            reason = f"the contact has no {inbox.kind} identity"
+        elif ident.opted_out:
+            reason = f"{ident.handle} has opted out of {inbox.kind} messages"
+        elif (policy := (windows or {}).get(inbox.kind)) is not None:
+            last_in = conn.execute(select(func.max(MESSAGES.c.created_at)).where(
+                MESSAGES.c.identity_id == ident.id, MESSAGES.c.direction == "in")).scalar()
+            closes = last_in + policy.length if last_in is not None else None
+            window = {"open": closes is not None and closes > now, "closes_at": iso(closes)}
+            if not window["open"]:
+                when = f"closed at {iso(closes)}" if closes else "is not open: the customer has not written here"
+                then = ("only an approved template can be sent" if policy.templates
+                        else "a reply can go only once the customer writes again")
+                reason = f"the {_hours(policy.length)} reply window {when}; {then}"
+        out.append({"inbox_id": inbox.id, "kind": inbox.kind, "name": inbox.name,
+                    "handle": ident.handle if ident is not None else None,
+                    "available": reason is None, "reason": reason, "window": window,
+                    "template_required": window is not None and not window["open"] and policy.templates,
+                    "default": inbox.id == conv.last_inbound_inbox_id})
+    return out
+
+
+def _hours(length: timedelta) -> str:
+    hours = length.total_seconds() / 3600
+    return f"{hours:g}-hour" if hours < 48 else f"{hours / 24:g}-day"

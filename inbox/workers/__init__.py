@@ -1,0 +1,2 @@
+"""Background loops: delivery, and the timers (snooze wake-up, pruning).
+"""

@@ -1,0 +1,160 @@
+"""The delivery worker: hands queued replies to their channel adapter, and downloads
+customers' attachments from the provider (jobs of kind ``send`` and ``fetch``).
+
+A job is claimed with a lease (state ``sending``, ``lease_until``) in one commit before the
+provider is called, so a worker that dies mid-send leaves a job that another claim picks
+up once the lease runs out: never lost. The provider's message id is committed the moment
+the provider acknowledges; a job in state ``done`` is never claimed again, so an
+acknowledged send is not repeated. (The only window left is a crash between the
+provider's acknowledgement and that commit, a few milliseconds; SMS has no idempotency
+key to close it.)
+
+Transient failures (timeouts, 5xx, 429) are retried with exponential backoff, honouring
+Retry-After, up to ``max_attempts``; the agent sees the last error meanwhile. Permanent
+failures fail the message at once with the provider's code and text. A fetch that fails
+for good marks the attachment (not the message) with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from inbox.actions.context import Context
+from inbox.actions.delivery import ClaimedJob, _claim, _give_back, _record_failure, _record_fetched, _record_sent
+from inbox.actions.inboxes import SEND_RATE
+from inbox.domain.channels import (
+    Media,
+    ProviderRejected,
+    ProviderUnavailable,
+    Registry,
+    SendError,
+)
+from inbox.domain.models import utcnow
+from inbox.storage.media import MediaRejected
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(self, ctx: Context, registry: Registry, *, batch: int = 32, concurrency: int = 16) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next free slot starts
+        self._last_send: dict[int, float] = {}  # inbox id -> the loop time its last send started
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        s = self.ctx.settings
+        lease = timedelta(seconds=s.send_timeout_seconds * 2 + 5)
+        while not self._stopping:
+            self._wake.clear()
+            jobs, next_due = await self.ctx.db.write(lambda tx: _claim(tx, self.batch, lease))
+            for job in jobs:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(jobs) == self.batch:
+                continue
+            timeout = 5.0 if next_due is None else max(0.0, (next_due - utcnow()).total_seconds())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0))
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _deliver(self, job: ClaimedJob) -> None:
+        s = self.ctx.settings
+        try:
+            adapter = self.registry.get(job.channel)
+            try:
+                if job.job == "fetch":
+                    attachment = job.outbound.attachments[job.attachment]
+                    media = await asyncio.wait_for(adapter.fetch(job.outbound.settings, attachment),
+                                                   timeout=s.send_timeout_seconds * 4)
+                else:
+                    if not await self._pace(job):
+                        return
+                    sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
+            except TimeoutError:
+                raise _timeout(s.send_timeout_seconds) from None
+        except SendError as err:
+            error = err
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, error, s.retry_base_seconds,
+                                                               s.retry_max_seconds, s.max_attempts))
+            if error.transient:
+                self.wake()  # reschedule the loop's timer for the retry
+        except Exception as err:  # a bug in an adapter must still show on the message
+            log.exception("adapter %s crashed on %s job %s", job.channel, job.job, job.job_id)
+            failure = SendError("internal_error", f"{type(err).__name__}: {err}")
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+        else:
+            if job.job == "fetch":
+                await self._store(job, media)
+            else:
+                await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent))
+        finally:
+            self._slots.release()
+
+
+    async def _pace(self, job: ClaimedJob) -> bool:
+        """Keep an inbox under its send_rate_per_second (per process): sends start at least
+        PACE_MARGIN/rate apart, so that no rolling second at the provider holds more than
+        ``rate`` of them. Each send books the next free slot; a slot further off than
+        PACE_HOLD gives the job back for then (its lease would not last the wait): False.
+        The booking only estimates: when the loop was held up, sleepers wake together, so
+        each checks the real time since the last send before going."""
+        rate = job.outbound.settings.get(SEND_RATE)
+        if not rate:
+            return True
+        loop = asyncio.get_running_loop()
+        inbox_id, gap = job.outbound.inbox_id, PACE_MARGIN / float(rate)
+        slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
+        wait = slot - loop.time()
+        if wait > PACE_HOLD:
+            await self.ctx.db.write(lambda tx: _give_back(tx, job, wait))
+            return False
+        self._next_send[inbox_id] = slot + gap
+        if wait > 0:
+            await asyncio.sleep(wait)  # waiting for the provider's rate, not for a result
+        while (late := self._last_send.get(inbox_id, -gap) + gap - loop.time()) > 0:
+            await asyncio.sleep(late)
+        self._last_send[inbox_id] = loop.time()
+        self._next_send[inbox_id] = max(self._next_send[inbox_id], loop.time() + gap)
+        return True
+
+    async def _store(self, job: ClaimedJob, media: Media) -> None:
+        try:
+            path, content_type = await asyncio.to_thread(self.ctx.media.save, media.content, media.content_type)
+        except MediaRejected as exc:
+            failure = ProviderRejected("media_rejected", str(exc))
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+            return
+        stored = {"path": path, "content_type": content_type, "size": len(media.content)}
+        if media.filename:
+            stored["filename"] = media.filename
+        await self.ctx.db.write(lambda tx: _record_fetched(tx, job, stored))
+
+
+PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
+
+
+PACE_MARGIN = 1.02  # sends 2% further apart than the rate: room for jitter on the way
+
+
+def _timeout(seconds: float) -> SendError:
+    return ProviderUnavailable("timeout", f"the provider did not answer within {seconds:g} s")

@@ -1,0 +1,2 @@
+"""The REST API, its OpenAPI description, and files (uploads and /media).
+"""

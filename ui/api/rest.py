@@ -1,0 +1,505 @@
+"""The JSON REST API under /api (documented in docs/api.md). Routes parse and check
+input, call a service or a store query, and shape the answer; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inbox import actions, queries
+from inbox.actions import inboxes
+from inbox.actions.context import Context
+from inbox.domain import serialize, tables
+from inbox.domain.access import Viewer
+from inbox.domain.credentials import hash_password
+from inbox.domain.errors import Forbidden, Invalid, NotFound
+from inbox.domain.models import ChannelKind, Role
+from ui.api.media import REPLY_ATTACHMENT, reply_attachments
+from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
+from ui.auth import credentials, csrf_token, requires
+from ui.http import json_body, parse_id
+
+JSON_LIMIT = 256 * 1024
+NULLABLE_STRING = {"type": ["string", "null"], "maxLength": 1000}
+ROLE = {"enum": [r.value for r in Role]}
+PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1000}
+SHORT_CODE = {"type": "string", "pattern": "^/?[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"}
+
+
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _int(value: Any, name: str, *, optional: bool = False) -> int | None:
+    """An id (or a count) from a body or a query: within the 64-bit range ids have."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise Invalid(f"{name} is required", "missing_field")
+    number = parse_id(value)
+    if number is None:
+        raise Invalid(f"{name} must be an integer (of at most 64 bits)", "invalid_field")
+    return number
+
+
+def _ids(data: dict[str, Any], name: str) -> list[int]:
+    ids = data.get(name) or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and parse_id(i) is not None for i in ids):
+        raise Invalid(f"{name} must be a list of user ids", "invalid_field")
+    return ids
+
+
+def _path_id(request: Request, name: str = "id") -> int:
+    number = parse_id(request.path_params[name])
+    if number is None:  # no row has such an id
+        raise NotFound("not found")
+    return number
+
+
+def _str(data: dict[str, Any], name: str, *, required: bool = True, default: str = "") -> str:
+    value = data.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a string", "invalid_field")
+    if required and not value.strip():
+        raise Invalid(f"{name} is required", "missing_field")
+    return value
+
+
+def _limit(request: Request, default: int = 25, cap: int = 100) -> int:
+    n = _int(request.query_params.get("limit"), "limit", optional=True) or default
+    return max(1, min(n, cap))
+
+
+def _datetime(value: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return dt.astimezone(timezone.utc) if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: a time zone past year 1 or 9999
+        raise Invalid(f"{name} must be an ISO 8601 time", "invalid_field") from None
+
+
+# -- me -----------------------------------------------------------------------------------
+
+@requires()
+async def me(request: Request, viewer: Viewer) -> Response:
+    user = await _ctx(request).db.read(lambda c: queries.get_user(c, viewer.user_id))
+    assert user is not None
+    extra = {"csrf_token": csrf_token(request)} if credentials(request)[1] is not None else {}
+    return JSONResponse({**serialize.user_dict(user), "team_ids": sorted(viewer.team_ids), **extra})
+
+
+# -- conversations ------------------------------------------------------------------------
+
+@takes(query={"status": {"enum": ["open", "pending", "snoozed", "resolved"]},
+             "assignee": {"anyOf": [{"enum": ["me", "none"]}, ID]}, "team": ID,
+             "channel": {"enum": [k.value for k in ChannelKind]}, "inbox": ID, "q": STRING, "cursor": STRING,
+             "limit": limit(100)})
+@requires()
+async def list_conversations(request: Request, viewer: Viewer) -> Response:
+    q = request.query_params
+    assignee: int | str | None = q.get("assignee") or None
+    if assignee == "me":
+        assignee = viewer.user_id
+    elif assignee not in (None, "none"):
+        assignee = _int(assignee, "assignee")
+    status = q.get("status") or None
+    if status and status not in {"open", "pending", "snoozed", "resolved"}:
+        raise Invalid("status must be open, pending, snoozed or resolved", "invalid_status")
+    channel = q.get("channel") or None
+    if channel and channel not in {k.value for k in ChannelKind}:
+        raise Invalid("unknown channel", "invalid_channel")
+    args = dict(status=status, assignee=assignee, team=_int(q.get("team"), "team", optional=True),
+                channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True), q=q.get("q") or None,
+                cursor=q.get("cursor") or None, limit=_limit(request))
+    page = await _ctx(request).db.read(lambda c: queries.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
+    return JSONResponse(page)
+
+
+@requires()
+async def get_conversation(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+
+    def read(c: Any) -> dict[str, Any]:
+        conv = actions.access_conversation(c, viewer, cid)
+        conv["reply_channels"] = queries.reply_channels(c, cid, _ctx(request).reply_windows)
+        return conv
+    return JSONResponse(await _ctx(request).db.read(read))
+
+
+@takes(query={"before": STRING, "limit": limit(200)})
+@requires()
+async def get_timeline(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    before = request.query_params.get("before") or None
+    limit = _limit(request, 50, 200)
+
+    def read(c: Any) -> dict[str, Any]:
+        actions.access_conversation(c, viewer, cid)
+        return queries.timeline(c, cid, before=before, limit=limit)
+    return JSONResponse(await _ctx(request).db.read(read))
+
+
+@takes(body(text=TEXT, inbox_id=ID, attachments={"type": "array", "items": REPLY_ATTACHMENT, "maxItems": 10},
+           template=body(("name",), name=STRING, language=STRING,
+                         parameters={"type": "array", "items": {"type": ["string", "number"]}})),
+       headers={"Idempotency-Key": {"type": "string", "maxLength": 200}})
+@requires()
+async def post_message(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    attachments = reply_attachments(_ctx(request), viewer, data.get("attachments"))
+    key = request.headers.get("idempotency-key") or None
+    if key is not None and len(key) > 200:
+        raise Invalid("Idempotency-Key is limited to 200 characters", "invalid_idempotency_key")
+    message, replayed = await actions.send_reply(
+        _ctx(request), viewer, _path_id(request), _str(data, "text", required=False),
+        inbox_id=_int(data.get("inbox_id"), "inbox_id", optional=True), attachments=attachments,
+        template=_template(data.get("template")), idempotency_key=key)
+    return JSONResponse(message, status_code=200 if replayed else 202,
+                        headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def _template(value: Any) -> dict[str, Any] | None:
+    """{"name": "order_update", "language": "en_US", "parameters": ["Dana", "#1234"]}"""
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]
+            or not isinstance(value.get("language", "en_US"), str)
+            or not isinstance(value.get("parameters", []), list)
+            or not all(isinstance(p, str | int | float) for p in value.get("parameters", []))):
+        raise Invalid('template must be {"name": str, "language": str, "parameters": [str, ...]}', "invalid_template")
+    return {"name": value["name"], "language": value.get("language", "en_US"),
+            "parameters": [str(p) for p in value.get("parameters", [])]}
+
+
+@requires()
+async def get_raw(request: Request, viewer: Viewer) -> Response:
+    """The provider's untouched payload of a message we could not show fully."""
+    mid = _path_id(request)
+
+    def read(c: Any) -> dict[str, Any]:
+        row = c.execute(select(tables.MESSAGES.c.conversation_id, tables.MESSAGES.c.raw)
+                        .where(tables.MESSAGES.c.id == mid)).first()
+        if row is None:
+            raise NotFound("no such message")
+        actions.access_conversation(c, viewer, row.conversation_id)
+        return {"message_id": mid, "raw": row.raw}
+    return JSONResponse(await _ctx(request).db.read(read))
+
+
+@takes(body(("text",), text=TEXT, mentions=IDS))
+@requires()
+async def post_note(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    note = await actions.add_note(_ctx(request), viewer, _path_id(request), _str(data, "text"),
+                                   _ids(data, "mentions"))
+    return JSONResponse(note, status_code=201)
+
+
+@takes(body(user_id=NULLABLE_ID, team_id=NULLABLE_ID))
+@requires()
+async def post_assignment(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    changes = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id") if key in data}
+    return JSONResponse(await actions.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
+
+
+@takes(body(("status",), status={"enum": ["open", "pending", "snoozed", "resolved"]},
+           snoozed_until={"type": ["string", "null"], "format": "date-time"}))
+@requires()
+async def post_status(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    conv = await actions.set_status(_ctx(request), viewer, _path_id(request), _str(data, "status"),
+                                     _datetime(data.get("snoozed_until"), "snoozed_until"))
+    return JSONResponse(conv)
+
+
+@requires()
+async def post_read(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse(await actions.mark_read(_ctx(request), viewer, _path_id(request)))
+
+
+@requires()
+async def retry_message(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse(await actions.retry_message(_ctx(request), viewer, _path_id(request)), status_code=202)
+
+
+# -- contacts -----------------------------------------------------------------------------
+
+@takes(query={"q": STRING, "limit": limit(200)})
+@requires()
+async def list_contacts(request: Request, viewer: Viewer) -> Response:
+    q = request.query_params.get("q", "")
+    limit = _limit(request, 50, 200)
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.search_contacts(c, q, limit))})
+
+
+@requires()
+async def get_contact(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    contact = await _ctx(request).db.read(lambda c: queries.get_contact(c, cid, viewer=viewer))
+    if contact is None:
+        raise NotFound("no such contact")
+    return JSONResponse(contact)
+
+
+@takes(body(closed=True, name=NULLABLE_STRING, email=NULLABLE_STRING, phone=NULLABLE_STRING,
+           avatar_url=NULLABLE_STRING, attributes={"type": "object"}))
+@requires()
+async def patch_contact(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await actions.update_contact(_ctx(request), viewer, _path_id(request), data))
+
+
+@takes(body(("other_id",), other_id=ID))
+@requires()
+async def merge_contact(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    other = _int(data.get("other_id"), "other_id")
+    assert other is not None
+    return JSONResponse(await actions.merge_contacts(_ctx(request), viewer, _path_id(request), other))
+
+
+# -- admin --------------------------------------------------------------------------------
+
+def _inbox_out(request: Request, inbox: dict[str, Any]) -> dict[str, Any]:
+    return inboxes.describe(request.app.state.registry, inbox)
+
+
+@requires(Role.admin)
+async def list_inboxes(request: Request, viewer: Viewer) -> Response:
+    inboxes = await _ctx(request).db.read(queries.list_inboxes)
+    return JSONResponse({"items": [_inbox_out(request, i) for i in inboxes]})
+
+
+@takes(body(("kind", "name"), kind={"enum": [k.value for k in ChannelKind]}, name=STRING,
+           settings={"type": "object"}))
+@requires(Role.admin)
+async def create_inbox(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    kind, name = _str(data, "kind"), _str(data, "name")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise Invalid("settings must be an object", "invalid_settings")
+    inbox = await inboxes.setup_inbox(_ctx(request), request.app.state.registry, kind, name, settings)
+    await request.app.state.directory.reload()
+    return JSONResponse(_inbox_out(request, inbox), status_code=201)
+
+
+@requires(Role.admin)
+async def get_inbox(request: Request, viewer: Viewer) -> Response:
+    iid = _path_id(request)
+    inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+    if inbox is None:
+        raise NotFound("no such inbox")
+    return JSONResponse(_inbox_out(request, inbox))
+
+
+@takes(body(name=STRING, settings={"type": "object"}))
+@requires(Role.admin)
+async def patch_inbox(request: Request, viewer: Viewer) -> Response:
+    iid = _path_id(request)
+    data = await json_body(request, JSON_LIMIT)
+    patch = data.get("settings")
+    if patch is not None and not isinstance(patch, dict):
+        raise Invalid("settings must be an object", "invalid_settings")
+    name = _str(data, "name") if "name" in data else None
+    inbox = await inboxes.reconfigure_inbox(_ctx(request), request.app.state.registry, iid, name, patch)
+    await request.app.state.directory.reload()
+    return JSONResponse(_inbox_out(request, inbox))
+
+
+@requires()
+async def list_templates(request: Request, viewer: Viewer) -> Response:
+    """Message templates of an inbox (WhatsApp), for replies outside the reply window."""
+    iid = _path_id(request)
+    inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+    if inbox is None:
+        raise NotFound("no such inbox")
+    adapter = inboxes.adapter_for(request.app.state.registry, inbox["kind"])
+    return JSONResponse({"items": await adapter.templates(inbox["settings"])})
+
+
+@requires(Role.admin)
+async def list_users(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(queries.list_users)})
+
+
+@takes(body(("email", "password"), email={"type": "string", "pattern": "^[^@]+@[^@]+$", "maxLength": 320},
+           name=STRING, role=ROLE, password=PASSWORD))
+@requires(Role.admin)
+async def create_user(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    password = _str(data, "password")
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters", "weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    email, name, role = _str(data, "email"), _str(data, "name", required=False), _str(data, "role", default="agent")
+    user = await _ctx(request).db.write(
+        lambda tx: actions.create_user(tx, email=email, name=name, role=role, password_hash=pw_hash))
+    return JSONResponse(user, status_code=201)
+
+
+@takes(body(name=STRING, role=ROLE, active={"type": "boolean"}, password=PASSWORD))
+@requires(Role.admin)
+async def patch_user(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    changes: dict[str, Any] = {}
+    for key in ("name", "role"):
+        if key in data:
+            changes[key] = _str(data, key)
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            raise Invalid("active must be true or false", "invalid_field")
+        changes["active"] = data["active"]
+    if "password" in data:
+        password = _str(data, "password")
+        if len(password) < 8:
+            raise Invalid("password must be at least 8 characters", "weak_password")
+        changes["password_hash"] = await asyncio.to_thread(hash_password, password)
+    uid = _path_id(request)
+    if uid == viewer.user_id and (changes.get("role", Role.admin) != Role.admin or changes.get("active") is False):
+        raise Invalid("you cannot demote or deactivate yourself", "cannot_demote_self")  # as in the admin page
+    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.update_user(tx, uid, changes)))
+
+
+@requires()
+async def list_teams(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(queries.list_teams)})
+
+
+@takes(body(("name",), name=STRING, member_ids=IDS))
+@requires(Role.admin)
+async def create_team(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    name, members = _str(data, "name"), _ids(data, "member_ids")
+    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.create_team(tx, name, members)),
+                        status_code=201)
+
+
+@takes(body(name=STRING, member_ids=IDS))
+@requires(Role.admin)
+async def patch_team(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    tid = _path_id(request)
+    name = _str(data, "name") if "name" in data else None
+    members = _ids(data, "member_ids") if "member_ids" in data else None
+    return JSONResponse(await _ctx(request).db.write(
+        lambda tx: actions.update_team(tx, tid, name=name, member_ids=members)))
+
+
+@takes(body(user_id=ID, name=STRING))
+@requires()
+async def create_token(request: Request, viewer: Viewer) -> Response:
+    """A token for yourself; an admin may create one for any user (``user_id``)."""
+    data = await json_body(request, JSON_LIMIT)
+    uid = _token_user(viewer, data.get("user_id"))
+    if await _ctx(request).db.read(lambda c: queries.get_user(c, uid)) is None:
+        raise Invalid("no such user", "unknown_user")
+    name = _str(data, "name", required=False)
+    token = await _ctx(request).db.write(lambda tx: actions.create_token(tx, uid, name))
+    return JSONResponse({"token": token, "user_id": uid, "name": name}, status_code=201)
+
+
+@takes(query={"user_id": ID})
+@requires()
+async def list_tokens(request: Request, viewer: Viewer) -> Response:
+    """Your tokens (never the tokens themselves); an admin may ask for another user's (``?user_id=``)."""
+    uid = _token_user(viewer, request.query_params.get("user_id"))
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.list_tokens(c, uid))})
+
+
+@requires()
+async def delete_token(request: Request, viewer: Viewer) -> Response:
+    """Revoke a token: your own, or anyone's for an admin."""
+    tid = _path_id(request)
+    await _ctx(request).db.write(lambda tx: actions.revoke_token(tx, viewer, tid))
+    return Response(status_code=204)
+
+
+def _token_user(viewer: Viewer, user_id: Any) -> int:
+    uid = _int(user_id, "user_id", optional=True) or viewer.user_id
+    if uid != viewer.user_id and viewer.role != Role.admin:
+        raise Forbidden("only an admin can manage another user's tokens")
+    return uid
+
+
+@requires()
+async def list_canned(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(queries.list_canned)})
+
+
+@takes(body(("short_code", "text"), short_code=SHORT_CODE, text=TEXT))
+@requires(Role.admin)
+async def create_canned(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    code, text = _str(data, "short_code"), _str(data, "text")
+    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.save_canned(
+        tx, canned_id=None, short_code=code, text=text, author_id=viewer.user_id)), status_code=201)
+
+
+@takes(body(short_code=SHORT_CODE, text=TEXT))
+@requires(Role.admin)
+async def patch_canned(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    cid = _path_id(request)
+    current = next((c for c in await _ctx(request).db.read(queries.list_canned) if c["id"] == cid), None)
+    if current is None:
+        raise NotFound("no such canned response")
+    code = _str(data, "short_code") if "short_code" in data else current["short_code"]
+    text = _str(data, "text") if "text" in data else current["text"]
+    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.save_canned(
+        tx, canned_id=cid, short_code=code, text=text, author_id=viewer.user_id)))
+
+
+@requires(Role.admin)
+async def delete_canned(request: Request, viewer: Viewer) -> Response:
+    cid = _path_id(request)
+    await _ctx(request).db.write(lambda tx: actions.delete_canned(tx, cid))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/me", me),
+    Route("/api/conversations", list_conversations),
+    Route("/api/conversations/{id}", get_conversation),
+    Route("/api/conversations/{id}/timeline", get_timeline),
+    Route("/api/conversations/{id}/messages", post_message, methods=["POST"]),
+    Route("/api/conversations/{id}/notes", post_note, methods=["POST"]),
+    Route("/api/conversations/{id}/assignment", post_assignment, methods=["POST"]),
+    Route("/api/conversations/{id}/status", post_status, methods=["POST"]),
+    Route("/api/conversations/{id}/read", post_read, methods=["POST"]),
+    Route("/api/messages/{id}/retry", retry_message, methods=["POST"]),
+    Route("/api/messages/{id}/raw", get_raw),
+    Route("/api/contacts", list_contacts),
+    Route("/api/contacts/{id}", get_contact),
+    Route("/api/contacts/{id}", patch_contact, methods=["PATCH"]),
+    Route("/api/contacts/{id}/merge", merge_contact, methods=["POST"]),
+    Route("/api/inboxes", list_inboxes),
+    Route("/api/inboxes", create_inbox, methods=["POST"]),
+    Route("/api/inboxes/{id}", get_inbox),
+    Route("/api/inboxes/{id}", patch_inbox, methods=["PATCH"]),
+    Route("/api/inboxes/{id}/templates", list_templates),
+    Route("/api/users", list_users),
+    Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/users/{id}", patch_user, methods=["PATCH"]),
+    Route("/api/teams", list_teams),
+    Route("/api/teams", create_team, methods=["POST"]),
+    Route("/api/teams/{id}", patch_team, methods=["PATCH"]),
+    Route("/api/tokens", list_tokens),
+    Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/canned_responses", list_canned),
+    Route("/api/canned_responses", create_canned, methods=["POST"]),
+    Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),
+    Route("/api/canned_responses/{id}", delete_canned, methods=["DELETE"]),
+    Route("/api/tokens/{id}", delete_token, methods=["DELETE"]),
+]

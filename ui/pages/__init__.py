@@ -1,0 +1,2 @@
+"""The server-rendered pages: the agent workspace and the admin pages.
+"""

@@ -1,0 +1,124 @@
+"""Admin pages: inboxes (with the exact webhook URLs to give each provider), users and
+roles, teams, canned responses. Plain forms that post and redirect back; every change
+goes through the same services and checks as the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inbox import actions, queries
+from inbox.actions import inboxes
+from inbox.domain.access import Viewer
+from inbox.domain.credentials import hash_password
+from inbox.domain.errors import InboxError, Invalid
+from ui.http import form_id, parse_id
+from ui.pages.agent import _render, _to_login, _viewer
+
+
+async def _admin(request: Request) -> Viewer | Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if viewer.role != "admin":
+        return HTMLResponse("<p>Only admins manage inboxes, users, teams and canned responses.</p>", status_code=403)
+    return viewer
+
+
+async def admin_page(request: Request) -> Response:
+    viewer = await _admin(request)
+    if isinstance(viewer, Response):
+        return viewer
+    registry = request.app.state.registry
+
+    def read(c: Any) -> dict[str, Any]:
+        return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)],
+                "users": queries.list_users(c), "teams": queries.list_teams(c), "canned": queries.list_canned(c)}
+    data = await request.app.state.ctx.db.read(read)
+    kinds = {k.value: registry.get(k).cli_options for k in registry.kinds()}
+    return _render(request, "admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
+                   error=request.query_params.get("error"), **data)
+
+
+def _back(done: str | None = None, error: str | None = None) -> Response:
+    query = {k: v for k, v in (("done", done), ("error", error)) if v}
+    return RedirectResponse("/admin" + ("?" + urlencode(query) if query else ""), status_code=303)
+
+
+def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[str, str]:
+    """The channel's settings filled in on the inbox form (fields named ``<kind>:<key>``).
+    A blank field is left out: on an edit it keeps the setting as it is (secrets are never
+    shown to edit)."""
+    options = registry.get(kind).cli_options if registry.supports(kind) else {}
+    return {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
+
+
+async def admin_action(request: Request) -> Response:
+    viewer = await _admin(request)
+    if isinstance(viewer, Response):
+        return viewer
+    ctx, registry = request.app.state.ctx, request.app.state.registry
+    form = {k: str(v) for k, v in (await request.form()).multi_items()}
+    members = [n for v in (await request.form()).getlist("member_ids") if (n := parse_id(v)) is not None]
+    action = request.path_params["action"]
+    try:
+        if action == "inbox":
+            kind = form.get("kind", "")
+            inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind,
+                                              _channel_settings(registry, form, kind))
+            await request.app.state.directory.reload()
+            return _back(done=f"Inbox {inbox['name']} created")
+        if action == "inbox-update":
+            iid, kind = form_id(form.get("inbox_id"), "inbox_id"), form.get("kind", "")
+            inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None,
+                                                    _channel_settings(registry, form, kind))
+            await request.app.state.directory.reload()
+            return _back(done=f"Inbox {inbox['name']} saved")
+        if action == "user":
+            password = form.get("password", "")
+            if len(password) < 8:
+                raise Invalid("password must be at least 8 characters")
+            pw_hash = await asyncio.to_thread(hash_password, password)
+            user = await ctx.db.write(lambda tx: actions.create_user(
+                tx, email=form.get("email", ""), name=form.get("name", ""), role=form.get("role", "agent"),
+                password_hash=pw_hash))
+            return _back(done=f"User {user['email']} created")
+        if action == "user-update":
+            uid = form_id(form.get("user_id"), "user_id")
+            changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
+            if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
+                raise Invalid("you cannot demote or deactivate yourself")
+            await ctx.db.write(lambda tx: actions.update_user(tx, uid, changes))
+            return _back(done="User updated")
+        if action == "team":
+            team = await ctx.db.write(lambda tx: actions.create_team(tx, form.get("name", ""), members))
+            return _back(done=f"Team {team['name']} created")
+        if action == "team-update":
+            tid = form_id(form.get("team_id"), "team_id")
+            await ctx.db.write(lambda tx: actions.update_team(tx, tid, member_ids=members))
+            return _back(done="Team updated")
+        if action == "canned":
+            await ctx.db.write(lambda tx: actions.save_canned(
+                tx, canned_id=None, short_code=form.get("short_code", ""), text=form.get("text", ""),
+                author_id=viewer.user_id))
+            return _back(done=f"/{form.get('short_code', '').strip().lower()} saved")
+        if action == "canned-delete":
+            canned_id = form_id(form.get("canned_id"), "canned_id")
+            await ctx.db.write(lambda tx: actions.delete_canned(tx, canned_id))
+            return _back(done="Canned response deleted")
+    except InboxError as exc:
+        return _back(error=exc.message)
+    except ValueError:
+        return _back(error="a number was expected")
+    return _back(error=f"unknown action {action}")
+
+
+routes = [
+    Route("/admin", admin_page),
+    Route("/admin/{action:str}", admin_action, methods=["POST"]),
+]

@@ -1,0 +1,397 @@
+"""The agent web UI: server-rendered pages and the partials htmx swaps in.
+
+One page, three panes (conversation list, conversation, contact). Each pane is a block
+of ui/templates/inbox.html, rendered whole for a page load or alone for an htmx request
+(``HX-Request``), so there is one copy of the markup. Every form also works without
+JavaScript: it posts, the server redirects back to the page. ui/static/app.js listens on
+/ws and asks the server to re-render the panes an event touches.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inbox import actions, queries
+from inbox.domain.access import Viewer
+from inbox.domain.errors import InboxError, Invalid, Unauthenticated
+from ui.api.media import store_upload, viewable_html
+from ui.auth import authenticate, csrf_token
+from ui.http import form_id, parse_id
+
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
+                        autoescape=select_autoescape(default=True, default_for_string=True))
+TEMPLATES.filters["zip"] = zip
+TABS = ("mine", "unassigned", "all")
+CHANNEL_ICONS = {"sms": "SMS", "whatsapp": "WA", "messenger": "FB", "telegram": "TG", "email": "@"}
+
+
+def _render(request: Request, template: str, *blocks: str, **context: Any) -> HTMLResponse:
+    """The whole page, or only the named blocks of it (for htmx), concatenated. Every page
+    gets the session's CSRF token for its forms."""
+    context["csrf"] = csrf_token(request)
+    tpl = TEMPLATES.get_template(template)
+    if not blocks:
+        return HTMLResponse(tpl.render(**context))
+    ctx = tpl.new_context(context)
+    return HTMLResponse("".join("".join(tpl.blocks[b](ctx)) for b in blocks))
+
+
+async def _viewer(request: Request) -> Viewer | None:
+    try:
+        return await authenticate(request)
+    except Unauthenticated:
+        return None
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
+
+async def login_page(request: Request) -> Response:
+    throttled = request.query_params.get("throttled", "")
+    return _render(request, "login.html", next=request.query_params.get("next", "/inbox"),
+                   failed=bool(request.query_params.get("failed")),
+                   throttled=max(parse_id(throttled) or 0, 0))
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
+    """The list's tab (mine, unassigned, all, or team:<id> for each of the viewer's teams
+    and, for leads, every team) and filters, from the query string."""
+    q = request.query_params
+    tab = q.get("tab", "mine")
+    if tab not in TABS and not (tab.startswith("team:") and parse_id(tab[5:]) is not None):
+        tab = "mine"
+    status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
+    inbox = q.get("inbox", "")
+    return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
+            "inbox": inbox if parse_id(inbox) is not None else ""}
+
+
+async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
+    team = int(f["tab"][5:]) if f["tab"].startswith("team:") else None
+    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none"}.get(f["tab"])
+
+    def read(c: Any) -> dict[str, Any]:
+        page = queries.list_conversations(
+            c, viewer, status=f["status"] or None, assignee=assignee, team=team, channel=f["channel"] or None,
+            inbox=int(f["inbox"]) if f["inbox"] else None, q=f["q"] or None, limit=50)
+        teams = queries.list_teams(c)
+        page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
+        page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in queries.list_inboxes(c)]
+        return page
+    return await request.app.state.ctx.db.read(read)  # type: ignore[no-any-return]
+
+
+async def _conversation(request: Request, viewer: Viewer, conversation_id: int) -> dict[str, Any]:
+    ctx = request.app.state.ctx
+
+    def read(c: Any) -> dict[str, Any]:
+        conv = actions.access_conversation(c, viewer, conversation_id)
+        conv["reply_channels"] = queries.reply_channels(c, conversation_id, ctx.reply_windows)
+        timeline = queries.timeline(c, conversation_id, limit=100)
+        contact = queries.get_contact(c, conv["contact"]["id"], viewer=viewer)
+        users = {u["id"]: u for u in queries.list_users(c)}
+        teams = queries.list_teams(c)
+        inbox_kinds = {i["id"]: i["kind"] for i in queries.list_inboxes(c)}
+        for item in timeline["items"]:
+            if item["type"] == "message" and (item.get("payload") or {}).get("html"):
+                item["payload"]["html"], item["remote_images"] = viewable_html(ctx, item["payload"]["html"])
+        subjects = [i["payload"]["subject"] for i in timeline["items"]
+                    if i["type"] == "message" and (i.get("payload") or {}).get("subject")]
+        subject = subjects[-1] if subjects else None
+        if subject and not subject.lower().startswith("re:"):
+            subject = "Re: " + subject
+        return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
+                "inbox_kinds": inbox_kinds, "subject": subject}
+    return await ctx.db.read(read)  # type: ignore[no-any-return]
+
+
+def _common(viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
+    return {"viewer": viewer, "f": f, "tabs": TABS, "icons": CHANNEL_ICONS}
+
+
+async def inbox_page(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    f = _filters(request, viewer)
+    context: dict[str, Any] = {**_common(viewer, f), "page": await _list(request, viewer, f), "open": None}
+    selected = parse_id(request.query_params.get("c"))
+    if selected is not None:
+        try:
+            context["open"] = await _conversation(request, viewer, selected)
+        except InboxError:
+            context["open"] = None
+    return _render(request, "inbox.html", **context)
+
+
+async def list_partial(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    f = _filters(request, viewer)
+    selected = parse_id(request.query_params.get("c"))
+    return _render(request, "inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
+                   open={"conv": {"id": selected}} if selected is not None else None)
+
+
+async def conversation_partial(request: Request) -> Response:
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    f = _filters(request, viewer)
+    try:
+        opened = await _conversation(request, viewer, form_id(request.path_params["id"], "id"))
+    except InboxError:
+        return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
+                            '</section>', status_code=404)
+    part = request.query_params.get("part")
+    if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
+        return _render(request, "inbox.html", part, **_common(viewer, f), open=opened)
+    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
+
+
+async def act(request: Request) -> Response:
+    """Every conversation action of the UI: reply, note, assign, status. Answers with the
+    re-rendered conversation pane for htmx, or a redirect for a plain form post."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    ctx = request.app.state.ctx
+    cid = form_id(request.path_params["id"], "conversation id")
+    form = await request.form(max_files=1, max_part_size=request.app.state.ctx.settings.max_media_bytes)
+    action = request.path_params["action"]
+    error = None
+    try:
+        if action == "send":
+            text = str(form.get("text", ""))
+            if form.get("mode") == "note":
+                await actions.add_note(ctx, viewer, cid, text)
+            else:
+                inbox_id = str(form.get("inbox_id") or "")
+                template = None
+                if form.get("template"):  # "name|language", chosen when the reply window has closed
+                    name, _, language = str(form["template"]).partition("|")
+                    params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
+                    template = {"name": name, "language": language or "en_US", "parameters": params}
+                upload = form.get("file")
+                attachments = []
+                if isinstance(upload, UploadFile) and upload.filename:
+                    stored = await store_upload(ctx, upload, viewer.user_id)
+                    attachments = [{k: v for k, v in stored.items() if k != "handle"}]
+                await actions.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
+                                          inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
+        elif action == "assign":
+            await actions.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
+        elif action == "status":
+            until = None
+            if form.get("status") == "snoozed":
+                until = _snooze_until(str(form.get("until", "")),
+                                      str(form.get("until_utc") or form.get("until_at") or ""),
+                                      str(form.get("tz_offset") or ""))
+            await actions.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
+        elif action == "read":
+            await actions.mark_read(ctx, viewer, cid)
+        elif action == "retry":
+            await actions.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
+        elif action == "contact":
+            contact_id = form_id(form.get("contact_id"), "contact_id")
+            key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
+            if form.get("merge_with"):
+                other = form_id(form["merge_with"], "the other contact's id")
+                await actions.merge_contacts(ctx, viewer, contact_id, other)
+            elif form.get("name") is not None:
+                await actions.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
+            elif key:
+                await actions.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
+    except InboxError as exc:
+        error = exc.message
+    finally:
+        await form.close()  # an uploaded file's temporary copy
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/inbox?c={cid}", status_code=303)
+    if action == "read" and error is None:
+        return Response(status_code=204)  # sent in the background: nothing on the page to replace
+    f = _filters(request, viewer)
+    try:
+        opened = await _conversation(request, viewer, cid)
+    except InboxError:
+        return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
+                            'to see.</section>')
+    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened,
+                   error=error, oob=True)
+
+
+def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
+    """The assign forms' choice: "me", "user:<id>", "team:<id>" (the agent stays) or "none"
+    (for an agent, who may not change the team: nobody in the same team)."""
+    kind, _, ident = target.partition(":")
+    if target == "me":
+        return {"user_id": viewer.user_id}
+    if target == "none":
+        return {"user_id": None, "team_id": None} if viewer.sees_all else {"user_id": None}
+    if kind in ("user", "team") and (number := parse_id(ident)) is not None:
+        return {f"{kind}_id": number}
+    raise Invalid("pick someone to assign to", "invalid_assignee")
+
+
+def _snooze_until(choice: str, at: str = "", tz_offset: str = "") -> datetime:
+    """When a snooze from the conversation header ends: ``at`` if given (the browser's UTC
+    reading of the agent's datetime-local field, or without JavaScript the field itself),
+    else a preset ("1h", "4h", "tomorrow" at 09:00, "week"). ``tz_offset`` is the browser's
+    Date.getTimezoneOffset(), minutes behind UTC; without it the agent's clock is taken to
+    be UTC."""
+    offset = timedelta(minutes=int(tz_offset)) if re.fullmatch(r"-?\d{1,4}", tz_offset) and \
+        abs(int(tz_offset)) <= 18 * 60 else timedelta(0)
+    now = datetime.now(timezone.utc)
+    if at:
+        try:
+            local = datetime.fromisoformat(at)
+        except ValueError:
+            raise Invalid(f"{at!r} is not a date and time", "invalid_snooze") from None
+        until = local.replace(tzinfo=timezone.utc) + offset if local.tzinfo is None else local
+        if not now < until <= now + timedelta(days=366):
+            raise Invalid("a snooze ends in the future, within a year", "invalid_snooze")
+        return until
+    if choice == "tomorrow":
+        local_now = now - offset
+        return (local_now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0) + offset
+    return now + {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "week": timedelta(days=7)}.get(
+        choice, timedelta(hours=1))
+
+
+VIEWING_TTL = 45.0  # seconds a heartbeat keeps an agent listed as viewing a conversation
+
+
+class Presence:
+    """Who has which conversation open, from the heartbeats; in this process's memory.
+    Bounded: an entry goes ``ttl`` seconds after its last heartbeat (a sweep of the whole
+    map every ``ttl``), and at most ``max_conversations`` are tracked (the longest-tracked
+    goes first): heartbeats on conversations never opened again cannot pile up."""
+
+    def __init__(self, ttl: float = VIEWING_TTL, max_conversations: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.max_conversations, self.clock = ttl, max_conversations, clock
+        self.seen: dict[int, dict[int, float]] = {}  # conversation -> user -> last heartbeat
+        self._next_sweep = 0.0
+
+    def beat(self, conversation_id: int, user_id: int) -> list[int]:
+        """Record that ``user_id`` is looking at the conversation; the others who are."""
+        now = self.clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        here = self.seen.get(conversation_id)
+        if here is None:
+            while len(self.seen) >= self.max_conversations:
+                del self.seen[next(iter(self.seen))]
+            here = self.seen[conversation_id] = {}
+        here[user_id] = now
+        return [uid for uid, at in here.items() if uid != user_id and now - at <= self.ttl]
+
+    def _sweep(self, now: float) -> None:
+        for cid in list(self.seen):
+            here = {uid: at for uid, at in self.seen[cid].items() if now - at <= self.ttl}
+            if here:
+                self.seen[cid] = here
+            else:
+                del self.seen[cid]
+        self._next_sweep = now + self.ttl
+
+
+async def viewing(request: Request) -> Response:
+    """Heartbeat of an open conversation (ui/static/app.js, every 15 s): records that this
+    agent is looking at it and answers who else is; only for a conversation the agent may
+    see (anyone else learns nothing, and is not recorded)."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    cid = int(request.path_params["id"])
+    ctx = request.app.state.ctx
+    try:
+        await ctx.db.read(lambda c: actions.access_conversation(c, viewer, cid))
+    except InboxError:
+        return Response(status_code=404)
+    state = request.app.state
+    if not hasattr(state, "viewing"):
+        state.viewing = Presence()
+    others = state.viewing.beat(cid, viewer.user_id)
+    names = []
+    if others:
+        users = {u["id"]: u["name"] for u in await ctx.db.read(queries.list_users)}
+        names = [users.get(uid, f"#{uid}") for uid in others]
+    return _render(request, "inbox.html", "viewers", viewers=names)
+
+
+async def queue_page(request: Request) -> Response:
+    """The team lead's view: who is waiting, who is online, who carries how much."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    if not viewer.sees_all:
+        return HTMLResponse("<p>The queue view is for team leads and admins.</p>", status_code=403)
+    return _render(request, "queue.html", *(("queue",) if request.headers.get("hx-request") == "true" else ()),
+                   **await _queue(request, viewer))
+
+
+async def _queue(request: Request, viewer: Viewer) -> dict[str, Any]:
+    def read(c: Any) -> dict[str, Any]:
+        return {"waiting": queries.waiting_queue(c), "loads": queries.open_loads(c), "users": queries.list_users(c),
+                "teams": queries.list_teams(c)}
+    data = await request.app.state.ctx.db.read(read)
+    online = request.app.state.online
+    agents = [{**u, "online": u["id"] in online, "load": data["loads"].get(u["id"], 0)}
+              for u in data["users"] if u["active"]]
+    agents.sort(key=lambda a: (not a["online"], a["load"], a["name"]))
+    return {"viewer": viewer, "icons": CHANNEL_ICONS, "waiting": data["waiting"], "agents": agents,
+            "teams": data["teams"], "message": request.query_params.get("done"),
+            "error": request.query_params.get("error")}
+
+
+async def queue_assign(request: Request) -> Response:
+    """Reassign the checked conversations to one agent or team."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request)
+    form = await request.form()
+    try:
+        changes = _assignment(str(form.get("assignee", "")), viewer)
+    except InboxError as exc:
+        return RedirectResponse("/queue?" + urlencode({"error": exc.message}), status_code=303)
+    moved = 0
+    for raw in form.getlist("conversation"):
+        try:
+            await actions.assign_conversation(request.app.state.ctx, viewer, form_id(raw, "conversation"), changes)
+            moved += 1
+        except InboxError:
+            continue
+    return RedirectResponse(f"/queue?done={moved}", status_code=303)
+
+
+routes = [
+    Route("/queue", queue_page),
+    Route("/queue/assign", queue_assign, methods=["POST"]),
+    Route("/", home),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/inbox", inbox_page),
+    Route("/ui/list", list_partial),
+    Route("/ui/conversations/{id:int}", conversation_partial),
+    Route("/ui/conversations/{id:int}/viewing", viewing, methods=["POST"]),
+    Route("/ui/conversations/{id:int}/{action:str}", act, methods=["POST"]),
+]

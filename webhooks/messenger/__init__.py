@@ -1,0 +1,2 @@
+"""Facebook Messenger through Meta's Graph API.
+"""

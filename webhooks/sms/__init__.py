@@ -1,0 +1,2 @@
+"""SMS (and MMS) through Twilio; Twilio also carries WhatsApp (``provider: twilio``).
+"""

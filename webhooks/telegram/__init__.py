@@ -1,0 +1,2 @@
+"""Telegram through the Bot API.
+"""

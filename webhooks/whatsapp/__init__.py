@@ -1,0 +1,2 @@
+"""WhatsApp through Meta's Cloud API.
+"""
