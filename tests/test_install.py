@@ -57,9 +57,9 @@ def test_the_wheel_builds_without_warnings_and_carries_migrations_templates_and_
     built, log = wheel
     assert "SetuptoolsDeprecationWarning" not in log and "deprecat" not in log.lower()  # e.g. the license table
     names = set(zipfile.ZipFile(built).namelist())
-    versions = sorted(p.name for p in (ROOT / "inbox/migrations/versions").glob("*.py"))
-    assert versions and {f"inbox/migrations/versions/{v}" for v in versions} <= names
-    assert {"inbox/migrations/env.py", "inbox/migrations/script.py.mako", "ui/templates/base.html",
+    versions = sorted(p.name for p in (ROOT / "inbox/storage/migrations/versions").glob("*.py"))
+    assert versions and {f"inbox/storage/migrations/versions/{v}" for v in versions} <= names
+    assert {"inbox/storage/migrations/env.py", "inbox/storage/migrations/script.py.mako", "ui/templates/base.html",
             "ui/templates/login.html", "ui/static/app.css", "ui/static/app.js", "ui/static/favicon.svg"} <= names
     vendored = [p.name for p in (ROOT / "ui/static/vendor").iterdir()]
     assert vendored and {f"ui/static/vendor/{v}" for v in vendored} <= names
@@ -124,7 +124,7 @@ async def test_inbox_serve_from_the_wheel_migrates_and_serves_the_ui_from_an_emp
         proc.wait(30)
     with sqlite3.connect(empty / "data" / "inbox.db") as conn:
         (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    head = sorted(p.name for p in (ROOT / "inbox/migrations/versions").glob("0*.py"))[-1]
+    head = sorted(p.name for p in (ROOT / "inbox/storage/migrations/versions").glob("0*.py"))[-1]
     assert head.startswith(revision + "_")  # migrated to the latest revision
 
 
