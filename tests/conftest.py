@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from inbox import actions
 from inbox.config import Settings
+from inbox.domain.clock import MovableClock
 from inbox.domain.credentials import hash_password
 from inbox.storage.db import make_engine
 from inbox.storage.migrate import upgrade
@@ -218,11 +219,18 @@ def live_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def clock() -> MovableClock:
+    """The ``live`` app's clock: a test ages data with ``clock.advance(...)``, never by
+    rewriting timestamps in the database (tests/test_clock.py keeps it so)."""
+    return MovableClock()
+
+
+@pytest.fixture
 async def live(tmp_path: Path, fake_twilio: FakeTwilio, live_overrides: dict[str, Any],
-               storage: dict[str, str]) -> AsyncIterator[Live]:
+               storage: dict[str, str], clock: MovableClock) -> AsyncIterator[Live]:
     port = free_port()
     app = create_app(make_settings(tmp_path, fake_twilio.url, port,  # type: ignore[attr-defined]
-                                   **{**storage, **live_overrides}))
+                                   **{**storage, **live_overrides}), clock)
     tokens, users = seed_people(app)
     async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         r = await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={

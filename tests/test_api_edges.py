@@ -286,9 +286,12 @@ async def test_openapi_gives_each_operation_its_real_success_status(live: Live) 
 
 
 def test_a_snooze_time_from_the_ui_is_read_in_the_agents_zone_and_refused_when_impossible() -> None:
-    soon = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0, tzinfo=None)
-    assert _snooze_until("1h", soon.isoformat(), "") == soon.replace(tzinfo=timezone.utc)  # no JS: UTC
-    assert _snooze_until("1h", soon.isoformat(), "300") == soon.replace(tzinfo=timezone.utc) + timedelta(hours=5)
-    for bad in ("yesterday", "2001-01-01T10:00", (soon + timedelta(days=400)).isoformat()):
+    now = datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
+    soon = datetime(2030, 5, 3, 8, 30)  # the agent's field: no zone
+    assert _snooze_until(now, "1h", soon.isoformat(), "") == soon.replace(tzinfo=timezone.utc)  # no JS: UTC
+    assert _snooze_until(now, "1h", soon.isoformat(), "300") == soon.replace(tzinfo=timezone.utc) + timedelta(hours=5)
+    nine_at_utc_minus_5 = datetime(2030, 5, 2, 14, 0, tzinfo=timezone.utc)
+    assert _snooze_until(now, "tomorrow", "", "300") == nine_at_utc_minus_5
+    for bad in ("yesterday", "2030-05-01T11:59", (soon + timedelta(days=400)).isoformat()):
         with pytest.raises(Invalid):
-            _snooze_until("1h", bad, "")
+            _snooze_until(now, "1h", bad, "")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
 
 from inbox import actions
 from inbox.domain.channels import InboundMessage
+from inbox.domain.clock import MovableClock
 from inbox.domain.models import ChannelKind
-from inbox.domain.tables import CONVERSATIONS, INBOXES
+from inbox.domain.tables import INBOXES
 from tests.conftest import Live
 
 
@@ -46,7 +46,8 @@ async def test_sms_and_whatsapp_of_one_number_are_one_contact_and_one_conversati
     assert channels["sms"]["available"] and channels["whatsapp"]["default"]
 
 
-async def test_resolved_conversation_reopens_within_window_and_starts_anew_after(live: Live) -> None:
+async def test_resolved_conversation_reopens_within_window_and_starts_anew_after(live: Live,
+                                                                                 clock: MovableClock) -> None:
     await live.sms("+15557654321", "first")
     conv = (await live.get("/api/conversations"))["items"][0]
     r = await live.client.post(f"/api/conversations/{conv['id']}/status", json={"status": "resolved"},
@@ -59,9 +60,7 @@ async def test_resolved_conversation_reopens_within_window_and_starts_anew_after
 
     await live.client.post(f"/api/conversations/{conv['id']}/status", json={"status": "resolved"},
                            headers=live.as_("agent"))
-    long_ago = datetime.now(timezone.utc) - timedelta(days=8)
-    await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
-        update(CONVERSATIONS).where(CONVERSATIONS.c.id == conv["id"]).values(resolved_at=long_ago)))
+    clock.advance(timedelta(days=8))  # past the reopen window (settings.reopen_days)
     await live.sms("+15557654321", "new problem")
     convs = (await live.get("/api/conversations"))["items"]
     assert len(convs) == 2 and convs[0]["id"] != conv["id"] and convs[0]["status"] == "open"
@@ -160,14 +159,15 @@ async def test_contact_search_and_attribute_patch(live: Live) -> None:
     assert [c["id"] for c in by_text["items"]] == [conv["id"]]
 
 
-async def test_snoozed_conversation_wakes_when_its_time_comes(live: Live) -> None:
+async def test_snoozed_conversation_wakes_when_its_time_comes(live: Live, clock: MovableClock) -> None:
     await live.sms("+15557654321", "remind me later")
     conv = (await live.get("/api/conversations"))["items"][0]
     stream = await live.events()
-    soon = (datetime.now(timezone.utc) + timedelta(milliseconds=300)).isoformat()
+    later = (clock.now() + timedelta(hours=3)).isoformat()
     r = await live.client.post(f"/api/conversations/{conv['id']}/status", headers=live.as_("agent"),
-                               json={"status": "snoozed", "snoozed_until": soon})
+                               json={"status": "snoozed", "snoozed_until": later})
     assert r.status_code == 200 and r.json()["status"] == "snoozed" and r.json()["snoozed_until"]
+    clock.advance(timedelta(hours=3))  # wakes the timer, which would otherwise wait 30 s before looking again
     woke = await stream.next(lambda e: e["type"] == "conversation.updated"
                              and e["data"]["conversation"]["status"] == "open", timeout=5)
     assert woke["data"]["previous_status"] == "snoozed"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import websockets
 
+from inbox import actions
 from inbox.domain.access import Viewer
+from inbox.domain.clock import MovableClock
 from inbox.domain.events import LiveEvent, may_queue_delivery
 from tests.conftest import Live
 from ui.live import RESYNC, Subscription
@@ -82,14 +85,13 @@ def test_overflowing_subscription_keeps_one_resync_marker_only() -> None:
     assert sub.queue.empty()
 
 
-async def test_replay_past_the_retention_says_resync(live: Live) -> None:
-    from datetime import timedelta
-
-    from inbox import actions
-
+async def test_replay_past_the_retention_says_resync(live: Live, clock: MovableClock) -> None:
+    retention = timedelta(days=live.app.state.ctx.settings.event_retention_days)
     await live.sms("+15557654321", "one")
     await live.sms("+15557654321", "two")
-    assert await actions.prune_events(live.app.state.ctx, timedelta(0)) >= 3
+    assert await actions.prune_events(live.app.state.ctx, retention) == 0
+    clock.advance(retention + timedelta(minutes=1))
+    assert await actions.prune_events(live.app.state.ctx, retention) >= 3
     await live.sms("+15557654321", "three")  # kept: after the prune
     stream = await live.events(after=1)  # events 2.. were pruned: a replay would have a gap
     assert [e["type"] for e in stream.seen][:1] == ["resync"]

@@ -13,11 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from inbox.domain.channels import OutboundMessage, ProviderRejected
-from inbox.domain.models import utcnow
-from inbox.domain.tables import MESSAGES
+from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.fakes.messenger import PERSON_UNAVAILABLE, RATE_LIMITED, UNEXPECTED, FakeGraph
 from tests.helpers.forms import form_login
@@ -87,13 +85,6 @@ async def create_inbox(live: Live, page_id: str, token: str, name: str) -> dict[
 @pytest.fixture
 async def page(live: Live, graph: FakeGraph) -> Page:
     return Page(live, graph, await create_inbox(live, PAGE_ID, PAGE_TOKEN, "Shop page"))
-
-
-async def age_inbound(live: Live, conversation_id: int, by: timedelta) -> None:
-    """Make the customer's messages older, as if they had last written ``by`` ago."""
-    await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
-        update(MESSAGES).where(MESSAGES.c.conversation_id == conversation_id, MESSAGES.c.direction == "in")
-        .values(created_at=utcnow() - by)))
 
 
 def updated(match: Any) -> Any:
@@ -314,9 +305,10 @@ async def test_delivery_and_read_watermarks_move_replies_on(page: Page) -> None:
     await stream.close()
 
 
-async def test_after_24_hours_the_reply_goes_with_the_human_agent_tag_unless_disabled(page: Page) -> None:
+async def test_after_24_hours_the_reply_goes_with_the_human_agent_tag_unless_disabled(
+        page: Page, clock: MovableClock) -> None:
     conv = await page.say()
-    await age_inbound(page.live, conv["id"], timedelta(hours=30))
+    clock.advance(timedelta(hours=30))  # the customer last wrote 30 hours ago
     detail = await page.live.get(f"/api/conversations/{conv['id']}")
     [channel] = [c for c in detail["reply_channels"] if c["kind"] == "messenger"]
     assert channel["available"] and channel["window"]["open"]
@@ -335,9 +327,9 @@ async def test_after_24_hours_the_reply_goes_with_the_human_agent_tag_unless_dis
     await stream.close()
 
 
-async def test_after_7_days_a_reply_is_refused_with_window_closed(page: Page) -> None:
+async def test_after_7_days_a_reply_is_refused_with_window_closed(page: Page, clock: MovableClock) -> None:
     conv = await page.say()
-    await age_inbound(page.live, conv["id"], timedelta(days=8))
+    clock.advance(timedelta(days=8))
     r = await page.reply(conv["id"], "hello again")
     assert r.status_code == 409 and r.json()["error"]["code"] == "window_closed"
     [channel] = [c for c in (await page.live.get(f"/api/conversations/{conv['id']}"))["reply_channels"]

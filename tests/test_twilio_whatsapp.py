@@ -11,10 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from inbox.domain.models import utcnow
-from inbox.domain.tables import MESSAGES
+from inbox.domain.clock import MovableClock
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.twilio import inbound_params, signed
 from tests.helpers.whatsapp import fixture
@@ -115,13 +113,11 @@ async def test_one_customer_on_the_cloud_api_twilio_and_sms_is_one_contact(live:
         cloud.json()["id"], inbox["id"], live.inbox["id"]]
 
 
-async def test_outside_the_window_only_a_template_goes_as_a_content_sid(live: Live, inbox: dict[str, Any]) -> None:
+async def test_outside_the_window_only_a_template_goes_as_a_content_sid(live: Live, inbox: dict[str, Any],
+                                                                        clock: MovableClock) -> None:
     await whatsapp(live, "hello")
     [conv] = (await live.get("/api/conversations"))["items"]
-    # No clock to move: the customer's message is made 25 hours old, as the WhatsApp tests do.
-    await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
-        update(MESSAGES).where(MESSAGES.c.conversation_id == conv["id"])
-        .values(created_at=utcnow() - timedelta(hours=25))))
+    clock.advance(timedelta(hours=25))  # the customer wrote 25 hours ago
     offered = channel(await live.get(f"/api/conversations/{conv['id']}"), inbox["id"])
     assert offered["template_required"] and not offered["window"]["open"]
     assert "only an approved template can be sent" in offered["reason"]

@@ -14,10 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
-from sqlalchemy import update
 
-from inbox.domain.models import utcnow
-from inbox.domain.tables import MESSAGES
+from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.fakes.whatsapp import FakeGraph
 from tests.helpers.browser import browser, login
@@ -373,13 +371,10 @@ async def test_permanent_errors_and_failed_statuses_show_the_reason(wa: WhatsApp
     await stream.close()
 
 
-async def test_outside_the_window_only_a_template_is_sent(wa: WhatsApp) -> None:
+async def test_outside_the_window_only_a_template_is_sent(wa: WhatsApp, clock: MovableClock) -> None:
     await wa.post(fixture("text"))
     conv = await wa.conversation()
-    inbound = (await wa.messages(conv["id"]))[0]
-    long_ago = utcnow() - timedelta(hours=25)
-    await wa.live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
-        update(MESSAGES).where(MESSAGES.c.id == inbound["id"]).values(created_at=long_ago)))
+    clock.advance(timedelta(hours=25))  # the customer wrote 25 hours ago
 
     channel = [c for c in (await wa.live.get(f"/api/conversations/{conv['id']}"))["reply_channels"]
                if c["kind"] == "whatsapp"][0]
@@ -398,15 +393,14 @@ async def test_outside_the_window_only_a_template_is_sent(wa: WhatsApp) -> None:
                                                                        {"type": "text", "text": "#1234"}]}]}}
 
 
-async def test_the_composer_offers_templates_once_the_window_has_closed(wa: WhatsApp, browser: Browser) -> None:
+async def test_the_composer_offers_templates_once_the_window_has_closed(wa: WhatsApp, browser: Browser,
+                                                                       clock: MovableClock) -> None:
     r = await wa.live.client.patch(f"/api/inboxes/{wa.inbox['id']}", headers=wa.live.as_("admin"), json={
         "settings": {"templates": [{"name": "order_update", "language": "en_US"}]}})
     assert r.status_code == 200, r.text
     await wa.post(fixture("text"))
     conv = await wa.conversation()
-    inbound = (await wa.messages(conv["id"]))[0]
-    await wa.live.app.state.ctx.db.write(lambda tx: tx.conn.execute(
-        update(MESSAGES).where(MESSAGES.c.id == inbound["id"]).values(created_at=utcnow() - timedelta(hours=25))))
+    clock.advance(timedelta(hours=25))
 
     page = await login(browser, wa.live)
     await page.goto(wa.live.url + f"/inbox?tab=all&c={conv['id']}")

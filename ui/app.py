@@ -25,6 +25,7 @@ from inbox import redact
 from inbox.actions.context import Context
 from inbox.config import Settings
 from inbox.domain.channels import ReplyWindow
+from inbox.domain.clock import Clock, SystemClock
 from inbox.domain.events import may_queue_delivery
 from inbox.queries.directory import InboxDirectory
 from inbox.storage.db import Database
@@ -107,13 +108,14 @@ def settled_garbage_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     redact.install()  # before anything logs: uvicorn's lines hold /ws?token=... (inbox/redact.py)
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     bus = make_bus(settings)
     registry = build_registry(settings)
     ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
+                  clock=clock or SystemClock(),  # a test's MovableClock
                   reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates) for kind in registry.kinds()
                                  if (a := registry.get(kind)).reply_window is not None})
     directory = InboxDirectory(db)

@@ -14,7 +14,6 @@ from inbox.domain.errors import NotFound
 from inbox.domain.events import (
     MESSAGE_UPDATED,
 )
-from inbox.domain.models import utcnow
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CONV_EVENTS,
@@ -47,9 +46,9 @@ def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Di
                                                data=data, created_at=at))
 
 
-def _update_message(tx: Tx, message_id: int, values: Dict) -> Dict:
+def _update_message(tx: Tx, message_id: int, values: Dict, now: datetime) -> Dict:
     conn = tx.conn
-    conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(updated_at=utcnow(), **values))
+    conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(updated_at=now, **values))
     message = queries.get_message(conn, message_id)
     assert message is not None
     conv = conn.execute(select(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.team_id)

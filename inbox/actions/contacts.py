@@ -16,7 +16,6 @@ from inbox.domain.events import (
     SCOPE_ALL,
 )
 from inbox.domain.identity import normalize_email, normalize_phone
-from inbox.domain.models import utcnow
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CONTACTS,
@@ -63,7 +62,7 @@ async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes:
                 else:
                     attrs[k] = v
             values["attributes"] = attrs
-        conn.execute(update(CONTACTS).where(CONTACTS.c.id == contact_id).values(updated_at=utcnow(), **values))
+        conn.execute(update(CONTACTS).where(CONTACTS.c.id == contact_id).values(updated_at=ctx.clock.now(), **values))
         contact = queries.get_contact(conn, contact_id, full=False)
         assert contact is not None
         tx.emit(CONTACT_UPDATED, {"contact": contact}, [SCOPE_ALL])
@@ -84,7 +83,7 @@ async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id
         other = queries.get_contact(conn, other_id, full=False)
         if keep is None or other is None or keep["merged_into_id"] or other["merged_into_id"]:
             raise NotFound("no such contact")
-        now = utcnow()
+        now = ctx.clock.now()
         filled = {k: other[k] for k in ("email", "phone", "avatar_url") if not keep[k] and other[k]}
         if not keep["name"] and other["name"]:
             filled["name"] = other["name"]

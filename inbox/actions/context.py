@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from inbox.config import Settings
 from inbox.domain.channels import ReplyWindow
-from inbox.domain.models import utcnow
+from inbox.domain.clock import Clock, SystemClock
 from inbox.storage.bus import Bus
 from inbox.storage.db import Database
 from inbox.storage.media import MediaStore
@@ -28,5 +27,5 @@ class Context:
     reply_windows: Mapping[str, ReplyWindow] = field(default_factory=dict)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
-    # "Now", for checks against a provider's clock (signed timestamps): tests move it.
-    clock: Callable[[], datetime] = utcnow
+    # "Now", for everything time decides (inbox/domain/clock.py): tests move it.
+    clock: Clock = field(default_factory=SystemClock)

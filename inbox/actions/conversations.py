@@ -17,7 +17,7 @@ from inbox.domain.events import (
     CONVERSATION_ASSIGNED,
     CONVERSATION_UPDATED,
 )
-from inbox.domain.models import ConversationStatus, utcnow
+from inbox.domain.models import ConversationStatus
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CONVERSATIONS,
@@ -49,7 +49,7 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
         before = (conv["assignee_id"], conv["team_id"])
         if before == (user_id, team_id):
             return conv
-        now = utcnow()
+        now = ctx.clock.now()
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
             assignee_id=user_id, team_id=team_id, updated_at=now))
         kind = "unassigned" if user_id is None and team_id is None else (
@@ -79,7 +79,7 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
         conv = access_conversation(conn, viewer, conversation_id)
         if conv["status"] == new and new != ConversationStatus.snoozed:
             return conv
-        now = utcnow()
+        now = ctx.clock.now()
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
             status=new, updated_at=now, resolved_at=now if new == ConversationStatus.resolved else None,
             snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
@@ -112,7 +112,7 @@ async def wake_snoozed(ctx: Context) -> datetime | None:
     """Reopen every conversation whose snooze has run out; return when the next one will."""
     def job(tx: Tx) -> datetime | None:
         conn = tx.conn
-        now = utcnow()
+        now = ctx.clock.now()
         due = conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.status == ConversationStatus.snoozed,
                                                             CONVERSATIONS.c.snoozed_until <= now)).scalars().all()
         for cid in due:

@@ -19,7 +19,7 @@ from inbox.domain.channels import (
     SendError,
     Sent,
 )
-from inbox.domain.models import DeliveryStatus, utcnow
+from inbox.domain.models import DeliveryStatus
 from inbox.domain.tables import IDENTITIES, INBOXES, JOBS, MESSAGES
 from inbox.storage.db import Tx
 
@@ -35,18 +35,17 @@ class ClaimedJob:
     attachment: int = 0
 
 
-def _give_back(tx: Tx, job: ClaimedJob, wait: float) -> None:
+def _give_back(tx: Tx, job: ClaimedJob, wait: float, now: datetime) -> None:
     """Unclaim a job that must wait for its inbox's send rate; the claim was not an attempt."""
     tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(
         state="pending", lease_until=None, attempts=job.attempts - 1,
-        next_attempt_at=utcnow() + timedelta(seconds=wait)))
+        next_attempt_at=now + timedelta(seconds=wait)))
 
 
-def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], datetime | None]:
+def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[ClaimedJob], datetime | None]:
     """Claim due jobs (pending and due, or sending with an expired lease). Returns them and
     when the next not-yet-due job falls due."""
     conn = tx.conn
-    now = utcnow()
     due = or_(and_(JOBS.c.state == "pending", JOBS.c.next_attempt_at <= now),
               and_(JOBS.c.state == "sending", JOBS.c.lease_until < now))
     q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment,
@@ -74,7 +73,7 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
             attachments=attachments, message_id=r.message_id, payload=r.payload,
             last_inbound_at=latest.created_at if latest else None,
             reply_to_id=latest.provider_message_id if latest else None,
-            reply_to_payload=latest.payload if latest else None), r.attachment))
+            reply_to_payload=latest.payload if latest else None, attempted_at=now), r.attachment))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
     # A lease running out is work falling due too: the job of a worker that died.
@@ -85,7 +84,7 @@ def _claim(tx: Tx, limit: int, lease: timedelta) -> tuple[list[ClaimedJob], date
     return claimed, next_due
 
 
-def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
+def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent, now: datetime) -> None:
     tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="done", lease_until=None,
                                                                       last_error=None))
     current = tx.conn.execute(select(MESSAGES.c.status).where(MESSAGES.c.id == job.outbound.message_id)).scalar()
@@ -94,23 +93,23 @@ def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent) -> None:
     # A status callback may already have moved it further; never move it back.
     if current != DeliveryStatus.failed and STATUS_RANK.get(sent.status, 0) > STATUS_RANK.get(current or "", 0):
         values["status"] = sent.status
-    _update_message(tx, job.outbound.message_id, values)
-    apply_early_receipts(tx, job.outbound.inbox_id, sent.provider_message_id)
+    _update_message(tx, job.outbound.message_id, values, now)
+    apply_early_receipts(tx, job.outbound.inbox_id, sent.provider_message_id, now)
 
 
-def _record_fetched(tx: Tx, job: ClaimedJob, stored: dict[str, Any]) -> None:
+def _record_fetched(tx: Tx, job: ClaimedJob, stored: dict[str, Any], now: datetime) -> None:
     tx.conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="done", lease_until=None,
                                                                       last_error=None))
-    _update_attachment(tx, job, {**stored, "error": None})
+    _update_attachment(tx, job, {**stored, "error": None}, now)
 
 
-def _update_attachment(tx: Tx, job: ClaimedJob, changes: dict[str, Any]) -> None:
+def _update_attachment(tx: Tx, job: ClaimedJob, changes: dict[str, Any], now: datetime) -> None:
     attachments = tx.conn.execute(select(MESSAGES.c.attachments).where(MESSAGES.c.id == job.message_id)).scalar()
     attachments = [dict(a) for a in attachments or []]
     if job.attachment < len(attachments):
         merged = {**attachments[job.attachment], **changes}
         attachments[job.attachment] = {k: v for k, v in merged.items() if v is not None}
-        _update_message(tx, job.message_id, {"attachments": attachments})
+        _update_message(tx, job.message_id, {"attachments": attachments}, now)
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -119,9 +118,9 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return delay / 2 + random.random() * delay / 2
 
 
-def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: float, max_attempts: int) -> None:
+def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: float, max_attempts: int,
+                    now: datetime) -> None:
     conn = tx.conn
-    now = utcnow()
     reason = err.message
     if err.transient and job.attempts < max_attempts:
         delay = max(err.retry_after or 0.0, backoff(job.attempts, base, cap))
@@ -129,19 +128,19 @@ def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: f
             state="pending", lease_until=None, next_attempt_at=now + timedelta(seconds=delay), last_error=reason))
         retrying = f"{reason} (attempt {job.attempts} of {max_attempts}; retrying in {delay:.0f} s)"
         if job.job == "fetch":
-            _update_attachment(tx, job, {"error": retrying})
+            _update_attachment(tx, job, {"error": retrying}, now)
         else:
-            _update_message(tx, job.outbound.message_id, {"error_code": err.code, "error_message": retrying})
+            _update_message(tx, job.outbound.message_id, {"error_code": err.code, "error_message": retrying}, now)
         return
     conn.execute(update(JOBS).where(JOBS.c.id == job.job_id).values(state="failed", lease_until=None,
                                                                     last_error=reason))
     if err.transient:
         reason = f"{reason} (gave up after {job.attempts} attempts)"
     if job.job == "fetch":
-        _update_attachment(tx, job, {"error": f"could not download: {reason}"})
+        _update_attachment(tx, job, {"error": f"could not download: {reason}"}, now)
         return
     _update_message(tx, job.outbound.message_id, {"status": DeliveryStatus.failed, "error_code": err.code,
-                                                   "error_message": reason})
+                                                   "error_message": reason}, now)
     if err.recipient_opted_out:
         identity = conn.execute(select(MESSAGES.c.identity_id)
                                 .where(MESSAGES.c.id == job.outbound.message_id)).scalar_one()

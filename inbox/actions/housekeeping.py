@@ -9,7 +9,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from inbox.actions.context import Context
-from inbox.domain.models import utcnow
 from inbox.domain.tables import (
     EARLY_RECEIPTS,
     EVENTS,
@@ -21,14 +20,15 @@ from inbox.storage.db import Tx
 async def prune_events(ctx: Context, older_than: timedelta, batch: int = 5000) -> int:
     """Drop live events older than the retention: they exist to replay a reconnecting
     client, not as history (the conversation event log is the history)."""
-    cutoff = utcnow() - older_than
+    now = ctx.clock.now()
+    cutoff = now - older_than
     total = 0
     while True:
         def job(tx: Tx) -> int:
             ids = select(EVENTS.c.id).where(EVENTS.c.created_at < cutoff).order_by(EVENTS.c.id).limit(batch)
             deleted = tx.conn.execute(EVENTS.delete().where(EVENTS.c.id.in_(ids))).rowcount or 0
             # Receipts for messages we never sent (sent from another tool) wait at most a day.
-            tx.conn.execute(EARLY_RECEIPTS.delete().where(EARLY_RECEIPTS.c.created_at < utcnow() - timedelta(days=1)))
+            tx.conn.execute(EARLY_RECEIPTS.delete().where(EARLY_RECEIPTS.c.created_at < now - timedelta(days=1)))
             return deleted
         deleted = await ctx.db.write(job)
         total += deleted
@@ -56,6 +56,6 @@ async def forget_webhook_nonce(ctx: Context, key: str) -> None:
 
 async def prune_webhook_nonces(ctx: Context) -> int:
     """Drop tokens whose timestamps are too old to be accepted anyway."""
-    now = ctx.clock()
+    now = ctx.clock.now()
     return await ctx.db.write(
         lambda tx: tx.conn.execute(WEBHOOK_NONCES.delete().where(WEBHOOK_NONCES.c.expires_at < now)).rowcount or 0)

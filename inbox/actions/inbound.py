@@ -18,7 +18,7 @@ from inbox.domain.events import (
     CONTACT_UPDATED,
     SCOPE_ALL,
 )
-from inbox.domain.models import DeliveryStatus, Direction, utcnow
+from inbox.domain.models import DeliveryStatus, Direction
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     EARLY_RECEIPTS,
@@ -33,7 +33,7 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
     transaction, idempotent on (inbox, provider message id). See ingest.py."""
     reopen_after = timedelta(days=ctx.settings.reopen_days)
     try:
-        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now()))
         if result.fetches:
             ctx.wake_delivery()
         return result
@@ -44,7 +44,7 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
         found = await ctx.db.read(lambda c: find_message(c, msg.inbox_id, msg.provider_message_id))
         if found is not None:
             return IngestResult(*found, duplicate=True)
-        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after))
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now()))
         if result.fetches:
             ctx.wake_delivery()
         return result
@@ -62,7 +62,8 @@ async def record_edit(ctx: Context, edit: MessageEdit) -> bool:
             return True
         payload = dict(row.payload or {})
         payload["previous_texts"] = [*payload.get("previous_texts", []), row.text]
-        _update_message(tx, row.id, {"text": edit.text, "edited_at": edit.edited_at, "payload": payload})
+        _update_message(tx, row.id, {"text": edit.text, "edited_at": edit.edited_at, "payload": payload},
+                        ctx.clock.now())
         return True
     return await ctx.db.write(job)
 
@@ -79,25 +80,26 @@ async def record_watermark(ctx: Context, inbox_id: int, kind: str, handle: str, 
                    MESSAGES.c.provider_message_id.is_not(None))).all()
         moved = [r.id for r in rows
                  if r.status != DeliveryStatus.failed and STATUS_RANK.get(status, 0) > STATUS_RANK.get(r.status, 0)]
+        now = ctx.clock.now()
         for message_id in moved:
-            _update_message(tx, message_id, {"status": status})
+            _update_message(tx, message_id, {"status": status}, now)
         return len(moved)
     return await ctx.db.write(job)
 
 
 async def record_status(ctx: Context, status: StatusUpdate) -> bool:
     """Apply a delivery receipt. False when we know no such message (not ours, or not yet)."""
-    return await ctx.db.write(lambda tx: _apply_status(tx, status))
+    return await ctx.db.write(lambda tx: _apply_status(tx, status, ctx.clock.now()))
 
 
-def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
+def _apply_status(tx: Tx, su: StatusUpdate, now: datetime) -> bool:
     conn = tx.conn
     row = conn.execute(select(MESSAGES).where(MESSAGES.c.inbox_id == su.inbox_id,
                                               MESSAGES.c.provider_message_id == su.provider_message_id)).first()
     if row is None:  # kept until the send it belongs to has recorded the provider's id
         conn.execute(insert(EARLY_RECEIPTS).values(
             inbox_id=su.inbox_id, provider_message_id=su.provider_message_id, status=su.status,
-            error_code=su.error_code, error_message=su.error_message, created_at=utcnow()))
+            error_code=su.error_code, error_message=su.error_message, created_at=now))
         return False
     if su.status == DeliveryStatus.failed:
         if row.status in (DeliveryStatus.delivered, DeliveryStatus.read):
@@ -108,7 +110,7 @@ def _apply_status(tx: Tx, su: StatusUpdate) -> bool:
         values = {"status": su.status}
     else:
         return True
-    _update_message(tx, row.id, values)
+    _update_message(tx, row.id, values, now)
     if su.recipient_opted_out:
         record_opt_out(tx, row.identity_id)
     return True
@@ -128,9 +130,9 @@ def record_opt_out(tx: Tx, identity_id: int) -> None:
     tx.emit(CONTACT_UPDATED, {"contact": queries.get_contact(conn, row.contact_id, full=False)}, [SCOPE_ALL])
 
 
-def apply_early_receipts(tx: Tx, inbox_id: int, provider_message_id: str) -> None:
+def apply_early_receipts(tx: Tx, inbox_id: int, provider_message_id: str, now: datetime) -> None:
     """Receipts that came in before the send recorded ``provider_message_id``, in order."""
     where = (EARLY_RECEIPTS.c.inbox_id == inbox_id) & (EARLY_RECEIPTS.c.provider_message_id == provider_message_id)
     for r in tx.conn.execute(select(EARLY_RECEIPTS).where(where).order_by(EARLY_RECEIPTS.c.id)).all():
-        _apply_status(tx, StatusUpdate(inbox_id, provider_message_id, r.status, r.error_code, r.error_message))
+        _apply_status(tx, StatusUpdate(inbox_id, provider_message_id, r.status, r.error_code, r.error_message), now)
     tx.conn.execute(EARLY_RECEIPTS.delete().where(where))

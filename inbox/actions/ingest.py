@@ -20,7 +20,7 @@ from inbox.domain import serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.channels import InboundMessage
 from inbox.domain.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL
-from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, utcnow
+from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction
 from inbox.domain.records import Dict
 from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
 from inbox.storage.db import Tx
@@ -101,12 +101,11 @@ class IngestResult:
     fetches: int = 0  # attachments queued for download
 
 
-def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta) -> IngestResult:
-    """Store one inbound message, or recognise it as one already stored."""
+def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) -> IngestResult:
+    """Store one inbound message, or recognise it as one already stored, ``now`` by the app's clock."""
     conn = tx.conn
     if (dup := find_message(conn, msg.inbox_id, msg.provider_message_id)) is not None:
         return IngestResult(*dup, duplicate=True)
-    now = utcnow()
     identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
     attachments = [a.as_dict() for a in msg.attachments]
     text_preview = preview(msg.text, attachments)

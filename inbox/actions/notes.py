@@ -17,7 +17,6 @@ from inbox.domain.errors import Invalid
 from inbox.domain.events import (
     NOTE_CREATED,
 )
-from inbox.domain.models import utcnow
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     NOTES,
@@ -51,7 +50,7 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
                 if words & names:
                     mentioned.add(u.id)
         valid = _may_see(conn, mentioned, conv)
-        now = utcnow()
+        now = ctx.clock.now()
         note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=viewer.user_id,
                                                     text=text, mentions=sorted(valid), created_at=now)
                                ).inserted_primary_key[0]  # type: ignore[index]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
@@ -18,7 +19,7 @@ from inbox.domain.errors import Conflict, Invalid, NotFound
 from inbox.domain.events import (
     MESSAGE_CREATED,
 )
-from inbox.domain.models import DeliveryStatus, Direction, utcnow
+from inbox.domain.models import DeliveryStatus, Direction
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CONVERSATIONS,
@@ -49,7 +50,8 @@ async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: s
         raise Invalid(f"a reply is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
     payload = {"template": template} if template is not None else None
     result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id, attachments,
-                                                        payload, idempotency_key, ctx.reply_windows))
+                                                        payload, idempotency_key, ctx.reply_windows,
+                                                        ctx.clock.now()))
     if not result[1]:
         ctx.wake_delivery()
     return result
@@ -57,7 +59,7 @@ async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: s
 
 def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
                  attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
-                 windows: Mapping[str, ReplyWindow]) -> tuple[Dict, bool]:
+                 windows: Mapping[str, ReplyWindow], now: datetime) -> tuple[Dict, bool]:
     conn = tx.conn
     if idempotency_key:
         prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
@@ -68,7 +70,7 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
             return serialize.message_dict(prior), True
     conv = access_conversation(conn, viewer, conversation_id)
     inbox_id = inbox_id or conv["inbox_id"]
-    channels = {c["inbox_id"]: c for c in queries.reply_channels(conn, conversation_id, windows)}
+    channels = {c["inbox_id"]: c for c in queries.reply_channels(conn, conversation_id, now, windows)}
     choice = channels.get(inbox_id) if inbox_id is not None else None
     if choice is None:
         raise Invalid("no channel to reply through: pick an inbox_id from the conversation's reply_channels",
@@ -83,7 +85,6 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
     identity_id = conn.execute(select(IDENTITIES.c.id).where(
         IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
         IDENTITIES.c.kind == choice["kind"])).scalar_one()
-    now = utcnow()
     message_id = conn.execute(insert(MESSAGES).values(
         conversation_id=conversation_id, inbox_id=inbox_id, direction=Direction.outbound, identity_id=identity_id,
         author_id=viewer.user_id, text=text, attachments=attachments, payload=payload, status=DeliveryStatus.queued,
@@ -113,11 +114,11 @@ async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
         to = tx.conn.execute(select(IDENTITIES).where(IDENTITIES.c.id == row.identity_id)).first()
         if to is not None and to.opted_out:
             raise Conflict(f"{to.handle} has opted out of {to.kind} messages", "recipient_opted_out")
-        now = utcnow()
+        now = ctx.clock.now()
         tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id, JOBS.c.kind == "send").values(
             state="pending", attempts=0, next_attempt_at=now, lease_until=None, last_error=None))
         return _update_message(tx, message_id, {"status": DeliveryStatus.queued, "error_code": None,
-                                                "error_message": None})
+                                                "error_message": None}, now)
     message = await ctx.db.write(job)
     ctx.wake_delivery()
     return message

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx
 
 from inbox.domain.errors import BadRequest
-from inbox.domain.models import ChannelKind
+from inbox.domain.models import ChannelKind, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,8 @@ class OutboundMessage:
     # threads a reply on its Message-ID, References and subject).
     reply_to_id: str | None = None
     reply_to_payload: Mapping[str, Any] | None = None
+    # When this attempt goes, by the app's clock: a reply window is judged against it.
+    attempted_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True, slots=True)

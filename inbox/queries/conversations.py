@@ -5,7 +5,7 @@ channels a reply can take.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select, tuple_
@@ -82,11 +82,11 @@ def waiting_queue(conn: Connection, limit: int = 200) -> list[Dict]:
     return [conversation_dict(r) for r in rows]
 
 
-def reply_channels(conn: Connection, conversation_id: int,
+def reply_channels(conn: Connection, conversation_id: int, now: datetime,
                    windows: Mapping[str, ReplyWindow] | None = None) -> list[Dict]:
     """Every inbox a reply could leave through, and why it can't where it can't. For a
     channel with a reply window (``windows``, by channel kind), ``window`` says whether it
-    is open and until when; once it has closed, only a template can be sent
+    is open at ``now`` and until when; once it has closed, only a template can be sent
     (``template_required``) where the channel has templates, and nothing where it has not."""
     conv = conn.execute(select(CONVERSATIONS.c.contact_id, CONVERSATIONS.c.last_inbound_inbox_id)
                         .where(CONVERSATIONS.c.id == conversation_id)).first()
@@ -97,7 +97,6 @@ def reply_channels(conn: Connection, conversation_id: int,
     by_kind: dict[str, Any] = {}
     for i in idents:
         by_kind.setdefault(i.kind, i)
-    now = datetime.now(timezone.utc)
     out = []
     for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name).order_by(INBOXES.c.id)):
         ident = by_kind.get(inbox.kind)

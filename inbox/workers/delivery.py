@@ -31,7 +31,6 @@ from inbox.domain.channels import (
     Registry,
     SendError,
 )
-from inbox.domain.models import utcnow
 from inbox.storage.media import MediaRejected
 
 log = logging.getLogger(__name__)
@@ -48,6 +47,7 @@ class DeliveryWorker:
         self._stopping = False
         self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next free slot starts
         self._last_send: dict[int, float] = {}  # inbox id -> the loop time its last send started
+        ctx.clock.on_moved(self.wake)  # what falls due is judged by the clock: look again
 
     def wake(self) -> None:
         self._wake.set()
@@ -57,7 +57,7 @@ class DeliveryWorker:
         lease = timedelta(seconds=s.send_timeout_seconds * 2 + 5)
         while not self._stopping:
             self._wake.clear()
-            jobs, next_due = await self.ctx.db.write(lambda tx: _claim(tx, self.batch, lease))
+            jobs, next_due = await self.ctx.db.write(lambda tx: _claim(tx, self.batch, lease, self.ctx.clock.now()))
             for job in jobs:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(job))
@@ -65,7 +65,7 @@ class DeliveryWorker:
                 task.add_done_callback(self._tasks.discard)
             if len(jobs) == self.batch:
                 continue
-            timeout = 5.0 if next_due is None else max(0.0, (next_due - utcnow()).total_seconds())
+            timeout = 5.0 if next_due is None else max(0.0, (next_due - self.ctx.clock.now()).total_seconds())
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0))
             except TimeoutError:
@@ -95,18 +95,19 @@ class DeliveryWorker:
         except SendError as err:
             error = err
             await self.ctx.db.write(lambda tx: _record_failure(tx, job, error, s.retry_base_seconds,
-                                                               s.retry_max_seconds, s.max_attempts))
+                                                               s.retry_max_seconds, s.max_attempts,
+                                                               self.ctx.clock.now()))
             if error.transient:
                 self.wake()  # reschedule the loop's timer for the retry
         except Exception as err:  # a bug in an adapter must still show on the message
             log.exception("adapter %s crashed on %s job %s", job.channel, job.job, job.job_id)
             failure = SendError("internal_error", f"{type(err).__name__}: {err}")
-            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0, self.ctx.clock.now()))
         else:
             if job.job == "fetch":
                 await self._store(job, media)
             else:
-                await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent))
+                await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent, self.ctx.clock.now()))
         finally:
             self._slots.release()
 
@@ -126,7 +127,7 @@ class DeliveryWorker:
         slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
         wait = slot - loop.time()
         if wait > PACE_HOLD:
-            await self.ctx.db.write(lambda tx: _give_back(tx, job, wait))
+            await self.ctx.db.write(lambda tx: _give_back(tx, job, wait, self.ctx.clock.now()))
             return False
         self._next_send[inbox_id] = slot + gap
         if wait > 0:
@@ -142,12 +143,12 @@ class DeliveryWorker:
             path, content_type = await asyncio.to_thread(self.ctx.media.save, media.content, media.content_type)
         except MediaRejected as exc:
             failure = ProviderRejected("media_rejected", str(exc))
-            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0))
+            await self.ctx.db.write(lambda tx: _record_failure(tx, job, failure, 0, 0, 0, self.ctx.clock.now()))
             return
         stored = {"path": path, "content_type": content_type, "size": len(media.content)}
         if media.filename:
             stored["filename"] = media.filename
-        await self.ctx.db.write(lambda tx: _record_fetched(tx, job, stored))
+        await self.ctx.db.write(lambda tx: _record_fetched(tx, job, stored, self.ctx.clock.now()))
 
 
 PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate

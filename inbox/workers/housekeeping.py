@@ -1,5 +1,6 @@
 """Timed work of the serving process: wake snoozed conversations when their time comes,
-prune live events past their retention (and webhook tokens past their use), and (SQLite) keep the search index merged."""
+prune live events past their retention (and webhook tokens past their use), and (SQLite)
+keep the search index merged. Due times are read on the app's clock (ctx.clock)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import time
 from datetime import timedelta
 
 from inbox import actions
-from inbox.domain.models import utcnow
 from inbox.queries import search
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ class Housekeeper:
         self._changed = asyncio.Event()
         self._pruned_at = 0.0
         self._merged_at = time.monotonic()
+        ctx.clock.on_moved(self.snoozes_changed)  # a snooze may have run out: look again
 
     def snoozes_changed(self) -> None:
         self._changed.set()
@@ -47,7 +48,7 @@ class Housekeeper:
                     await self.ctx.db.write(lambda tx: search.sqlite_merge_step(tx.conn))
             except Exception:
                 log.exception("housekeeping failed")
-            wait = MAX_WAIT if next_due is None else (next_due - utcnow()).total_seconds()
+            wait = MAX_WAIT if next_due is None else (next_due - self.ctx.clock.now()).total_seconds()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.0, min(wait, MAX_WAIT)))
             except TimeoutError:

@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import mimetypes
 import re
-import time
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,7 @@ def _signature(secret: str, rel: str, expires: int) -> str:
 
 def signed_path(ctx: Context, rel: str, lifetime: int) -> str:
     """/media/public/... for ``rel``: fetched without credentials until ``lifetime`` runs out."""
-    expires = int(time.time()) + lifetime
+    expires = int(ctx.clock.now().timestamp()) + lifetime
     query = urlencode({"expires": expires, "sig": _signature(ctx.settings.secret_key, rel, expires)})
     return f"/media/public/{rel}?{query}"
 
@@ -187,7 +186,8 @@ async def public_media(request: Request) -> Response:
     except ValueError:
         raise Forbidden("a signed link is needed", "invalid_link") from None
     given = request.query_params.get("sig", "")
-    if expires < time.time() or not hmac.compare_digest(given, _signature(ctx.settings.secret_key, rel, expires)):
+    expired = expires < ctx.clock.now().timestamp()
+    if expired or not hmac.compare_digest(given, _signature(ctx.settings.secret_key, rel, expires)):
         raise Forbidden("this link is invalid or has expired", "invalid_link")
     path = ctx.media.path(rel) if ctx.media else None
     if path is None:

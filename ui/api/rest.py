@@ -127,13 +127,13 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
 
 @requires()
 async def get_conversation(request: Request, viewer: Viewer) -> Response:
-    cid = _path_id(request)
+    cid, ctx = _path_id(request), _ctx(request)
 
     def read(c: Any) -> dict[str, Any]:
         conv = actions.access_conversation(c, viewer, cid)
-        conv["reply_channels"] = queries.reply_channels(c, cid, _ctx(request).reply_windows)
+        conv["reply_channels"] = queries.reply_channels(c, cid, ctx.clock.now(), ctx.reply_windows)
         return conv
-    return JSONResponse(await _ctx(request).db.read(read))
+    return JSONResponse(await ctx.db.read(read))
 
 
 @takes(query={"before": STRING, "limit": limit(200)})

@@ -104,7 +104,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
 
     def read(c: Any) -> dict[str, Any]:
         conv = actions.access_conversation(c, viewer, conversation_id)
-        conv["reply_channels"] = queries.reply_channels(c, conversation_id, ctx.reply_windows)
+        conv["reply_channels"] = queries.reply_channels(c, conversation_id, ctx.clock.now(), ctx.reply_windows)
         timeline = queries.timeline(c, conversation_id, limit=100)
         contact = queries.get_contact(c, conv["contact"]["id"], viewer=viewer)
         users = {u["id"]: u for u in queries.list_users(c)}
@@ -203,7 +203,7 @@ async def act(request: Request) -> Response:
         elif action == "status":
             until = None
             if form.get("status") == "snoozed":
-                until = _snooze_until(str(form.get("until", "")),
+                until = _snooze_until(ctx.clock.now(), str(form.get("until", "")),
                                       str(form.get("until_utc") or form.get("until_at") or ""),
                                       str(form.get("tz_offset") or ""))
             await actions.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
@@ -252,15 +252,14 @@ def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
     raise Invalid("pick someone to assign to", "invalid_assignee")
 
 
-def _snooze_until(choice: str, at: str = "", tz_offset: str = "") -> datetime:
-    """When a snooze from the conversation header ends: ``at`` if given (the browser's UTC
+def _snooze_until(now: datetime, choice: str, at: str = "", tz_offset: str = "") -> datetime:
+    """When a snooze from the conversation header ends, read at ``now``: ``at`` if given (the browser's UTC
     reading of the agent's datetime-local field, or without JavaScript the field itself),
     else a preset ("1h", "4h", "tomorrow" at 09:00, "week"). ``tz_offset`` is the browser's
     Date.getTimezoneOffset(), minutes behind UTC; without it the agent's clock is taken to
     be UTC."""
     offset = timedelta(minutes=int(tz_offset)) if re.fullmatch(r"-?\d{1,4}", tz_offset) and \
         abs(int(tz_offset)) <= 18 * 60 else timedelta(0)
-    now = datetime.now(timezone.utc)
     if at:
         try:
             local = datetime.fromisoformat(at)

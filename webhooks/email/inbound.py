@@ -183,7 +183,7 @@ async def inbound(request: Request) -> Response:
     nonce = None
     if mailgun:
         nonce = inbound_auth.check_mailgun(inbox["id"], fields, str(inbox["settings"].get("inbound_secret", "")),
-                                           ctx.clock())
+                                           ctx.clock.now())
         await inbound_auth.use_once(ctx, *nonce)
     raw = fields.get("body-mime") or fields.get("email")
     if raw is None:

@@ -431,7 +431,7 @@ class MessengerAdapter:
         last = message.last_inbound_at
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=timezone.utc)
-        age = datetime.now(timezone.utc) - last if last is not None else None
+        age = message.attempted_at - last if last is not None else None
         if age is not None and age <= RESPONSE_WINDOW:
             return {**envelope, "messaging_type": "RESPONSE"}
         if age is None or age > HUMAN_AGENT_WINDOW:
