@@ -18,7 +18,7 @@ from inbox.domain.events import (
     INTERNAL_SCOPES,
 )
 from inbox.domain.models import Role, utcnow
-from inbox.domain.records import Dict
+from inbox.domain.records import Dict, User
 from inbox.domain.tables import (
     CANNED,
     INBOXES,
@@ -30,7 +30,7 @@ from inbox.domain.tables import (
 from inbox.storage.db import Tx
 
 
-def create_user(tx: Tx, *, email: str, name: str, role: str, password_hash: str) -> Dict:
+def create_user(tx: Tx, *, email: str, name: str, role: str, password_hash: str) -> User:
     try:
         Role(role)
     except ValueError:
@@ -48,7 +48,7 @@ def create_user(tx: Tx, *, email: str, name: str, role: str, password_hash: str)
     return serialize.user_dict(user)
 
 
-def update_user(tx: Tx, user_id: int, changes: Dict) -> Dict:
+def update_user(tx: Tx, user_id: int, changes: Dict) -> User:
     if queries.get_user(tx.conn, user_id) is None:
         raise NotFound("no such user")
     if "role" in changes:

@@ -14,7 +14,7 @@ from inbox.domain.errors import NotFound
 from inbox.domain.events import (
     MESSAGE_UPDATED,
 )
-from inbox.domain.records import Dict
+from inbox.domain.records import Conversation, Dict, Message
 from inbox.domain.tables import (
     CONV_EVENTS,
     CONVERSATIONS,
@@ -26,14 +26,14 @@ from inbox.storage.db import Tx
 STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
 
 
-def _conversation(conn: Connection, conversation_id: int) -> Dict:
+def _conversation(conn: Connection, conversation_id: int) -> Conversation:
     conv = queries.get_conversation(conn, conversation_id)
     if conv is None:
         raise NotFound("no such conversation")
     return conv
 
 
-def access_conversation(conn: Connection, viewer: Viewer, conversation_id: int) -> Dict:
+def access_conversation(conn: Connection, viewer: Viewer, conversation_id: int) -> Conversation:
     """A permission-checked fetch: a conversation the viewer may not see does not exist for them."""
     conv = _conversation(conn, conversation_id)
     if not access.visible_to(viewer, conv):
@@ -46,7 +46,7 @@ def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Di
                                                data=data, created_at=at))
 
 
-def _update_message(tx: Tx, message_id: int, values: Dict, now: datetime) -> Dict:
+def _update_message(tx: Tx, message_id: int, values: Dict, now: datetime) -> Message:
     conn = tx.conn
     conn.execute(update(MESSAGES).where(MESSAGES.c.id == message_id).values(updated_at=now, **values))
     message = queries.get_message(conn, message_id)

@@ -16,7 +16,7 @@ from inbox.domain.events import (
     SCOPE_ALL,
 )
 from inbox.domain.identity import normalize_email, normalize_phone
-from inbox.domain.records import Dict
+from inbox.domain.records import Contact, Dict
 from inbox.domain.tables import (
     CONTACTS,
     CONVERSATIONS,
@@ -27,7 +27,7 @@ from inbox.storage.db import Tx
 CONTACT_FIELDS = ("name", "email", "phone", "avatar_url", "attributes")
 
 
-async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes: Dict) -> Dict:
+async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes: Dict) -> Contact:
     unknown = set(changes) - set(CONTACT_FIELDS)
     if unknown:
         raise Invalid(f"unknown contact fields: {', '.join(sorted(unknown))}", "unknown_field")
@@ -48,7 +48,7 @@ async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes:
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"] or "") or None
 
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Contact:
         conn = tx.conn
         current = queries.get_contact(conn, contact_id, full=False)
         if current is None or current["merged_into_id"] is not None:
@@ -70,21 +70,21 @@ async def update_contact(ctx: Context, viewer: Viewer, contact_id: int, changes:
     return await ctx.db.write(job)
 
 
-async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id: int) -> Dict:
+async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id: int) -> Contact:
     """Fold ``other`` into ``contact``: identities, conversations (with their messages and
     notes) move; missing fields and attributes are filled from the other; the other is
     kept as a tombstone pointing at the survivor, and every moved conversation logs it."""
     if contact_id == other_id:
         raise Invalid("cannot merge a contact with itself", "same_contact")
 
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Contact:
         conn = tx.conn
         keep = queries.get_contact(conn, contact_id, full=False)
         other = queries.get_contact(conn, other_id, full=False)
         if keep is None or other is None or keep["merged_into_id"] or other["merged_into_id"]:
             raise NotFound("no such contact")
         now = ctx.clock.now()
-        filled = {k: other[k] for k in ("email", "phone", "avatar_url") if not keep[k] and other[k]}
+        filled: Dict = {k: other[k] for k in ("email", "phone", "avatar_url") if not keep[k] and other[k]}
         if not keep["name"] and other["name"]:
             filled["name"] = other["name"]
         filled["attributes"] = {**other["attributes"], **keep["attributes"]}

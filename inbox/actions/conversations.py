@@ -18,7 +18,7 @@ from inbox.domain.events import (
     CONVERSATION_UPDATED,
 )
 from inbox.domain.models import ConversationStatus
-from inbox.domain.records import Dict
+from inbox.domain.records import Conversation
 from inbox.domain.tables import (
     CONVERSATIONS,
 )
@@ -26,12 +26,12 @@ from inbox.storage.db import Tx
 
 
 async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int,
-                              changes: dict[str, int | None]) -> Dict:
+                              changes: dict[str, int | None]) -> Conversation:
     """Change the assignee (``changes["user_id"]``) and/or the team (``changes["team_id"]``);
     a key left out is unchanged, None clears. Agents may take unassigned conversations and
     hand on their own; leads and admins may reassign any, and only they change a team: the
     team decides who sees a conversation, and an agent clearing it would show it to all."""
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Conversation:
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
         if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
@@ -65,7 +65,7 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
 
 
 async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status: str,
-                     snoozed_until: datetime | None = None) -> Dict:
+                     snoozed_until: datetime | None = None) -> Conversation:
     try:
         new = ConversationStatus(status)
     except ValueError:
@@ -74,7 +74,7 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
     if new == ConversationStatus.snoozed and snoozed_until is None:
         raise Invalid("snoozing needs snoozed_until", "snoozed_until_required")
 
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Conversation:
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
         if conv["status"] == new and new != ConversationStatus.snoozed:
@@ -95,8 +95,8 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
     return updated
 
 
-async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Dict:
-    def job(tx: Tx) -> Dict:
+async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Conversation:
+    def job(tx: Tx) -> Conversation:
         conv = access_conversation(tx.conn, viewer, conversation_id)
         if conv["unread_count"] == 0:
             return conv

@@ -78,6 +78,6 @@ async def reconfigure_inbox(ctx: Context, registry: Registry, inbox_id: int, nam
 
 def describe(registry: Registry, inbox: dict[str, Any]) -> dict[str, Any]:
     """An inbox for the API and CLI: secrets masked, and the URLs to give the provider."""
-    out = serialize.inbox_dict(inbox)
+    out: dict[str, Any] = {**serialize.inbox_dict(inbox)}
     out["webhook_urls"] = registry.get(inbox["kind"]).webhook_urls(inbox) if registry.supports(inbox["kind"]) else {}
     return out

@@ -4,8 +4,10 @@ Every statement is built once, at import, with bind parameters, so SQLAlchemy re
 compiled form and cache key; building a Core statement per call cost more than running
 it (profiled: ~60% of the writer's time). A message from a known customer with an open
 conversation takes five statements: find duplicate, find identity, latest conversation,
-insert message, update conversation, plus one insert per live event. The conversation
-sent with the event is assembled from values already at hand, not read back.
+insert message, update conversation, plus one insert per live event. The events' contact,
+conversation and message are the values just written, not read back, put through the
+serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a payload
+cannot drift from what a GET returns.
 """
 
 from __future__ import annotations
@@ -149,12 +151,13 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
         _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
 
     status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
-    message_id = _INSERT_MESSAGE.scalar(conn, {
+    message: Dict = {
         "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
         "identity_id": identity_id, "text": msg.text, "attachments": attachments,
         "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
         "provider_timestamp": msg.timestamp, "payload": dict(msg.payload) if msg.payload else None,
-        "raw": dict(msg.raw) if msg.unsupported else None, "created_at": now, "updated_at": now})
+        "raw": dict(msg.raw) if msg.unsupported else None, "created_at": now, "updated_at": now}
+    message_id = _INSERT_MESSAGE.scalar(conn, message)
     fetches = 0
     for index, attachment in enumerate(attachments):
         if attachment.get("media_id") or attachment.get("url"):
@@ -163,25 +166,23 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                                              "created_at": now})
             fetches += 1
 
+    # The events carry the rows as just written, through the serializers the REST API uses.
     conversation = serialize.conversation_dict({**values, "contact_name": contact_name})
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
     if new_contact:
-        tx.emit(CONTACT_UPDATED, {"contact": {
+        tx.emit(CONTACT_UPDATED, {"contact": serialize.contact_dict({
             "id": contact_id, "name": contact_name, "email": msg.email, "phone": msg.phone,
-            "avatar_url": msg.avatar_url,
-            "attributes": {}, "created_at": serialize.iso(now), "updated_at": serialize.iso(now)}}, [SCOPE_ALL])
+            "avatar_url": msg.avatar_url, "attributes": {}, "created_at": now, "updated_at": now,
+            "merged_into_id": None})}, [SCOPE_ALL])
     if created:
         tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, scopes)
     elif previous_status is not None:
         tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": previous_status}, scopes)
-    tx.emit(MESSAGE_CREATED, {"message": {
-        "id": message_id, "conversation_id": values["id"], "inbox_id": msg.inbox_id, "direction": msg.direction,
-        "author_id": None, "identity_id": identity_id, "text": msg.text, "attachments": attachments,
-        "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
-        "payload": dict(msg.payload) if msg.payload else None, "edited_at": None, "has_raw": msg.unsupported,
-        "error": None, "created_at": serialize.iso(now), "updated_at": serialize.iso(now),
-        "sender": {"contact_id": contact_id, "name": contact_name, "handle": msg.handle, "channel": msg.kind.value},
-    }, "conversation": conversation}, scopes)
+    event_message = serialize.message_dict({**message, "id": message_id, "author_id": None, "edited_at": None,
+                                            "error_code": None, "error_message": None})
+    event_message["sender"] = {"contact_id": contact_id, "name": contact_name, "handle": msg.handle,
+                               "channel": msg.kind.value}
+    tx.emit(MESSAGE_CREATED, {"message": event_message, "conversation": conversation}, scopes)
     return IngestResult(message_id, values["id"], fetches=fetches)
 
 

@@ -17,7 +17,7 @@ from inbox.domain.errors import Invalid
 from inbox.domain.events import (
     NOTE_CREATED,
 )
-from inbox.domain.records import Dict
+from inbox.domain.records import Conversation, Note
 from inbox.domain.tables import (
     NOTES,
     USERS,
@@ -28,7 +28,7 @@ MENTION = re.compile(r"@([\w.+-]+(?:@[\w-]+\.[\w.-]+)?)")
 
 
 async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str,
-                   mentions: list[int] | None = None) -> Dict:
+                   mentions: list[int] | None = None) -> Note:
     """A private note: never leaves the inbox. ``@name`` (an agent's first name or the
     part of their email before the @, or the whole email) mentions and notifies them.
     Only users who may see the conversation can be mentioned: a mention must not hand
@@ -39,7 +39,7 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
     if len(text) > MAX_TEXT_CHARS:
         raise Invalid(f"a note is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
 
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Note:
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
         mentioned = set(mentions or [])
@@ -54,15 +54,15 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
         note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=viewer.user_id,
                                                     text=text, mentions=sorted(valid), created_at=now)
                                ).inserted_primary_key[0]  # type: ignore[index]
-        note = {"id": note_id, "conversation_id": conversation_id, "author_id": viewer.user_id, "text": text,
-                "mentions": sorted(valid), "created_at": serialize.iso(now)}
+        note = serialize.note_dict({"id": note_id, "conversation_id": conversation_id, "author_id": viewer.user_id,
+                                    "text": text, "mentions": sorted(valid), "created_at": now})
         scopes = conversation_scopes(conv["assignee_id"], conv["team_id"]) + [f"user:{u}" for u in sorted(valid)]
         tx.emit(NOTE_CREATED, {"note": note, "conversation_id": conversation_id}, scopes)
         return note
     return await ctx.db.write(job)
 
 
-def _may_see(conn: Connection, user_ids: set[int], conv: Dict) -> set[int]:
+def _may_see(conn: Connection, user_ids: set[int], conv: Conversation) -> set[int]:
     """Those of ``user_ids`` who exist and may see the conversation."""
     if not user_ids:
         return set()

@@ -20,7 +20,7 @@ from inbox.domain.events import (
     MESSAGE_CREATED,
 )
 from inbox.domain.models import DeliveryStatus, Direction
-from inbox.domain.records import Dict
+from inbox.domain.records import Dict, Message
 from inbox.domain.tables import (
     CONVERSATIONS,
     IDENTITIES,
@@ -34,7 +34,7 @@ MAX_TEXT_CHARS = 10_000
 
 async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: str, *,
                      inbox_id: int | None = None, attachments: list[Dict] | None = None,
-                     template: Dict | None = None, idempotency_key: str | None = None) -> tuple[Dict, bool]:
+                     template: Dict | None = None, idempotency_key: str | None = None) -> tuple[Message, bool]:
     """Queue a reply and its delivery job in one transaction. Returns (message, replayed):
     replayed is True when the Idempotency-Key was seen before and nothing new was queued.
     ``template`` ({"name", "language", "parameters"}) sends an approved template, the only
@@ -59,7 +59,7 @@ async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: s
 
 def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
                  attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
-                 windows: Mapping[str, ReplyWindow], now: datetime) -> tuple[Dict, bool]:
+                 windows: Mapping[str, ReplyWindow], now: datetime) -> tuple[Message, bool]:
     conn = tx.conn
     if idempotency_key:
         prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
@@ -102,9 +102,9 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
     return message, False
 
 
-async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Dict:
+async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Message:
     """An agent asks to send a failed reply again: a fresh delivery job, attempts from zero."""
-    def job(tx: Tx) -> Dict:
+    def job(tx: Tx) -> Message:
         row = tx.conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).first()
         if row is None:
             raise NotFound("no such message")

@@ -4,14 +4,13 @@ SQL clause that limits a conversation list to what a viewer may see.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_
 
 from inbox.domain.events import INTERNAL_SCOPES, SCOPE_ALL
-from inbox.domain.records import Dict
 from inbox.domain.tables import CONVERSATIONS
 
 
@@ -49,7 +48,7 @@ class Viewer:
         return not self.scopes.isdisjoint(scopes)
 
 
-def visible_to(viewer: Viewer, conv: Dict) -> bool:
+def visible_to(viewer: Viewer, conv: Mapping[str, Any]) -> bool:
     return viewer.may_see(conversation_scopes(conv["assignee_id"], conv["team_id"]))
 
 

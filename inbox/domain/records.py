@@ -1,8 +1,131 @@
-"""The shapes entities travel in between the layers.
+"""The shapes entities travel in between the layers: what the serializers of
+``inbox/domain/serialize.py`` return, and so what the REST API and the live events send.
+
+TypedDicts rather than dataclasses: the records are JSON on the way out, and callers read
+them by key. A key marked ``NotRequired`` is added by one view only (the full contact's
+identities and conversations, an inbound message's sender).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 Dict = dict[str, Any]
+
+
+class User(TypedDict):
+    id: int
+    email: str
+    name: str
+    role: str
+    active: bool
+
+
+class Inbox(TypedDict):
+    id: int
+    kind: str
+    name: str
+    address: str
+    settings: dict[str, Any]  # secret values masked
+    created_at: str | None
+
+
+class Identity(TypedDict):
+    id: int
+    kind: str
+    handle: str
+    profile_name: str | None
+    opted_out: bool
+    last_seen_at: str | None
+
+
+class ContactRef(TypedDict):
+    id: int
+    name: str
+
+
+class Conversation(TypedDict):
+    id: int
+    status: str
+    assignee_id: int | None
+    team_id: int | None
+    contact: ContactRef
+    unread_count: int
+    channel: str | None
+    inbox_id: int | None  # the inbox of the latest inbound message
+    last_message_at: str | None
+    last_message_preview: str | None
+    last_message_direction: str | None
+    last_inbound_at: str | None
+    snoozed_until: str | None
+    resolved_at: str | None
+    created_at: str | None
+    updated_at: str | None
+    reply_channels: NotRequired[list[Dict]]  # GET /api/conversations/{id}: where a reply can go
+
+
+class Contact(TypedDict):
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+    avatar_url: str | None
+    attributes: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+    merged_into_id: int | None
+    identities: NotRequired[list[Identity]]  # GET /api/contacts/{id}, and after a merge
+    conversations: NotRequired[list[Conversation]]  # GET /api/contacts/{id}: those the viewer may see
+
+
+class MessageError(TypedDict):
+    code: str | None
+    message: str | None
+
+
+class Sender(TypedDict):
+    contact_id: int
+    name: str
+    handle: str
+    channel: str
+
+
+class Message(TypedDict):
+    id: int
+    conversation_id: int
+    inbox_id: int | None
+    direction: str
+    author_id: int | None
+    identity_id: int | None
+    text: str
+    attachments: list[dict[str, Any]]
+    provider_message_id: str | None
+    reply_to: str | None
+    status: str
+    payload: dict[str, Any] | None
+    edited_at: str | None
+    has_raw: bool
+    error: MessageError | None
+    created_at: str | None
+    updated_at: str | None
+    sender: NotRequired[Sender]  # only in the live event of an inbound message
+
+
+class Note(TypedDict):
+    id: int
+    conversation_id: int
+    author_id: int | None
+    text: str
+    mentions: list[int]
+    created_at: str | None
+
+
+class ConversationEvent(TypedDict):
+    """An entry of the timeline's log (assigned, status_changed, merged...)."""
+
+    id: int
+    conversation_id: int
+    kind: str
+    actor_id: int | None
+    data: dict[str, Any]
+    created_at: str | None

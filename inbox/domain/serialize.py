@@ -1,15 +1,30 @@
 """One serializer per entity: a row as the JSON the REST API, the live events and ingest
-all send.
+all send. Each takes a database row or any mapping with the row's keys (ingest passes the
+values it has just written, so its events need no read back) and returns the record of
+``inbox/domain/records.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Row
 
-from inbox.domain.records import Dict
+from inbox.domain.records import (
+    Contact,
+    Conversation,
+    ConversationEvent,
+    Dict,
+    Identity,
+    Inbox,
+    Message,
+    Note,
+    User,
+)
+
+Fields = Row[Any] | Mapping[str, Any]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,8 +37,12 @@ def _row(row: Row[Any] | None) -> Dict | None:
     return dict(row._mapping) if row is not None else None
 
 
-def user_dict(row: Row[Any] | Dict) -> Dict:
-    m = row if isinstance(row, dict) else row._mapping
+def _fields(row: Fields) -> Mapping[Any, Any]:
+    return row._mapping if isinstance(row, Row) else row
+
+
+def user_dict(row: Fields) -> User:
+    m = _fields(row)
     return {"id": m["id"], "email": m["email"], "name": m["name"], "role": m["role"], "active": m["active"]}
 
 
@@ -31,26 +50,30 @@ SECRET_SETTINGS = frozenset({"auth_token", "access_token", "app_secret", "page_a
                              "smtp_password", "inbound_secret", "secret_token", "verify_token"})
 
 
-def inbox_dict(row: Row[Any] | Dict) -> Dict:
-    m = row if isinstance(row, dict) else row._mapping
+def inbox_dict(row: Fields) -> Inbox:
+    m = _fields(row)
     settings = {k: ("********" if k in SECRET_SETTINGS and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
             "created_at": iso(m["created_at"])}
 
 
-def identity_dict(m: Any) -> Dict:
-    return {"id": m.id, "kind": m.kind, "handle": m.handle, "profile_name": m.profile_name,
-            "opted_out": m.opted_out, "last_seen_at": iso(m.last_seen_at)}
+def identity_dict(row: Fields) -> Identity:
+    m = _fields(row)
+    return {"id": m["id"], "kind": m["kind"], "handle": m["handle"], "profile_name": m["profile_name"],
+            "opted_out": m["opted_out"], "last_seen_at": iso(m["last_seen_at"])}
 
 
-def contact_dict(m: Any) -> Dict:
-    return {"id": m.id, "name": m.name, "email": m.email, "phone": m.phone, "avatar_url": m.avatar_url,
-            "attributes": m.attributes, "created_at": iso(m.created_at), "updated_at": iso(m.updated_at)}
+def contact_dict(row: Fields) -> Contact:
+    m = _fields(row)
+    return {"id": m["id"], "name": m["name"], "email": m["email"], "phone": m["phone"],
+            "avatar_url": m["avatar_url"], "attributes": m["attributes"], "created_at": iso(m["created_at"]),
+            "updated_at": iso(m["updated_at"]), "merged_into_id": m["merged_into_id"]}
 
 
-def conversation_dict(row: Any) -> Dict:
-    """From a row of ``_conversation_select()``, or any mapping with the same keys."""
-    m = row._mapping if hasattr(row, "_mapping") else row
+def conversation_dict(row: Fields) -> Conversation:
+    """From a row of ``_conversation_select()`` (the conversation and its contact's name as
+    ``contact_name``), or any mapping with the same keys."""
+    m = _fields(row)
     return {
         "id": m["id"], "status": m["status"], "assignee_id": m["assignee_id"], "team_id": m["team_id"],
         "contact": {"id": m["contact_id"], "name": m["contact_name"]},
@@ -62,22 +85,27 @@ def conversation_dict(row: Any) -> Dict:
     }
 
 
-def message_dict(m: Any) -> Dict:
+def message_dict(row: Fields) -> Message:
+    m = _fields(row)
+    error_code, error_message = m["error_code"], m["error_message"]
     return {
-        "id": m.id, "conversation_id": m.conversation_id, "inbox_id": m.inbox_id, "direction": m.direction,
-        "author_id": m.author_id, "identity_id": m.identity_id, "text": m.text, "attachments": m.attachments,
-        "provider_message_id": m.provider_message_id, "reply_to": m.reply_to, "status": m.status,
-        "payload": m.payload, "edited_at": iso(m.edited_at), "has_raw": m.raw is not None,
-        "error": {"code": m.error_code, "message": m.error_message} if (m.error_code or m.error_message) else None,
-        "created_at": iso(m.created_at), "updated_at": iso(m.updated_at),
+        "id": m["id"], "conversation_id": m["conversation_id"], "inbox_id": m["inbox_id"],
+        "direction": m["direction"], "author_id": m["author_id"], "identity_id": m["identity_id"], "text": m["text"],
+        "attachments": m["attachments"], "provider_message_id": m["provider_message_id"], "reply_to": m["reply_to"],
+        "status": m["status"], "payload": m["payload"], "edited_at": iso(m["edited_at"]),
+        "has_raw": m["raw"] is not None,
+        "error": {"code": error_code, "message": error_message} if (error_code or error_message) else None,
+        "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }
 
 
-def note_dict(m: Any) -> Dict:
-    return {"id": m.id, "conversation_id": m.conversation_id, "author_id": m.author_id, "text": m.text,
-            "mentions": m.mentions, "created_at": iso(m.created_at)}
+def note_dict(row: Fields) -> Note:
+    m = _fields(row)
+    return {"id": m["id"], "conversation_id": m["conversation_id"], "author_id": m["author_id"], "text": m["text"],
+            "mentions": m["mentions"], "created_at": iso(m["created_at"])}
 
 
-def conv_event_dict(m: Any) -> Dict:
-    return {"id": m.id, "conversation_id": m.conversation_id, "kind": m.kind, "actor_id": m.actor_id,
-            "data": m.data, "created_at": iso(m.created_at)}
+def conv_event_dict(row: Fields) -> ConversationEvent:
+    m = _fields(row)
+    return {"id": m["id"], "conversation_id": m["conversation_id"], "kind": m["kind"], "actor_id": m["actor_id"],
+            "data": m["data"], "created_at": iso(m["created_at"])}

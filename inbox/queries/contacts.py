@@ -6,21 +6,21 @@ from __future__ import annotations
 from sqlalchemy import Connection, or_, select
 
 from inbox.domain.access import Viewer, visibility_clause
-from inbox.domain.records import Dict
+from inbox.domain.records import Contact
 from inbox.domain.serialize import contact_dict, conversation_dict, identity_dict
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES
 from inbox.queries import search
 from inbox.queries.conversations import _conversation_select
 
 
-def get_contact(conn: Connection, contact_id: int, *, full: bool = True, viewer: Viewer | None = None) -> Dict | None:
+def get_contact(conn: Connection, contact_id: int, *, full: bool = True,
+                viewer: Viewer | None = None) -> Contact | None:
     """The contact; ``full`` adds identities and conversations, only those ``viewer`` may
     see when one is given (every caller that shows a contact to a user gives one)."""
     row = conn.execute(select(CONTACTS).where(CONTACTS.c.id == contact_id)).first()
     if row is None:
         return None
     out = contact_dict(row)
-    out["merged_into_id"] = row.merged_into_id
     if full:
         idents = conn.execute(select(IDENTITIES).where(IDENTITIES.c.contact_id == contact_id).order_by(IDENTITIES.c.id))
         out["identities"] = [identity_dict(i) for i in idents]
@@ -32,7 +32,7 @@ def get_contact(conn: Connection, contact_id: int, *, full: bool = True, viewer:
     return out
 
 
-def search_contacts(conn: Connection, q: str, limit: int = 50) -> list[Dict]:
+def search_contacts(conn: Connection, q: str, limit: int = 50) -> list[Contact]:
     """Contacts whose name, email, phone or a handle contains ``q``, newest first. Names
     and handles are looked up in the search indexes from three characters on."""
     query = select(CONTACTS).where(CONTACTS.c.merged_into_id.is_(None))

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select, tuple_
 
 from inbox.domain.access import Viewer, visibility_clause
 from inbox.domain.channels import ReplyWindow
-from inbox.domain.records import Dict
+from inbox.domain.records import Conversation, Dict
 from inbox.domain.serialize import conversation_dict, iso
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, INBOXES, MESSAGES
 from inbox.queries import search
@@ -24,7 +24,7 @@ def _conversation_select() -> Any:
         CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
 
 
-def get_conversation(conn: Connection, conversation_id: int) -> Dict | None:
+def get_conversation(conn: Connection, conversation_id: int) -> Conversation | None:
     row = conn.execute(_conversation_select().where(CONVERSATIONS.c.id == conversation_id)).first()
     return conversation_dict(row) if row is not None else None
 
@@ -74,7 +74,7 @@ def open_loads(conn: Connection) -> dict[int, int]:
     return {r[0]: r[1] for r in rows}
 
 
-def waiting_queue(conn: Connection, limit: int = 200) -> list[Dict]:
+def waiting_queue(conn: Connection, limit: int = 200) -> list[Conversation]:
     """Unassigned open or pending conversations, longest-waiting customer first."""
     rows = conn.execute(_conversation_select().where(
         CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(("open", "pending")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
-from inbox.domain.records import Dict
+from inbox.domain.records import Dict, User
 from inbox.domain.serialize import _row, iso, user_dict
 from inbox.domain.tables import MEMBERS, TEAMS, TOKENS, USERS
 
@@ -27,7 +27,7 @@ def team_ids_of(conn: Connection, user_id: int) -> frozenset[int]:
     return frozenset(conn.execute(select(MEMBERS.c.team_id).where(MEMBERS.c.user_id == user_id)).scalars())
 
 
-def list_users(conn: Connection) -> list[Dict]:
+def list_users(conn: Connection) -> list[User]:
     return [user_dict(r) for r in conn.execute(select(USERS).order_by(USERS.c.id))]
 
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select, tuple_
 
-from inbox.domain.records import Dict
+from inbox.domain.records import ConversationEvent, Dict, Message, Note
 from inbox.domain.serialize import conv_event_dict, message_dict, note_dict
 from inbox.domain.tables import CONV_EVENTS, MESSAGES, NOTES
 from inbox.queries.cursors import decode_cursor, encode_cursor
 
 
-def get_message(conn: Connection, message_id: int) -> Dict | None:
+def get_message(conn: Connection, message_id: int) -> Message | None:
     row = conn.execute(select(MESSAGES).where(MESSAGES.c.id == message_id)).first()
     return message_dict(row) if row is not None else None
 
@@ -32,7 +32,7 @@ def timeline(conn: Connection, conversation_id: int, *, before: str | None = Non
     if before:
         at, (kind_no, item_id) = decode_cursor(before, 3)
         key = (at, kind_no, item_id)
-    merged: list[tuple[tuple[datetime, int, int], str, Dict]] = []
+    merged: list[tuple[tuple[datetime, int, int], str, Message | Note | ConversationEvent]] = []
     for kind, table, to_dict in _TIMELINE:
         kn = _KIND_ORDER[kind]
         q = select(table).where(table.c.conversation_id == conversation_id)

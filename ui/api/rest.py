@@ -20,6 +20,7 @@ from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
 from inbox.domain.models import ChannelKind, Role
+from inbox.domain.records import Conversation
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
@@ -129,7 +130,7 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
 async def get_conversation(request: Request, viewer: Viewer) -> Response:
     cid, ctx = _path_id(request), _ctx(request)
 
-    def read(c: Any) -> dict[str, Any]:
+    def read(c: Any) -> Conversation:
         conv = actions.access_conversation(c, viewer, cid)
         conv["reply_channels"] = queries.reply_channels(c, cid, ctx.clock.now(), ctx.reply_windows)
         return conv
