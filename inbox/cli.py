@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import functools
 import getpass
 import json
 import logging
@@ -19,18 +18,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from inbox import actions, queries, redact
+from inbox import actions, compose, queries, redact
 from inbox.config import Settings
 from inbox.domain import serialize
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError
-from inbox.storage.db import Database, sync_url
-
-
-def _db(settings: Settings) -> Database:
-    db = Database(settings.database_url)
-    db.migrate()
-    return db
+from inbox.storage.db import sync_url
 
 
 # Lines libraries log at info on every start or every mail that tell an operator nothing (shown
@@ -86,30 +79,12 @@ def check_workers(settings: Settings, workers: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from ui.protocol import BoundedHttpToolsProtocol
-
     check_workers(settings, args.workers)
     _logging(settings)
     # Once here, before the workers start (each also checks, under a lock, and finds it done).
-    _db(settings).stop()
-    # httptools with bounds on request heads; a partial pickles, so --workers processes get it too.
-    http = functools.partial(BoundedHttpToolsProtocol, head_timeout=settings.header_timeout_seconds)
-    uvicorn.run("ui.app:create_app", factory=True, host=args.host, port=args.port, loop="uvloop",
-                http=http,  # type: ignore[arg-type]
-                workers=args.workers if args.workers > 1 else None,
-                # uvicorn kills a worker that has not answered its health ping within this; a worker
-                # answers once it has imported the app (5 s, the default, is not enough on a busy host).
-                timeout_worker_healthcheck=60,
-                log_config=log_config(settings),  # in every worker too
-                access_log=args.access_log, log_level=settings.log_level,
-                # X-Forwarded-* only from INBOX_TRUSTED_PROXIES (uvicorn's own default trusts
-                # 127.0.0.1, so a local caller could pick its address for the login throttle).
-                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None,
-                # flow-controlled sends (a stalled client backs up into its bounded queue), and
-                # no per-message deflate: it costs 1.5-2x CPU per frame (PERFORMANCE.md).
-                ws="websockets-sansio", ws_per_message_deflate=False)
+    compose.database(settings).stop()
+    compose.serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log,
+                  log_config=log_config(settings))
     return 0
 
 
@@ -126,49 +101,18 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from inbox.domain.channels import ReplyWindow
-    from inbox.domain.events import may_queue_delivery
-    from inbox.storage.media import MediaStore
-    from inbox.storage.redisbus import make_bus
-    from inbox.workers.delivery import DeliveryWorker
-    from webhooks.registry import build_registry
-
-    db = Database(settings.database_url)
-    await asyncio.to_thread(db.migrate)
-    bus = make_bus(settings)
-    registry = build_registry(settings)
-    ctx = actions.Context(db=db, settings=settings, bus=bus,
-                           media=MediaStore(settings.media_dir, settings.max_media_bytes),
-                           reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates)
-                                          for kind in registry.kinds()
-                                          if (a := registry.get(kind)).reply_window is not None})
-    worker = DeliveryWorker(ctx, registry)
-    ctx.wake_delivery = worker.wake
-    bus.subscribe(lambda event: worker.wake() if may_queue_delivery(event) else None)
-    await bus.start(db)
-    db.on_commit = bus.publish_committed
-    db.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(worker.run())
-    logging.getLogger("inbox.worker").info("delivery worker running")
-    try:
+    async with compose.process(settings).delivering():
         await stop.wait()
-    finally:
-        await worker.stop()  # lets the sends in flight finish and record their outcome
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await registry.aclose()
-        await bus.stop()  # first: no more reads from it once the database closes
-        await asyncio.to_thread(db.stop)
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     from inbox.storage import migrate
 
-    db = _db(settings)
+    db = compose.database(settings)
     print(migrate.current(db.engine))
     db.stop()
     return 0
@@ -177,7 +121,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
     from inbox.storage.seed import seed
 
-    db = _db(settings)
+    db = compose.database(settings)
     try:
         result = seed(db.engine, conversations=args.conversations, messages=args.messages,
                       random_seed=args.random_seed, progress=lambda line: print(line, file=sys.stderr))
@@ -195,7 +139,7 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
         raise InboxError("password must be at least 8 characters")
     pw_hash = hash_password(password)
     name = args.name or args.email.partition("@")[0]
-    user = _db(settings).write_sync(lambda tx: actions.create_user(
+    user = compose.database(settings).write_sync(lambda tx: actions.create_user(
         tx, email=args.email, name=name, role=args.role, password_hash=pw_hash))
     if generated:
         print(f"password for {user['email']} (shown once; change it after logging in): {password}", file=sys.stderr)
@@ -247,7 +191,7 @@ def _secret_option(flag: str, value: str | None, required: bool, help_text: str)
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    db = _db(settings)
+    db = compose.database(settings)
     user = db.read_sync(lambda c: queries.get_user_by_email(c, args.email))
     if user is None:
         raise InboxError(f"no user with email {args.email}")
@@ -257,9 +201,8 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
     from inbox.actions.inboxes import describe, setup_inbox
-    from webhooks.registry import build_registry
 
-    registry = build_registry(settings)
+    registry = compose.channels(settings)
     settings_in: dict[str, Any] = {}
     for flag, (key, required, help_text) in registry.get(args.kind).cli_options.items():
         value = getattr(args, flag.replace("-", "_"))
@@ -269,7 +212,7 @@ def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
             settings_in[key] = value
 
     async def create() -> dict[str, Any]:
-        ctx = actions.Context(db=_db(settings), settings=settings)
+        ctx = compose.context(settings, compose.database(settings), registry)
         try:
             return await setup_inbox(ctx, registry, args.kind, args.name, settings_in)
         finally:
@@ -322,9 +265,7 @@ def parser() -> argparse.ArgumentParser:
 
     inbox = sub.add_parser("inbox", help="manage inboxes").add_subparsers(dest="action", required=True)
     ic = inbox.add_parser("create", help="create an inbox").add_subparsers(dest="kind", required=True)
-    from webhooks.registry import build_registry
-
-    registry = build_registry(Settings())  # every channel that has an adapter gets a subcommand
+    registry = compose.channels(Settings())  # every channel that has an adapter gets a subcommand
     for kind in registry.kinds():
         adapter = registry.get(kind)
         kp = ic.add_parser(kind.value, help=f"a {kind.value} inbox")

@@ -1,8 +1,8 @@
-"""The ASGI application: composition of storage, bus, delivery worker and routes."""
+"""The ASGI application: every route (ours and the channels'), the middleware, and the
+lifespan that starts the process's parts built by inbox/compose.py."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -21,18 +20,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox import redact
-from inbox.actions.context import Context
+from inbox import compose, queries, redact
 from inbox.config import Settings
-from inbox.domain.channels import ReplyWindow
-from inbox.domain.clock import Clock, SystemClock
-from inbox.domain.events import may_queue_delivery
-from inbox.queries.directory import InboxDirectory
-from inbox.storage.db import Database
-from inbox.storage.media import MediaStore
-from inbox.storage.redisbus import make_bus
-from inbox.workers.delivery import DeliveryWorker
-from inbox.workers.housekeeping import Housekeeper
+from inbox.domain.clock import Clock
 from ui import live
 from ui.api import media
 from ui.api import rest as api
@@ -41,8 +31,6 @@ from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.pages import admin
 from ui.pages import agent as views
-from webhooks import routes as webhook_routes
-from webhooks.registry import build_registry
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,7 +38,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 async def healthz(request: Request) -> Response:
     try:
-        await request.app.state.ctx.db.read(lambda c: c.execute(text("SELECT 1")).scalar())
+        await request.app.state.ctx.db.read(queries.ping)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
@@ -109,46 +97,18 @@ def settled_garbage_collector() -> Iterator[None]:
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    """The ASGI app of ``inbox serve`` (uvicorn's factory, once per worker process): the
+    process's parts from the composition root (inbox/compose.py), started by the lifespan,
+    behind our routes and middleware."""
     redact.install()  # before anything logs: uvicorn's lines hold /ws?token=... (inbox/redact.py)
     settings = settings or Settings.from_env()
-    db = Database(settings.database_url)
-    bus = make_bus(settings)
-    registry = build_registry(settings)
-    ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
-                  clock=clock or SystemClock(),  # a test's MovableClock
-                  reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates) for kind in registry.kinds()
-                                 if (a := registry.get(kind)).reply_window is not None})
-    directory = InboxDirectory(db)
-    worker = DeliveryWorker(ctx, registry)
-    ctx.wake_delivery = worker.wake
-    if settings.run_worker:  # replies queued by other processes too (with the Redis bus)
-        bus.subscribe(lambda event: worker.wake() if may_queue_delivery(event) else None)
-    housekeeper = Housekeeper(ctx)
-    ctx.snoozes_changed = housekeeper.snoozes_changed
+    process = compose.process(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(db.migrate)
-        await bus.start(db)
-        db.on_commit = bus.publish_committed
-        db.start()
-        await directory.reload()
-        await registry.start(ctx, directory)  # what channels run beside HTTP (email's SMTP listener)
-        task = asyncio.create_task(worker.run()) if settings.run_worker else None
-        housekeeping = asyncio.create_task(housekeeper.run())
-        try:
+        async with process.serving():
             with settled_garbage_collector():
                 yield
-        finally:
-            housekeeping.cancel()
-            if task is not None:
-                await worker.stop()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await registry.aclose()
-            await bus.stop()  # first: no more reads from it once the database closes
-            await asyncio.to_thread(db.stop)
 
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -157,7 +117,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
         Route("/api/openapi.json", openapi),
         *api.routes,
-        *webhook_routes.routes,
+        *compose.webhook_routes(),
         *live.routes,
         *media.routes,
         *views.routes,
@@ -167,18 +127,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
                                                     settings.max_email_bytes) + 1024 * 1024),
                     Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
                                same_site="lax", https_only=settings.public_url.startswith("https://"))],
     )
-    app.state.ctx = ctx
+    app.state.ctx = process.ctx
     app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds,
                                              settings.login_account_attempts)
     app.state.online = Counter()  # user id -> open WebSockets (ui/live.py)
-    app.state.registry = registry
-    app.state.directory = directory
-    app.state.worker = worker
+    app.state.registry = process.registry
+    app.state.directory = process.directory
     return app

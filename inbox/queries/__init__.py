@@ -15,6 +15,7 @@ from inbox.queries.cursors import encode_cursor as encode_cursor
 from inbox.queries.events import events_after as events_after
 from inbox.queries.events import first_event_id as first_event_id
 from inbox.queries.events import last_event_id as last_event_id
+from inbox.queries.health import ping as ping
 from inbox.queries.people import get_team as get_team
 from inbox.queries.people import get_user as get_user
 from inbox.queries.people import get_user_by_email as get_user_by_email
@@ -23,8 +24,10 @@ from inbox.queries.people import list_tokens as list_tokens
 from inbox.queries.people import list_users as list_users
 from inbox.queries.people import team_ids_of as team_ids_of
 from inbox.queries.people import user_for_token as user_for_token
+from inbox.queries.settings import get_canned as get_canned
 from inbox.queries.settings import get_inbox as get_inbox
 from inbox.queries.settings import list_canned as list_canned
 from inbox.queries.settings import list_inboxes as list_inboxes
 from inbox.queries.timeline import get_message as get_message
+from inbox.queries.timeline import get_raw as get_raw
 from inbox.queries.timeline import timeline as timeline

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
 
 from inbox.domain.records import Dict
 from inbox.domain.serialize import _row, iso
@@ -19,5 +21,13 @@ def get_inbox(conn: Connection, inbox_id: int) -> Dict | None:
 
 
 def list_canned(conn: Connection) -> list[Dict]:
-    return [{"id": r.id, "short_code": r.short_code, "text": r.text, "created_at": iso(r.created_at)}
-            for r in conn.execute(select(CANNED).order_by(CANNED.c.short_code))]
+    return [_canned(r) for r in conn.execute(select(CANNED).order_by(CANNED.c.short_code))]
+
+
+def get_canned(conn: Connection, canned_id: int) -> Dict | None:
+    row = conn.execute(select(CANNED).where(CANNED.c.id == canned_id)).first()
+    return _canned(row) if row is not None else None
+
+
+def _canned(r: Row[Any]) -> Dict:
+    return {"id": r.id, "short_code": r.short_code, "text": r.text, "created_at": iso(r.created_at)}

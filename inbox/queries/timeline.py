@@ -19,6 +19,13 @@ def get_message(conn: Connection, message_id: int) -> Message | None:
     return message_dict(row) if row is not None else None
 
 
+def get_raw(conn: Connection, message_id: int) -> Dict | None:
+    """The provider's untouched payload of a message, and its conversation (to check who
+    may see it)."""
+    row = conn.execute(select(MESSAGES.c.conversation_id, MESSAGES.c.raw).where(MESSAGES.c.id == message_id)).first()
+    return {"conversation_id": row.conversation_id, "raw": row.raw} if row is not None else None
+
+
 _TIMELINE = (("message", MESSAGES, message_dict), ("note", NOTES, note_dict), ("event", CONV_EVENTS, conv_event_dict))
 
 

@@ -7,7 +7,6 @@ import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,7 +14,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.actions.context import Context
-from inbox.domain import serialize, tables
+from inbox.domain import serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
@@ -188,12 +187,11 @@ async def get_raw(request: Request, viewer: Viewer) -> Response:
     mid = _path_id(request)
 
     def read(c: Any) -> dict[str, Any]:
-        row = c.execute(select(tables.MESSAGES.c.conversation_id, tables.MESSAGES.c.raw)
-                        .where(tables.MESSAGES.c.id == mid)).first()
-        if row is None:
+        message = queries.get_raw(c, mid)
+        if message is None:
             raise NotFound("no such message")
-        actions.access_conversation(c, viewer, row.conversation_id)
-        return {"message_id": mid, "raw": row.raw}
+        actions.access_conversation(c, viewer, message["conversation_id"])
+        return {"message_id": mid, "raw": message["raw"]}
     return JSONResponse(await _ctx(request).db.read(read))
 
 
@@ -210,7 +208,8 @@ async def post_note(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def post_assignment(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    changes = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id") if key in data}
+    changes: dict[str, int | None] = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id")
+                                      if key in data}
     return JSONResponse(await actions.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
 
 
@@ -453,7 +452,7 @@ async def create_canned(request: Request, viewer: Viewer) -> Response:
 async def patch_canned(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     cid = _path_id(request)
-    current = next((c for c in await _ctx(request).db.read(queries.list_canned) if c["id"] == cid), None)
+    current = await _ctx(request).db.read(lambda c: queries.get_canned(c, cid))
     if current is None:
         raise NotFound("no such canned response")
     code = _str(data, "short_code") if "short_code" in data else current["short_code"]

@@ -5,6 +5,8 @@ goes through the same services and checks as the REST API."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,67 +60,104 @@ def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[st
     return {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
 
 
-async def admin_action(request: Request) -> Response:
-    viewer = await _admin(request)
-    if isinstance(viewer, Response):
-        return viewer
+AdminAction = Callable[[Request, Viewer, dict[str, str]], Awaitable[str]]
+
+
+def admin_action(act: AdminAction) -> Callable[[Request], Awaitable[Response]]:
+    """The route handler of one admin form: admins only; ``act(request, viewer, form)``
+    makes the change and says what it did, shown on the admin page it redirects back to
+    (or the reason it refused)."""
+    @functools.wraps(act)
+    async def endpoint(request: Request) -> Response:
+        viewer = await _admin(request)
+        if isinstance(viewer, Response):
+            return viewer
+        form = {k: str(v) for k, v in (await request.form()).multi_items()}
+        try:
+            return _back(done=await act(request, viewer, form))
+        except InboxError as exc:
+            return _back(error=exc.message)
+        except ValueError:
+            return _back(error="a number was expected")
+    return endpoint
+
+
+async def _members(request: Request) -> list[int]:
+    """The team form's checked members (the form is read already: this is its cache)."""
+    return [n for v in (await request.form()).getlist("member_ids") if (n := parse_id(v)) is not None]
+
+
+async def create_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     ctx, registry = request.app.state.ctx, request.app.state.registry
-    form = {k: str(v) for k, v in (await request.form()).multi_items()}
-    members = [n for v in (await request.form()).getlist("member_ids") if (n := parse_id(v)) is not None]
-    action = request.path_params["action"]
-    try:
-        if action == "inbox":
-            kind = form.get("kind", "")
-            inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind,
-                                              _channel_settings(registry, form, kind))
-            await request.app.state.directory.reload()
-            return _back(done=f"Inbox {inbox['name']} created")
-        if action == "inbox-update":
-            iid, kind = form_id(form.get("inbox_id"), "inbox_id"), form.get("kind", "")
-            inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None,
-                                                    _channel_settings(registry, form, kind))
-            await request.app.state.directory.reload()
-            return _back(done=f"Inbox {inbox['name']} saved")
-        if action == "user":
-            password = form.get("password", "")
-            if len(password) < 8:
-                raise Invalid("password must be at least 8 characters")
-            pw_hash = await asyncio.to_thread(hash_password, password)
-            user = await ctx.db.write(lambda tx: actions.create_user(
-                tx, email=form.get("email", ""), name=form.get("name", ""), role=form.get("role", "agent"),
-                password_hash=pw_hash))
-            return _back(done=f"User {user['email']} created")
-        if action == "user-update":
-            uid = form_id(form.get("user_id"), "user_id")
-            changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
-            if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
-                raise Invalid("you cannot demote or deactivate yourself")
-            await ctx.db.write(lambda tx: actions.update_user(tx, uid, changes))
-            return _back(done="User updated")
-        if action == "team":
-            team = await ctx.db.write(lambda tx: actions.create_team(tx, form.get("name", ""), members))
-            return _back(done=f"Team {team['name']} created")
-        if action == "team-update":
-            tid = form_id(form.get("team_id"), "team_id")
-            await ctx.db.write(lambda tx: actions.update_team(tx, tid, member_ids=members))
-            return _back(done="Team updated")
-        if action == "canned":
-            await ctx.db.write(lambda tx: actions.save_canned(
-                tx, canned_id=None, short_code=form.get("short_code", ""), text=form.get("text", ""),
-                author_id=viewer.user_id))
-            return _back(done=f"/{form.get('short_code', '').strip().lower()} saved")
-        if action == "canned-delete":
-            canned_id = form_id(form.get("canned_id"), "canned_id")
-            await ctx.db.write(lambda tx: actions.delete_canned(tx, canned_id))
-            return _back(done="Canned response deleted")
-    except InboxError as exc:
-        return _back(error=exc.message)
-    except ValueError:
-        return _back(error="a number was expected")
-    return _back(error=f"unknown action {action}")
+    kind = form.get("kind", "")
+    inbox = await inboxes.setup_inbox(ctx, registry, kind, form.get("name", "").strip() or kind,
+                                      _channel_settings(registry, form, kind))
+    await request.app.state.directory.reload()
+    return f"Inbox {inbox['name']} created"
+
+
+async def update_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    ctx, registry = request.app.state.ctx, request.app.state.registry
+    iid, kind = form_id(form.get("inbox_id"), "inbox_id"), form.get("kind", "")
+    inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, form.get("name", "").strip() or None,
+                                            _channel_settings(registry, form, kind))
+    await request.app.state.directory.reload()
+    return f"Inbox {inbox['name']} saved"
+
+
+async def create_user(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    password = form.get("password", "")
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    user = await request.app.state.ctx.db.write(lambda tx: actions.create_user(
+        tx, email=form.get("email", ""), name=form.get("name", ""), role=form.get("role", "agent"),
+        password_hash=pw_hash))
+    return f"User {user['email']} created"
+
+
+async def update_user(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    uid = form_id(form.get("user_id"), "user_id")
+    changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
+    if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
+        raise Invalid("you cannot demote or deactivate yourself")
+    await request.app.state.ctx.db.write(lambda tx: actions.update_user(tx, uid, changes))
+    return "User updated"
+
+
+async def create_team(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    members = await _members(request)
+    team = await request.app.state.ctx.db.write(lambda tx: actions.create_team(tx, form.get("name", ""), members))
+    return f"Team {team['name']} created"
+
+
+async def update_team(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    tid, members = form_id(form.get("team_id"), "team_id"), await _members(request)
+    await request.app.state.ctx.db.write(lambda tx: actions.update_team(tx, tid, member_ids=members))
+    return "Team updated"
+
+
+async def create_canned(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    await request.app.state.ctx.db.write(lambda tx: actions.save_canned(
+        tx, canned_id=None, short_code=form.get("short_code", ""), text=form.get("text", ""),
+        author_id=viewer.user_id))
+    return f"/{form.get('short_code', '').strip().lower()} saved"
+
+
+async def delete_canned(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    canned_id = form_id(form.get("canned_id"), "canned_id")
+    await request.app.state.ctx.db.write(lambda tx: actions.delete_canned(tx, canned_id))
+    return "Canned response deleted"
 
 
 routes = [
     Route("/admin", admin_page),
-    Route("/admin/{action:str}", admin_action, methods=["POST"]),
+    Route("/admin/inbox", admin_action(create_inbox), methods=["POST"]),
+    Route("/admin/inbox-update", admin_action(update_inbox), methods=["POST"]),
+    Route("/admin/user", admin_action(create_user), methods=["POST"]),
+    Route("/admin/user-update", admin_action(update_user), methods=["POST"]),
+    Route("/admin/team", admin_action(create_team), methods=["POST"]),
+    Route("/admin/team-update", admin_action(update_team), methods=["POST"]),
+    Route("/admin/canned", admin_action(create_canned), methods=["POST"]),
+    Route("/admin/canned-delete", admin_action(delete_canned), methods=["POST"]),
 ]

@@ -9,21 +9,23 @@ JavaScript: it posts, the server redirects back to the page. ui/static/app.js li
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
+from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, Unauthenticated
 from ui.api.media import store_upload, viewable_html
@@ -86,7 +88,8 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
     team = int(f["tab"][5:]) if f["tab"].startswith("team:") else None
-    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none"}.get(f["tab"])
+    by_tab: dict[str, int | str] = {"mine": viewer.user_id, "unassigned": "none"}
+    assignee = by_tab.get(f["tab"])
 
     def read(c: Any) -> dict[str, Any]:
         page = queries.list_conversations(
@@ -168,67 +171,39 @@ async def conversation_partial(request: Request) -> Response:
     return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
 
 
-async def act(request: Request) -> Response:
-    """Every conversation action of the UI: reply, note, assign, status. Answers with the
-    re-rendered conversation pane for htmx, or a redirect for a plain form post."""
-    viewer = await _viewer(request)
-    if viewer is None:
-        return _to_login(request)
-    ctx = request.app.state.ctx
-    cid = form_id(request.path_params["id"], "conversation id")
-    form = await request.form(max_files=1, max_part_size=request.app.state.ctx.settings.max_media_bytes)
-    action = request.path_params["action"]
-    error = None
-    try:
-        if action == "send":
-            text = str(form.get("text", ""))
-            if form.get("mode") == "note":
-                await actions.add_note(ctx, viewer, cid, text)
-            else:
-                inbox_id = str(form.get("inbox_id") or "")
-                template = None
-                if form.get("template"):  # "name|language", chosen when the reply window has closed
-                    name, _, language = str(form["template"]).partition("|")
-                    params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
-                    template = {"name": name, "language": language or "en_US", "parameters": params}
-                upload = form.get("file")
-                attachments = []
-                if isinstance(upload, UploadFile) and upload.filename:
-                    stored = await store_upload(ctx, upload, viewer.user_id)
-                    attachments = [{k: v for k, v in stored.items() if k != "handle"}]
-                await actions.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
-                                          inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
-        elif action == "assign":
-            await actions.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
-        elif action == "status":
-            until = None
-            if form.get("status") == "snoozed":
-                until = _snooze_until(ctx.clock.now(), str(form.get("until", "")),
-                                      str(form.get("until_utc") or form.get("until_at") or ""),
-                                      str(form.get("tz_offset") or ""))
-            await actions.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
-        elif action == "read":
-            await actions.mark_read(ctx, viewer, cid)
-        elif action == "retry":
-            await actions.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
-        elif action == "contact":
-            contact_id = form_id(form.get("contact_id"), "contact_id")
-            key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
-            if form.get("merge_with"):
-                other = form_id(form["merge_with"], "the other contact's id")
-                await actions.merge_contacts(ctx, viewer, contact_id, other)
-            elif form.get("name") is not None:
-                await actions.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
-            elif key:
-                await actions.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
-    except InboxError as exc:
-        error = exc.message
-    finally:
-        await form.close()  # an uploaded file's temporary copy
-    if request.headers.get("hx-request") != "true":
-        return RedirectResponse(f"/inbox?c={cid}", status_code=303)
-    if action == "read" and error is None:
-        return Response(status_code=204)  # sent in the background: nothing on the page to replace
+ConversationAction = Callable[[Context, Viewer, int, FormData], Awaitable[None]]
+
+
+def conversation_action(act: ConversationAction, *, rerender: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """The route handler of one conversation action of the UI (``act(ctx, viewer,
+    conversation_id, form)``): it checks the viewer, reads the form, runs the action and
+    answers with the re-rendered conversation pane for htmx (the action's error shown in
+    it), or a redirect to the page for a plain form post. ``rerender=False``: an htmx
+    request that succeeded gets an empty 204 (nothing on the page to replace)."""
+    @functools.wraps(act)
+    async def endpoint(request: Request) -> Response:
+        viewer = await _viewer(request)
+        if viewer is None:
+            return _to_login(request)
+        ctx: Context = request.app.state.ctx
+        cid = form_id(request.path_params["id"], "conversation id")
+        form = await request.form(max_files=1, max_part_size=ctx.settings.max_media_bytes)
+        error = None
+        try:
+            await act(ctx, viewer, cid, form)
+        except InboxError as exc:
+            error = exc.message
+        finally:
+            await form.close()  # an uploaded file's temporary copy
+        if request.headers.get("hx-request") != "true":
+            return RedirectResponse(f"/inbox?c={cid}", status_code=303)
+        if not rerender and error is None:
+            return Response(status_code=204)
+        return await _conversation_pane(request, viewer, cid, error)
+    return endpoint
+
+
+async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: str | None) -> Response:
     f = _filters(request, viewer)
     try:
         opened = await _conversation(request, viewer, cid)
@@ -237,6 +212,62 @@ async def act(request: Request) -> Response:
                             'to see.</section>')
     return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened,
                    error=error, oob=True)
+
+
+async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    """The composer: a reply (a template once the reply window has closed, an attachment)
+    or, in note mode, an internal note."""
+    text = str(form.get("text", ""))
+    if form.get("mode") == "note":
+        await actions.add_note(ctx, viewer, cid, text)
+        return
+    inbox_id = str(form.get("inbox_id") or "")
+    template = None
+    if form.get("template"):  # "name|language", chosen when the reply window has closed
+        name, _, language = str(form["template"]).partition("|")
+        params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
+        template = {"name": name, "language": language or "en_US", "parameters": params}
+    upload = form.get("file")
+    attachments = []
+    if isinstance(upload, UploadFile) and upload.filename:
+        stored = await store_upload(ctx, upload, viewer.user_id)
+        attachments = [{k: v for k, v in stored.items() if k != "handle"}]
+    await actions.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
+                             inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
+
+
+async def assign(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await actions.assign_conversation(ctx, viewer, cid, _assignment(str(form.get("assignee", "")), viewer))
+
+
+async def set_status(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    until = None
+    if form.get("status") == "snoozed":
+        until = _snooze_until(ctx.clock.now(), str(form.get("until", "")),
+                              str(form.get("until_utc") or form.get("until_at") or ""), str(form.get("tz_offset") or ""))
+    await actions.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
+
+
+async def mark_read(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await actions.mark_read(ctx, viewer, cid)
+
+
+async def retry(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await actions.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
+
+
+async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    """The contact pane's forms: merge with another contact, rename, or set an attribute
+    (an empty value removes it)."""
+    contact_id = form_id(form.get("contact_id"), "contact_id")
+    key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
+    if form.get("merge_with"):
+        other = form_id(form["merge_with"], "the other contact's id")
+        await actions.merge_contacts(ctx, viewer, contact_id, other)
+    elif form.get("name") is not None:
+        await actions.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
+    elif key:
+        await actions.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
 
 
 def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
@@ -392,5 +423,11 @@ routes = [
     Route("/ui/list", list_partial),
     Route("/ui/conversations/{id:int}", conversation_partial),
     Route("/ui/conversations/{id:int}/viewing", viewing, methods=["POST"]),
-    Route("/ui/conversations/{id:int}/{action:str}", act, methods=["POST"]),
+    Route("/ui/conversations/{id:int}/send", conversation_action(send), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/assign", conversation_action(assign), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/status", conversation_action(set_status), methods=["POST"]),
+    # sent in the background when a conversation is opened: nothing to re-render
+    Route("/ui/conversations/{id:int}/read", conversation_action(mark_read, rerender=False), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/retry", conversation_action(retry), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
 ]
