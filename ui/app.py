@@ -24,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inbox import redact
 from inbox.actions.context import Context
 from inbox.config import Settings
-from inbox.domain.channels import ReplyWindow
 from inbox.domain.events import may_queue_delivery
 from inbox.queries.directory import InboxDirectory
 from inbox.storage.db import Database
@@ -40,8 +39,7 @@ from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.pages import admin
 from ui.pages import agent as views
-from webhooks import routes as webhook_routes
-from webhooks.registry import build_registry
+from webhooks import registry as channels
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -112,10 +110,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     bus = make_bus(settings)
-    registry = build_registry(settings)
+    registry = channels.build_registry(settings)
     ctx = Context(db=db, settings=settings, bus=bus, media=MediaStore(settings.media_dir, settings.max_media_bytes),
-                  reply_windows={kind: ReplyWindow(a.reply_window, a.supports_templates) for kind in registry.kinds()
-                                 if (a := registry.get(kind)).reply_window is not None})
+                  reply_windows=registry.reply_windows())
     directory = InboxDirectory(db)
     worker = DeliveryWorker(ctx, registry)
     ctx.wake_delivery = worker.wake
@@ -155,7 +152,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
         Route("/api/openapi.json", openapi),
         *api.routes,
-        *webhook_routes.routes,
+        *channels.routes(),
         *live.routes,
         *media.routes,
         *views.routes,

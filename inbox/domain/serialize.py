@@ -4,6 +4,7 @@ all send.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,13 +28,10 @@ def user_dict(row: Row[Any] | Dict) -> Dict:
     return {"id": m["id"], "email": m["email"], "name": m["name"], "role": m["role"], "active": m["active"]}
 
 
-SECRET_SETTINGS = frozenset({"auth_token", "access_token", "app_secret", "page_access_token", "bot_token",
-                             "smtp_password", "inbound_secret", "secret_token", "verify_token"})
-
-
-def inbox_dict(row: Row[Any] | Dict) -> Dict:
+def inbox_dict(row: Row[Any] | Dict, secrets: Collection[str]) -> Dict:
+    """``secrets``: the settings keys to mask, as the channels declare them (Channel.secrets)."""
     m = row if isinstance(row, dict) else row._mapping
-    settings = {k: ("********" if k in SECRET_SETTINGS and v else v) for k, v in m["settings"].items()}
+    settings = {k: ("********" if k in secrets and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
             "created_at": iso(m["created_at"])}
 
