@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 
 from inbox import actions, compose, queries, redact
 from inbox.config import Settings
-from inbox.domain import serialize
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError
 from inbox.storage.db import sync_url
@@ -204,12 +203,12 @@ def cmd_inbox_create(args: argparse.Namespace, settings: Settings) -> int:
 
     registry = compose.channels(settings)
     settings_in: dict[str, Any] = {}
-    for flag, (key, required, help_text) in registry.get(args.kind).cli_options.items():
-        value = getattr(args, flag.replace("-", "_"))
-        if key in serialize.SECRET_SETTINGS:
-            value = _secret_option(flag, value, required, help_text)
+    for option in registry.channel(args.kind).settings:
+        value = getattr(args, option.flag.replace("-", "_"))
+        if option.secret:
+            value = _secret_option(option.flag, value, option.required, option.help)
         if value is not None:
-            settings_in[key] = value
+            settings_in[option.key] = value
 
     async def create() -> dict[str, Any]:
         ctx = compose.context(settings, compose.database(settings), registry)
@@ -265,17 +264,16 @@ def parser() -> argparse.ArgumentParser:
 
     inbox = sub.add_parser("inbox", help="manage inboxes").add_subparsers(dest="action", required=True)
     ic = inbox.add_parser("create", help="create an inbox").add_subparsers(dest="kind", required=True)
-    registry = compose.channels(Settings())  # every channel that has an adapter gets a subcommand
-    for kind in registry.kinds():
-        adapter = registry.get(kind)
-        kp = ic.add_parser(kind.value, help=f"a {kind.value} inbox")
+    for channel in compose.declared_channels():  # the declarations alone: no adapter built, no SDK imported
+        kp = ic.add_parser(channel.kind, help=f"a {channel.kind} inbox")
         kp.add_argument("--name", required=True)
-        for flag, (key, required, help_text) in adapter.cli_options.items():
-            if key in serialize.SECRET_SETTINGS:  # from the environment or a prompt, not from ps
-                kp.add_argument(f"--{flag}", help=f"{help_text}; secret: give it in {secret_env(flag)} or at the "
-                                                  "prompt (the flag works but shows it to other users in ps)")
+        for option in channel.settings:
+            if option.secret:  # from the environment or a prompt, not from ps
+                kp.add_argument(f"--{option.flag}", help=f"{option.help}; secret: give it in "
+                                f"{secret_env(option.flag)} or at the prompt (the flag works but shows it to "
+                                "other users in ps)")
             else:
-                kp.add_argument(f"--{flag}", required=required, help=help_text)
+                kp.add_argument(f"--{option.flag}", required=option.required, help=option.help)
         kp.set_defaults(func=cmd_inbox_create)
     return p
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from inbox.actions.context import Context
 from inbox.config import Settings
 from inbox.domain.clock import Clock, SystemClock
-from inbox.domain.channels import Registry, ReplyWindow
+from inbox.domain.channels import Channel, Registry
 from inbox.domain.events import LiveEvent, may_queue_delivery
 from inbox.queries.directory import InboxDirectory
 from inbox.storage.bus import Bus
@@ -70,11 +70,18 @@ def channels(settings: Settings) -> Registry:
     return build_registry(settings)
 
 
+def declared_channels() -> list[Channel]:
+    """The channels' declarations alone (for the CLI's subcommands): no adapter is built."""
+    from webhooks.registry import channels as declared
+
+    return declared()
+
+
 def webhook_routes() -> list[BaseRoute]:
     """Every channel's inbound routes, for the web app."""
-    from webhooks.routes import routes
+    from webhooks.registry import routes
 
-    return list(routes)
+    return routes()
 
 
 def database(settings: Settings) -> Database:
@@ -85,18 +92,11 @@ def database(settings: Settings) -> Database:
     return db
 
 
-def reply_windows(registry: Registry) -> dict[str, ReplyWindow]:
-    """Per channel kind that has one: how long after the customer's last message a
-    free-form reply may go, and whether a template may go after that."""
-    return {kind: ReplyWindow(adapter.reply_window, adapter.supports_templates) for kind in registry.kinds()
-            if (adapter := registry.get(kind)).reply_window is not None}
-
-
 def context(settings: Settings, db: Database, registry: Registry, *, bus: Bus | None = None,
             media: MediaStore | None = None, clock: Clock | None = None) -> Context:
     """The one place a Context is built. Without ``bus`` (an admin command, which starts
     none), events reach only the event table, where serving processes replay them."""
-    return Context(db=db, settings=settings, bus=bus or Bus(), media=media, reply_windows=reply_windows(registry),
+    return Context(db=db, settings=settings, bus=bus or Bus(), media=media, reply_windows=registry.reply_windows(),
                    clock=clock or SystemClock())  # tests pass a MovableClock
 
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from inbox import actions
 from inbox.domain.channels import InboundMessage
 from inbox.domain.clock import MovableClock
-from inbox.domain.models import ChannelKind
 from inbox.domain.tables import INBOXES
 from tests.conftest import Live
 
@@ -28,7 +27,7 @@ async def test_sms_and_whatsapp_of_one_number_are_one_contact_and_one_conversati
     await live.sms("(555) 765-4321", "on SMS this morning")  # a national-format variant
     wa_inbox = await _whatsapp_inbox(live)
     await actions.record_inbound(live.app.state.ctx, InboundMessage(
-        inbox_id=wa_inbox, kind=ChannelKind.whatsapp, handle="15557654321", phone="+15557654321",
+        inbox_id=wa_inbox, kind="whatsapp", handle="15557654321", phone="+15557654321",
         provider_message_id="wamid.HBgL", text="on WhatsApp this afternoon", profile_name="Dana Scully",
         timestamp=datetime.now(timezone.utc)))
 

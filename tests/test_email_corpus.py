@@ -9,7 +9,6 @@ from typing import Any
 
 from inbox import actions
 from inbox.domain.channels import InboundMessage
-from inbox.domain.models import ChannelKind
 from tests.helpers.email import FIXTURES, eml, sendgrid_post
 from tests.test_email import SECRET, Mailbox, live_overrides, mailbox, sent_reply, sink, smtp_port  # noqa: F401 - fixtures
 
@@ -114,7 +113,7 @@ async def test_a_subject_with_a_line_break_is_stored_on_one_line_and_answered(ma
     # A subject stored before this fix, with its line break, is answered as well.
     ctx = mailbox.live.app.state.ctx
     older = await actions.record_inbound(ctx, InboundMessage(
-        inbox_id=mailbox.inbox["id"], kind=ChannelKind.email, handle="old@example.org", email="old@example.org",
+        inbox_id=mailbox.inbox["id"], kind="email", handle="old@example.org", email="old@example.org",
         provider_message_id="old-1@example.org", text="Refund?", timestamp=datetime.now(timezone.utc),
         payload={"subject": "Refund 7\r\nBcc: evil@example.net", "message_id": "old-1@example.org",
                  "references": []}))

@@ -11,7 +11,6 @@ from playwright.async_api import Browser, expect
 
 from inbox import actions
 from inbox.domain.channels import InboundMessage
-from inbox.domain.models import ChannelKind
 from inbox.domain.tables import INBOXES
 from tests.conftest import Live
 from tests.helpers.browser import browser, login
@@ -56,7 +55,7 @@ async def test_the_ui_works_whole_under_the_policy(live: Live, browser: Browser)
     rel, _ = live.app.state.ctx.media.save(_png(), "image/png")
     html = f'<p style="color: rgb(200, 0, 0)">Styled by the sender</p><img src="/media/{rel}" alt="box">'
     result = await actions.record_inbound(live.app.state.ctx, InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.email, handle="dana@example.org", email="dana@example.org",
+        inbox_id=inbox_id, kind="email", handle="dana@example.org", email="dana@example.org",
         provider_message_id="<h1@example.org>", text="Styled", timestamp=datetime.now(timezone.utc),
         payload={"subject": "Styled", "html": html}))
 

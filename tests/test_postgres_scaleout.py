@@ -21,7 +21,6 @@ from inbox import actions
 from inbox.config import Settings
 from inbox.domain.channels import InboundMessage
 from inbox.domain.events import LiveEvent
-from inbox.domain.models import ChannelKind
 from inbox.domain.tables import CONTACTS, EVENTS, MESSAGES
 from inbox.storage.db import Database, Tx
 from inbox.storage.redisbus import RedisBus, channel_for
@@ -73,7 +72,7 @@ async def process(database_url: str, redis_url: str, *, publish: bool = True) ->
 
 
 def _sms(live: Live, handle: str, sid: str, text: str = "hi") -> InboundMessage:
-    return InboundMessage(inbox_id=live.inbox["id"], kind=ChannelKind.sms, handle=handle, phone=handle,
+    return InboundMessage(inbox_id=live.inbox["id"], kind="sms", handle=handle, phone=handle,
                           provider_message_id=sid, text=text, timestamp=datetime.now(timezone.utc))
 
 

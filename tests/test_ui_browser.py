@@ -301,7 +301,6 @@ async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, br
 
     from inbox import actions
     from inbox.domain.channels import InboundMessage
-    from inbox.domain.models import ChannelKind
     from inbox.domain.tables import INBOXES
 
     inbox_id = await live.app.state.ctx.db.write(lambda tx: tx.conn.execute(INBOXES.insert().values(
@@ -311,7 +310,7 @@ async def test_email_subject_quoted_history_and_html_in_a_sandbox(live: Live, br
     hostile = ('<p>Hello <b>team</b></p><script>parent.pwned = 1</script><img src=x onerror="parent.pwned = 2">'
                f'<img src="/media/{rel}" alt="box">')
     result = await actions.record_inbound(live.app.state.ctx, InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.email, handle="dana@example.org", email="dana@example.org",
+        inbox_id=inbox_id, kind="email", handle="dana@example.org", email="dana@example.org",
         provider_message_id="<m1@example.org>", text="Where is my refund?", timestamp=datetime.now(timezone.utc),
         payload={"subject": "Refund #88", "html": hostile, "quoted": "> On Monday you wrote:\n> we will refund"}))
     page = await _login(browser, live)

@@ -1,77 +1,43 @@
-"""Which adapter serves which channel kind: built once per process."""
+"""The one list of the channels an app serves. Each channel declares itself in its folder
+(``webhooks/<kind>/__init__.py``: ``CHANNEL = Channel(...)``); adding one is a line here,
+or a ``register()`` call for a channel that lives elsewhere (tests/channels/pigeon)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from starlette.routing import BaseRoute
 
 from inbox.config import Settings
-from inbox.domain.channels import Attachment, ChannelAdapter, Media, OutboundMessage, Registry, Sent
-from inbox.domain.errors import Invalid
-from webhooks import email
-from webhooks.messenger import graph_api as messenger
-from webhooks.sms import twilio
-from webhooks.telegram import bot_api as telegram
-from webhooks.whatsapp import cloud_api as whatsapp
+from inbox.domain.channels import Channel, Registry
+from webhooks import email, messenger, sms, telegram, whatsapp
+
+_CHANNELS: list[Channel] = [sms.CHANNEL, whatsapp.CHANNEL, messenger.CHANNEL, telegram.CHANNEL, email.CHANNEL]
+
+
+def register(channel: Channel) -> None:
+    """Serve one more channel in the apps built from now on (``build_registry``, ``routes``)."""
+    if any(c.kind == channel.kind for c in _CHANNELS):
+        raise ValueError(f"a channel of kind {channel.kind!r} is registered already")
+    _CHANNELS.append(channel)
+
+
+def unregister(kind: str) -> None:
+    """Undo ``register`` (a test's channel, once its test is over)."""
+    _CHANNELS[:] = [c for c in _CHANNELS if c.kind != kind]
+
+
+def channels() -> list[Channel]:
+    """The declarations alone, for what needs no adapter (the CLI's subcommands)."""
+    return list(_CHANNELS)
 
 
 def build_registry(settings: Settings) -> Registry:
+    """Every channel with its adapter built: once per process."""
     registry = Registry()
-    for module in (twilio, whatsapp, messenger, telegram, email):
-        adapter = module.make_adapter(settings)
-        if adapter is not None:  # a channel still being built has none yet
-            registry.register(adapter)
-    # WhatsApp has two providers: Meta's Cloud API, and Twilio (an inbox with provider: twilio).
-    registry.register(ByProvider(registry.get("whatsapp"), {twilio.PROVIDER: twilio.make_whatsapp_adapter(settings)},
-                                 "twilio for a sender on Twilio (with --phone, --account-sid, --auth-token); "
-                                 "omit for Meta's Cloud API"))
+    for channel in _CHANNELS:
+        registry.add(channel, channel.adapter(settings))
     return registry
 
 
-class ByProvider:
-    """One channel kind carried by several providers' APIs: an inbox's ``provider`` setting
-    picks the adapter (none: ``default``). They share the kind's reply window and template
-    rule, so identities, windows and templates work the same whoever carries a message."""
-
-    def __init__(self, default: ChannelAdapter, others: Mapping[str, ChannelAdapter], help_text: str) -> None:
-        self.default, self.others = default, dict(others)
-        self.kind = default.kind
-        self.reply_window = default.reply_window
-        self.supports_templates = default.supports_templates
-        # Every provider's flags; which are required depends on the provider, so configure() says.
-        self.cli_options: dict[str, tuple[str, bool, str]] = {
-            "provider": ("provider", False, help_text),
-            **{flag: (key, False, text) for adapter in (default, *self.others.values())
-               for flag, (key, _, text) in adapter.cli_options.items()}}
-
-    def _pick(self, settings: Mapping[str, Any]) -> ChannelAdapter:
-        provider = settings.get("provider")
-        if not provider:
-            return self.default
-        if provider not in self.others:
-            raise Invalid(f"unknown {self.kind.value} provider {provider!r}: {', '.join(sorted(self.others))} "
-                          "or none", "unknown_provider")
-        return self.others[provider]
-
-    def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        adapter = self._pick(settings)
-        return adapter.configure({k: v for k, v in settings.items() if k != "provider" or adapter is not self.default})
-
-    async def send(self, message: OutboundMessage) -> Sent:
-        return await self._pick(message.settings).send(message)
-
-    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
-        return await self._pick(settings).fetch(settings, attachment)
-
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        await self._pick(inbox["settings"]).register(inbox)
-
-    def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
-        return self._pick(inbox["settings"]).webhook_urls(inbox)
-
-    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return await self._pick(settings).templates(settings)
-
-    async def aclose(self) -> None:
-        for adapter in (self.default, *self.others.values()):
-            await adapter.aclose()
+def routes() -> list[BaseRoute]:
+    """Every channel's webhook routes, for the app."""
+    return [route for channel in _CHANNELS for route in channel.routes()]

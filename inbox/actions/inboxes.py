@@ -46,7 +46,7 @@ async def setup_inbox(ctx: Context, registry: Registry, kind: str, name: str,
     inbox: dict[str, Any] = await ctx.db.write(
         lambda tx: actions.create_inbox(tx, kind=kind, name=name, address=address, settings=clean))
     try:
-        await adapter.register(inbox)
+        await registry.register_webhook(inbox)
     except SendError as exc:
         await ctx.db.write(lambda tx: actions.delete_inbox(tx, inbox["id"]))
         raise Invalid(f"the provider refused to register the webhook: {exc.message}", "registration_failed") from None
@@ -69,7 +69,7 @@ async def reconfigure_inbox(ctx: Context, registry: Registry, inbox_id: int, nam
         lambda tx: actions.update_inbox(tx, inbox_id, name=name, address=address, settings=settings))
     if settings is not None and settings != current["settings"]:
         try:
-            await adapter.register(inbox)
+            await registry.register_webhook(inbox)
         except SendError as exc:
             raise Invalid(f"saved, but the provider refused to register the webhook: {exc.message}",
                           "registration_failed") from None
@@ -78,6 +78,8 @@ async def reconfigure_inbox(ctx: Context, registry: Registry, inbox_id: int, nam
 
 def describe(registry: Registry, inbox: dict[str, Any]) -> dict[str, Any]:
     """An inbox for the API and CLI: secrets masked, and the URLs to give the provider."""
-    out: dict[str, Any] = {**serialize.inbox_dict(inbox)}
+    # An inbox of a kind no longer served has no declaration to say which are secret: all are.
+    secrets = registry.secret_settings() if registry.supports(inbox["kind"]) else set(inbox["settings"])
+    out: dict[str, Any] = {**serialize.inbox_dict(inbox, secrets)}
     out["webhook_urls"] = registry.get(inbox["kind"]).webhook_urls(inbox) if registry.supports(inbox["kind"]) else {}
     return out

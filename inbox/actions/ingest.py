@@ -117,7 +117,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     touched: Dict = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction=msg.direction,
                          updated_at=now)
     if inbound:
-        touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind.value)
+        touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind)
     previous_status = None
     if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
@@ -142,7 +142,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                 "data": {"from": conv["status"], "to": "open", "reason": "customer_replied"}})
         _TOUCH_CONVERSATION.execute(conn, {
             "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
-            "b_channel": msg.kind.value, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
+            "b_channel": msg.kind, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
             "b_snoozed_until": values["snoozed_until"]})
     else:  # an echo of the business's own message changes nothing but the latest message
         created = False
@@ -181,7 +181,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     event_message = serialize.message_dict({**message, "id": message_id, "author_id": None, "edited_at": None,
                                             "error_code": None, "error_message": None})
     event_message["sender"] = {"contact_id": contact_id, "name": contact_name, "handle": msg.handle,
-                               "channel": msg.kind.value}
+                               "channel": msg.kind}
     tx.emit(MESSAGE_CREATED, {"message": event_message, "conversation": conversation}, scopes)
     return IngestResult(message_id, values["id"], fetches=fetches)
 
@@ -215,7 +215,7 @@ def _conversation_row(row: Any) -> Dict | None:
 def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> tuple[int, int, str, bool]:
     """(identity id, contact id, contact name, contact is new). A new handle joins the
     contact who already has the same phone or email, whatever channel it came from."""
-    row = _FIND_IDENTITY.first(conn, {"kind": msg.kind.value, "handle": msg.handle})
+    row = _FIND_IDENTITY.first(conn, {"kind": msg.kind, "handle": msg.handle})
     if row is not None:
         identity_id, contact_id, profile_name, opted_out, name, last_seen = row
         opted_out = bool(opted_out)
@@ -239,6 +239,6 @@ def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> t
     else:
         contact_id, name = contact
     identity_id = _INSERT_IDENTITY.scalar(conn, {
-        "contact_id": contact_id, "kind": msg.kind.value, "handle": msg.handle, "profile_name": msg.profile_name,
+        "contact_id": contact_id, "kind": msg.kind, "handle": msg.handle, "profile_name": msg.profile_name,
         "opted_out": bool(msg.opt_out), "last_seen_at": now})
     return identity_id, contact_id, name, contact is None

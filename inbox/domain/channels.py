@@ -1,20 +1,27 @@
-"""The one interface every channel implements, and the normalised values that cross it.
+"""What a channel is to the domain: its declaration, the capabilities its adapter may
+have, the registry of those served, and the normalised values that cross it.
 
-The domain (services, delivery) knows channels only through these types and the
-registry below; provider vocabulary stays in ``webhooks/<provider>.py``.
+The domain (actions, delivery) knows channels only through these types; a kind is a
+registered name (``Channel.kind``), and provider vocabulary stays in ``webhooks/<kind>/``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
 from inbox.domain.errors import BadRequest
-from inbox.domain.models import ChannelKind, utcnow
+from inbox.domain.models import utcnow
+
+if TYPE_CHECKING:  # types only: the domain imports nothing of the layers above it
+    from starlette.routing import BaseRoute
+
+    from inbox.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,7 @@ class InboundMessage:
     """What every channel adapter produces from an inbound webhook."""
 
     inbox_id: int
-    kind: ChannelKind
+    kind: str  # a registered channel kind
     handle: str  # normalised: E.164 phone, WhatsApp id, PSID, chat id, lower-cased email
     provider_message_id: str
     text: str
@@ -188,72 +195,187 @@ class ReplyWindow:
     templates: bool = False
 
 
-class ChannelAdapter(Protocol):
-    kind: ChannelKind
-    # How long after the customer's last message a free-form reply is allowed (None: always).
-    reply_window: timedelta | None
-    # Whether approved templates may be sent outside that window.
-    supports_templates: bool
-    # ``inbox inbox create <kind>`` flags: flag name (without --) -> (settings key, required, help)
-    cli_options: Mapping[str, tuple[str, bool, str]]
+# -- what a channel declares ------------------------------------------------------------
+# Each channel's folder (webhooks/<kind>/__init__.py) holds one ``Channel``; the registry
+# (webhooks/registry.py) lists them. The domain knows a channel kind only as that name.
 
+KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")  # it names CSS classes, URLs and CLI subcommands
+COLOUR = re.compile(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?")  # set inline in the page's style
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One key of an inbox's settings, as ``inbox inbox create <kind> --<flag>`` and the
+    admin page's inbox form ask for it. A ``secret`` one is masked wherever an inbox is
+    shown, and the CLI reads it from the environment or a prompt rather than from ps."""
+
+    flag: str
+    key: str
+    help: str
+    required: bool = False
+    secret: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """Everything the app needs to know about a channel, in one place. ``adapter`` and
+    ``routes`` are factories so that reading the declarations (the CLI's subcommands, the
+    UI's icons) does not import the provider's SDK."""
+
+    kind: str
+    label: str
+    adapter: Callable[[Settings], Adapter]
+    routes: Callable[[], Sequence[BaseRoute]]
+    settings: tuple[Setting, ...] = ()
+    # How long after the customer's last message a free-form reply may go (None: any time).
+    reply_window: ReplyWindow | None = None
+    icon: str = ""  # the short badge drawn beside its conversations (e.g. "SMS")
+    colour: str = "#5b6472"  # the badge's background
+    docs: str = ""  # where an admin reads how to connect it
+
+    def __post_init__(self) -> None:
+        if not KIND.fullmatch(self.kind):
+            raise ValueError(f"channel kind {self.kind!r} must match {KIND.pattern}")
+        if not COLOUR.fullmatch(self.colour):
+            raise ValueError(f"channel {self.kind}: colour {self.colour!r} must be #rgb or #rrggbb")
+
+    @property
+    def cli_options(self) -> dict[str, tuple[str, bool, str]]:
+        """flag (without --) -> (settings key, required, help), in declaration order."""
+        return {s.flag: (s.key, s.required, s.help) for s in self.settings}
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(s.key for s in self.settings if s.secret)
+
+
+# -- what an adapter can do ---------------------------------------------------------------
+# ``Adapter`` is what every channel's adapter has; the capabilities below are each declared
+# by the adapters that have them (as base classes, so mypy checks the signatures), and the
+# registry looks for them with isinstance. A channel without one simply lacks it: no no-op
+# methods to write.
+
+@runtime_checkable
+class Adapter(Protocol):
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """Check an inbox's settings; return its routing address and the settings to store.
-        Raise ``inbox.errors.Invalid`` naming what is missing or wrong."""
-        ...
-
-    async def send(self, message: OutboundMessage) -> Sent:
-        """Send; raise a SendError subclass (translated from the provider's) on failure."""
-        ...
-
-    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
-        """Download an inbound attachment with the inbox's credentials; SendError on failure."""
-        ...
-
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        """Tell the provider where to send this inbox's webhooks, where its API allows it
-        (Telegram's setWebhook); elsewhere nothing. SendError when the provider refuses."""
+        Raise ``inbox.domain.errors.Invalid`` naming what is missing or wrong."""
         ...
 
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
         """The URLs an admin gives the provider for this inbox."""
         ...
 
+    async def aclose(self) -> None:
+        """Close the adapter's connections (at shutdown)."""
+        ...
+
+
+@runtime_checkable
+class Sender(Protocol):
+    async def send(self, message: OutboundMessage) -> Sent:
+        """Send; raise a SendError subclass (translated from the provider's) on failure."""
+        ...
+
+
+@runtime_checkable
+class MediaFetcher(Protocol):
+    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
+        """Download an inbound attachment with the inbox's credentials; SendError on failure."""
+        ...
+
+
+@runtime_checkable
+class WebhookRegistrar(Protocol):
+    async def register(self, inbox: Mapping[str, Any]) -> None:
+        """Tell the provider where to send this inbox's webhooks, where its API allows it
+        (Telegram's setWebhook). SendError when the provider refuses."""
+        ...
+
+
+@runtime_checkable
+class TemplateSource(Protocol):
     async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Message templates usable when the reply window is closed ([] where none exist)."""
+        """Message templates usable when the reply window is closed."""
         ...
 
+
+@runtime_checkable
+class Companion(Protocol):
     async def start(self, ctx: Any, directory: Any) -> None:
-        """Start what the channel runs beside the HTTP server (email's SMTP listener)."""
+        """Start what the channel runs beside the HTTP server (email's SMTP listener), with
+        the app's Context and InboxDirectory. Stopped by the adapter's aclose."""
         ...
-
-    async def aclose(self) -> None: ...
 
 
 class Registry:
+    """The channels this process serves, each with its adapter built. Callers ask for a
+    capability (``sender``, ``fetcher``...) rather than an adapter, so a channel that
+    lacks one is answered for here, once."""
+
     def __init__(self) -> None:
-        self._adapters: dict[ChannelKind, ChannelAdapter] = {}
+        self._channels: dict[str, Channel] = {}
+        self._adapters: dict[str, Adapter] = {}
+
+    def add(self, channel: Channel, adapter: Adapter) -> None:
+        self._channels[channel.kind] = channel
+        self._adapters[channel.kind] = adapter
 
     def supports(self, kind: str) -> bool:
-        return kind in self._adapters
+        return kind in self._channels
 
-    def kinds(self) -> list[ChannelKind]:
-        return list(self._adapters)
+    def kinds(self) -> list[str]:
+        return list(self._channels)
 
-    def register(self, adapter: ChannelAdapter) -> None:
-        self._adapters[adapter.kind] = adapter
+    def channels(self) -> list[Channel]:
+        return list(self._channels.values())
 
-    def get(self, kind: str) -> ChannelAdapter:
+    def channel(self, kind: str) -> Channel:
         try:
-            return self._adapters[ChannelKind(kind)]
-        except (KeyError, ValueError):
+            return self._channels[kind]
+        except KeyError:
             raise ProviderRejected("no_adapter", f"no channel adapter for {kind!r}") from None
+
+    def get(self, kind: str) -> Adapter:
+        try:
+            return self._adapters[kind]
+        except KeyError:
+            raise ProviderRejected("no_adapter", f"no channel adapter for {kind!r}") from None
+
+    def reply_windows(self) -> dict[str, ReplyWindow]:
+        """Each kind's reply window, for the kinds that have one."""
+        return {c.kind: c.reply_window for c in self._channels.values() if c.reply_window is not None}
+
+    def secret_settings(self) -> frozenset[str]:
+        return frozenset(key for c in self._channels.values() for key in c.secrets)
+
+    def sender(self, kind: str) -> Sender:
+        adapter = self.get(kind)
+        if not isinstance(adapter, Sender):
+            raise ProviderRejected("cannot_send", f"{kind} inboxes cannot send replies")
+        return adapter
+
+    def fetcher(self, kind: str) -> MediaFetcher:
+        adapter = self.get(kind)
+        if not isinstance(adapter, MediaFetcher):
+            raise ProviderRejected("not_downloadable", f"{kind} attachments are stored as they arrive")
+        return adapter
+
+    async def register_webhook(self, inbox: Mapping[str, Any]) -> None:
+        """Where the provider's API allows, point its webhooks at this inbox; elsewhere the
+        admin does it by hand with the inbox's webhook_urls."""
+        adapter = self.get(inbox["kind"])
+        if isinstance(adapter, WebhookRegistrar):
+            await adapter.register(inbox)
+
+    async def templates(self, inbox: Mapping[str, Any]) -> list[dict[str, Any]]:
+        adapter = self.get(inbox["kind"])
+        return await adapter.templates(inbox["settings"]) if isinstance(adapter, TemplateSource) else []
 
     async def start(self, ctx: Any, directory: Any) -> None:
         for adapter in self._adapters.values():
-            start = getattr(adapter, "start", None)
-            if start is not None:
-                await start(ctx, directory)
+            if isinstance(adapter, Companion):
+                await adapter.start(ctx, directory)
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():

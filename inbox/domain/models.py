@@ -25,14 +25,6 @@ class Role(StrEnum):
     admin = "admin"
 
 
-class ChannelKind(StrEnum):
-    sms = "sms"
-    whatsapp = "whatsapp"
-    messenger = "messenger"
-    telegram = "telegram"
-    email = "email"
-
-
 class ConversationStatus(StrEnum):
     open = "open"
     pending = "pending"

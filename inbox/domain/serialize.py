@@ -6,7 +6,7 @@ values it has just written, so its events need no read back) and returns the rec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,13 +46,10 @@ def user_dict(row: Fields) -> User:
     return {"id": m["id"], "email": m["email"], "name": m["name"], "role": m["role"], "active": m["active"]}
 
 
-SECRET_SETTINGS = frozenset({"auth_token", "access_token", "app_secret", "page_access_token", "bot_token",
-                             "smtp_password", "inbound_secret", "secret_token", "verify_token"})
-
-
-def inbox_dict(row: Fields) -> Inbox:
+def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
+    """``secrets``: the settings keys to mask, as the channels declare them (Channel.secrets)."""
     m = _fields(row)
-    settings = {k: ("********" if k in SECRET_SETTINGS and v else v) for k, v in m["settings"].items()}
+    settings = {k: ("********" if k in secrets and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
             "created_at": iso(m["created_at"])}
 

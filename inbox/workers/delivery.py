@@ -80,16 +80,17 @@ class DeliveryWorker:
     async def _deliver(self, job: ClaimedJob) -> None:
         s = self.ctx.settings
         try:
-            adapter = self.registry.get(job.channel)
             try:
                 if job.job == "fetch":
                     attachment = job.outbound.attachments[job.attachment]
-                    media = await asyncio.wait_for(adapter.fetch(job.outbound.settings, attachment),
+                    fetcher = self.registry.fetcher(job.channel)
+                    media = await asyncio.wait_for(fetcher.fetch(job.outbound.settings, attachment),
                                                    timeout=s.send_timeout_seconds * 4)
                 else:
+                    sender = self.registry.sender(job.channel)
                     if not await self._pace(job):
                         return
-                    sent = await asyncio.wait_for(adapter.send(job.outbound), timeout=s.send_timeout_seconds)
+                    sent = await asyncio.wait_for(sender.send(job.outbound), timeout=s.send_timeout_seconds)
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
         except SendError as err:

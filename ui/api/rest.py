@@ -18,8 +18,9 @@ from inbox.domain import serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
-from inbox.domain.models import ChannelKind, Role
+from inbox.domain.models import Role
 from inbox.domain.records import Conversation
+from webhooks.registry import channels
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
@@ -102,7 +103,7 @@ async def me(request: Request, viewer: Viewer) -> Response:
 
 @takes(query={"status": {"enum": ["open", "pending", "snoozed", "resolved"]},
              "assignee": {"anyOf": [{"enum": ["me", "none"]}, ID]}, "team": ID,
-             "channel": {"enum": [k.value for k in ChannelKind]}, "inbox": ID, "q": STRING, "cursor": STRING,
+             "channel": {"enum": [c.kind for c in channels()]}, "inbox": ID, "q": STRING, "cursor": STRING,
              "limit": limit(100)})
 @requires()
 async def list_conversations(request: Request, viewer: Viewer) -> Response:
@@ -116,7 +117,7 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
     if status and status not in {"open", "pending", "snoozed", "resolved"}:
         raise Invalid("status must be open, pending, snoozed or resolved", "invalid_status")
     channel = q.get("channel") or None
-    if channel and channel not in {k.value for k in ChannelKind}:
+    if channel and not request.app.state.registry.supports(channel):
         raise Invalid("unknown channel", "invalid_channel")
     args = dict(status=status, assignee=assignee, team=_int(q.get("team"), "team", optional=True),
                 channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True), q=q.get("q") or None,
@@ -281,7 +282,7 @@ async def list_inboxes(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": [_inbox_out(request, i) for i in inboxes]})
 
 
-@takes(body(("kind", "name"), kind={"enum": [k.value for k in ChannelKind]}, name=STRING,
+@takes(body(("kind", "name"), kind={"enum": [c.kind for c in channels()]}, name=STRING,
            settings={"type": "object"}))
 @requires(Role.admin)
 async def create_inbox(request: Request, viewer: Viewer) -> Response:
@@ -325,8 +326,8 @@ async def list_templates(request: Request, viewer: Viewer) -> Response:
     inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
     if inbox is None:
         raise NotFound("no such inbox")
-    adapter = inboxes.adapter_for(request.app.state.registry, inbox["kind"])
-    return JSONResponse({"items": await adapter.templates(inbox["settings"])})
+    inboxes.adapter_for(request.app.state.registry, inbox["kind"])  # 422 for a kind no longer served
+    return JSONResponse({"items": await request.app.state.registry.templates(inbox)})
 
 
 @requires(Role.admin)

@@ -42,7 +42,7 @@ async def admin_page(request: Request) -> Response:
         return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)],
                 "users": queries.list_users(c), "teams": queries.list_teams(c), "canned": queries.list_canned(c)}
     data = await request.app.state.ctx.db.read(read)
-    kinds = {k.value: registry.get(k).cli_options for k in registry.kinds()}
+    kinds = {c.kind: c.cli_options for c in registry.channels()}
     return _render(request, "admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
                    error=request.query_params.get("error"), **data)
 
@@ -56,7 +56,7 @@ def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[st
     """The channel's settings filled in on the inbox form (fields named ``<kind>:<key>``).
     A blank field is left out: on an edit it keeps the setting as it is (secrets are never
     shown to edit)."""
-    options = registry.get(kind).cli_options if registry.supports(kind) else {}
+    options = registry.channel(kind).cli_options if registry.supports(kind) else {}
     return {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
 
 

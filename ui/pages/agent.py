@@ -36,7 +36,6 @@ TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "
                         autoescape=select_autoescape(default=True, default_for_string=True))
 TEMPLATES.filters["zip"] = zip
 TABS = ("mine", "unassigned", "all")
-CHANNEL_ICONS = {"sms": "SMS", "whatsapp": "WA", "messenger": "FB", "telegram": "TG", "email": "@"}
 
 
 def _render(request: Request, template: str, *blocks: str, **context: Any) -> HTMLResponse:
@@ -126,8 +125,13 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
-def _common(viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
-    return {"viewer": viewer, "f": f, "tabs": TABS, "icons": CHANNEL_ICONS}
+def _channels(request: Request) -> dict[str, Any]:
+    """The channels served, by kind: the templates draw each one's badge from its declaration."""
+    return {c.kind: c for c in request.app.state.registry.channels()}
+
+
+def _common(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
+    return {"viewer": viewer, "f": f, "tabs": TABS, "channels": _channels(request)}
 
 
 async def inbox_page(request: Request) -> Response:
@@ -135,7 +139,7 @@ async def inbox_page(request: Request) -> Response:
     if viewer is None:
         return _to_login(request)
     f = _filters(request, viewer)
-    context: dict[str, Any] = {**_common(viewer, f), "page": await _list(request, viewer, f), "open": None}
+    context: dict[str, Any] = {**_common(request, viewer, f), "page": await _list(request, viewer, f), "open": None}
     selected = parse_id(request.query_params.get("c"))
     if selected is not None:
         try:
@@ -151,7 +155,7 @@ async def list_partial(request: Request) -> Response:
         return Response(status_code=401)
     f = _filters(request, viewer)
     selected = parse_id(request.query_params.get("c"))
-    return _render(request, "inbox.html", "list", **_common(viewer, f), page=await _list(request, viewer, f),
+    return _render(request, "inbox.html", "list", **_common(request, viewer, f), page=await _list(request, viewer, f),
                    open={"conv": {"id": selected}} if selected is not None else None)
 
 
@@ -167,8 +171,9 @@ async def conversation_partial(request: Request) -> Response:
                             '</section>', status_code=404)
     part = request.query_params.get("part")
     if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
-        return _render(request, "inbox.html", part, **_common(viewer, f), open=opened)
-    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened, oob=True)
+        return _render(request, "inbox.html", part, **_common(request, viewer, f), open=opened)
+    return _render(request, "inbox.html", "conversation", "contact", **_common(request, viewer, f), open=opened,
+                   oob=True)
 
 
 ConversationAction = Callable[[Context, Viewer, int, FormData], Awaitable[None]]
@@ -210,7 +215,7 @@ async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: 
     except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
-    return _render(request, "inbox.html", "conversation", "contact", **_common(viewer, f), open=opened,
+    return _render(request, "inbox.html", "conversation", "contact", **_common(request, viewer, f), open=opened,
                    error=error, oob=True)
 
 
@@ -243,8 +248,8 @@ async def assign(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None
 async def set_status(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
     until = None
     if form.get("status") == "snoozed":
-        until = _snooze_until(ctx.clock.now(), str(form.get("until", "")),
-                              str(form.get("until_utc") or form.get("until_at") or ""), str(form.get("tz_offset") or ""))
+        at = str(form.get("until_utc") or form.get("until_at") or "")
+        until = _snooze_until(ctx.clock.now(), str(form.get("until", "")), at, str(form.get("tz_offset") or ""))
     await actions.set_status(ctx, viewer, cid, str(form.get("status", "")), until)
 
 
@@ -389,7 +394,7 @@ async def _queue(request: Request, viewer: Viewer) -> dict[str, Any]:
     agents = [{**u, "online": u["id"] in online, "load": data["loads"].get(u["id"], 0)}
               for u in data["users"] if u["active"]]
     agents.sort(key=lambda a: (not a["online"], a["load"], a["name"]))
-    return {"viewer": viewer, "icons": CHANNEL_ICONS, "waiting": data["waiting"], "agents": agents,
+    return {"viewer": viewer, "channels": _channels(request), "waiting": data["waiting"], "agents": agents,
             "teams": data["teams"], "message": request.query_params.get("done"),
             "error": request.query_params.get("error")}
 

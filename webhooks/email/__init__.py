@@ -7,158 +7,50 @@ Bounces:         RFC 3464 (multipart/report; report-type=delivery-status)
 Auto-replies:    RFC 3834 (Auto-Submitted)
 Libraries:       aiosmtpd 1.4.6 (receiving), aiosmtplib 5.1.3 (sending), nh3 (HTML), tnefparse (winmail.dat)
 
-One inbox is one address. Modules: ``mime`` reads a mail, ``inbound`` stores it (and is
-the HTTP route, guarded by ``inbound_auth``), ``sender_auth`` records whether anything vouches
-for its From, ``receiver`` is the SMTP server, ``outbound`` composes and sends replies.
+One inbox is one address. This file declares the channel. Modules: ``adapter`` checks
+settings and sends, ``mime`` reads a mail, ``inbound`` stores it (and is the HTTP route,
+guarded by ``inbound_auth``), ``sender_auth`` records whether anything vouches for its
+From, ``receiver`` is the SMTP server, ``outbound`` composes and sends replies.
 See docs/channels/email.md. Provider vocabulary (Message-ID, RCPT, DSN...) stays in here.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-from collections.abc import Mapping
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from inbox import queries
-from inbox.actions.context import Context
+from starlette.routing import BaseRoute
+
 from inbox.config import Settings
-from inbox.domain.channels import Attachment, Media, OutboundMessage, ProviderRejected, Sent
-from inbox.domain.errors import Invalid
-from inbox.domain.models import ChannelKind
-from inbox.queries.directory import InboxDirectory
-from inbox.storage.media import MediaStore
-from webhooks.email.inbound import close_readers, readers, routes
-from webhooks.email.inbound_auth import install_log_redaction, url_secret
-from webhooks.email.outbound import DEFAULT_PORTS, Files, compose, deliver, our_message_id
-from webhooks.email.receiver import Receiver
+from inbox.domain.channels import Adapter, Channel, Setting
 
-__all__ = ["EmailAdapter", "make_adapter", "routes"]
-
-SETTINGS = ("address", "smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_security",
-            "inbound_secret", "trusted_authserv_id")
-SECURITY = tuple(DEFAULT_PORTS)
-_HOST = re.compile(r"[A-Za-z0-9._:\[\]-]+")
+KIND = "email"
 
 
-def normalize_address(value: str) -> str:
-    """A bare addr-spec (local@domain), lower-cased; Invalid otherwise."""
-    try:
-        address = Address(addr_spec=value.strip())
-    except (HeaderParseError, ValueError, IndexError):
-        address = None
-    if address is None or not address.username or "." not in address.domain:
-        raise Invalid(f"{value!r} is not an email address (local@domain)", "invalid_address")
-    return address.addr_spec.lower()
+def _adapter(settings: Settings) -> Adapter:
+    from webhooks.email import adapter
+    return adapter.make_adapter(settings)
 
 
-class EmailAdapter:
-    kind = ChannelKind.email
-    reply_window = None  # mail can be answered any time
-    supports_templates = False
-    cli_options = {
-        "address": ("address", True, "the address customers write to, e.g. support@example.com"),
-        "smtp-host": ("smtp_host", False, "the SMTP server replies are sent through"),
-        "smtp-port": ("smtp_port", False, "its port (default: 587 starttls, 465 tls, 25 none)"),
-        "smtp-username": ("smtp_username", False, "SMTP login"),
-        "smtp-password": ("smtp_password", False, "SMTP password"),
-        "smtp-security": ("smtp_security", False, "none | starttls (default) | tls"),
-        "trusted-authserv-id": ("trusted_authserv_id", False, "the authserv-id of the mail server whose "
+def _routes() -> Sequence[BaseRoute]:
+    from webhooks.email import inbound
+    return inbound.routes
+
+
+CHANNEL = Channel(
+    kind=KIND, label="Email", adapter=_adapter, routes=_routes,
+    settings=(
+        Setting("address", "address", "the address customers write to, e.g. support@example.com", required=True),
+        Setting("smtp-host", "smtp_host", "the SMTP server replies are sent through"),
+        Setting("smtp-port", "smtp_port", "its port (default: 587 starttls, 465 tls, 25 none)"),
+        Setting("smtp-username", "smtp_username", "SMTP login"),
+        Setting("smtp-password", "smtp_password", "SMTP password", secret=True),
+        Setting("smtp-security", "smtp_security", "none | starttls (default) | tls"),
+        Setting("trusted-authserv-id", "trusted_authserv_id", "the authserv-id of the mail server whose "
                                                               "Authentication-Results headers are believed"),
-        "inbound-secret": ("inbound_secret", False, "the secret of the HTTP inbound route (Mailgun's signing key; "
-                                                    "the URL secret is derived from it); generated if omitted"),
-    }
-
-    def __init__(self, settings: Settings) -> None:
-        self.public_url = settings.public_url.rstrip("/")
-        self.timeout = settings.send_timeout_seconds
-        self.receiver = Receiver(settings.smtp_listen, settings.max_email_bytes,
-                                 urlsplit(self.public_url).hostname or "localhost")
-        self.files = Files(self.public_url, MediaStore(settings.media_dir, settings.max_media_bytes),
-                           settings.max_email_bytes, settings.send_timeout_seconds)
-        self._started: tuple[Context, InboxDirectory] | None = None
-        install_log_redaction()  # the URL secret (and the old ?secret=) never reaches the access log
-
-    def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        unknown = set(settings) - set(SETTINGS)
-        if unknown:
-            raise Invalid(f"unknown email settings: {', '.join(sorted(unknown))}", "unknown_settings")
-        if not settings.get("address"):
-            raise Invalid("an email inbox needs address", "missing_settings")
-        address = normalize_address(str(settings["address"]))
-        clean: dict[str, Any] = {"address": address}
-        security = str(settings.get("smtp_security") or "starttls").lower()
-        if security not in SECURITY:
-            raise Invalid(f"smtp_security must be one of {', '.join(SECURITY)}", "invalid_smtp_security")
-        clean["smtp_security"] = security
-        if settings.get("smtp_host"):
-            host = str(settings["smtp_host"]).strip()
-            if not _HOST.fullmatch(host):
-                raise Invalid("smtp_host must be a host name or IP address", "invalid_smtp_host")
-            clean["smtp_host"] = host
-        if settings.get("smtp_port") not in (None, ""):
-            try:
-                port = int(settings["smtp_port"])
-            except (TypeError, ValueError):
-                port = 0
-            if not 0 < port < 65536:
-                raise Invalid("smtp_port must be a port number", "invalid_smtp_port")
-            clean["smtp_port"] = port
-        if bool(settings.get("smtp_username")) != bool(settings.get("smtp_password")):
-            raise Invalid("smtp_username and smtp_password go together", "missing_settings")
-        for key in ("smtp_username", "smtp_password"):
-            if settings.get(key):
-                clean[key] = str(settings[key])
-        clean["inbound_secret"] = str(settings.get("inbound_secret") or secrets.token_urlsafe(32))
-        if settings.get("trusted_authserv_id"):
-            ids = str(settings["trusted_authserv_id"]).replace(",", " ").lower().split()
-            if not all(_HOST.fullmatch(i) for i in ids):
-                raise Invalid("trusted_authserv_id must be host names (e.g. mx.google.com), separated by commas",
-                              "invalid_trusted_authserv_id")
-            clean["trusted_authserv_id"] = ", ".join(ids)
-        return address, clean
-
-    async def start(self, ctx: Context, directory: InboxDirectory) -> None:
-        """Run the SMTP receiver beside the HTTP server, once an email inbox exists."""
-        self._started = (ctx, directory)
-        inboxes = await ctx.db.read(queries.list_inboxes)
-        if any(i["kind"] == ChannelKind.email for i in inboxes):
-            await self.receiver.start(ctx, directory)
-            await readers(ctx.settings).warm()
-
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        """The first email inbox starts the receiver, in the server process (the CLI, which
-        never started the adapter, leaves that to the next ``inbox serve``)."""
-        if self._started is not None and self.receiver.server is None:
-            await self.receiver.start(*self._started)
-            await readers(self._started[0].settings).warm()
-
-    async def send(self, message: OutboundMessage) -> Sent:
-        mail = compose(message, await self.files.load(message.attachments))
-        await deliver(mail, message.settings, self.timeout)
-        return Sent(our_message_id(mail), "sent")  # no delivery receipts; a bounce fails it later
-
-    async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
-        # Never called: a mail's attachments are in the mail and stored as it arrives.
-        raise ProviderRejected("not_downloadable", "email attachments are stored when the mail arrives")
-
-    def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
-        # The hosted inbound-parse URLs carry the inbox's URL secret (see inbound_auth).
-        parse_url = f"{self.public_url}/webhooks/email/{inbox['id']}/{url_secret(inbox)}"
-        return {"smtp": f"{self.receiver.host}:{self.receiver.port}", "inbound_parse": parse_url,
-                "mailgun": parse_url + "/mime"}
-
-    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return []
-
-    async def aclose(self) -> None:
-        await self.receiver.aclose()
-        await self.files.aclose()
-        await close_readers()
-
-
-def make_adapter(settings: Settings) -> EmailAdapter:
-    return EmailAdapter(settings)
+        Setting("inbound-secret", "inbound_secret", "the secret of the HTTP inbound route (Mailgun's signing key; "
+                                                    "the URL secret is derived from it); generated if omitted",
+                secret=True),
+    ),
+    reply_window=None,  # mail can be answered any time
+    icon="@", colour="#8a5a00", docs="docs/channels/email.md",
+)

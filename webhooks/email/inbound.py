@@ -35,9 +35,8 @@ from inbox.actions.context import Context
 from inbox.config import Settings
 from inbox.domain.channels import StatusUpdate
 from inbox.domain.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
-from inbox.domain.models import ChannelKind
 from inbox.http import error_response, read_body
-from webhooks.email import inbound_auth, mime, sender_auth
+from webhooks.email import KIND, inbound_auth, mime, sender_auth
 from webhooks.email.pool import Overrun, Pool
 from webhooks.email.record import to_inbound
 from webhooks.http import webhook_context
@@ -152,7 +151,7 @@ async def _authorised_inbox(request: Request) -> tuple[Mapping[str, Any], bool]:
     post must carry Mailgun's signature (the URL ends in "mime" and has no shared secret)."""
     ctx, directory = webhook_context(request)
     inbox = await directory.by_id(request.path_params["inbox_id"])
-    if inbox is None or inbox["kind"] != ChannelKind.email:
+    if inbox is None or inbox["kind"] != KIND:
         raise NotFound("no email inbox with this id", "unknown_inbox")
     mailgun = request.url.path.endswith("/mime")
     if "url_secret" in request.path_params:

@@ -11,9 +11,8 @@ interpreter with a socket of its own to this one (jobs and answers pickled over 
 multiprocessing's Connection), used for one job at a time. Not a multiprocessing.Process:
 its spawn and forkserver methods import the server's main module (the whole app) in every
 worker, and fork would copy this process's threads and sockets. ``bare_packages`` are set
-up in the worker without running their __init__ (webhooks/email/__init__.py builds the
-channel adapter and imports the app: seconds and tens of MB), so a worker loads only what
-it runs.
+up in the worker without running their __init__ (webhooks/email/__init__.py declares the
+channel, which imports the domain and its libraries), so a worker loads only what it runs.
 """
 
 from __future__ import annotations

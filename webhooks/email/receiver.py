@@ -25,8 +25,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from inbox.actions.context import Context
 from inbox.domain.errors import BadRequest
-from inbox.domain.models import ChannelKind
 from inbox.queries.directory import InboxDirectory
+from webhooks.email import KIND
 from webhooks.email.inbound import accept
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Handler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        inbox = await self._on_app_loop(self.directory.by_address(ChannelKind.email, address.strip().lower()))
+        inbox = await self._on_app_loop(self.directory.by_address(KIND, address.strip().lower()))
         if inbox is None:
             return f"550 5.1.1 <{address}>: no such mailbox here"
         envelope.rcpt_tos.append(address)
@@ -67,7 +67,7 @@ class Handler:
         try:
             outcomes = []
             for address in dict.fromkeys(a.strip().lower() for a in rcpt_tos):
-                inbox = await self.directory.by_address(ChannelKind.email, address)
+                inbox = await self.directory.by_address(KIND, address)
                 if inbox is not None:  # removed between RCPT and DATA: nothing to keep it in
                     outcomes.append(await accept(self.ctx, inbox, raw))
         except BadRequest as exc:

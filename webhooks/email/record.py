@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from inbox.domain.channels import Attachment, InboundMessage
-from inbox.domain.models import ChannelKind
 from inbox.storage.media import MediaRejected, MediaStore
+from webhooks.email import KIND
 from webhooks.email.mime import Digest, File
 
 
@@ -55,7 +55,7 @@ async def to_inbound(inbox_id: int, mail: Digest, raw: bytes, media: MediaStore)
     if mail.note:
         payload["note"] = mail.note
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.email, handle=mail.address, email=mail.address,
+        inbox_id=inbox_id, kind=KIND, handle=mail.address, email=mail.address,
         profile_name=mail.name, provider_message_id=mail.message_id, text=mail.text,
         timestamp=mail.timestamp or datetime.now(timezone.utc), attachments=tuple(attachments), payload=payload,
         thread_refs=tuple(mail.thread_refs))

@@ -35,23 +35,26 @@ from starlette.routing import Route
 from inbox import actions
 from inbox.config import Settings
 from inbox.domain.channels import (
+    Adapter,
     Attachment,
     InboundMessage,
     Media,
+    MediaFetcher,
     MessageEdit,
     OutboundMessage,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    Sender,
     SendError,
     Sent,
     StatusUpdate,
     unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
-from inbox.domain.models import ChannelKind
 from inbox.http import load_json, read_body
 from webhooks import download, meta
+from webhooks.messenger import HUMAN_AGENT_WINDOW, KIND
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
@@ -61,9 +64,8 @@ WEBHOOK_PATH = "/webhooks/messenger"
 # which is how we recognise (and skip) echoes of our own replies.
 METADATA_PREFIX = "inbox:"
 # Free-form replies are allowed for 24 h after the customer's last message; with the
-# HUMAN_AGENT tag (an approved permission) for 7 days.
+# HUMAN_AGENT tag (an approved permission) for HUMAN_AGENT_WINDOW (the channel's).
 RESPONSE_WINDOW = timedelta(hours=24)
-HUMAN_AGENT_WINDOW = timedelta(days=7)
 PROFILE_TIMEOUT = 2.0  # seconds: the lookup happens while Meta waits for our 200
 PROFILE_MEMO_SIZE = 10_000
 
@@ -112,7 +114,7 @@ def parse_body(raw: bytes) -> list[dict[str, Any]]:
         raise BadRequest(f"body is not JSON: {exc}", "malformed_body") from None
     if not isinstance(body, dict) or body.get("object") != "page" or not isinstance(body.get("entry"), list):
         raise BadRequest("not a Messenger webhook: expected {\"object\": \"page\", \"entry\": [...]}", "malformed_body")
-    entries = body["entry"]
+    entries: list[dict[str, Any]] = body["entry"]
     if not all(isinstance(e, dict) and isinstance(e.get("id"), (str, int)) for e in entries):
         raise BadRequest("every entry needs the Page's id", "malformed_body")
     return entries
@@ -177,7 +179,7 @@ def _postback(inbox_id: int, psid: str, postback: Mapping[str, Any], at: datetim
     mid = postback.get("mid")
     mid = str(mid) if isinstance(mid, str | int) and mid else f"postback:{psid}:{_bounded(event.get('timestamp'))}"
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.messenger, handle=psid, provider_message_id=mid, text=text,
+        inbox_id=inbox_id, kind=KIND, handle=psid, provider_message_id=mid, text=text,
         timestamp=at, payload={"postback": {k: postback[k] for k in ("title", "payload", "referral")
                                             if k in postback}}, raw=event)
 
@@ -219,7 +221,7 @@ def _message(inbox_id: int, handle: str, message: Mapping[str, Any], at: datetim
     if isinstance(quick := message.get("quick_reply"), dict):
         payload["quick_reply"] = {"payload": quick.get("payload")}
     reply_to = message.get("reply_to", {}).get("mid") if isinstance(message.get("reply_to"), dict) else None
-    common: dict[str, Any] = dict(inbox_id=inbox_id, kind=ChannelKind.messenger, handle=handle,
+    common: dict[str, Any] = dict(inbox_id=inbox_id, kind=KIND, handle=handle,
                                   provider_message_id=str(mid), timestamp=at, direction=direction,
                                   reply_to=str(reply_to) if reply_to else None)
     if not lines and not files:
@@ -292,7 +294,7 @@ def _time(millis: Any) -> datetime:
 # -- webhook routes ------------------------------------------------------------------------
 
 async def subscribe(request: Request) -> Response:
-    return await meta.handshake(request, ChannelKind.messenger)
+    return await meta.handshake(request, KIND)
 
 
 async def receive(request: Request) -> Response:
@@ -302,7 +304,7 @@ async def receive(request: Request) -> Response:
     raw = await read_body(request, ctx.settings.max_body_bytes)
     routed = []
     for entry in parse_body(raw):
-        inbox = await directory.by_address(ChannelKind.messenger, str(entry["id"]))
+        inbox = await directory.by_address(KIND, str(entry["id"]))
         if inbox is None:
             log.warning("messenger webhook for unknown page %s", entry["id"])
         else:
@@ -320,7 +322,7 @@ async def receive(request: Request) -> Response:
             log.warning("messenger entry for page %s signed with another app's secret: skipped", entry["id"])
             continue
         updates.extend(parse_entry(inbox["id"], entry))
-    adapter: MessengerAdapter = request.app.state.registry.get(ChannelKind.messenger)
+    adapter: MessengerAdapter = request.app.state.registry.get(KIND)
     settings = {inbox["id"]: inbox["settings"] for inbox, _ in routed}
     for update in await adapter.with_profiles(settings, updates):
         await _record(ctx, update)
@@ -334,7 +336,7 @@ async def _record(ctx: actions.Context, update: Update) -> None:
         if not await actions.record_status(ctx, update):
             log.debug("messenger delivery for unknown message %s", update.provider_message_id)
     elif isinstance(update, Watermark):
-        await actions.record_watermark(ctx, update.inbox_id, ChannelKind.messenger, update.handle, update.status,
+        await actions.record_watermark(ctx, update.inbox_id, KIND, update.handle, update.status,
                                         update.up_to)
     elif not await actions.record_edit(ctx, update):
         log.debug("messenger edit of unknown message %s", update.provider_message_id)
@@ -348,22 +350,11 @@ routes = [
 
 # -- the adapter ---------------------------------------------------------------------------
 
-class MessengerAdapter:
+class MessengerAdapter(Adapter, Sender, MediaFetcher):
     """Sends through the Send API with the Page access token; downloads attachments; looks
-    customers' names up once per process."""
-
-    kind = ChannelKind.messenger
-    # Per channel, not per inbox: the longest any inbox may reply (with HUMAN_AGENT). An
-    # inbox with human_agent_tag off refuses replies after 24 h in send().
-    reply_window = HUMAN_AGENT_WINDOW
-    supports_templates = False
-    cli_options = {
-        "page-id": ("page_id", True, "the Facebook Page's numeric id"),
-        "page-access-token": ("page_access_token", True, "a Page access token with pages_messaging"),
-        "app-secret": ("app_secret", True, "the Meta app's secret (checks webhook signatures)"),
-        "verify-token": ("verify_token", True, "any secret string, also entered in the app dashboard"),
-        "human-agent-tag": ("human_agent_tag", False, "true (default) or false: reply up to 7 days with HUMAN_AGENT"),
-    }
+    customers' names up once per process. The callback URL is set in the Meta app
+    dashboard (docs/channels/messenger.md). An inbox with human_agent_tag off refuses
+    replies after 24 h in send(), within the channel's 7-day window."""
 
     def __init__(self, api_base: str, version: str, public_url: str, timeout: float = 15.0,
                  max_media_bytes: int = 25 * 1024 * 1024, downloader: download.Downloader | None = None) -> None:
@@ -512,14 +503,8 @@ class MessengerAdapter:
             self._profiles.popitem(last=False)
         return result
 
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        """The callback URL is set in the Meta app dashboard (docs/channels/messenger.md)."""
-
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
         return {"callback_url": self.public_url + WEBHOOK_PATH}
-
-    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return []
 
     async def aclose(self) -> None:
         await self.http.aclose()

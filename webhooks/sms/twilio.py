@@ -21,7 +21,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,31 +29,36 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from twilio.base.exceptions import TwilioRestException
-from twilio.http import AsyncHttpClient
-from twilio.http.response import Response as TwilioResponse
-from twilio.request_validator import RequestValidator
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
+from twilio.http import AsyncHttpClient  # type: ignore[import-untyped]
+from twilio.http.response import Response as TwilioResponse  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
 
 from inbox import actions
 from inbox.config import Settings
 from inbox.domain.channels import (
+    Adapter,
     Attachment,
     InboundMessage,
     Media,
+    MediaFetcher,
     OutboundMessage,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    Sender,
     Sent,
     StatusUpdate,
+    TemplateSource,
     unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
-from inbox.domain.models import ChannelKind
 from inbox.http import read_body
 from webhooks import download
+from webhooks.sms import KIND as SMS
+from webhooks.whatsapp import KIND as WHATSAPP_KIND
 from webhooks.http import public_url, webhook_context
 
 log = logging.getLogger(__name__)
@@ -89,7 +94,6 @@ ERROR_REASONS = {
 OPTED_OUT_CODES = frozenset({"21610"})
 WHATSAPP = "whatsapp:"  # the address prefix of WhatsApp senders and recipients
 PROVIDER = "twilio"  # the ``provider`` setting of a WhatsApp inbox on Twilio
-WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer service window, whoever carries the message
 
 
 def parse_form(raw: bytes) -> dict[str, str]:
@@ -113,16 +117,16 @@ def verify(url: str, params: Mapping[str, str], signature: str, auth_token: str)
     return bool(validator.validate(url, dict(params), signature))
 
 
-def destination(params: Mapping[str, str]) -> tuple[ChannelKind, str]:
+def destination(params: Mapping[str, str]) -> tuple[str, str]:
     """The channel and our number the customer wrote to: the inbox's routing address."""
     to = params.get("To", "").strip()
     if not to:
         raise BadRequest("missing 'To'", "malformed_body")
-    kind = ChannelKind.whatsapp if to.startswith(WHATSAPP) else ChannelKind.sms
+    kind = WHATSAPP_KIND if to.startswith(WHATSAPP) else SMS
     return kind, normalize_phone(to) or to
 
 
-def parse_inbound(inbox_id: int, params: Mapping[str, str], kind: ChannelKind = ChannelKind.sms) -> InboundMessage:
+def parse_inbound(inbox_id: int, params: Mapping[str, str], kind: str = SMS) -> InboundMessage:
     sid = params.get("MessageSid") or params.get("SmsSid")
     sender = params.get("From", "").strip()
     if not sid or not sender:
@@ -137,7 +141,7 @@ def parse_inbound(inbox_id: int, params: Mapping[str, str], kind: ChannelKind = 
                    url=params[f"MediaUrl{i}"])
         for i in range(num_media) if params.get(f"MediaUrl{i}"))
     text, payload, opt_out = body, None, None
-    if kind is ChannelKind.whatsapp:
+    if kind == WHATSAPP_KIND:
         handle, phone = _whatsapp_sender(params, sender)
         text, payload = _whatsapp_content(params, body)
     else:
@@ -205,7 +209,7 @@ async def inbound(request: Request) -> Response:
     inbox = await directory.by_address(kind, address)
     if inbox is None:
         log.warning("twilio webhook for unknown number %r", params.get("To"))
-        raise NotFound(f"no {kind.value} inbox for this number", "unknown_inbox")
+        raise NotFound(f"no {kind} inbox for this number", "unknown_inbox")
     signature = request.headers.get("x-twilio-signature", "")
     if not verify(public_url(ctx, request), params, signature, inbox["settings"].get("auth_token", "")):
         raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
@@ -217,8 +221,8 @@ async def status(request: Request) -> Response:
     ctx, directory = webhook_context(request)
     params = parse_form(await read_body(request, ctx.settings.max_body_bytes))
     account = params.get("AccountSid", "")
-    inboxes = [*await directory.matching(ChannelKind.sms, "account_sid", account),
-               *await directory.matching(ChannelKind.whatsapp, "account_sid", account)]
+    inboxes = [*await directory.matching(SMS, "account_sid", account),
+               *await directory.matching(WHATSAPP_KIND, "account_sid", account)]
     if not inboxes:
         raise NotFound("no sms or whatsapp inbox for this account", "unknown_inbox")
     signature = request.headers.get("x-twilio-signature", "")
@@ -228,7 +232,7 @@ async def status(request: Request) -> Response:
         raise Forbidden("invalid X-Twilio-Signature", "invalid_signature")
     # Several inboxes may share the account (SMS and WhatsApp of one number): the sender
     # (our number, the callback's From) says whose message it is.
-    sender = (ChannelKind.whatsapp if params.get("From", "").startswith(WHATSAPP) else ChannelKind.sms,
+    sender = (WHATSAPP_KIND if params.get("From", "").startswith(WHATSAPP) else SMS,
               normalize_phone(params.get("From", "")))
     inbox = next((i for i in verified if (i["kind"], i["address"]) == sender), verified[0])
     update = parse_status(inbox["id"], params)
@@ -245,7 +249,7 @@ routes = [
 
 # -- sending -------------------------------------------------------------------------------
 
-class HttpxTwilioClient(AsyncHttpClient):
+class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is untyped
     """The twilio SDK's async transport on httpx (our HTTP client everywhere), instead of
     the SDK's aiohttp one, which warns of deprecated aiohttp calls on every request. It
     also raises ``RateLimited`` with Twilio's Retry-After itself: the SDK's exception
@@ -269,18 +273,11 @@ class HttpxTwilioClient(AsyncHttpClient):
         await self.session.aclose()
 
 
-class TwilioAdapter:
-    """Sends through the twilio SDK's async client, one client per account."""
+class TwilioAdapter(Adapter, Sender, MediaFetcher):
+    """Sends through the twilio SDK's async client, one client per account. Its webhook
+    URL is set on the number in Twilio's console (docs/channels/sms.md)."""
 
-    kind = ChannelKind.sms
-    reply_window = None  # SMS can be sent any time (opt-outs aside)
-    supports_templates = False
-    cli_options = {
-        "phone": ("phone_number", True, "the Twilio number, any format (stored as E.164)"),
-        "account-sid": ("account_sid", True, "the Twilio account SID (AC...)"),
-        "auth-token": ("auth_token", True, "the account's auth token (checks webhook signatures)"),
-        "messaging-service-sid": ("messaging_service_sid", False, "send through this Messaging Service (MG...)"),
-    }
+    kind = SMS
 
     def __init__(self, api_base: str, public_url: str, downloader: download.Downloader,
                  timeout: float = 15.0) -> None:
@@ -294,13 +291,14 @@ class TwilioAdapter:
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         missing = [k for k in ("phone_number", "account_sid", "auth_token") if not settings.get(k)]
         if missing:
-            raise Invalid(f"{'an' if self.kind == ChannelKind.sms else 'a'} {self.kind.value} inbox needs {', '.join(missing)}", "missing_settings")
+            raise Invalid(f"{'an' if self.kind == SMS else 'a'} {self.kind} inbox needs {', '.join(missing)}",
+                          "missing_settings")
         phone = normalize_phone(str(settings["phone_number"]))
         if phone is None:
             raise Invalid("phone_number is not a valid phone number", "invalid_phone")
         unknown = set(settings) - {"phone_number", "account_sid", "auth_token", "messaging_service_sid"}
         if unknown:
-            raise Invalid(f"unknown {self.kind.value} settings: {', '.join(sorted(unknown))}", "unknown_settings")
+            raise Invalid(f"unknown {self.kind} settings: {', '.join(sorted(unknown))}", "unknown_settings")
         clean = {k: str(v) for k, v in settings.items() if v}
         clean["phone_number"] = phone
         return phone, clean
@@ -361,35 +359,23 @@ class TwilioAdapter:
             return {"authorization": f"Basic {token}"} if mine else {}
         return credentials
 
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        """Twilio's webhook URL is set on the number in the console (docs/channels/sms.md)."""
-
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
         return {"messaging": f"{self.public_url}/webhooks/twilio", "status_callback": self.status_callback}
 
-    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return []
-
     async def aclose(self) -> None:
         for client in self._clients.values():
-            await client.http_client.close()  # type: ignore[union-attr]
+            await client.http_client.close()
         self._clients.clear()
         await self.downloader.aclose()
 
 
-class TwilioWhatsAppAdapter(TwilioAdapter):
+class TwilioWhatsAppAdapter(TwilioAdapter, TemplateSource):
     """WhatsApp through Twilio: a ``whatsapp`` inbox with ``provider: twilio``. The same
     Messages API, with ``whatsapp:``-prefixed From and To; outside the 24-hour window only
     an approved template goes, as ``ContentSid`` and ``ContentVariables`` (Twilio's Content
     API). The templates are the inbox's own list: each names its ``content_sid``."""
 
-    kind = ChannelKind.whatsapp
-    reply_window = WHATSAPP_WINDOW
-    supports_templates = True
-    cli_options = {
-        "phone": ("phone_number", True, "the WhatsApp sender's number on Twilio (stored as E.164)"),
-        **{flag: option for flag, option in TwilioAdapter.cli_options.items() if flag != "phone"},
-    }
+    kind = WHATSAPP_KIND
 
     def configure(self, settings: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         address, clean = super().configure({k: v for k, v in settings.items() if k not in ("provider", "templates")})

@@ -40,21 +40,25 @@ from telegram.request import HTTPXRequest
 from inbox import actions
 from inbox.config import Settings
 from inbox.domain.channels import (
+    Adapter,
     Attachment,
     InboundMessage,
     Media,
+    MediaFetcher,
     MessageEdit,
     OutboundMessage,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    Sender,
     SendError,
     Sent,
+    WebhookRegistrar,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
-from inbox.domain.models import ChannelKind
 from inbox.http import load_json, read_body
 from webhooks.http import webhook_context
+from webhooks.telegram import KIND
 
 log = logging.getLogger(__name__)
 # PTB 22 opt-in to its next major version's time periods as timedelta. Without it, PTB
@@ -245,7 +249,7 @@ def parse_message(inbox_id: int, chat_id: int, message: Mapping[str, Any],
         text = f"[Unsupported Telegram message: {_kind(message)}]"
     reply = _int(_obj(message.get("reply_to_message")).get("message_id"))
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.telegram, handle=str(chat_id),
+        inbox_id=inbox_id, kind=KIND, handle=str(chat_id),
         provider_message_id=message_key(chat_id, message_id), text=text,
         timestamp=_time(message.get("date")) or datetime.now(timezone.utc), profile_name=name,
         attachments=attachments, reply_to=message_key(chat_id, reply) if reply is not None else None,
@@ -279,7 +283,7 @@ def parse_callback(inbox_id: int, query: Mapping[str, Any], raw: Mapping[str, An
                  None)
     replied = _int(message.get("message_id"))
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.telegram, handle=str(chat[0]), provider_message_id=f"callback:{query_id}",
+        inbox_id=inbox_id, kind=KIND, handle=str(chat[0]), provider_message_id=f"callback:{query_id}",
         text=f"[Button] {label or data}", timestamp=datetime.now(timezone.utc), profile_name=name,
         reply_to=message_key(chat[0], replied) if replied is not None else None,
         payload={**payload, "callback_data": data}, raw=raw)
@@ -293,7 +297,7 @@ def parse_callback(inbox_id: int, query: Mapping[str, Any], raw: Mapping[str, An
 async def inbound(request: Request) -> Response:
     ctx, directory = webhook_context(request)
     inbox = await directory.by_id(request.path_params["inbox_id"])
-    if inbox is None or inbox["kind"] != ChannelKind.telegram:
+    if inbox is None or inbox["kind"] != KIND:
         raise NotFound("no telegram inbox with this id", "unknown_inbox")
     secret = request.headers.get(SECRET_HEADER, "").encode()
     if not hmac.compare_digest(secret, str(inbox["settings"].get("secret_token", "")).encode()):
@@ -380,16 +384,8 @@ for _name in ("httpx", "telegram", "telegram.Bot", "telegram.request.BaseRequest
     logging.getLogger(_name).addFilter(_HideBotTokens())
 
 
-class TelegramAdapter:
+class TelegramAdapter(Adapter, Sender, MediaFetcher, WebhookRegistrar):
     """One PTB ``Bot`` per token, built on first use and initialised (getMe) once."""
-
-    kind = ChannelKind.telegram
-    reply_window = None  # a bot may write to a private chat any time, unless it is blocked
-    supports_templates = False
-    cli_options = {
-        "bot-token": ("bot_token", True, "the bot's token from @BotFather (123456789:AA...)"),
-        "secret-token": ("secret_token", False, "the webhook secret (1-256 of A-Z a-z 0-9 _ -); generated if omitted"),
-    }
 
     def __init__(self, api_base: str, public_url: str, timeout: float = 15.0) -> None:
         self.api_base = api_base.rstrip("/")
@@ -456,6 +452,7 @@ class TelegramAdapter:
 
     async def _send_file(self, bot: Bot, chat_id: str, attachment: Attachment, caption: str | None) -> Message:
         url = attachment.url
+        assert url is not None  # send() passes only the attachments with a URL
         kind = attachment.content_type.split("/")[0]
         if kind == "image" and attachment.content_type != "image/gif":
             return await bot.send_photo(chat_id, url, caption=caption)
@@ -499,9 +496,6 @@ class TelegramAdapter:
 
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
         return {"webhook_url": self.public_url + WEBHOOK_PATH.format(inbox_id=inbox["id"])}
-
-    async def templates(self, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return []
 
     async def aclose(self) -> None:
         for bot in self._bots.values():

@@ -24,13 +24,13 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pywa_async import WhatsApp
+from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.types.templates import TemplateLanguage
 from starlette.requests import Request
@@ -40,30 +40,31 @@ from starlette.routing import Route
 from inbox import actions
 from inbox.config import Settings
 from inbox.domain.channels import (
+    Adapter,
     Attachment,
     InboundMessage,
     Media,
+    MediaFetcher,
     OutboundMessage,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    Sender,
     SendError,
     Sent,
     StatusUpdate,
+    TemplateSource,
     unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
-from inbox.domain.models import ChannelKind
 from inbox.http import load_json, read_body
 from webhooks import download, meta
+from webhooks.whatsapp import KIND
 from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/whatsapp"
-# Free-form replies are allowed for 24 hours after the customer's last message; after
-# that only an approved template may be sent (Meta's customer service window).
-REPLY_WINDOW = timedelta(hours=24)
 
 WINDOW_CLOSED = "The 24-hour customer service window has closed; send an approved template"
 # Agent-facing reasons for the codes a reply most often meets, on a send or in a failed status.
@@ -148,7 +149,7 @@ def parse_message(inbox_id: int, m: Mapping[str, Any], contacts: list[dict[str, 
                     or (user_id and c.get("user_id") == user_id)), contacts[0] if len(contacts) == 1 else {})
     wa_id = str(wa_id or contact.get("wa_id") or "")
     user_id = str(user_id or contact.get("user_id") or "")
-    profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+    profile = _obj(contact.get("profile"))
     digits = re.sub(r"\D", "", wa_id)
     # The phone (wa_id) is the handle when known, so the identity joins the same customer's
     # SMS one; a user who hides their number behind a username has only the BSUID.
@@ -164,7 +165,7 @@ def parse_message(inbox_id: int, m: Mapping[str, Any], contacts: list[dict[str, 
     if user:
         payload = {**(payload or {}), "whatsapp_user": user}
     return InboundMessage(
-        inbox_id=inbox_id, kind=ChannelKind.whatsapp, handle=handle, phone=phone, provider_message_id=wamid,
+        inbox_id=inbox_id, kind=KIND, handle=handle, phone=phone, provider_message_id=wamid,
         text=text, timestamp=_timestamp(m.get("timestamp")),
         profile_name=profile.get("name") or profile.get("username"), attachments=attachments, reply_to=reply_to,
         payload=payload, unsupported=unsupported, raw=dict(m))
@@ -173,8 +174,8 @@ def parse_message(inbox_id: int, m: Mapping[str, Any], contacts: list[dict[str, 
 def render(m: Mapping[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str, Any] | None, str | None, bool]:
     """(text, attachments, payload, reply_to, unsupported) for each message type."""
     kind = str(m.get("type") or "")
-    body = m.get(kind) if isinstance(m.get(kind), dict) else {}
-    context = m.get("context") if isinstance(m.get("context"), dict) else {}
+    body = _obj(m.get(kind))
+    context = _obj(m.get("context"))
     reply_to = context.get("id")
     match kind:
         case "text":
@@ -200,6 +201,11 @@ def render(m: Mapping[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str,
     return f"[Unsupported WhatsApp message: {kind or 'unknown'}]", (), None, reply_to, True
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """A JSON object of the payload, or {} for anything else (a malformed field is ignored)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _location_text(loc: Mapping[str, Any]) -> str:
     place = ", ".join(str(loc[k]) for k in ("name", "address") if loc.get(k))
     where = f"({loc.get('latitude')}, {loc.get('longitude')})"
@@ -207,7 +213,7 @@ def _location_text(loc: Mapping[str, Any]) -> str:
 
 
 def _contact_text(card: Mapping[str, Any]) -> str:
-    name = card.get("name") if isinstance(card.get("name"), dict) else {}
+    name = _obj(card.get("name"))
     parts = [name.get("formatted_name") or " ".join(filter(None, (name.get("first_name"), name.get("last_name"))))]
     parts += [p.get("phone") for p in card.get("phones") or [] if isinstance(p, dict)]
     parts += [e.get("email") for e in card.get("emails") or [] if isinstance(e, dict)]
@@ -237,7 +243,7 @@ def parse_status(inbox_id: int, s: Mapping[str, Any]) -> StatusUpdate | None:
     code = reason = None
     if status == "failed":
         error = next((e for e in s.get("errors") or [] if isinstance(e, dict)), {})
-        data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        data = _obj(error.get("error_data"))
         code = str(error["code"]) if error.get("code") is not None else None
         reason = failure_reason(error.get("code"), error.get("message") or error.get("title"), data.get("details"))
     return StatusUpdate(inbox_id=inbox_id, provider_message_id=str(wamid), status=status, error_code=code,
@@ -280,7 +286,7 @@ def _dict(value: Any, where: str) -> dict[str, Any]:
 # -- webhook routes ------------------------------------------------------------------------
 
 async def handshake(request: Request) -> Response:
-    return await meta.handshake(request, ChannelKind.whatsapp)
+    return await meta.handshake(request, KIND)
 
 
 async def receive(request: Request) -> Response:
@@ -295,7 +301,7 @@ async def receive(request: Request) -> Response:
     raw = await read_body(request, ctx.settings.max_body_bytes)
     changes = parse_changes(raw)
     numbers = {c.phone_number_id for c in changes}
-    inboxes = {pid: await directory.by_address(ChannelKind.whatsapp, pid) for pid in numbers}
+    inboxes = {pid: await directory.by_address(KIND, pid) for pid in numbers}
     known = {pid: inbox for pid, inbox in inboxes.items() if inbox is not None}
     if changes and not known:
         log.warning("whatsapp webhook for unknown phone_number_id(s) %s", ", ".join(sorted(inboxes)))
@@ -336,20 +342,10 @@ SETTINGS_REQUIRED = ("phone_number_id", "access_token", "app_secret", "verify_to
 SETTINGS_OPTIONAL = ("waba_id", "templates", "display_phone_number")
 
 
-class WhatsAppAdapter:
+class WhatsAppAdapter(Adapter, Sender, MediaFetcher, TemplateSource):
     """Sends through pywa's async client, one per phone number and token, on an httpx
-    session pointed at ``graph_api_base`` (pywa forces graph.facebook.com in its constructor)."""
-
-    kind = ChannelKind.whatsapp
-    reply_window = REPLY_WINDOW
-    supports_templates = True
-    cli_options = {
-        "phone-number-id": ("phone_number_id", True, "the Phone Number ID (WhatsApp > API Setup), not the number"),
-        "access-token": ("access_token", True, "a permanent System User access token"),
-        "app-secret": ("app_secret", True, "the Meta app's App Secret (checks webhook signatures)"),
-        "verify-token": ("verify_token", True, "any string; enter the same in the app's webhook settings"),
-        "waba-id": ("waba_id", False, "the WhatsApp Business Account ID (lists approved templates)"),
-    }
+    session pointed at ``graph_api_base`` (pywa forces graph.facebook.com in its constructor).
+    The callback URL and verify token are set in the Meta app dashboard (docs/channels/whatsapp.md)."""
 
     def __init__(self, api_base: str, api_version: str, public_url: str, timeout: float = 15.0,
                  max_media_bytes: int | None = None, downloader: download.Downloader | None = None) -> None:
@@ -465,9 +461,6 @@ class WhatsAppAdapter:
                                         download.for_origins((self.api_base, *MEDIA_HOSTS), bearer))
         content_type = (found.mime_type or got.content_type or attachment.content_type).split(";")[0].strip()
         return Media(got.content, content_type or attachment.content_type, attachment.filename)
-
-    async def register(self, inbox: Mapping[str, Any]) -> None:
-        """The callback URL and verify token are set in the Meta app dashboard (docs/channels/whatsapp.md)."""
 
     def webhook_urls(self, inbox: Mapping[str, Any]) -> dict[str, str]:
         # The verify token to enter beside it is the inbox's own (a secret: not shown again).
