@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
                                                     settings.max_email_bytes) + 1024 * 1024),

@@ -1,5 +1,6 @@
 """Timed work of the serving process: wake snoozed conversations when their time comes,
-prune live events past their retention (and webhook tokens past their use), and (SQLite) keep the search index merged."""
+prune live events past their retention (and webhook tokens past their use), and (SQLite)
+keep the search index merged."""
 
 from __future__ import annotations
 

@@ -209,7 +209,8 @@ async def post_note(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def post_assignment(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    changes = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id") if key in data}
+    changes: dict[str, int | None] = {key: _int(data[key], key, optional=True)
+                                      for key in ("user_id", "team_id") if key in data}
     return JSONResponse(await actions.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
 
 

@@ -86,7 +86,8 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
     team = int(f["tab"][5:]) if f["tab"].startswith("team:") else None
-    assignee: int | str | None = {"mine": viewer.user_id, "unassigned": "none"}.get(f["tab"])
+    by_tab: dict[str, int | str] = {"mine": viewer.user_id, "unassigned": "none"}
+    assignee = by_tab.get(f["tab"])
 
     def read(c: Any) -> dict[str, Any]:
         page = queries.list_conversations(
