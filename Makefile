@@ -1,14 +1,16 @@
 # `make run` and `make test` each set up everything they need on a fresh machine with Python
 # 3.11 (a .venv with the project installed), then do their job. `make test` first runs `make
 # deps`, which installs the Debian packages the suite needs when they are missing (chromium,
-# redis-server, postgresql; through sudo when not root) and says so.
+# redis-server, postgresql; through sudo when not root) and says so, then `make check`: ruff,
+# the import rules (lint-imports, contracts in pyproject.toml) and mypy --strict, each of which
+# fails the build (a few seconds; mypy keeps its cache in .mypy_cache).
 # `make container-check` builds the Dockerfile and runs docker-compose.yml end to end (docker
 # compose or podman-compose); .ci/run runs it after the tests.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test deps container-check clean
+.PHONY: run test check deps container-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +24,19 @@ deps:
 run: $(STAMP)
 	$(VENV)/bin/inbox serve
 
-test: deps $(STAMP)
+# All three run, so one run shows every problem; any of them fails the target.
+check: $(STAMP)
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/lint-imports --no-logo || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
+
+test: deps check
 	$(VENV)/bin/python -m pytest
 
 container-check:
 	$(PYTHON) .ci/container_check.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -89,7 +89,8 @@ def timed(client: httpx.Client, path: str, params: dict[str, Any], headers: dict
 
 def seed_version() -> str:
     from inbox.storage import migrate
-    sources = [ROOT / "inbox" / "seed.py", ROOT / "inbox" / "search.py", *sorted((ROOT / "inbox" / "migrations").rglob("*.py"))]
+    sources = [ROOT / "inbox" / "storage" / "seed.py", ROOT / "inbox" / "queries" / "search.py",
+               *sorted((ROOT / "inbox" / "storage" / "migrations").rglob("*.py"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
     return f"{migrate.head()}-{digest}"
 

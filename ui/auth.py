@@ -132,7 +132,7 @@ async def authenticate(conn: HTTPConnection) -> Viewer:
             await check_csrf(conn)
         else:
             check_origin(conn)
-    viewer = await conn.app.state.ctx.db.read(lambda c: load_viewer(c, *creds))
+    viewer: Viewer | None = await conn.app.state.ctx.db.read(lambda c: load_viewer(c, *creds))
     if viewer is None:
         raise Unauthenticated("invalid or revoked credentials")
     return viewer

@@ -114,7 +114,7 @@ def _update_attachment(tx: Tx, job: ClaimedJob, changes: dict[str, Any], now: da
 
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential with full jitter on the upper half: base * 2^(attempt-1), capped."""
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = min(cap, base * (2.0 ** max(0, attempt - 1)))
     return delay / 2 + random.random() * delay / 2
 
 

@@ -4,52 +4,33 @@
 from __future__ import annotations
 
 from sqlalchemy import Table
+from sqlmodel import SQLModel
 
 from inbox.domain import models
 
-USERS: Table = models.User.__table__  # type: ignore[assignment]
+
+def _table(model: type[SQLModel]) -> Table:
+    """The model's Core table. SQLModel sets ``__table__`` when a ``table=True`` class is
+    created but does not declare it to type checkers: read it here once, checked, so the
+    rest of the code sees a typed Table."""
+    table = getattr(model, "__table__")
+    assert isinstance(table, Table), model
+    return table
 
 
-TEAMS: Table = models.Team.__table__  # type: ignore[assignment]
-
-
-MEMBERS: Table = models.TeamMember.__table__  # type: ignore[assignment]
-
-
-TOKENS: Table = models.ApiToken.__table__  # type: ignore[assignment]
-
-
-INBOXES: Table = models.Inbox.__table__  # type: ignore[assignment]
-
-
-CONTACTS: Table = models.Contact.__table__  # type: ignore[assignment]
-
-
-IDENTITIES: Table = models.ContactIdentity.__table__  # type: ignore[assignment]
-
-
-CONVERSATIONS: Table = models.Conversation.__table__  # type: ignore[assignment]
-
-
-MESSAGES: Table = models.Message.__table__  # type: ignore[assignment]
-
-
-NOTES: Table = models.Note.__table__  # type: ignore[assignment]
-
-
-CONV_EVENTS: Table = models.ConversationEvent.__table__  # type: ignore[assignment]
-
-
-JOBS: Table = models.DeliveryJob.__table__  # type: ignore[assignment]
-
-
-EVENTS: Table = models.Event.__table__  # type: ignore[assignment]
-
-
-CANNED: Table = models.CannedResponse.__table__  # type: ignore[assignment]
-
-
-EARLY_RECEIPTS: Table = models.EarlyReceipt.__table__  # type: ignore[assignment]
-
-
-WEBHOOK_NONCES: Table = models.WebhookNonce.__table__  # type: ignore[assignment]
+USERS = _table(models.User)
+TEAMS = _table(models.Team)
+MEMBERS = _table(models.TeamMember)
+TOKENS = _table(models.ApiToken)
+INBOXES = _table(models.Inbox)
+CONTACTS = _table(models.Contact)
+IDENTITIES = _table(models.ContactIdentity)
+CONVERSATIONS = _table(models.Conversation)
+MESSAGES = _table(models.Message)
+NOTES = _table(models.Note)
+CONV_EVENTS = _table(models.ConversationEvent)
+JOBS = _table(models.DeliveryJob)
+EVENTS = _table(models.Event)
+CANNED = _table(models.CannedResponse)
+EARLY_RECEIPTS = _table(models.EarlyReceipt)
+WEBHOOK_NONCES = _table(models.WebhookNonce)

@@ -101,6 +101,7 @@ def reply_channels(conn: Connection, conversation_id: int, now: datetime,
     for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name).order_by(INBOXES.c.id)):
         ident = by_kind.get(inbox.kind)
         reason = window = None
+        template_required = False
         if ident is None:
             reason = f"the contact has no {inbox.kind} identity"
         elif ident.opted_out:
@@ -115,10 +116,11 @@ def reply_channels(conn: Connection, conversation_id: int, now: datetime,
                 then = ("only an approved template can be sent" if policy.templates
                         else "a reply can go only once the customer writes again")
                 reason = f"the {_hours(policy.length)} reply window {when}; {then}"
+                template_required = policy.templates
         out.append({"inbox_id": inbox.id, "kind": inbox.kind, "name": inbox.name,
                     "handle": ident.handle if ident is not None else None,
                     "available": reason is None, "reason": reason, "window": window,
-                    "template_required": window is not None and not window["open"] and policy.templates,
+                    "template_required": template_required,
                     "default": inbox.id == conv.last_inbound_inbox_id})
     return out
 

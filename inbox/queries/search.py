@@ -28,7 +28,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
-    Table,
     any_,
     bindparam,
     exists,
@@ -40,14 +39,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, REGCONFIG
 
-from inbox.domain import models
-
-CONVERSATIONS: Table = models.Conversation.__table__  # type: ignore[assignment]
-CONTACTS: Table = models.Contact.__table__  # type: ignore[assignment]
-IDENTITIES: Table = models.ContactIdentity.__table__  # type: ignore[assignment]
-MESSAGES: Table = models.Message.__table__  # type: ignore[assignment]
+from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, MESSAGES
 
 MAX_WORDS = 16
 # Matching conversations collected before the plan switches to probing newest first: past
@@ -110,9 +104,9 @@ def matching_conversations(conn: Connection, q: str) -> ColumnElement[bool]:
 def _estimated_matches(conn: Connection, match: str) -> int:
     """PostgreSQL's estimate of the messages matching: its statistics of the index's
     words (ANALYZE) are close enough to choose the plan, and cost a planning, no scan."""
-    stmt = select(literal_column("1")).select_from(MESSAGES).where(_ts_match(MESSAGES.c.text, match))
+    stmt = select(literal_column("1", Integer)).select_from(MESSAGES).where(_ts_match(MESSAGES.c.text, match))
     compiled = stmt.compile(dialect=conn.dialect)
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar()
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, compiled.params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
@@ -143,7 +137,7 @@ def _tsquery(terms: list[str]) -> str:
     return " & ".join(quoted)
 
 
-_SIMPLE = literal_column("'simple'::regconfig")  # a constant, as in the index's expression
+_SIMPLE = literal_column("'simple'::regconfig", REGCONFIG)  # a constant, as in the index's expression
 
 
 def _ts_match(column: Any, match: str) -> ColumnElement[bool]:
@@ -165,7 +159,7 @@ def _probe(conn: Connection, match: str) -> ColumnElement[bool]:
     return exists(select(literal(1)).where(m.c.conversation_id == c.id, _ts_match(m.c.text, match)).offset(0))
 
 
-def contact_matches(conn: Connection, q: str, contact_id: Any) -> ColumnElement[bool]:
+def contact_matches(conn: Connection, q: str, contact_id: ColumnElement[int]) -> ColumnElement[bool]:
     """``contact_id`` (a column) is of a contact with a name or a handle containing ``q``
     (three characters or more: the trigram indexes find nothing shorter)."""
     if conn.dialect.name == "sqlite":
@@ -181,7 +175,7 @@ def contact_matches(conn: Connection, q: str, contact_id: Any) -> ColumnElement[
     return contact_id == any_(bindparam("contact_ids", list(ids), type_=ARRAY(Integer))) if ids else false()
 
 
-def contains(conn: Connection, column: Any, q: str) -> ColumnElement[bool]:
+def contains(conn: Connection, column: ColumnElement[str], q: str) -> ColumnElement[bool]:
     """``column`` contains ``q``, ignoring case. SQLite's LIKE ignores ASCII case already;
     lower() there would change nothing but cost a third of a scan's time."""
     like = f"%{_escape_like(q.replace(chr(0), '').lower())}%"

@@ -48,15 +48,14 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inse
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from inbox.domain import models
 from inbox.domain.errors import InboxError
 from inbox.domain.models import utcnow
+from inbox.domain.tables import EVENTS as _EVENTS
 from inbox.storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 256
-_EVENTS = models.Event.__table__
 _INSERT_EVENT = Prepared(insert(_EVENTS).values({c: bindparam(c) for c in ("type", "data", "scopes", "created_at")})
                          .returning(_EVENTS.c.id))
 _EVENT_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(7470651)")  # any constant every process shares

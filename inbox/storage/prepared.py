@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Prepared:
@@ -27,9 +28,11 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> tuple[str, Callable[[Mapping[str, Any]], Any]]:
         compiled = self.statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler), compiled  # a statement, not DDL
         # values of literal binds, e.g. the 1 of "unread_count + 1"
         defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        processors = compiled._bind_processors  # type: ignore[attr-defined]
+        # (a sequence of processors is for a tuple bind, which no prepared statement has)
+        processors = {name: p for name, p in compiled._bind_processors.items() if callable(p)}
         if compiled.positional:
             order = list(compiled.positiontup or ())
 

@@ -42,12 +42,11 @@ from sqlalchemy.engine import make_url
 
 from inbox.config import Settings
 from inbox.domain.events import LiveEvent
-from inbox.domain.models import Event
+from inbox.domain.tables import EVENTS
 from inbox.storage.bus import Bus
 from inbox.storage.db import Database, PendingEvent
 
 log = logging.getLogger(__name__)
-EVENTS = Event.__table__
 PAGE = 1000
 RETRY_SECONDS = 1.0
 _CATCH_UP = object()  # delivered after (re)subscribing: read whatever was missed from the database
@@ -137,7 +136,7 @@ class RedisBus(Bus):
                 if reply is None:
                     raise TimeoutError("redis did not confirm the subscription")
         except BaseException:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis declares no types for PubSub.aclose
             raise
         return pubsub
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects.sqlite import DATETIME
+from sqlalchemy import DateTime, Engine, func, select
 
-from inbox.domain import models
+from inbox.domain import tables
 from inbox.queries import search
 
 BIG_CONVERSATION_MESSAGES = 5000
@@ -111,7 +110,7 @@ class _Writer:
 
     def __init__(self, raw: Any, dialect: str) -> None:
         self.raw, self.sqlite = raw, dialect == "sqlite"
-        fmt = DATETIME().bind_processor(_sqlite_dialect()) if self.sqlite else None
+        fmt = _sqlite_datetime() if self.sqlite else None
         # SQLite keeps datetimes as text in SQLAlchemy's format: write exactly that format.
         self.stamp: Callable[[datetime | None], Any] = (lambda d: fmt(d) if d is not None else None) if fmt \
             else (lambda d: d)
@@ -165,9 +164,11 @@ class _Writer:
             self.cursor.execute("VACUUM ANALYZE")
 
 
-def _sqlite_dialect() -> Any:
+def _sqlite_datetime() -> Callable[[datetime | None], Any] | None:
+    """SQLAlchemy's bind processor for a DateTime on SQLite: the text it stores."""
     from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-    return SQLiteDialect_pysqlite()
+    dialect = SQLiteDialect_pysqlite()
+    return DateTime().dialect_impl(dialect).bind_processor(dialect)
 
 
 # -- people and inboxes -------------------------------------------------------------------
@@ -185,8 +186,7 @@ def _existing(engine: Engine, column: Any, key_column: Any) -> dict[str, int]:
 
 
 def _people(engine: Engine, w: _Writer, rng: random.Random) -> _People:
-    users = models.User.__table__.c  # type: ignore[attr-defined]
-    teams = models.Team.__table__.c  # type: ignore[attr-defined]
+    users, teams = tables.USERS.c, tables.TEAMS.c
     by_email = _existing(engine, users.id, users.email)
     now = w.stamp(datetime.now(timezone.utc))
     wanted = [(f"admin@{SEED_DOMAIN}", "Seed Admin", "admin")]
@@ -215,7 +215,7 @@ def _people(engine: Engine, w: _Writer, rng: random.Random) -> _People:
 
 def _inboxes(engine: Engine, w: _Writer) -> list[tuple[int, str, int]]:
     """(id, kind, weight) of each seed inbox, created when missing."""
-    c = models.Inbox.__table__.c  # type: ignore[attr-defined]
+    c = tables.INBOXES.c
     with engine.connect() as conn:
         found = {(k, a): i for i, k, a in conn.execute(select(c.id, c.kind, c.address))}
     missing = [(kind, address) for kind, address, _ in INBOXES if (kind, address) not in found]
@@ -283,7 +283,7 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
     now = datetime.now(timezone.utc)
     year = 365 * 86400
     inbox_weights = [weight for _, _, weight in inboxes]
-    statuses, status_weights = zip(*STATUSES)
+    statuses, status_weights = [s for s, _ in STATUSES], [weight for _, weight in STATUSES]
     msg_id = msg0
     per_chunk = max(1, CHUNK // max(1, n_messages // n_conversations))
     for start in range(0, n_conversations, per_chunk):
@@ -354,5 +354,5 @@ def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
 def count(engine: Engine) -> tuple[int, int]:
     """(conversations, messages) in the database."""
     with engine.connect() as conn:
-        return (conn.execute(select(func.count()).select_from(models.Conversation.__table__)).scalar_one(),
-                conn.execute(select(func.count()).select_from(models.Message.__table__)).scalar_one())
+        return (conn.execute(select(func.count()).select_from(tables.CONVERSATIONS)).scalar_one(),
+                conn.execute(select(func.count()).select_from(tables.MESSAGES)).scalar_one())

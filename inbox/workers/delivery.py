@@ -140,6 +140,7 @@ class DeliveryWorker:
         return True
 
     async def _store(self, job: ClaimedJob, media: Media) -> None:
+        assert self.ctx.media is not None  # every process that runs the worker has a media store
         try:
             path, content_type = await asyncio.to_thread(self.ctx.media.save, media.content, media.content_type)
         except MediaRejected as exc:

@@ -242,7 +242,8 @@ def parse_bounce(mail: Message) -> Bounce:
 def _embedded(part: Message) -> Message | None:
     if part.get_content_type() == "message/rfc822":
         payload = part.get_payload()
-        return payload[0] if isinstance(payload, list) and payload else None
+        first = payload[0] if isinstance(payload, list) and payload else None
+        return first if isinstance(first, Message) else None
     content = part.get_payload(decode=True)
     if not isinstance(content, bytes):
         return None
@@ -320,13 +321,14 @@ def _body(part: Message, subtype: str, depth: int = 0) -> Message | None:
         return None
     if part.get_content_maintype() == "text":
         return part if part.get_content_subtype() == subtype else None
-    children = part.get_payload()
-    if part.get_content_maintype() != "multipart" or not part.is_multipart() or not isinstance(children, list):
+    payload = part.get_payload()
+    if part.get_content_maintype() != "multipart" or not part.is_multipart() or not isinstance(payload, list):
         return None
+    children = parts = [child for child in payload if isinstance(child, Message)]  # a multipart's payload: its parts
     if part.get_content_subtype() == "related":
-        children = children[:1]
+        children = parts[:1]
         start = message_ids(str(part.get_param("start") or "")) or None
-        for child in part.get_payload():
+        for child in parts:
             if start and message_ids(header(child, "Content-ID")) == start:
                 children = [child]
     for child in children:
@@ -394,7 +396,7 @@ def _file(part: Message) -> File:
     content_type = part.get_content_type()
     if content_type == "message/rfc822":
         inner = part.get_payload()
-        content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+        content = inner[0].as_bytes() if isinstance(inner, list) and inner and isinstance(inner[0], Message) else b""
         content_type = "application/octet-stream"  # a forwarded mail: a download, never rendered
     else:
         decoded = part.get_payload(decode=True)
@@ -539,7 +541,8 @@ def headers_only(raw: bytes, reason: str) -> Digest | Refused:
     in_reply_to = message_ids(header(mail, "In-Reply-To", keep_end=True))
     return Digest(
         address=address, name=name, subject=text_header(mail, "Subject"), message_id=message_id(mail, raw),
-        references=(refs or in_reply_to)[-MAX_REFS:], thread_refs=list(dict.fromkeys([*refs, *in_reply_to]))[-MAX_REFS:],
+        references=(refs or in_reply_to)[-MAX_REFS:],
+        thread_refs=list(dict.fromkeys([*refs, *in_reply_to]))[-MAX_REFS:],
         timestamp=_timestamp(mail), text=f"[{reason} The whole mail is attached as original.eml.]",
         auto_submitted=is_auto_reply(mail), note=reason, keep_original=True,
         auth_results=authentication_results(mail))

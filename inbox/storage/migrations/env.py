@@ -5,9 +5,10 @@ command). ``render_as_batch`` lets later revisions alter SQLite tables (copy and
 from __future__ import annotations
 
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
@@ -41,7 +42,7 @@ def _migrate(connection: object) -> None:
         context.run_migrations()
 
 
-def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write SQLModel's column types as the plain types they stand for, so revisions do not
     depend on SQLModel's internals."""
     if kind == "type" and isinstance(obj, AutoString):
