@@ -34,8 +34,9 @@ import httpcore
 import httpx
 
 from inbox.config import Settings
-from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError, unreachable
+from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import normalise_type
+from webhooks.http import unreachable
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

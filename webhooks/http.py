@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 from starlette.requests import Request
 
 from inbox.actions.context import Context
+from inbox.domain.channels import ProviderUnavailable
 from inbox.queries.directory import InboxDirectory
 
 
@@ -17,3 +19,11 @@ def public_url(ctx: Context, request: Request) -> str:
     signatures that cover the URL (Twilio's) are computed over."""
     url = ctx.settings.public_url + request.url.path
     return url + ("?" + request.url.query if request.url.query else "")
+
+
+def unreachable(exc: BaseException, provider: str, timeout: float) -> ProviderUnavailable:
+    """A transport failure talking to ``provider`` over HTTP (httpx, or the OS beneath it):
+    transient, worded for the agent."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderUnavailable("timeout", f"{provider} did not answer within {timeout:g} s")
+    return ProviderUnavailable("network", f"could not reach {provider}: {exc or type(exc).__name__}")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
 
 from inbox.domain.errors import BadRequest
 from inbox.domain.models import utcnow
@@ -165,14 +164,6 @@ class ProviderUnavailable(SendError):
     """Transient: timeouts, connection errors, 5xx. Retried with backoff."""
 
     transient = True
-
-
-def unreachable(exc: BaseException, provider: str, timeout: float) -> ProviderUnavailable:
-    """A transport failure talking to ``provider`` over HTTP (httpx, or the OS beneath it):
-    transient, worded for the agent."""
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderUnavailable("timeout", f"{provider} did not answer within {timeout:g} s")
-    return ProviderUnavailable("network", f"could not reach {provider}: {exc or type(exc).__name__}")
 
 
 class RateLimited(ProviderUnavailable):

@@ -49,13 +49,12 @@ from inbox.domain.channels import (
     SendError,
     Sent,
     StatusUpdate,
-    unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.http import load_json, read_body
 from webhooks import download, meta
+from webhooks.http import unreachable, webhook_context
 from webhooks.messenger import HUMAN_AGENT_WINDOW, KIND
-from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
-from twilio.http import AsyncHttpClient  # type: ignore[import-untyped]
-from twilio.http.response import Response as TwilioResponse  # type: ignore[import-untyped]
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
 from inbox import actions
 from inbox.config import Settings
@@ -51,15 +51,14 @@ from inbox.domain.channels import (
     Sent,
     StatusUpdate,
     TemplateSource,
-    unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
 from inbox.http import read_body
 from webhooks import download
+from webhooks.http import public_url, unreachable, webhook_context
 from webhooks.sms import KIND as SMS
 from webhooks.whatsapp import KIND as WHATSAPP_KIND
-from webhooks.http import public_url, webhook_context
 
 log = logging.getLogger(__name__)
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"

@@ -54,14 +54,13 @@ from inbox.domain.channels import (
     Sent,
     StatusUpdate,
     TemplateSource,
-    unreachable,
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
 from inbox.http import load_json, read_body
 from webhooks import download, meta
+from webhooks.http import unreachable, webhook_context
 from webhooks.whatsapp import KIND
-from webhooks.http import webhook_context
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/whatsapp"
