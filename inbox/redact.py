@@ -43,7 +43,7 @@ def redact(text: str) -> str:
     if "=" in text:
         text = _QUERY_PARAM.sub(_query_param, text)
     if "bot" in text:
-        text = _TELEGRAM_BOT.sub("bot<token>", text)  # as webhooks/telegram.py's own log filter writes it
+        text = _TELEGRAM_BOT.sub("bot<token>", text)  # as webhooks/telegram/bot_api.py's own log filter writes it
     if "inbx_" in text:
         text = _API_TOKEN.sub(REDACTED, text)
     if "earer" in text:

@@ -1,1 +1,2 @@
-"""The HTTP face: REST API, WebSocket live events, and (later) the agent web UI."""
+"""The HTTP face for people and integrations: the REST API (api/), the pages (pages/), the
+live WebSocket (live.py), authentication (auth.py) and the ASGI app (app.py)."""

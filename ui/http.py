@@ -1,4 +1,5 @@
-"""Small HTTP helpers shared by the API and the webhook routes.
+"""HTTP helpers of the UI and API: the JSON errors every route answers with, ids from paths
+and forms, and the body limit on every request.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ A user with at least one open socket counts as online (``app.state.online``, per
 with several processes, presence needs the shared bus of the scale-out issue).
 
 The socket's user is read again when an ``access.changed`` event names them (the
-services emit it when a user, their token, their session version or their teams change;
+actions emit it when a user, their token, their session version or their teams change;
 through the Redis bus it reaches every process), and every ``VIEWER_REFRESH_SECONDS``
 besides: a changed role or team applies to the events that follow, and a deactivated
 user, a revoked token or an ended session ends the socket (close code 4401), as it would

@@ -17,7 +17,7 @@ from inbox.storage.media import MediaStore
 
 @dataclass
 class Context:
-    """What services need: built once per process by the app (ui/app.py) or the CLI."""
+    """What actions need: built once per process by the composition root (inbox/compose.py)."""
 
     db: Database
     settings: Settings

@@ -1,5 +1,5 @@
 """Domain errors. Each carries a stable ``code`` and the HTTP status the API answers with;
-one exception handler (ui/api.py) turns them into ``{"error": {"code", "message"}}``."""
+one exception handler (ui/http.py) turns them into ``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The schema. SQLModel classes define the tables; the hot paths in store.py query them
+"""The schema. SQLModel classes define the tables; the queries and actions use them
 with SQLAlchemy Core (``Model.__table__``) because the ORM costs ~10x on ingest
-(see ../shared/PERFORMANCE.md).
+(docs/performance.md).
 
 All timestamps are timezone-aware UTC (SQLModel's UTCDateTime refuses naive ones).
 """
@@ -260,6 +260,6 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     type: str
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    # Who may see it: "all", "user:<id>", "team:<id>" (see inbox/events.py).
+    # Who may see it: "all", "user:<id>", "team:<id>" (see inbox/domain/access.py).
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

@@ -54,7 +54,7 @@ FEW = 500  # matching conversations up to which they are fetched and sorted rath
 PG_DENSE = 8_000
 PREFIX_FROM = 4  # letters of a last word from which it is also a prefix: fewer begin too many words
 PREFIX_WORDS = 20
-# Objects of the search index, which the models do not describe (see inbox/migrate.py).
+# Objects of the search index, which the models do not describe (see inbox/storage/migrate.py).
 INDEX_TABLES = ("message_search", "contact_search", "handle_search")  # and their FTS5 shadow tables
 INDEX_NAMES = frozenset({"ix_message_text_search", "ix_contact_name_search", "ix_contact_identity_handle_search"})
 _WORD = re.compile(r"[^\W_]+")

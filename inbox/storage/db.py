@@ -8,7 +8,7 @@ hop, and the GIL contended between them). On PostgreSQL, where a statement waits
 network, the writer is a thread of its own with the same batching.
 
 Why not the async ORM: on this machine a SQLModel async session per request commits
-about 740 rows/s, a raw sqlite3 insert about 8,000/s (../shared/PERFORMANCE.md). So
+about 740 rows/s, a raw sqlite3 insert about 8,000/s (measured on 2 cores). So
 every write is a plain function of a synchronous SQLAlchemy ``Connection``, run on one
 writer thread. The writer takes every job queued while it was busy and runs them in one
 transaction, then commits once: one fsync for a whole burst of webhooks, and a caller's
@@ -27,7 +27,7 @@ never see 11. Under the lock, whoever holds it draws the next ids and releases t
 by committing, so event ids become visible in id order: once id N is visible, every
 smaller id is committed or never will be. Only the event inserts and the commit are
 serialised, once per group commit, not the jobs themselves. SQLite serialises whole write
-transactions (BEGIN IMMEDIATE) and needs no lock. See inbox/redisbus.py for the reader's
+transactions (BEGIN IMMEDIATE) and needs no lock. See inbox/storage/redisbus.py for the reader's
 side.
 """
 

@@ -1,6 +1,6 @@
 """Stored copies of customers' attachments: size-capped, content-type checked, named by
 their SHA-256 (so a path is unguessable and a file sent twice is stored once), written
-atomically. Served to logged-in agents only (ui/media.py)."""
+atomically. Served to logged-in agents only (ui/api/media.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Schema migrations (alembic, inbox/migrations/, shipped inside the package): ``inbox db upgrade``,
+"""Schema migrations (alembic, inbox/storage/migrations/, shipped inside the package): ``inbox db upgrade``,
 and every serving process on start.
 
 Several processes may start at once (``inbox serve --workers N``, or several hosts), so

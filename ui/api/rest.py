@@ -1,5 +1,5 @@
 """The JSON REST API under /api (documented in docs/api.md). Routes parse and check
-input, call a service or a store query, and shape the answer; nothing else."""
+input, call an action (inbox.actions) or a query (inbox.queries), and shape the answer; nothing else."""
 
 from __future__ import annotations
 

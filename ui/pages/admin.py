@@ -1,6 +1,6 @@
 """Admin pages: inboxes (with the exact webhook URLs to give each provider), users and
 roles, teams, canned responses. Plain forms that post and redirect back; every change
-goes through the same services and checks as the REST API."""
+goes through the same actions and checks as the REST API."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def _reply_error(code: int, text: str) -> SendError:
 class Files:
     """The bytes of the files an agent attaches: from our own media store when the
     attachment has a ``path`` (set only from an upload handle issued to the reply's author,
-    ui/media.py ``reply_attachments``: never from a URL, which anyone could point at any
+    ui/api/media.py ``reply_attachments``: never from a URL, which anyone could point at any
     stored file), else downloaded from a public http(s) address. The server fetches these
     itself, so addresses on loopback or private networks are refused: an agent must not
     make it read internal services and mail the answer out."""

@@ -1,5 +1,5 @@
 """Alembic environment: the models' metadata is the target; the database comes from the
-connection inbox/migrate.py hands over, or else from INBOX_DATABASE_URL (the ``alembic``
+connection inbox/storage/migrate.py hands over, or else from INBOX_DATABASE_URL (the ``alembic``
 command). ``render_as_batch`` lets later revisions alter SQLite tables (copy and rename)."""
 
 from __future__ import annotations
