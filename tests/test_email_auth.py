@@ -118,15 +118,20 @@ async def test_remote_images_load_only_when_the_agent_asks(mailbox: Mailbox, ima
     await logo.evaluate("img => img.decode()")  # resolves once loaded; throws if broken
     assert (await logo.get_attribute("src") or "").startswith("/media/public/")
     # ... the sender's do not: the frame has finished loading and nothing was fetched.
-    # (attached, not visible: a live re-render of the pane may fold the frame's details away)
     await page.frame_locator(".email-html iframe").locator("p").wait_for(state="attached")
     await page.wait_for_load_state("load")
     assert await frame.locator('img[alt="tracker"]').get_attribute("src") is None
     assert images.hits == []
+    # The customer writes again while the agent reads: the timeline is re-rendered live, and
+    # what the agent opened stays open.
+    message = page.locator(f'.message[data-message="{await message.get_attribute("data-message")}"]')
+    await mailbox.receive(html_mail("<p>One more thing</p>").as_bytes())
+    await expect(page.locator(".message.in")).to_have_count(2)
+    await expect(message.locator("details.email-html")).to_have_attribute("open", "")
 
     await message.get_by_role("button", name="Load remote images").click()
     await asyncio.wait_for(images.fetched.wait(), 10)
-    await page.frame_locator(".email-html iframe").locator('img[alt="banner"]').evaluate("img => img.decode()")
+    await message.frame_locator(".email-html iframe").locator('img[alt="banner"]').evaluate("img => img.decode()")
     assert sorted(set(images.hits)) == ["/banner.png", "/pixel.gif"]
     await expect(message.get_by_role("button", name="Load remote images")).to_have_count(0)
 

@@ -23,6 +23,7 @@
         var fresh = t.content.firstElementChild;
         if (!fresh) return;
         if (id === "queue") carryOver(el, fresh);
+        keepOpen(el, fresh);
         el.replaceWith(fresh);
         htmx.process(fresh);
         swapped();
@@ -45,6 +46,17 @@
     });
     old.querySelectorAll("[role=status], [role=alert]").forEach(function (note) {
       if (!fresh.querySelector("[role=" + note.getAttribute("role") + "]")) fresh.prepend(note);
+    });
+  }
+
+  // A re-rendered timeline keeps what the agent opened in it (a formatted email, quoted
+  // history): an event arriving while they read must not fold it away under them.
+  function keepOpen(old, fresh) {
+    old.querySelectorAll("[data-message] details[open]").forEach(function (d) {
+      if (!d.classList[0]) return;
+      var msg = d.closest("[data-message]").dataset.message;
+      var same = fresh.querySelector("[data-message='" + CSS.escape(msg) + "'] details." + CSS.escape(d.classList[0] || ""));
+      if (same) same.open = true;
     });
   }
 
@@ -278,7 +290,7 @@
     if (e.target.id === "shortcuts-button") document.getElementById("shortcuts").showModal();
   });
 
-  // An email's remote images, held back by the server (ui/media.py viewable_html), on the
+  // An email's remote images, held back by the server (ui/api/media.py viewable_html), on the
   // agent's request: the frame's document is rebuilt with them put back. DOMParser's
   // document is inert, so nothing loads before the frame gets the new source.
   document.addEventListener("click", function (e) {

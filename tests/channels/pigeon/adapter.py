@@ -16,9 +16,9 @@ from inbox.domain.channels import (
     ProviderUnavailable,
     Sender,
     Sent,
-    unreachable,
 )
 from inbox.domain.errors import Invalid
+from webhooks.http import unreachable
 
 REQUIRED = ("loft", "api_url", "api_key", "signing_secret")
 
