@@ -3,6 +3,8 @@ customer's message arrive live, open it, reply and write a private note."""
 
 from __future__ import annotations
 
+import re
+
 import struct
 import zlib
 from datetime import datetime, timedelta
@@ -48,12 +50,28 @@ async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, bro
     assert sent[0]["body"] == "It ships today."
     await expect(timeline.locator(".message.out")).to_contain_text("It ships today.")
 
+    # A note cannot pass for a reply: note mode has the note colour, says who sees it, adds
+    # rather than sends, and shows nothing of a reply (channel, attachment, SMS segments).
+    reply_through = page.get_by_label("Reply through")
+    await expect(reply_through).to_be_visible()
     await page.get_by_label("Private note").check()
+    await expect(page.locator("#note-banner")).to_contain_text("only agents see this")
+    await expect(reply_through).to_be_hidden()
+    await expect(page.get_by_label("Attach a file")).to_be_hidden()
+    await expect(page.get_by_role("button", name="Add note")).to_be_visible()
+    await expect(page.get_by_role("button", name="Send")).to_have_count(0)
+    await expect(page.get_by_label("Message")).to_have_attribute("placeholder", re.compile("only agents see it"))
+    assert await page.locator(".composer").evaluate("f => getComputedStyle(f).backgroundColor") == "rgb(255, 246, 199)"
     await page.get_by_label("Message").fill("Customer is upset, be kind")
+    await expect(page.locator("#composer-hint")).to_be_hidden()  # no segment counter for a note
     await page.get_by_label("Message").press("Enter")
     await expect(timeline.locator(".note")).to_contain_text("Customer is upset, be kind")
     await expect(timeline.locator(".note")).to_contain_text("only agents see this")
     assert len(live.fake.sent) == 1  # the note never left
+    await expect(page.get_by_label("Private note")).to_be_checked()  # still in note mode for the next one
+    await page.get_by_label("Reply", exact=True).check()
+    await expect(reply_through).to_be_visible()
+    await expect(page.locator("#note-banner")).to_be_hidden()
 
     # A second message from the customer appears in the open conversation by itself.
     await live.sms("+15557654321", "thanks!")

@@ -165,6 +165,10 @@
     var text = document.getElementById("composer-text"), channel = document.getElementById("composer-channel");
     var hint = document.getElementById("composer-hint"), picker = document.getElementById("template-picker");
     if (!text || !channel || !hint) return;
+    var note = document.querySelector(".composer input[name=mode][value=note]:checked") !== null;
+    text.placeholder = note ? "Write a private note… only agents see it (Enter adds it)"
+                            : "Write a reply… (Enter sends, Shift+Enter for a new line)";
+    if (note) { hint.textContent = ""; return; }  // nothing of a reply applies to a note
     var option = channel.selectedOptions[0], kind = option ? option.dataset.kind : "";
     var needsTemplate = option && option.dataset.templateRequired === "true";
     if (picker) {
@@ -245,7 +249,9 @@
   document.addEventListener("input", function (e) {
     if (e.target.id === "composer-text") { composerHint(); suggest(e.target); }
   });
-  document.addEventListener("change", function (e) { if (e.target.id === "composer-channel") composerHint(); });
+  document.addEventListener("change", function (e) {
+    if (e.target.id === "composer-channel" || e.target.name === "mode") composerHint();
+  });
 
   function updateTitle() {
     var list = document.getElementById("list"), n = list ? Number(list.dataset.unread || 0) : 0;
@@ -269,7 +275,7 @@
     var click = function (sel) { var el = document.querySelector(sel); if (el) { e.preventDefault(); el.click(); } };
     var focusComposer = function (mode) {
       var radio = document.querySelector('.composer input[name=mode][value=' + mode + ']'), text = document.getElementById("composer-text");
-      if (radio && text) { e.preventDefault(); radio.checked = true; text.focus(); }
+      if (radio && text) { e.preventDefault(); radio.checked = true; composerHint(); text.focus(); }
     };
     switch (e.key) {
       case "?": e.preventDefault(); document.getElementById("shortcuts").showModal(); break;
@@ -312,7 +318,10 @@
     if (e.target.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       var picker = document.getElementById("template-picker"), file = e.target.form.querySelector("input[type=file]");
-      if (e.target.value.trim() || (picker && !picker.hidden) || (file && file.files.length)) e.target.form.requestSubmit();
+      var note = e.target.form.querySelector("input[name=mode][value=note]:checked") !== null;
+      if (e.target.value.trim() || (!note && ((picker && !picker.hidden) || (file && file.files.length)))) {
+        e.target.form.requestSubmit();
+      }
     }
   });
 
@@ -347,8 +356,22 @@
   }
   setInterval(heartbeat, 15000);
   window.inboxHeartbeat = heartbeat;  // the browser tests call it instead of waiting 15 s
+  // The composer's mode survives the pane's re-render after a send: an agent adding notes
+  // must not find the next one silently turned into a reply.
+  var keptMode = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (!e.detail || !e.detail.target || e.detail.target.id !== "conversation") return;
+    var checked = document.querySelector(".composer input[name=mode]:checked");
+    keptMode = checked ? {conversation: open(), mode: checked.value} : null;
+  });
   document.addEventListener("htmx:afterSwap", function (e) {
-    if (e.detail && e.detail.target && e.detail.target.id === "conversation") heartbeat();
+    if (!e.detail || !e.detail.target || e.detail.target.id !== "conversation") return;
+    heartbeat();
+    if (keptMode && keptMode.conversation === open()) {
+      var radio = document.querySelector(".composer input[name=mode][value=" + keptMode.mode + "]");
+      if (radio) { radio.checked = true; composerHint(); }
+    }
+    keptMode = null;
   });
 
   document.addEventListener("DOMContentLoaded", function () {
