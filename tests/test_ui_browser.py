@@ -73,9 +73,41 @@ async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, bro
     await expect(reply_through).to_be_visible()
     await expect(page.locator("#note-banner")).to_be_hidden()
 
-    # A second message from the customer appears in the open conversation by itself.
-    await live.sms("+15557654321", "thanks!")
-    await expect(timeline.locator(".message.in").last).to_contain_text("thanks!")
+    # A second message from the customer appears in the open conversation by itself, and
+    # counts as read: the agent is looking at it (no badge, no count in the title, and the
+    # server is told).
+    await expect(row).to_have_class(re.compile(r"\bselected\b"))
+    async with page.expect_response(lambda r: r.url.endswith("/read") and r.request.method == "POST"):
+        await live.sms("+15557654321", "thanks!")
+        await expect(timeline.locator(".message.in").last).to_contain_text("thanks!")
+    await expect(page).to_have_title("inbox")
+    await expect(row.locator(".badge")).to_have_count(0)
+    conversation_id = await row.get_attribute("data-conversation")
+    assert (await live.get(f"/api/conversations/{conversation_id}"))["unread_count"] == 0
+
+
+async def test_the_selection_follows_the_open_conversation_and_j_k_move_it(live: Live, browser: Browser) -> None:
+    for number in ("+15550000001", "+15550000002", "+15550000003"):
+        await live.sms(number, f"hello from {number}")
+    page = await _login(browser, live)
+    await page.get_by_role("tab", name="Unassigned").click()
+    rows = page.locator("#list .row")
+    await expect(rows).to_have_count(3)
+    selected = page.locator("#list .row.selected")
+    await rows.nth(1).click()
+    await expect(page.locator("#conversation")).to_have_attribute("data-conversation",
+                                                                  await rows.nth(1).get_attribute("data-conversation"))
+    await expect(selected).to_have_count(1)
+    await expect(rows.nth(1)).to_have_class(re.compile(r"\bselected\b"))  # the clicked row, not the first
+    await page.locator("body").press("j")
+    await expect(rows.nth(2)).to_have_class(re.compile(r"\bselected\b"))
+    await expect(page.locator("#conversation")).to_have_attribute("data-conversation",
+                                                                  await rows.nth(2).get_attribute("data-conversation"))
+    await page.locator("body").press("k")
+    await page.locator("body").press("k")
+    await expect(rows.nth(0)).to_have_class(re.compile(r"\bselected\b"))
+    await expect(selected).to_have_count(1)
+    await expect(rows.nth(0).locator("a")).to_have_attribute("aria-current", "true")
 
 
 async def test_resolve_and_phone_layout(live: Live, browser: Browser) -> None:

@@ -253,9 +253,42 @@
     if (e.target.id === "composer-channel" || e.target.name === "mode") composerHint();
   });
 
+  function reading() { return document.visibilityState === "visible" && open(); }
+
+  // The open conversation is the selected row, whichever way it was opened (a click swaps
+  // only the conversation pane, a live refresh only the list). While the agent is looking at
+  // it, what the customer writes there is read: no badge, not counted in the title, and
+  // marked read on the server (which tells every other tab and process).
+  function markSelected() {
+    var id = open();
+    document.querySelectorAll("#list .row").forEach(function (row) {
+      var selected = !!id && row.dataset.conversation === id, link = row.querySelector("a");
+      row.classList.toggle("selected", selected);
+      if (link) { if (selected) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current"); }
+      if (selected && reading() && Number(row.dataset.unread || 0) > 0) {
+        row.classList.remove("unread");
+        var badge = row.querySelector(".badge");
+        if (badge) badge.remove();
+        readSoon();
+      }
+    });
+  }
+
+  var readPending = null;
+  function readSoon() {  // one POST for a burst of customer messages
+    if (readPending) return;
+    readPending = setTimeout(function () {
+      readPending = null;
+      var id = open();
+      if (id) htmx.ajax("POST", "/ui/conversations/" + id + "/read", {swap: "none"});
+    }, 100);
+  }
+
   function updateTitle() {
     var list = document.getElementById("list"), n = list ? Number(list.dataset.unread || 0) : 0;
-    document.title = (n ? "(" + n + ") " : "") + "inbox";
+    var selected = list && list.querySelector(".row.selected");
+    if (selected && reading()) n -= Number(selected.dataset.unread || 0);  // being read
+    document.title = (n > 0 ? "(" + n + ") " : "") + "inbox";
   }
 
   function typing(el) { return el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable); }
@@ -263,9 +296,12 @@
   function moveSelection(step) {
     var rows = Array.prototype.slice.call(document.querySelectorAll("#list .row a"));
     if (!rows.length) return;
+    // From the row last moved to, so that j j moves twice before the first pane arrives.
     var current = rows.findIndex(function (a) { return a.parentElement.classList.contains("selected"); });
     var next = rows[Math.max(0, Math.min(rows.length - 1, current + step))];
-    if (next) next.click();
+    if (!next) return;
+    rows.forEach(function (a) { a.parentElement.classList.toggle("selected", a === next); });
+    next.click();
   }
 
   document.addEventListener("keydown", function (e) {  // single-key shortcuts, listed in the "?" dialog
@@ -340,6 +376,7 @@
   });
 
   function swapped() {
+    markSelected();
     updateTitle();
     decorate();
     composerHint();
@@ -374,7 +411,10 @@
     keptMode = null;
   });
 
+  document.addEventListener("visibilitychange", function () { markSelected(); updateTitle(); });
+
   document.addEventListener("DOMContentLoaded", function () {
+    markSelected();
     updateTitle();
     heartbeat();
     decorate();
