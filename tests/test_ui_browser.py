@@ -329,11 +329,20 @@ async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, br
     await expect(agent.locator(".row")).to_have_count(1)
     await expect(agent2.get_by_text("No conversations here.")).to_be_visible()
     conv = (await live.get("/api/conversations", who="lead"))["items"][0]
+    # A deactivated colleague is not offered, and the menu shows who owns it now.
+    admin = live.as_("admin")
+    gone = (await live.client.post("/api/users", headers=admin, json={
+        "email": "gone@example.com", "name": "Gone Agent", "role": "agent", "password": "long enough pw"})).json()
+    assert (await live.client.patch(f"/api/users/{gone['id']}", headers=admin, json={"active": False})).status_code == 200
     await lead.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
-    await lead.get_by_label("Assign to").select_option(f"user:{live.users['agent2']['id']}")
+    assign_to = lead.get_by_label("Assign to")
+    await expect(assign_to).to_have_value(f"user:{live.users['agent']['id']}")
+    await expect(assign_to.locator("option", has_text="Gone Agent")).to_have_count(0)
+    await assign_to.select_option(f"user:{live.users['agent2']['id']}")
     await lead.get_by_role("button", name="Assign").click()
     await expect(agent.get_by_text("No conversations here.")).to_be_visible()  # left one agent's Mine
     await expect(agent2.locator(".row")).to_contain_text("+15557654321")  # arrived in the other's
+    await expect(lead.get_by_label("Assign to")).to_have_value(f"user:{live.users['agent2']['id']}")
 
 
 async def test_after_a_reconnect_the_page_catches_up(live: Live, browser: Browser) -> None:
