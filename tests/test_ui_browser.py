@@ -333,7 +333,8 @@ async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, br
     admin = live.as_("admin")
     gone = (await live.client.post("/api/users", headers=admin, json={
         "email": "gone@example.com", "name": "Gone Agent", "role": "agent", "password": "long enough pw"})).json()
-    assert (await live.client.patch(f"/api/users/{gone['id']}", headers=admin, json={"active": False})).status_code == 200
+    deactivated = await live.client.patch(f"/api/users/{gone['id']}", headers=admin, json={"active": False})
+    assert deactivated.status_code == 200
     await lead.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
     assign_to = lead.get_by_label("Assign to")
     await expect(assign_to).to_have_value(f"user:{live.users['agent']['id']}")
