@@ -470,3 +470,16 @@ def _png() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+
+
+async def test_a_refused_reply_keeps_the_agents_text(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await _login(browser, live)
+    await page.goto(live.url + f"/inbox?tab=unassigned&c={conv['id']}")
+    draft = "A long answer. " * 700  # over the 10,000 characters a reply may have
+    await page.get_by_label("Message").fill(draft)
+    await page.get_by_label("Message").press("Enter")
+    await expect(page.locator("#conversation .error")).to_contain_text("limited to 10000 characters")
+    await expect(page.get_by_label("Message")).to_have_value(draft)  # refused, not lost
+    assert live.fake.sent == []

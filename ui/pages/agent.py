@@ -194,21 +194,24 @@ def conversation_action(act: ConversationAction, *, rerender: bool = True) -> Ca
         cid = form_id(request.path_params["id"], "conversation id")
         form = await request.form(max_files=1, max_part_size=ctx.settings.max_media_bytes)
         error = None
+        draft = None  # a refused message comes back in the composer: the agent's text is never lost
         try:
             await act(ctx, viewer, cid, form)
         except InboxError as exc:
             error = exc.message
+            draft = {"text": str(form.get("text", "")), "mode": str(form.get("mode", "reply"))}
         finally:
             await form.close()  # an uploaded file's temporary copy
         if request.headers.get("hx-request") != "true":
             return RedirectResponse(f"/inbox?c={cid}", status_code=303)
         if not rerender and error is None:
             return Response(status_code=204)
-        return await _conversation_pane(request, viewer, cid, error)
+        return await _conversation_pane(request, viewer, cid, error, draft)
     return endpoint
 
 
-async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: str | None) -> Response:
+async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: str | None,
+                             draft: dict[str, str] | None = None) -> Response:
     f = _filters(request, viewer)
     try:
         opened = await _conversation(request, viewer, cid)
@@ -216,7 +219,7 @@ async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: 
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
     return _render(request, "inbox.html", "conversation", "contact", **_common(request, viewer, f), open=opened,
-                   error=error, oob=True)
+                   error=error, draft=draft, oob=True)
 
 
 async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
