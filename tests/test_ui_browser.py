@@ -483,3 +483,16 @@ async def test_a_refused_reply_keeps_the_agents_text(live: Live, browser: Browse
     await expect(page.locator("#conversation .error")).to_contain_text("limited to 10000 characters")
     await expect(page.get_by_label("Message")).to_have_value(draft)  # refused, not lost
     assert live.fake.sent == []
+
+
+async def test_leads_land_on_all_and_agents_on_mine(live: Live, browser: Browser) -> None:
+    await live.sms("+15557654321", "hello")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    assigned = await live.client.post(f"/api/conversations/{conv['id']}/assignment", headers=live.as_("lead"),
+                                      json={"user_id": live.users["agent2"]["id"]})
+    assert assigned.status_code == 200
+    lead = await login(browser, live, "lead")
+    await expect(lead.get_by_role("tab", name="All")).to_have_attribute("aria-selected", "true")
+    await expect(lead.locator("#list .row")).to_contain_text("+15557654321")  # an agent's, seen at once
+    agent = await login(browser, live, "agent")
+    await expect(agent.get_by_role("tab", name="Mine")).to_have_attribute("aria-selected", "true")

@@ -76,9 +76,10 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     """The list's tab (mine, unassigned, all, or team:<id> for each of the viewer's teams
     and, for leads, every team) and filters, from the query string."""
     q = request.query_params
-    tab = q.get("tab", "mine")
+    landing = "all" if viewer.sees_all else "mine"  # leads and admins land where their work is: everything
+    tab = q.get("tab", landing)
     if tab not in TABS and not (tab.startswith("team:") and parse_id(tab[5:]) is not None):
-        tab = "mine"
+        tab = landing
     status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
     inbox = q.get("inbox", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
