@@ -86,7 +86,7 @@ async def test_a_channel_registered_from_tests_works_end_to_end(live: Live, loft
 
     page = await live.client.get(f"/inbox?tab=all&status=open&c={conv['id']}", headers=live.as_("admin"))
     assert page.status_code == 200, page.text
-    row = re.search(rf'<li class="row[^"]*" data-conversation="{conv["id"]}">.*?</li>', page.text, re.S)
+    row = re.search(rf'<li class="row[^"]*" data-conversation="{conv["id"]}"[^>]*>.*?</li>', page.text, re.S)
     assert row, page.text
     badge = re.search(r'<span class="icon pigeon"[^>]*>([^<]*)</span>', row.group(0))
     assert badge and badge.group(1) == pigeon.ICON, row.group(0)
