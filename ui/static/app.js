@@ -383,7 +383,7 @@
     var c = document.getElementById("conversation");
     if (c && Number(c.dataset.unread || 0) > 0) {
       c.dataset.unread = "0";
-      readSoon();  // one POST with markSelected's, which sees the same unread on the row
+      htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read", {swap: "none"});
     }
   }
 
