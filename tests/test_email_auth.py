@@ -134,6 +134,11 @@ async def test_remote_images_load_only_when_the_agent_asks(mailbox: Mailbox, ima
     await message.frame_locator(".email-html iframe").locator('img[alt="banner"]').evaluate("img => img.decode()")
     assert sorted(set(images.hits)) == ["/banner.png", "/pixel.gif"]
     await expect(message.get_by_role("button", name="Load remote images")).to_have_count(0)
+    # Another live re-render keeps them loaded: the agent's choice holds while they read.
+    await mailbox.receive(html_mail("<p>And another thing</p>").as_bytes())
+    await expect(page.locator(".message.in")).to_have_count(3)
+    await message.frame_locator(".email-html iframe").locator('img[alt="banner"]').evaluate("img => img.decode()")
+    await expect(message.get_by_role("button", name="Load remote images")).to_have_count(0)
 
 
 async def test_a_mail_without_remote_images_offers_nothing_to_load(mailbox: Mailbox) -> None:

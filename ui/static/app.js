@@ -50,13 +50,16 @@
   }
 
   // A re-rendered timeline keeps what the agent opened in it (a formatted email, quoted
-  // history): an event arriving while they read must not fold it away under them.
+  // history, remote images they chose to load): an event arriving while they read must not
+  // undo it under them.
   function keepOpen(old, fresh) {
     old.querySelectorAll("[data-message] details[open]").forEach(function (d) {
       if (!d.classList[0]) return;
       var msg = d.closest("[data-message]").dataset.message;
       var same = fresh.querySelector("[data-message='" + CSS.escape(msg) + "'] details." + CSS.escape(d.classList[0] || ""));
-      if (same) same.open = true;
+      if (!same) return;
+      same.open = true;
+      if (d.dataset.remoteLoaded) loadRemoteImages(same);
     });
   }
 
@@ -335,10 +338,11 @@
   // An email's remote images, held back by the server (ui/api/media.py viewable_html), on the
   // agent's request: the frame's document is rebuilt with them put back. DOMParser's
   // document is inert, so nothing loads before the frame gets the new source.
-  document.addEventListener("click", function (e) {
-    var button = e.target.closest && e.target.closest("button.load-remote-images");
-    if (!button) return;
-    var frame = button.closest(".email-html").querySelector("iframe");
+  // Remembered on the message's <details>, so a live re-render loads them again (keepOpen).
+  function loadRemoteImages(details) {
+    var frame = details.querySelector("iframe"), button = details.querySelector("button.load-remote-images");
+    if (!frame || !button) return;
+    details.dataset.remoteLoaded = "1";
     var doc = new DOMParser().parseFromString(frame.srcdoc, "text/html");
     ["src", "srcset", "background", "poster", "style"].forEach(function (name) {
       doc.querySelectorAll("[data-remote-" + name + "]").forEach(function (el) {
@@ -348,6 +352,11 @@
     });
     frame.srcdoc = "<!doctype html>" + doc.documentElement.outerHTML;
     button.parentNode.remove();
+  }
+
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("button.load-remote-images");
+    if (button) loadRemoteImages(button.closest(".email-html"));
   });
 
   document.addEventListener("keydown", function (e) {  // Enter sends, Shift+Enter is a new line
