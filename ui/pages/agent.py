@@ -1,8 +1,9 @@
 """The agent web UI: server-rendered pages and the partials htmx swaps in.
 
-One page, three panes (conversation list, conversation, contact). Each pane is a block
-of ui/templates/inbox.html, rendered whole for a page load or alone for an htmx request
-(``HX-Request``), so there is one copy of the markup. Every form also works without
+One page, three panes (conversation list, conversation, contact). Each pane is its own
+template (list.html, conversation.html, contact.html) that inbox.html includes for a page
+load and that is rendered alone for an htmx request (``HX-Request``), so there is one copy
+of the markup. Every form also works without
 JavaScript: it posts, the server redirects back to the page. ui/static/app.js listens on
 /ws and asks the server to re-render the panes an event touches.
 """
@@ -38,15 +39,17 @@ TEMPLATES.filters["zip"] = zip
 TABS = ("mine", "unassigned", "all")
 
 
-def _render(request: Request, template: str, *blocks: str, **context: Any) -> HTMLResponse:
-    """The whole page, or only the named blocks of it (for htmx), concatenated. Every page
-    gets the session's CSRF token for its forms."""
+def _render(request: Request, *parts: str, **context: Any) -> HTMLResponse:
+    """The named templates, concatenated: a whole page, or the panes htmx swaps in. A part
+    ``file.html#block`` is only that block of the file. Every page gets the session's CSRF
+    token for its forms."""
     context["csrf"] = csrf_token(request)
-    tpl = TEMPLATES.get_template(template)
-    if not blocks:
-        return HTMLResponse(tpl.render(**context))
-    ctx = tpl.new_context(context)
-    return HTMLResponse("".join("".join(tpl.blocks[b](ctx)) for b in blocks))
+    html = []
+    for part in parts:
+        name, _, block = part.partition("#")
+        tpl = TEMPLATES.get_template(name)
+        html.append("".join(tpl.blocks[block](tpl.new_context(context))) if block else tpl.render(**context))
+    return HTMLResponse("".join(html))
 
 
 async def _viewer(request: Request) -> Viewer | None:
@@ -156,7 +159,7 @@ async def list_partial(request: Request) -> Response:
         return Response(status_code=401)
     f = _filters(request, viewer)
     selected = parse_id(request.query_params.get("c"))
-    return _render(request, "inbox.html", "list", **_common(request, viewer, f), page=await _list(request, viewer, f),
+    return _render(request, "list.html", **_common(request, viewer, f), page=await _list(request, viewer, f),
                    open={"conv": {"id": selected}} if selected is not None else None)
 
 
@@ -172,8 +175,8 @@ async def conversation_partial(request: Request) -> Response:
                             '</section>', status_code=404)
     part = request.query_params.get("part")
     if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
-        return _render(request, "inbox.html", part, **_common(request, viewer, f), open=opened)
-    return _render(request, "inbox.html", "conversation", "contact", **_common(request, viewer, f), open=opened,
+        return _render(request, f"conversation.html#{part}", **_common(request, viewer, f), open=opened)
+    return _render(request, "conversation.html", "contact.html", **_common(request, viewer, f), open=opened,
                    oob=True)
 
 
@@ -219,7 +222,7 @@ async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: 
     except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
-    return _render(request, "inbox.html", "conversation", "contact", **_common(request, viewer, f), open=opened,
+    return _render(request, "conversation.html", "contact.html", **_common(request, viewer, f), open=opened,
                    error=error, draft=draft, oob=True)
 
 
@@ -375,7 +378,7 @@ async def viewing(request: Request) -> Response:
     if others:
         users = {u["id"]: u["name"] for u in await ctx.db.read(queries.list_users)}
         names = [users.get(uid, f"#{uid}") for uid in others]
-    return _render(request, "inbox.html", "viewers", viewers=names)
+    return _render(request, "conversation.html#viewers", viewers=names)
 
 
 async def queue_page(request: Request) -> Response:
@@ -385,7 +388,7 @@ async def queue_page(request: Request) -> Response:
         return _to_login(request)
     if not viewer.sees_all:
         return HTMLResponse("<p>The queue view is for team leads and admins.</p>", status_code=403)
-    return _render(request, "queue.html", *(("queue",) if request.headers.get("hx-request") == "true" else ()),
+    return _render(request, "queue.html#queue" if request.headers.get("hx-request") == "true" else "queue.html",
                    **await _queue(request, viewer))
 
 
