@@ -194,14 +194,14 @@ async def test_a_snooze_ends_when_the_agent_says_in_their_own_time_zone(live: Li
     conv = (await live.get("/api/conversations"))["items"][0]
     page = await login(browser, live, "agent", timezone_id="America/New_York")
     await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
-    await page.get_by_label("or until").fill("2027-01-02T10:30")  # New York winter: UTC-5
-    await page.get_by_role("button", name="Snooze").click()
+    await page.get_by_label("Snooze", exact=True).click()  # the menu beside Resolve
+    await page.get_by_label("until", exact=True).fill("2027-01-02T10:30")  # New York winter: UTC-5
+    await page.get_by_role("button", name="Snooze until then").click()
     await expect(page.locator("#conversation .status")).to_have_text("snoozed")
     assert (await live.get(f"/api/conversations/{conv['id']}"))["snoozed_until"] == "2027-01-02T15:30:00.000Z"
 
-    await page.get_by_label("or until").fill("")
-    await page.get_by_label("Snooze for").select_option("tomorrow")
-    await page.get_by_role("button", name="Snooze").click()
+    await page.get_by_label("Snooze", exact=True).click()
+    await page.get_by_role("button", name="until tomorrow 9:00").click()
     new_york = ZoneInfo("America/New_York")
     tomorrow = (datetime.now(new_york) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     await expect(page.locator("#conversation .status")).to_have_text("snoozed")
@@ -240,8 +240,8 @@ async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browse
     await expect(page.locator("#contact dl")).to_contain_text("+15551112222")
     await expect(page.locator("#contact li")).to_have_count(2)  # both conversations now the contact's
 
-    await page.get_by_label("Snooze for").select_option("4h")
-    await page.get_by_role("button", name="Snooze").click()
+    await page.get_by_label("Snooze", exact=True).click()
+    await page.get_by_role("button", name="for 4 hours").click()
     await expect(page.locator("#conversation .status")).to_have_text("snoozed")
 
     await page.keyboard.press("?")
@@ -313,9 +313,10 @@ async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, br
     row = agent.locator(".row").first
     await expect(row).to_contain_text("is anyone there?")
     await row.click()
-    await agent.get_by_label("Assign to").select_option("me")
-    await agent.get_by_role("button", name="Assign").click()
+    await agent.get_by_label("Assignee").click()  # the header's assignee menu
+    await agent.get_by_role("button", name=re.compile(r"^Me \(")).click()
     await expect(agent.locator("#conversation-header")).to_contain_text("Assigned to Agent")
+    await expect(agent.get_by_label("Assignee")).to_contain_text("Agent")
     await agent.get_by_label("Message").fill("Yes! How can I help?")
     await agent.get_by_label("Message").press("Enter")
     sent = (await live.fake.wait_for_sent(1))[0]
@@ -336,14 +337,17 @@ async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, br
     deactivated = await live.client.patch(f"/api/users/{gone['id']}", headers=admin, json={"active": False})
     assert deactivated.status_code == 200
     await lead.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
-    assign_to = lead.get_by_label("Assign to")
-    await expect(assign_to).to_have_value(f"user:{live.users['agent']['id']}")
-    await expect(assign_to.locator("option", has_text="Gone Agent")).to_have_count(0)
-    await assign_to.select_option(f"user:{live.users['agent2']['id']}")
-    await lead.get_by_role("button", name="Assign").click()
+    assignee = lead.get_by_label("Assignee")
+    await expect(assignee).to_contain_text(live.users["agent"]["name"])  # the owner, not "me"
+    await assignee.click()
+    menu = lead.locator("details[data-keep=assignee] .menu-panel")
+    owner = menu.get_by_role("button", name=live.users["agent"]["name"], exact=True)
+    await expect(owner).to_have_attribute("aria-current", "true")
+    await expect(menu.get_by_role("button", name="Gone Agent")).to_have_count(0)
+    await menu.get_by_role("button", name=live.users["agent2"]["name"], exact=True).click()
     await expect(agent.get_by_text("No conversations here.")).to_be_visible()  # left one agent's Mine
     await expect(agent2.locator(".row")).to_contain_text("+15557654321")  # arrived in the other's
-    await expect(lead.get_by_label("Assign to")).to_have_value(f"user:{live.users['agent2']['id']}")
+    await expect(lead.get_by_label("Assignee")).to_contain_text(live.users["agent2"]["name"])
 
 
 async def test_after_a_reconnect_the_page_catches_up(live: Live, browser: Browser) -> None:
@@ -436,8 +440,8 @@ async def test_team_tab_and_inbox_filter(live: Live, browser: Browser) -> None:
     await expect(page.locator(".row")).to_have_count(1)
     await expect(page.locator(".row")).to_contain_text("about my invoice")
     await page.get_by_role("tab", name="All").click()
-    await page.get_by_label("Inbox").select_option(str(live.inbox["id"]))
-    await page.get_by_role("button", name="Filter").click()
+    await page.get_by_label("Inbox").select_option(str(live.inbox["id"]))  # applies at once: no button
+    await expect(page).to_have_url(re.compile(f"inbox={live.inbox['id']}"))
     await expect(page.locator(".row")).to_have_count(2)
 
 

@@ -9,6 +9,7 @@ from inbox.queries.conversations import get_conversation as get_conversation
 from inbox.queries.conversations import list_conversations as list_conversations
 from inbox.queries.conversations import open_loads as open_loads
 from inbox.queries.conversations import reply_channels as reply_channels
+from inbox.queries.conversations import tab_counts as tab_counts
 from inbox.queries.conversations import waiting_queue as waiting_queue
 from inbox.queries.cursors import decode_cursor as decode_cursor
 from inbox.queries.cursors import encode_cursor as encode_cursor

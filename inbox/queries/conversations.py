@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, case, func, select, tuple_
 
 from inbox.domain.access import Viewer, visibility_clause
 from inbox.domain.channels import ReplyWindow
@@ -128,3 +128,22 @@ def reply_channels(conn: Connection, conversation_id: int, now: datetime,
 def _hours(length: timedelta) -> str:
     hours = length.total_seconds() / 3600
     return f"{hours:g}-hour" if hours < 48 else f"{hours / 24:g}-day"
+
+
+def tab_counts(conn: Connection, viewer: Viewer, status: str | None, team_ids: list[int]) -> dict[str, int]:
+    """How many conversations of ``status`` each tab of the list holds for this viewer: Mine,
+    Unassigned, All and one per team (``team:<id>``), in one pass over the status index."""
+    c = CONVERSATIONS.c
+
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns = [count(func.coalesce(c.assignee_id, 0) == viewer.user_id).label("mine"),
+               count(c.assignee_id.is_(None)).label("unassigned"), func.count().label("all")]
+    columns += [count(c.team_id == t).label(f"team:{t}") for t in team_ids]
+    query = select(*columns).select_from(CONVERSATIONS)
+    if not viewer.sees_all:
+        query = query.where(visibility_clause(viewer))
+    if status:
+        query = query.where(c.status == status)
+    return {k: int(v) for k, v in conn.execute(query).one()._mapping.items()}

@@ -85,8 +85,11 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
         tab = landing
     status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
     inbox = q.get("inbox", "")
+    label, priority = q.get("label", ""), q.get("priority", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
-            "inbox": inbox if parse_id(inbox) is not None else ""}
+            "inbox": inbox if parse_id(inbox) is not None else "",
+            "label": label if parse_id(label) is not None else "",
+            "priority": priority if priority in ("urgent", "high", "medium", "low", "none") else ""}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +104,8 @@ async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str
         teams = queries.list_teams(c)
         page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
         page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in queries.list_inboxes(c)]
+        page["counts"] = queries.tab_counts(c, viewer, f["status"] or None, [t["id"] for t in page["teams"]])
+        page["users"] = {u["id"]: u for u in queries.list_users(c)}
         return page
     return await request.app.state.ctx.db.read(read)  # type: ignore[no-any-return]
 
@@ -159,8 +164,15 @@ async def list_partial(request: Request) -> Response:
         return Response(status_code=401)
     f = _filters(request, viewer)
     selected = parse_id(request.query_params.get("c"))
-    return _render(request, "list.html", **_common(request, viewer, f), page=await _list(request, viewer, f),
-                   open={"conv": {"id": selected}} if selected is not None else None)
+    context = {**_common(request, viewer, f), "page": await _list(request, viewer, f),
+               "open": {"conv": {"id": selected}} if selected is not None else None}
+    if request.query_params.get("part") != "rows":
+        return _render(request, "list.html", **context)
+    # The tabs and rows alone, each swapped in by its id; the address bar follows the filters.
+    response = _render(request, "list.html#tabs", "list.html#rows", oob=True, **context)
+    keep = {k: v for k, v in f.items() if v or k == "status"} | ({"c": str(selected)} if selected is not None else {})
+    response.headers["HX-Replace-Url"] = "/inbox?" + urlencode(keep)
+    return response
 
 
 async def conversation_partial(request: Request) -> Response:
@@ -174,8 +186,9 @@ async def conversation_partial(request: Request) -> Response:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
                             '</section>', status_code=404)
     part = request.query_params.get("part")
-    if part in ("timeline", "state"):  # a live refresh that leaves the composer and the choices alone
-        return _render(request, f"conversation.html#{part}", **_common(request, viewer, f), open=opened)
+    if part in ("timeline", "state"):  # a live refresh that leaves the composer and what is typed alone
+        return _render(request, f"conversation.html#{part}", "conversation.html#reply_state",
+                       **_common(request, viewer, f), open=opened)
     return _render(request, "conversation.html", "contact.html", **_common(request, viewer, f), open=opened,
                    oob=True)
 
@@ -283,13 +296,15 @@ async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -
 
 
 def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
-    """The assign forms' choice: "me", "user:<id>", "team:<id>" (the agent stays) or "none"
+    """The assign forms' choice: "me", "user:<id>", "team:<id>" or "team:none" (the agent stays) or "none"
     (for an agent, who may not change the team: nobody in the same team)."""
     kind, _, ident = target.partition(":")
     if target == "me":
         return {"user_id": viewer.user_id}
     if target == "none":
         return {"user_id": None, "team_id": None} if viewer.sees_all else {"user_id": None}
+    if target == "team:none":
+        return {"team_id": None}
     if kind in ("user", "team") and (number := parse_id(ident)) is not None:
         return {f"{kind}_id": number}
     raise Invalid("pick someone to assign to", "invalid_assignee")

@@ -10,24 +10,45 @@
   // Re-render one pane from the server. Every event starts a new request (none is dropped
   // while another is in flight) and only the newest answer is put in the page, so a pane
   // always ends up at least as fresh as the last event.
+  // The answer may hold several elements (the timeline and the reply state): each replaces
+  // the element of the page with its id.
   var generation = {};
   function load(url, id) {
     var n = generation[id] = (generation[id] || 0) + 1;
     fetch(url, {credentials: "same-origin", headers: {"HX-Request": "true"}})
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        if (r.status === 404 && id !== "list-rows" && id !== "queue") gone();
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) {
-        var el = document.getElementById(id);
-        if (html === null || n !== generation[id] || !el) return;
+        if (html === null || n !== generation[id]) return;
         var t = document.createElement("template");
         t.innerHTML = html.trim();
-        var fresh = t.content.firstElementChild;
-        if (!fresh) return;
-        if (id === "queue") carryOver(el, fresh);
-        keepOpen(el, fresh);
-        el.replaceWith(fresh);
-        htmx.process(fresh);
+        Array.prototype.slice.call(t.content.children).forEach(function (fresh) {
+          var el = fresh.id && document.getElementById(fresh.id);
+          if (!el) return;
+          if (fresh.id === "queue") carryOver(el, fresh);
+          keepOpen(el, fresh);
+          el.replaceWith(fresh);
+          htmx.process(fresh);
+        });
         swapped();
       });
+  }
+
+  // The open conversation was taken out of this agent's sight (a colleague took it): say so
+  // and stop the composer, but leave what they typed there to copy.
+  function gone() {
+    var c = document.getElementById("conversation");
+    if (!c || c.dataset.gone) return;
+    c.dataset.gone = "1";
+    var p = document.createElement("p");
+    p.className = "error";
+    p.setAttribute("role", "alert");
+    p.textContent = "This conversation was assigned to someone else and is no longer yours: your reply can't be sent. What you typed is still here to copy.";
+    var header = document.getElementById("conversation-header");
+    if (header) header.after(p);
+    c.querySelectorAll(".composer button[type=submit], .composer input[type=file]").forEach(function (b) { b.disabled = true; });
   }
 
   // What a lead is doing in the queue survives its refresh: the conversations they ticked,
@@ -53,6 +74,17 @@
   // history, remote images they chose to load): an event arriving while they read must not
   // undo it under them.
   function keepOpen(old, fresh) {
+    old.querySelectorAll("details[data-keep][open]").forEach(function (d) {  // a header menu in use
+      var same = fresh.querySelector("details[data-keep='" + CSS.escape(d.dataset.keep) + "']");
+      if (!same) return;
+      same.open = true;
+      d.querySelectorAll("input[name]:not([type=hidden])").forEach(function (input) {
+        var twin = same.querySelector("input[name='" + CSS.escape(input.name) + "']" +
+                                      (input.type === "checkbox" ? "[value='" + CSS.escape(input.value) + "']" : ""));
+        if (twin && input.type === "checkbox") twin.checked = input.checked;
+        else if (twin) twin.value = input.value;
+      });
+    });
     old.querySelectorAll("[data-message] details[open]").forEach(function (d) {
       if (!d.classList[0]) return;
       var msg = d.closest("[data-message]").dataset.message;
@@ -67,9 +99,9 @@
     if (pending[what]) return;
     pending[what] = setTimeout(function () {
       delete pending[what];
-      var list = document.getElementById("list"), queue = document.getElementById("queue"), id = open();
+      var list = document.getElementById("list-rows"), queue = document.getElementById("queue"), id = open();
       if (what === "list" && queue) load(queue.dataset.refresh, "queue");
-      else if (what === "list" && list) load(list.dataset.refresh, "list");
+      else if (what === "list" && list) load(list.dataset.refresh, "list-rows");
       else if (id && what === "timeline") load("/ui/conversations/" + id + "?part=timeline", "timeline");
       else if (id && what === "header") load("/ui/conversations/" + id + "?part=state", "conversation-state");
     }, 50);
@@ -145,7 +177,24 @@
         d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
     });
     var tl = document.getElementById("timeline");
-    if (tl) tl.scrollTop = tl.scrollHeight;
+    if (tl) { dayDividers(tl); tl.scrollTop = tl.scrollHeight; }
+  }
+
+  // A divider where the day changes, in the agent's own time zone (which only the browser knows).
+  function dayDividers(tl) {
+    var last = null, today = new Date().toDateString(), yesterday = new Date(Date.now() - 864e5).toDateString();
+    tl.querySelectorAll(":scope > li.day").forEach(function (li) { li.remove(); });
+    tl.querySelectorAll(":scope > li[data-at]").forEach(function (li) {
+      var d = new Date(li.dataset.at), day = d.toDateString();
+      if (isNaN(d) || day === last) return;
+      last = day;
+      var divider = document.createElement("li");
+      divider.className = "day";
+      divider.setAttribute("role", "separator");
+      divider.textContent = day === today ? "Today" : day === yesterday ? "Yesterday" :
+        d.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric"});
+      li.before(divider);
+    });
   }
 
   // SMS segments as carriers count them: GSM-7 (160 a message, 153 a part; the extension
@@ -164,44 +213,114 @@
     return {encoding: "UCS-2", length: units, segments: units <= 70 ? 1 : Math.ceil(units / 67)};
   }
 
+  // What the chosen channel allows, from the reply state the server re-renders live: open,
+  // only a template (a closed WhatsApp window), or nothing (opted out, a closed window
+  // without templates). Shown before the agent types; a blocked reply cannot be sent.
+  function replyChannel(inboxId) {
+    return document.querySelector("#reply-state li[data-inbox='" + CSS.escape(inboxId || "") + "']");
+  }
+
   function composerHint() {
     var text = document.getElementById("composer-text"), channel = document.getElementById("composer-channel");
     var hint = document.getElementById("composer-hint"), picker = document.getElementById("template-picker");
     if (!text || !channel || !hint) return;
-    var note = document.querySelector(".composer input[name=mode][value=note]:checked") !== null;
-    text.placeholder = note ? "Write a private note… only agents see it (Enter adds it)"
-                            : "Write a reply… (Enter sends, Shift+Enter for a new line)";
-    if (note) { hint.textContent = ""; return; }  // nothing of a reply applies to a note
+    var form = text.form, note = form.querySelector("input[name=mode][value=note]:checked") !== null;
     var option = channel.selectedOptions[0], kind = option ? option.dataset.kind : "";
-    var needsTemplate = option && option.dataset.templateRequired === "true";
-    if (picker) {
-      picker.hidden = !needsTemplate;
-      if (needsTemplate && !picker.dataset.loaded) loadTemplates(channel.value, picker);
+    var state = replyChannel(channel.value), send = document.getElementById("composer-send");
+    var mode = !state || state.dataset.available ? "open" : state.dataset.templateRequired ? "template" : "blocked";
+    form.dataset.state = mode;
+    var blocked = document.getElementById("reply-blocked");
+    if (blocked && state) {
+      blocked.hidden = mode === "open";
+      blocked.querySelector(".reason").textContent = mode === "open" ? "" :
+        (mode === "template" ? "Only a template can go out: " : "You can't reply: ") + state.dataset.reason;
     }
-    if (needsTemplate) hint.textContent = option.textContent.replace(/^[^(]*\(|\)$/g, "");
-    else if (kind === "sms" && text.value) {
+    text.placeholder = note ? "Write a private note… only agents see it (Enter adds it)" :
+      mode === "blocked" ? "You can't reply here. Switch to Private note to write to your colleagues." :
+      mode === "template" ? "Pick a template above: free text can't be sent now." :
+      "Write a reply… (Enter sends, Shift+Enter for a new line)";
+    text.disabled = !note && mode !== "open";
+    if (send && !document.getElementById("conversation").dataset.gone) send.disabled = !note && mode === "blocked";
+    if (picker) {
+      picker.hidden = note || mode !== "template";
+      if (mode === "template" && picker.dataset.loaded !== channel.value) loadTemplates(channel.value, picker);
+    }
+    if (note) { hint.textContent = ""; return; }  // nothing of a reply applies to a note
+    if (kind === "sms" && text.value && mode === "open") {
       var s = smsSegments(text.value);
       hint.textContent = s.length + " characters · " + s.segments + " segment" + (s.segments > 1 ? "s" : "") + " (" + s.encoding + ")";
     } else if (kind === "email" && option.dataset.subject) {
       hint.textContent = "Subject: " + option.dataset.subject;
-    } else if (option && option.dataset.windowCloses) {
-      hint.textContent = "Reply window open until " + new Date(option.dataset.windowCloses).toLocaleString();
+    } else if (state && state.dataset.windowCloses) {
+      hint.textContent = "Reply window open until " + new Date(state.dataset.windowCloses).toLocaleString([], {dateStyle: "medium", timeStyle: "short"});
     } else hint.textContent = "";
   }
 
+  // Drafts are kept per conversation (this browser, this agent) across switches and reloads,
+  // and dropped once the reply or note has gone out.
+  function draftKey(form) { return "inbox:draft:" + (document.body.dataset.user || "") + ":" + form.dataset.conversation; }
+  function saveDraft(text) {
+    var form = text.form, mode = form.querySelector("input[name=mode]:checked");
+    try {
+      if (text.value.trim()) localStorage.setItem(draftKey(form), JSON.stringify({text: text.value, mode: mode ? mode.value : "reply"}));
+      else localStorage.removeItem(draftKey(form));
+    } catch (ignored) { /* storage full or disabled: the draft lives as long as the page */ }
+  }
+  // A draft leaves storage when its send starts; a refused send comes back in the box (the
+  // server returns the text) and one that never reached the server is saved again.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt;
+    if (form.classList && form.classList.contains("composer")) {
+      try { localStorage.removeItem(draftKey(form)); } catch (ignored) { /* nothing stored */ }
+    }
+  });
+  ["htmx:sendError", "htmx:responseError"].forEach(function (name) {
+    document.addEventListener(name, function (e) {
+      var form = e.detail.elt, text = form.querySelector && form.querySelector("#composer-text");
+      if (text) saveDraft(text);
+    });
+  });
+
+  function restoreDraft() {
+    var text = document.getElementById("composer-text");
+    if (!text || !text.form.dataset.conversation) return;
+    var saved = null;
+    try { saved = JSON.parse(localStorage.getItem(draftKey(text.form)) || "null"); } catch (ignored) { saved = null; }
+    if (!text.value && saved && saved.text) {
+      text.value = saved.text;
+      var radio = text.form.querySelector("input[name=mode][value=" + (saved.mode === "note" ? "note" : "reply") + "]");
+      if (radio) radio.checked = true;
+    } else saveDraft(text);  // an empty box after a send, or the text the server gave back
+  }
+
   function loadTemplates(inboxId, picker) {
-    picker.dataset.loaded = "1";
+    picker.dataset.loaded = inboxId;
     fetch("/api/inboxes/" + inboxId + "/templates", {credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (body) {
         var select = document.getElementById("template-select");
+        select.replaceChildren();
         (body.items || []).forEach(function (t) {
           var o = document.createElement("option");
           o.value = t.name + "|" + (t.language || "en_US");
           o.textContent = t.name + " (" + (t.language || "en_US") + ")";
+          o.dataset.text = t.text || "";
           select.appendChild(o);
         });
+        templatePreview();
       });
+  }
+
+  // What the customer will read: the template's text with the parameters put in.
+  function templatePreview() {
+    var select = document.getElementById("template-select"), out = document.getElementById("template-preview");
+    if (!select || !out) return;
+    var option = select.selectedOptions[0], params = (select.form.elements.template_params.value || "").split(",");
+    var text = option ? option.dataset.text || "" : "", n = 0;
+    out.textContent = text.replace(/\{\{\s*(\w+)\s*\}\}/g, function (all) {
+      var p = (params[n++] || "").trim();
+      return p || all;
+    });
   }
 
   // Canned responses: "/" and a short code at the start of the composer offers matches;
@@ -250,10 +369,13 @@
   }, true);
 
   document.addEventListener("input", function (e) {
-    if (e.target.id === "composer-text") { composerHint(); suggest(e.target); }
+    if (e.target.id === "composer-text") { composerHint(); suggest(e.target); saveDraft(e.target); }
+    if (e.target.name === "template_params") templatePreview();
   });
   document.addEventListener("change", function (e) {
     if (e.target.id === "composer-channel" || e.target.name === "mode") composerHint();
+    if (e.target.name === "mode") { var t = document.getElementById("composer-text"); if (t) saveDraft(t); }
+    if (e.target.id === "template-select") templatePreview();
   });
 
   function reading() { return document.visibilityState === "visible" && open(); }
@@ -288,7 +410,7 @@
   }
 
   function updateTitle() {
-    var list = document.getElementById("list"), n = list ? Number(list.dataset.unread || 0) : 0;
+    var list = document.getElementById("list-rows"), n = list ? Number(list.dataset.unread || 0) : 0;
     var selected = list && list.querySelector(".row.selected");
     if (selected && reading()) n -= Number(selected.dataset.unread || 0);  // being read
     document.title = (n > 0 ? "(" + n + ") " : "") + "inbox";
@@ -320,13 +442,13 @@
       case "?": e.preventDefault(); document.getElementById("shortcuts").showModal(); break;
       case "j": e.preventDefault(); moveSelection(1); break;
       case "k": e.preventDefault(); moveSelection(-1); break;
+      case "ArrowDown": case "ArrowUp":  // in the list only: elsewhere the arrows scroll
+        if (e.target.closest && e.target.closest("#list")) { e.preventDefault(); moveSelection(e.key === "ArrowDown" ? 1 : -1); }
+        break;
       case "r": focusComposer("reply"); break;
       case "n": focusComposer("note"); break;
       case "e": click("#resolve-button"); break;
-      case "a":
-        var form = document.querySelector("#conversation-header select[name=assignee]");
-        if (form) { e.preventDefault(); form.value = "me"; form.form.requestSubmit(); }
-        break;
+      case "a": click("#conversation-header button[name=assignee][value=me]"); break;
       case "/": var q = document.querySelector(".filters input[type=search]"); if (q) { e.preventDefault(); q.focus(); } break;
     }
   });
@@ -371,6 +493,7 @@
   });
 
   document.addEventListener("htmx:afterSwap", function () { swapped(); });
+  document.addEventListener("htmx:oobAfterSwap", function () { swapped(); });  // the list's filters
 
   document.addEventListener("input", function (e) {  // a snooze's end, in the agent's own time zone, as UTC
     if (e.target.name !== "until_at") return;
@@ -388,6 +511,7 @@
     markSelected();
     updateTitle();
     decorate();
+    restoreDraft();
     composerHint();
     var c = document.getElementById("conversation");
     if (c && Number(c.dataset.unread || 0) > 0) {
@@ -427,6 +551,7 @@
     updateTitle();
     heartbeat();
     decorate();
+    restoreDraft();
     composerHint();
     if (document.getElementById("list") || document.getElementById("queue")) connect();
   });
