@@ -29,8 +29,13 @@
           if (!el) return;
           if (fresh.id === "queue") carryOver(el, fresh);
           keepOpen(el, fresh);
+          var focused = el.contains(document.activeElement) && document.activeElement.closest("[data-conversation]");
           el.replaceWith(fresh);
           htmx.process(fresh);
+          if (focused) {  // a keyboard user stays on the row they were on
+            var again = fresh.querySelector("[data-conversation='" + CSS.escape(focused.dataset.conversation) + "'] a");
+            if (again) again.focus();
+          }
         });
         swapped();
       });
@@ -290,7 +295,10 @@
       text.value = saved.text;
       var radio = text.form.querySelector("input[name=mode][value=" + (saved.mode === "note" ? "note" : "reply") + "]");
       if (radio) radio.checked = true;
-    } else saveDraft(text);  // an empty box after a send, or the text the server gave back
+    } else if (text.dataset.returned) {  // the text of a refused send, given back by the server
+      delete text.dataset.returned;
+      saveDraft(text);
+    }
   }
 
   function loadTemplates(inboxId, picker) {
