@@ -257,9 +257,10 @@ async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browse
 async def test_admin_pages_then_canned_response_in_the_composer(live: Live, browser: Browser) -> None:
     page = await _login(browser, live, "admin")
     await page.goto(live.url + "/admin")
-    inbox_row = page.locator(f"tr[data-inbox='{live.inbox['id']}']")
-    await expect(inbox_row).to_contain_text(live.url + "/webhooks/twilio")  # the URL to give Twilio
+    inbox_card = page.locator(f"[data-inbox='{live.inbox['id']}']")
+    await expect(inbox_card).to_contain_text(live.url + "/webhooks/twilio")  # the URL to give Twilio
 
+    await page.goto(live.url + "/admin/users")
     await page.get_by_text("Add a user").click()
     form = page.locator("form[action='/admin/user']")
     await form.get_by_label("Name").fill("Fox Mulder")
@@ -269,6 +270,7 @@ async def test_admin_pages_then_canned_response_in_the_composer(live: Live, brow
     await form.get_by_role("button", name="Create user").click()
     await expect(page.get_by_role("status")).to_have_text("User fox@example.com created")
 
+    await page.goto(live.url + "/admin/teams")
     await page.get_by_text("Add a team").click()
     form = page.locator("form[action='/admin/team']")
     await form.get_by_label("Team name").fill("Billing")
@@ -279,6 +281,7 @@ async def test_admin_pages_then_canned_response_in_the_composer(live: Live, brow
     fox = [u for u in (await live.get("/api/users", who="admin"))["items"] if u["email"] == "fox@example.com"][0]
     assert teams[0]["name"] == "Billing" and teams[0]["member_ids"] == [fox["id"]] and fox["role"] == "lead"
 
+    await page.goto(live.url + "/admin/canned")
     await page.get_by_label("Short code").fill("ship")
     await page.get_by_label("Text", exact=True).fill("Your order ships within 24 hours.")
     await page.get_by_role("button", name="Save canned response").click()
@@ -451,7 +454,7 @@ async def test_admin_edits_an_inbox_and_a_mention_notifies_the_agent(live: Live,
     await admin.get_by_text("Edit Support line").click()
     form = admin.locator("form[action='/admin/inbox-update']")
     await form.get_by_label("Name").fill("Main line")
-    await form.get_by_label("messaging service sid").fill("MG0123456789abcdef0123456789abcdef")
+    await form.get_by_label("Messaging Service SID").fill("MG0123456789abcdef0123456789abcdef")
     await form.get_by_role("button", name="Save Support line").click()
     await expect(admin.get_by_role("status")).to_have_text("Inbox Main line saved")
     inbox = (await live.get("/api/inboxes", who="admin"))["items"][0]

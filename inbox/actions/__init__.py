@@ -15,9 +15,13 @@ from inbox.actions.admin import create_token as create_token
 from inbox.actions.admin import create_user as create_user
 from inbox.actions.admin import delete_canned as delete_canned
 from inbox.actions.admin import delete_inbox as delete_inbox
+from inbox.actions.admin import delete_team as delete_team
+from inbox.actions.admin import discard_inbox as discard_inbox
 from inbox.actions.admin import end_sessions as end_sessions
+from inbox.actions.admin import reset_password as reset_password
 from inbox.actions.admin import revoke_token as revoke_token
 from inbox.actions.admin import save_canned as save_canned
+from inbox.actions.admin import set_inbox_active as set_inbox_active
 from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from sqlalchemy import insert, select, update
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
 
 from inbox import queries
+from inbox.actions.context import Context
 from inbox.actions.replies import MAX_TEXT_CHARS
 from inbox.domain import serialize
 from inbox.domain.access import Viewer
-from inbox.domain.credentials import hash_token, new_token
+from inbox.domain.credentials import hash_password, hash_token, new_password, new_token
 from inbox.domain.errors import Conflict, Invalid, NotFound
 from inbox.domain.events import (
     ACCESS_CHANGED,
@@ -21,8 +25,11 @@ from inbox.domain.models import Role, utcnow
 from inbox.domain.records import Dict, User
 from inbox.domain.tables import (
     CANNED,
+    CONVERSATIONS,
+    EARLY_RECEIPTS,
     INBOXES,
     MEMBERS,
+    MESSAGES,
     TEAMS,
     TOKENS,
     USERS,
@@ -67,6 +74,19 @@ def update_user(tx: Tx, user_id: int, changes: Dict) -> User:
     user = queries.get_user(tx.conn, user_id)
     assert user is not None
     return serialize.user_dict(user)
+
+
+async def reset_password(ctx: Context, user_id: int, password: str | None) -> tuple[User, str | None]:
+    """An admin sets a user's password (``password``), or has one generated (None), given
+    back this once to pass on. Either way every session of the user ends (update_user);
+    their API tokens stay, as they are revoked on their own."""
+    generated = new_password() if password is None else None
+    password = generated or password or ""
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters", "weak_password")
+    pw_hash = await asyncio.to_thread(hash_password, password)
+    user: User = await ctx.db.write(lambda tx: update_user(tx, user_id, {"password_hash": pw_hash}))
+    return user, generated
 
 
 def end_sessions(tx: Tx, user_id: int) -> None:
@@ -158,9 +178,54 @@ def create_inbox(tx: Tx, *, kind: str, name: str, address: str, settings: Dict) 
     return inbox
 
 
-def delete_inbox(tx: Tx, inbox_id: int) -> None:
-    """Only for an inbox that never carried a message (a failed setup)."""
+def discard_inbox(tx: Tx, inbox_id: int) -> None:
+    """Remove the row of an inbox that never carried a message (a failed setup)."""
+    tx.conn.execute(EARLY_RECEIPTS.delete().where(EARLY_RECEIPTS.c.inbox_id == inbox_id))
     tx.conn.execute(INBOXES.delete().where(INBOXES.c.id == inbox_id))
+
+
+def set_inbox_active(tx: Tx, inbox_id: int, active: bool) -> Dict:
+    """Disable or enable an inbox. A disabled inbox still stores what customers send (its
+    webhooks answer as before: no message is lost and no provider gives up on the URL),
+    but no new reply may leave through it (queries.reply_channels says why)."""
+    if queries.get_inbox(tx.conn, inbox_id) is None:
+        raise NotFound("no such inbox")
+    tx.conn.execute(update(INBOXES).where(INBOXES.c.id == inbox_id).values(active=active))
+    inbox = queries.get_inbox(tx.conn, inbox_id)
+    assert inbox is not None
+    return inbox
+
+
+def delete_inbox(tx: Tx, inbox_id: int, now: datetime) -> None:
+    """Delete an inbox. Its conversations and messages stay, still shown as having gone
+    through it, so the row stays too (marked deleted); its credentials are erased and its
+    address freed (webhooks to it are refused as for an unknown inbox, and a new inbox may
+    take the address). An inbox that never carried a message is removed outright."""
+    inbox = queries.get_inbox(tx.conn, inbox_id)
+    if inbox is None:
+        raise NotFound("no such inbox")
+    used = tx.conn.execute(select(MESSAGES.c.id).where(MESSAGES.c.inbox_id == inbox_id).limit(1)).first()
+    if used is None:
+        discard_inbox(tx, inbox_id)
+        return
+    tx.conn.execute(update(INBOXES).where(INBOXES.c.id == inbox_id).values(
+        active=False, deleted_at=now, settings={}, address=f"deleted-{inbox_id}:{inbox['address']}"))
+
+
+def delete_team(tx: Tx, team_id: int) -> None:
+    """Delete a team that holds no conversation: moving conversations out of a team changes
+    who sees them, which is the lead's call (reassign them first), not a side effect."""
+    if queries.get_team(tx.conn, team_id) is None:
+        raise NotFound("no such team")
+    held = tx.conn.execute(select(func.count()).select_from(CONVERSATIONS)
+                           .where(CONVERSATIONS.c.team_id == team_id)).scalar_one()
+    if held:
+        raise Conflict(f"the team holds {held} conversation{'s' if held != 1 else ''}: "
+                       "move them to another team or to no team first", "team_not_empty")
+    members = list(tx.conn.execute(select(MEMBERS.c.user_id).where(MEMBERS.c.team_id == team_id)).scalars())
+    tx.conn.execute(MEMBERS.delete().where(MEMBERS.c.team_id == team_id))
+    tx.conn.execute(TEAMS.delete().where(TEAMS.c.id == team_id))
+    access_changed(tx, members)
 
 
 def update_inbox(tx: Tx, inbox_id: int, *, name: str | None, address: str | None, settings: Dict | None) -> Dict:

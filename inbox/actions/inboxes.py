@@ -48,7 +48,7 @@ async def setup_inbox(ctx: Context, registry: Registry, kind: str, name: str,
     try:
         await registry.register_webhook(inbox)
     except SendError as exc:
-        await ctx.db.write(lambda tx: actions.delete_inbox(tx, inbox["id"]))
+        await ctx.db.write(lambda tx: actions.discard_inbox(tx, inbox["id"]))
         raise Invalid(f"the provider refused to register the webhook: {exc.message}", "registration_failed") from None
     return inbox
 

@@ -205,6 +205,11 @@ class Setting:
     help: str
     required: bool = False
     secret: bool = False
+    label: str = ""  # the admin form's field name, in words ("Auth token"); the key's words if blank
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True, slots=True)

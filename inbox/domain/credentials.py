@@ -29,5 +29,12 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_password() -> str:
+    """A password an admin gives a user after a reset: 18 characters (about 100 random bits),
+    with no look-alike characters to misread when passing it on."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY3479"
+    return "".join(secrets.choice(alphabet) for _ in range(18))
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -88,6 +88,10 @@ class Inbox(SQLModel, table=True):
     name: str
     address: str
     settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Disabled: still stores what customers send, sends nothing. Deleted: kept for the
+    # history that went through it, unreachable (docs/admin.md, migration 0004).
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

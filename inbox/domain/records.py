@@ -27,6 +27,7 @@ class Inbox(TypedDict):
     name: str
     address: str
     settings: dict[str, Any]  # secret values masked
+    active: bool  # False: disabled, stores inbound, sends nothing
     created_at: str | None
 
 

@@ -51,7 +51,7 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
     m = _fields(row)
     settings = {k: ("********" if k in secrets and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
-            "created_at": iso(m["created_at"])}
+            "active": bool(m.get("active", True)), "created_at": iso(m["created_at"])}
 
 
 def identity_dict(row: Fields) -> Identity:

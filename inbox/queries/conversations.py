@@ -98,11 +98,14 @@ def reply_channels(conn: Connection, conversation_id: int, now: datetime,
     for i in idents:
         by_kind.setdefault(i.kind, i)
     out = []
-    for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name).order_by(INBOXES.c.id)):
+    for inbox in conn.execute(select(INBOXES.c.id, INBOXES.c.kind, INBOXES.c.name, INBOXES.c.active)
+                              .where(INBOXES.c.deleted_at.is_(None)).order_by(INBOXES.c.id)):
         ident = by_kind.get(inbox.kind)
         reason = window = None
         template_required = False
-        if ident is None:
+        if not inbox.active:
+            reason = f"the inbox {inbox.name} is disabled (an admin can enable it again)"
+        elif ident is None:
             reason = f"the contact has no {inbox.kind} identity"
         elif ident.opted_out:
             reason = f"{ident.handle} has opted out of {inbox.kind} messages"

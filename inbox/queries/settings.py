@@ -12,12 +12,17 @@ from inbox.domain.serialize import _row, iso
 from inbox.domain.tables import CANNED, INBOXES
 
 
-def list_inboxes(conn: Connection) -> list[Dict]:
-    return [dict(r._mapping) for r in conn.execute(select(INBOXES).order_by(INBOXES.c.id))]
+def list_inboxes(conn: Connection, *, include_deleted: bool = False) -> list[Dict]:
+    """The inboxes; deleted ones only for who shows history (the channel of old messages)."""
+    query = select(INBOXES).order_by(INBOXES.c.id)
+    if not include_deleted:
+        query = query.where(INBOXES.c.deleted_at.is_(None))
+    return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def get_inbox(conn: Connection, inbox_id: int) -> Dict | None:
-    return _row(conn.execute(select(INBOXES).where(INBOXES.c.id == inbox_id)).first())
+    """An inbox that is not deleted (a deleted one is gone for every setting and send)."""
+    return _row(conn.execute(select(INBOXES).where(INBOXES.c.id == inbox_id, INBOXES.c.deleted_at.is_(None))).first())
 
 
 def list_canned(conn: Connection) -> list[Dict]:

@@ -305,18 +305,34 @@ async def get_inbox(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(_inbox_out(request, inbox))
 
 
-@takes(body(name=STRING, settings={"type": "object"}))
+@takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
+    """Rename, reconfigure, or disable (``active``: false) or enable an inbox."""
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
     patch = data.get("settings")
     if patch is not None and not isinstance(patch, dict):
         raise Invalid("settings must be an object", "invalid_settings")
+    active = data.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise Invalid("active must be true or false", "invalid_field")
     name = _str(data, "name") if "name" in data else None
     inbox = await inboxes.reconfigure_inbox(_ctx(request), request.app.state.registry, iid, name, patch)
+    if active is not None:
+        inbox = await _ctx(request).db.write(lambda tx: actions.set_inbox_active(tx, iid, active))
     await request.app.state.directory.reload()
     return JSONResponse(_inbox_out(request, inbox))
+
+
+@requires(Role.admin)
+async def delete_inbox(request: Request, viewer: Viewer) -> Response:
+    """Delete an inbox: its conversations and messages stay; webhooks to it are refused."""
+    iid = _path_id(request)
+    ctx = _ctx(request)
+    await ctx.db.write(lambda tx: actions.delete_inbox(tx, iid, ctx.clock.now()))
+    await request.app.state.directory.reload()
+    return Response(status_code=204)
 
 
 @requires()
@@ -373,6 +389,17 @@ async def patch_user(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(await _ctx(request).db.write(lambda tx: actions.update_user(tx, uid, changes)))
 
 
+@takes(body(password=PASSWORD))
+@requires(Role.admin)
+async def reset_password(request: Request, viewer: Viewer) -> Response:
+    """Set a user's password, or generate one (no ``password``: it is in the answer, this
+    once); every session of the user ends."""
+    data = await json_body(request, JSON_LIMIT)
+    password = _str(data, "password") if data.get("password") is not None else None
+    user, generated = await actions.reset_password(_ctx(request), _path_id(request), password)
+    return JSONResponse({"user": user, **({"password": generated} if generated else {})})
+
+
 @requires()
 async def list_teams(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(queries.list_teams)})
@@ -396,6 +423,14 @@ async def patch_team(request: Request, viewer: Viewer) -> Response:
     members = _ids(data, "member_ids") if "member_ids" in data else None
     return JSONResponse(await _ctx(request).db.write(
         lambda tx: actions.update_team(tx, tid, name=name, member_ids=members)))
+
+
+@requires(Role.admin)
+async def delete_team(request: Request, viewer: Viewer) -> Response:
+    """Delete a team that holds no conversation (409 otherwise: move them first)."""
+    tid = _path_id(request)
+    await _ctx(request).db.write(lambda tx: actions.delete_team(tx, tid))
+    return Response(status_code=204)
 
 
 @takes(body(user_id=ID, name=STRING))
@@ -489,13 +524,16 @@ routes = [
     Route("/api/inboxes", create_inbox, methods=["POST"]),
     Route("/api/inboxes/{id}", get_inbox),
     Route("/api/inboxes/{id}", patch_inbox, methods=["PATCH"]),
+    Route("/api/inboxes/{id}", delete_inbox, methods=["DELETE"]),
     Route("/api/inboxes/{id}/templates", list_templates),
     Route("/api/users", list_users),
     Route("/api/users", create_user, methods=["POST"]),
     Route("/api/users/{id}", patch_user, methods=["PATCH"]),
+    Route("/api/users/{id}/password", reset_password, methods=["POST"]),
     Route("/api/teams", list_teams),
     Route("/api/teams", create_team, methods=["POST"]),
     Route("/api/teams/{id}", patch_team, methods=["PATCH"]),
+    Route("/api/teams/{id}", delete_team, methods=["DELETE"]),
     Route("/api/tokens", list_tokens),
     Route("/api/tokens", create_token, methods=["POST"]),
     Route("/api/canned_responses", list_canned),

@@ -1,6 +1,8 @@
-"""Admin pages: inboxes (with the exact webhook URLs to give each provider), users and
-roles, teams, canned responses. Plain forms that post and redirect back; every change
-goes through the same actions and checks as the REST API."""
+"""Admin pages: one view per section (inboxes with the exact webhook URLs to give each
+provider, users, teams, labels, canned responses, API tokens) under /admin/<section>,
+reached from the section nav. Plain forms that post and redirect back to their section;
+every change goes through the same actions and checks as the REST API. Deletions post
+from a confirmation dialog that says what will happen (ui/static/admin.js opens it)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from jinja2 import TemplateNotFound
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -20,7 +23,50 @@ from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
-from ui.pages.agent import _render, _to_login, _viewer
+from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
+
+# The sections in nav order: path segment -> heading. /admin shows the first.
+SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "labels": "Labels",
+            "canned": "Canned responses", "tokens": "API tokens"}
+
+
+def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
+    return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)]}
+
+
+def _read_users(c: Any, registry: Any) -> dict[str, Any]:
+    return {"users": queries.list_users(c)}
+
+
+def _read_teams(c: Any, registry: Any) -> dict[str, Any]:
+    return {"teams": queries.list_teams(c), "users": queries.list_users(c)}
+
+
+def _read_canned(c: Any, registry: Any) -> dict[str, Any]:
+    return {"canned": queries.list_canned(c)}
+
+
+def _read_tokens(c: Any, registry: Any) -> dict[str, Any]:
+    users = queries.list_users(c)
+    return {"users": users, "tokens": [{**t, "user": u} for u in users for t in queries.list_tokens(c, u["id"])]}
+
+
+def _read_labels(c: Any, registry: Any) -> dict[str, Any]:
+    """admin_labels.html (the labels area's template) reads what it needs: add it here."""
+    return {}
+
+
+READERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "inboxes": _read_inboxes, "users": _read_users, "teams": _read_teams, "labels": _read_labels,
+    "canned": _read_canned, "tokens": _read_tokens}
+
+
+def _labels_ready() -> bool:
+    try:
+        TEMPLATES.get_template("admin_labels.html")
+    except TemplateNotFound:
+        return False
+    return True
 
 
 async def _admin(request: Request) -> Viewer | Response:
@@ -32,54 +78,66 @@ async def _admin(request: Request) -> Viewer | Response:
     return viewer
 
 
+async def _section(request: Request, viewer: Viewer, section: str, status_code: int = 200,
+                   **extra: Any) -> Response:
+    registry = request.app.state.registry
+    data = await request.app.state.ctx.db.read(lambda c: READERS[section](c, registry))
+    sections = {k: v for k, v in SECTIONS.items() if k != "labels" or _labels_ready()}
+    response = _render(request, "admin.html", viewer=viewer, section=section, sections=sections,
+                       channels={c.kind: c for c in registry.channels()},
+                       done=request.query_params.get("done"), error=request.query_params.get("error"),
+                       **data, **extra)
+    response.status_code = status_code
+    return response
+
+
 async def admin_page(request: Request) -> Response:
     viewer = await _admin(request)
     if isinstance(viewer, Response):
         return viewer
-    registry = request.app.state.registry
-
-    def read(c: Any) -> dict[str, Any]:
-        return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)],
-                "users": queries.list_users(c), "teams": queries.list_teams(c), "canned": queries.list_canned(c)}
-    data = await request.app.state.ctx.db.read(read)
-    kinds = {c.kind: c.cli_options for c in registry.channels()}
-    return _render(request, "admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
-                   error=request.query_params.get("error"), **data)
+    section = request.path_params.get("section", "inboxes")
+    if section not in SECTIONS:
+        return HTMLResponse("<p>No such admin section.</p>", status_code=404)
+    return await _section(request, viewer, section)
 
 
-def _back(done: str | None = None, error: str | None = None) -> Response:
+def _back(section: str, done: str | None = None, error: str | None = None) -> Response:
     query = {k: v for k, v in (("done", done), ("error", error)) if v}
-    return RedirectResponse("/admin" + ("?" + urlencode(query) if query else ""), status_code=303)
+    return RedirectResponse(f"/admin/{section}" + ("?" + urlencode(query) if query else ""), status_code=303)
 
 
 def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[str, str]:
     """The channel's settings filled in on the inbox form (fields named ``<kind>:<key>``).
     A blank field is left out: on an edit it keeps the setting as it is (secrets are never
     shown to edit)."""
-    options = registry.channel(kind).cli_options if registry.supports(kind) else {}
-    return {key: form[f"{kind}:{key}"] for _, (key, _, _) in options.items() if form.get(f"{kind}:{key}")}
+    settings = registry.channel(kind).settings if registry.supports(kind) else ()
+    return {s.key: form[f"{kind}:{s.key}"] for s in settings if form.get(f"{kind}:{s.key}")}
 
 
-AdminAction = Callable[[Request, Viewer, dict[str, str]], Awaitable[str]]
+AdminAction = Callable[[Request, Viewer, dict[str, str]], Awaitable[str | Response]]
 
 
-def admin_action(act: AdminAction) -> Callable[[Request], Awaitable[Response]]:
-    """The route handler of one admin form: admins only; ``act(request, viewer, form)``
-    makes the change and says what it did, shown on the admin page it redirects back to
-    (or the reason it refused)."""
-    @functools.wraps(act)
-    async def endpoint(request: Request) -> Response:
-        viewer = await _admin(request)
-        if isinstance(viewer, Response):
-            return viewer
-        form = {k: str(v) for k, v in (await request.form()).multi_items()}
-        try:
-            return _back(done=await act(request, viewer, form))
-        except InboxError as exc:
-            return _back(error=exc.message)
-        except ValueError:
-            return _back(error="a number was expected")
-    return endpoint
+def admin_action(section: str) -> Callable[[AdminAction], Callable[[Request], Awaitable[Response]]]:
+    """The route handler of one admin form of ``section``: admins only; ``act(request,
+    viewer, form)`` makes the change and says what it did, shown on the section it
+    redirects back to (or the reason it refused). An act that must show something once
+    (a generated password, a new token) answers the page itself instead."""
+    def wrap(act: AdminAction) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(act)
+        async def endpoint(request: Request) -> Response:
+            viewer = await _admin(request)
+            if isinstance(viewer, Response):
+                return viewer
+            form = {k: str(v) for k, v in (await request.form()).multi_items()}
+            try:
+                done = await act(request, viewer, form)
+            except InboxError as exc:
+                return _back(section, error=exc.message)
+            except ValueError:
+                return _back(section, error="a number was expected")
+            return done if isinstance(done, Response) else _back(section, done=done)
+        return endpoint
+    return wrap
 
 
 async def _members(request: Request) -> list[int]:
@@ -87,6 +145,9 @@ async def _members(request: Request) -> list[int]:
     return [n for v in (await request.form()).getlist("member_ids") if (n := parse_id(v)) is not None]
 
 
+# -- inboxes ------------------------------------------------------------------------------
+
+@admin_action("inboxes")
 async def create_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     ctx, registry = request.app.state.ctx, request.app.state.registry
     kind = form.get("kind", "")
@@ -96,6 +157,7 @@ async def create_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -
     return f"Inbox {inbox['name']} created"
 
 
+@admin_action("inboxes")
 async def update_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     ctx, registry = request.app.state.ctx, request.app.state.registry
     iid, kind = form_id(form.get("inbox_id"), "inbox_id"), form.get("kind", "")
@@ -105,6 +167,26 @@ async def update_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -
     return f"Inbox {inbox['name']} saved"
 
 
+@admin_action("inboxes")
+async def set_inbox_active(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    iid, active = form_id(form.get("inbox_id"), "inbox_id"), form.get("active") == "true"
+    inbox = await request.app.state.ctx.db.write(lambda tx: actions.set_inbox_active(tx, iid, active))
+    await request.app.state.directory.reload()
+    return f"Inbox {inbox['name']} {'enabled' if active else 'disabled: it still receives, but sends nothing'}"
+
+
+@admin_action("inboxes")
+async def delete_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    ctx, iid = request.app.state.ctx, form_id(form.get("inbox_id"), "inbox_id")
+    inbox = await ctx.db.read(lambda c: queries.get_inbox(c, iid))
+    await ctx.db.write(lambda tx: actions.delete_inbox(tx, iid, ctx.clock.now()))
+    await request.app.state.directory.reload()
+    return f"Inbox {inbox['name'] if inbox else iid} deleted"
+
+
+# -- users --------------------------------------------------------------------------------
+
+@admin_action("users")
 async def create_user(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     password = form.get("password", "")
     if len(password) < 8:
@@ -116,48 +198,124 @@ async def create_user(request: Request, viewer: Viewer, form: dict[str, str]) ->
     return f"User {user['email']} created"
 
 
+@admin_action("users")
 async def update_user(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
-    uid = form_id(form.get("user_id"), "user_id")
-    changes: dict[str, Any] = {"role": form.get("role", "agent"), "active": form.get("active") == "on"}
-    if uid == viewer.user_id and (changes["role"] != "admin" or not changes["active"]):
+    """Change a user's role (activation has its own form, with a confirmation)."""
+    uid, role = form_id(form.get("user_id"), "user_id"), form.get("role", "agent")
+    if uid == viewer.user_id and role != "admin":
         raise Invalid("you cannot demote or deactivate yourself")
-    await request.app.state.ctx.db.write(lambda tx: actions.update_user(tx, uid, changes))
-    return "User updated"
+    user = await request.app.state.ctx.db.write(lambda tx: actions.update_user(tx, uid, {"role": role}))
+    return f"{user['name']} is now {user['role']}"
 
 
+@admin_action("users")
+async def set_user_active(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    uid, active = form_id(form.get("user_id"), "user_id"), form.get("active") == "true"
+    if uid == viewer.user_id and not active:
+        raise Invalid("you cannot demote or deactivate yourself")
+    user = await request.app.state.ctx.db.write(lambda tx: actions.update_user(tx, uid, {"active": active}))
+    return f"{user['name']} {'reactivated' if active else 'deactivated and logged out everywhere'}"
+
+
+@admin_action("users")
+async def reset_password(request: Request, viewer: Viewer, form: dict[str, str]) -> str | Response:
+    """Set the typed password, or generate one and show it on this answer only (never in a
+    redirect's URL, which history and logs keep)."""
+    uid = form_id(form.get("user_id"), "user_id")
+    typed = None if form.get("generate") else form.get("password", "")
+    user, generated = await actions.reset_password(request.app.state.ctx, uid, typed)
+    if generated is None:
+        return f"Password of {user['name']} changed; they are logged out everywhere"
+    return await _section(request, viewer, "users", new_password={"user": user, "password": generated})
+
+
+# -- teams --------------------------------------------------------------------------------
+
+@admin_action("teams")
 async def create_team(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     members = await _members(request)
     team = await request.app.state.ctx.db.write(lambda tx: actions.create_team(tx, form.get("name", ""), members))
     return f"Team {team['name']} created"
 
 
+@admin_action("teams")
 async def update_team(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     tid, members = form_id(form.get("team_id"), "team_id"), await _members(request)
-    await request.app.state.ctx.db.write(lambda tx: actions.update_team(tx, tid, member_ids=members))
-    return "Team updated"
+    name = form.get("name", "").strip() or None
+    team = await request.app.state.ctx.db.write(lambda tx: actions.update_team(tx, tid, name=name,
+                                                                               member_ids=members))
+    return f"Team {team['name']} saved"
 
 
+@admin_action("teams")
+async def delete_team(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    tid = form_id(form.get("team_id"), "team_id")
+    await request.app.state.ctx.db.write(lambda tx: actions.delete_team(tx, tid))
+    return "Team deleted"
+
+
+# -- canned responses ---------------------------------------------------------------------
+
+@admin_action("canned")
 async def create_canned(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
-    await request.app.state.ctx.db.write(lambda tx: actions.save_canned(
+    saved = await request.app.state.ctx.db.write(lambda tx: actions.save_canned(
         tx, canned_id=None, short_code=form.get("short_code", ""), text=form.get("text", ""),
         author_id=viewer.user_id))
-    return f"/{form.get('short_code', '').strip().lower()} saved"
+    return f"/{saved['short_code']} saved"
 
 
+@admin_action("canned")
+async def update_canned(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    cid = form_id(form.get("canned_id"), "canned_id")
+    saved = await request.app.state.ctx.db.write(lambda tx: actions.save_canned(
+        tx, canned_id=cid, short_code=form.get("short_code", ""), text=form.get("text", ""),
+        author_id=viewer.user_id))
+    return f"/{saved['short_code']} saved"
+
+
+@admin_action("canned")
 async def delete_canned(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
     canned_id = form_id(form.get("canned_id"), "canned_id")
     await request.app.state.ctx.db.write(lambda tx: actions.delete_canned(tx, canned_id))
     return "Canned response deleted"
 
 
+# -- API tokens ---------------------------------------------------------------------------
+
+@admin_action("tokens")
+async def create_token(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+    """A token for a user, shown on this answer only (only its hash is stored)."""
+    uid, name = form_id(form.get("user_id"), "user_id"), form.get("name", "").strip()
+    if await request.app.state.ctx.db.read(lambda c: queries.get_user(c, uid)) is None:
+        raise Invalid("no such user")
+    token = await request.app.state.ctx.db.write(lambda tx: actions.create_token(tx, uid, name))
+    return await _section(request, viewer, "tokens", new_token={"name": name or "token", "token": token})
+
+
+@admin_action("tokens")
+async def delete_token(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    tid = form_id(form.get("token_id"), "token_id")
+    await request.app.state.ctx.db.write(lambda tx: actions.revoke_token(tx, viewer, tid))
+    return "Token revoked: requests with it now fail"
+
+
 routes = [
     Route("/admin", admin_page),
-    Route("/admin/inbox", admin_action(create_inbox), methods=["POST"]),
-    Route("/admin/inbox-update", admin_action(update_inbox), methods=["POST"]),
-    Route("/admin/user", admin_action(create_user), methods=["POST"]),
-    Route("/admin/user-update", admin_action(update_user), methods=["POST"]),
-    Route("/admin/team", admin_action(create_team), methods=["POST"]),
-    Route("/admin/team-update", admin_action(update_team), methods=["POST"]),
-    Route("/admin/canned", admin_action(create_canned), methods=["POST"]),
-    Route("/admin/canned-delete", admin_action(delete_canned), methods=["POST"]),
+    Route("/admin/inbox", create_inbox, methods=["POST"]),
+    Route("/admin/inbox-update", update_inbox, methods=["POST"]),
+    Route("/admin/inbox-active", set_inbox_active, methods=["POST"]),
+    Route("/admin/inbox-delete", delete_inbox, methods=["POST"]),
+    Route("/admin/user", create_user, methods=["POST"]),
+    Route("/admin/user-update", update_user, methods=["POST"]),
+    Route("/admin/user-active", set_user_active, methods=["POST"]),
+    Route("/admin/user-password", reset_password, methods=["POST"]),
+    Route("/admin/team", create_team, methods=["POST"]),
+    Route("/admin/team-update", update_team, methods=["POST"]),
+    Route("/admin/team-delete", delete_team, methods=["POST"]),
+    Route("/admin/canned", create_canned, methods=["POST"]),
+    Route("/admin/canned-update", update_canned, methods=["POST"]),
+    Route("/admin/canned-delete", delete_canned, methods=["POST"]),
+    Route("/admin/token", create_token, methods=["POST"]),
+    Route("/admin/token-delete", delete_token, methods=["POST"]),
+    Route("/admin/{section:str}", admin_page),  # last: after the actions' paths
 ]

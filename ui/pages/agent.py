@@ -120,7 +120,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         contact = queries.get_contact(c, conv["contact"]["id"], viewer=viewer)
         users = {u["id"]: u for u in queries.list_users(c)}
         teams = queries.list_teams(c)
-        inbox_kinds = {i["id"]: i["kind"] for i in queries.list_inboxes(c)}
+        inbox_kinds = {i["id"]: i["kind"] for i in queries.list_inboxes(c, include_deleted=True)}
         for item in timeline["items"]:
             if item["type"] == "message" and (item.get("payload") or {}).get("html"):
                 item["payload"]["html"], item["remote_images"] = viewable_html(ctx, item["payload"]["html"])

@@ -39,16 +39,19 @@ def _routes() -> Sequence[BaseRoute]:
 CHANNEL = Channel(
     kind=KIND, label="Email", adapter=_adapter, routes=_routes,
     settings=(
-        Setting("address", "address", "the address customers write to, e.g. support@example.com", required=True),
-        Setting("smtp-host", "smtp_host", "the SMTP server replies are sent through"),
-        Setting("smtp-port", "smtp_port", "its port (default: 587 starttls, 465 tls, 25 none)"),
-        Setting("smtp-username", "smtp_username", "SMTP login"),
-        Setting("smtp-password", "smtp_password", "SMTP password", secret=True),
-        Setting("smtp-security", "smtp_security", "none | starttls (default) | tls"),
-        Setting("trusted-authserv-id", "trusted_authserv_id", "the authserv-id of the mail server whose "
-                                                              "Authentication-Results headers are believed"),
-        Setting("inbound-secret", "inbound_secret", "the secret of the HTTP inbound route (Mailgun's signing key; "
-                                                    "the URL secret is derived from it); generated if omitted",
+        Setting("address", "address", label="Support address",
+                help="the address customers write to, e.g. support@example.com", required=True),
+        Setting("smtp-host", "smtp_host", label="SMTP server", help="the SMTP server replies are sent through"),
+        Setting("smtp-port", "smtp_port", label="SMTP port", help="its port (default: 587 starttls, 465 tls, 25 none)"),
+        Setting("smtp-username", "smtp_username", label="SMTP username", help="SMTP login"),
+        Setting("smtp-password", "smtp_password", label="SMTP password", help="SMTP password", secret=True),
+        Setting("smtp-security", "smtp_security", label="SMTP security", help="none | starttls (default) | tls"),
+        Setting("trusted-authserv-id", "trusted_authserv_id", label="Trusted mail server (authserv-id)",
+                help="the authserv-id of the mail server whose "
+                     "Authentication-Results headers are believed"),
+        Setting("inbound-secret", "inbound_secret", label="Inbound signing key",
+                help="the secret of the HTTP inbound route (Mailgun's signing key; "
+                     "the URL secret is derived from it); generated if omitted",
                 secret=True),
     ),
     reply_window=None,  # mail can be answered any time

@@ -15,10 +15,12 @@ from inbox.domain.channels import Adapter, Channel, Setting
 
 KIND = "sms"
 ACCOUNT = (  # what a Twilio sender needs besides its number, for SMS and for WhatsApp alike
-    Setting("account-sid", "account_sid", "the Twilio account SID (AC...)", required=True),
-    Setting("auth-token", "auth_token", "the account's auth token (checks webhook signatures)", required=True,
+    Setting("account-sid", "account_sid", label="Account SID", help="the Twilio account SID (AC...)", required=True),
+    Setting("auth-token", "auth_token", label="Auth token",
+            help="the account's auth token (checks webhook signatures)", required=True,
             secret=True),
-    Setting("messaging-service-sid", "messaging_service_sid", "send through this Messaging Service (MG...)"),
+    Setting("messaging-service-sid", "messaging_service_sid", label="Messaging Service SID",
+            help="send through this Messaging Service (MG...)"),
 )
 
 
@@ -34,7 +36,8 @@ def _routes() -> Sequence[BaseRoute]:
 
 CHANNEL = Channel(
     kind=KIND, label="SMS", adapter=_adapter, routes=_routes,
-    settings=(Setting("phone", "phone_number", "the Twilio number, any format (stored as E.164)", required=True),
+    settings=(Setting("phone", "phone_number", label="Phone number",
+                      help="the Twilio number, any format (stored as E.164)", required=True),
               *ACCOUNT),
     reply_window=None,  # SMS can be sent any time (opt-outs aside)
     icon="SMS", colour="#7a4fd1", docs="docs/channels/sms.md",

@@ -29,9 +29,11 @@ def _routes() -> Sequence[BaseRoute]:
 CHANNEL = Channel(
     kind=KIND, label="Telegram", adapter=_adapter, routes=_routes,
     settings=(
-        Setting("bot-token", "bot_token", "the bot's token from @BotFather (123456789:AA...)", required=True,
+        Setting("bot-token", "bot_token", label="Bot token",
+                help="the bot's token from @BotFather (123456789:AA...)", required=True,
                 secret=True),
-        Setting("secret-token", "secret_token", "the webhook secret (1-256 of A-Z a-z 0-9 _ -); generated if omitted",
+        Setting("secret-token", "secret_token", label="Webhook secret",
+                help="the webhook secret (1-256 of A-Z a-z 0-9 _ -); generated if omitted",
                 secret=True),
     ),
     reply_window=None,  # a bot may write to a private chat any time, unless it is blocked

@@ -20,18 +20,24 @@ from webhooks.sms import ACCOUNT
 
 KIND = "whatsapp"
 CLOUD_API = (
-    Setting("phone-number-id", "phone_number_id", "the Phone Number ID (WhatsApp > API Setup), not the number",
+    Setting("phone-number-id", "phone_number_id", label="Phone number ID",
+            help="the Phone Number ID (WhatsApp > API Setup), not the number",
             required=True),
-    Setting("access-token", "access_token", "a permanent System User access token", required=True, secret=True),
-    Setting("app-secret", "app_secret", "the Meta app's App Secret (checks webhook signatures)", required=True,
+    Setting("access-token", "access_token", label="Access token",
+            help="a permanent System User access token", required=True, secret=True),
+    Setting("app-secret", "app_secret", label="App secret",
+            help="the Meta app's App Secret (checks webhook signatures)", required=True,
             secret=True),
-    Setting("verify-token", "verify_token", "any string; enter the same in the app's webhook settings",
+    Setting("verify-token", "verify_token", label="Verify token",
+            help="any string; enter the same in the app's webhook settings",
             required=True, secret=True),
-    Setting("waba-id", "waba_id", "the WhatsApp Business Account ID (lists approved templates)"),
+    Setting("waba-id", "waba_id", label="WhatsApp Business Account ID",
+            help="the WhatsApp Business Account ID (lists approved templates)"),
 )
 
 
-TWILIO = (Setting("phone", "phone_number", "the WhatsApp sender's number on Twilio (stored as E.164)",
+TWILIO = (Setting("phone", "phone_number", label="Phone number (Twilio)",
+                  help="the WhatsApp sender's number on Twilio (stored as E.164)",
                   required=True), *ACCOUNT)
 
 
@@ -50,8 +56,9 @@ def _routes() -> Sequence[BaseRoute]:
 CHANNEL = Channel(
     kind=KIND, label="WhatsApp", adapter=_adapter, routes=_routes,
     # Every provider's flags; which are required depends on the provider, so its adapter's configure() says.
-    settings=(Setting("provider", "provider", "twilio for a sender on Twilio (with --phone, --account-sid, "
-                                              "--auth-token); omit for Meta's Cloud API"),
+    settings=(Setting("provider", "provider", label="Provider",
+                      help="twilio for a sender on Twilio (with --phone, --account-sid, "
+                           "--auth-token); omit for Meta's Cloud API"),
               *(replace(s, required=False) for s in (*CLOUD_API, *TWILIO))),
     # Free-form replies for 24 hours after the customer's last message; after that only an
     # approved template (Meta's customer service window, whoever carries the message).
