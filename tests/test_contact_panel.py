@@ -185,3 +185,39 @@ async def test_merge_a_suggested_duplicate_after_a_confirmation(live: Live, brow
     await expect(panel.get_by_role("region", name="Possible duplicates")).to_have_count(0)
     await expect(panel.locator(".identities li")).to_have_count(2)
     assert (await live.get(f"/api/contacts/{other_id}"))["merged_into_id"] == keep_id
+
+
+async def test_the_local_time_keeps_ticking_and_attributes_are_edited_in_place(live: Live, browser: Browser) -> None:
+    conv = await _contact(live, "+4915112345678", "Hallo", name="Jonas Schmidt", attributes={"plan": "silver"})
+    page = await login(browser, live, "agent")
+    # The browser's own clock, fixed apart from the server's: what the panel shows is the script's.
+    await page.clock.install(time=datetime(2026, 6, 1, 9, 59, 30, tzinfo=timezone.utc))
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    local = page.locator("#contact .local-time")
+    await expect(local).to_have_text("11:59 local time, Europe/Berlin")  # summer time: UTC+2
+    await page.clock.run_for(60_000)
+    await expect(local).to_have_text("12:00 local time, Europe/Berlin")
+
+    value = page.get_by_label("Value of plan")
+    await value.fill("gold")
+    await value.press("Enter")  # saves; never the Remove button beside it
+    await expect(page.get_by_label("Value of plan")).to_have_value("gold")
+    assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {"plan": "gold"}
+    await page.get_by_role("button", name="Remove plan").click()
+    await expect(page.get_by_label("Value of plan")).to_have_count(0)
+    assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {}
+
+
+async def test_the_avatar_is_the_providers_picture_else_initials(live: Live) -> None:
+    conv = await _contact(live, "+15557654321", "hi", name="jonas peter schmidt")
+
+    async def avatar() -> str:
+        html = (await live.client.get(f"/ui/conversations/{conv['id']}", headers=live.as_("agent"))).text
+        m = re.search(r'<span class="contact-avatar lg" aria-hidden="true">(.*?)</span>', html, re.S)
+        assert m is not None
+        return m.group(1)
+    assert await avatar() == "JS"  # first and last name
+    await live.client.patch(f"/api/contacts/{conv['contact']['id']}", headers=live.as_("agent"),
+                            json={"avatar_url": "https://cdn.example.com/p.jpg?a=1&b=\"x"})
+    assert await avatar() == ('<img src="https://cdn.example.com/p.jpg?a=1&amp;b=&#34;x" alt="" '
+                              'referrerpolicy="no-referrer" loading="lazy">')
