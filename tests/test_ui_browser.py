@@ -230,7 +230,7 @@ async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browse
 
     await page.get_by_label("Attribute").fill("plan")
     await page.get_by_label("Value", exact=True).fill("gold")
-    await page.get_by_role("button", name="Add").click()
+    await page.get_by_role("button", name="Add", exact=True).click()
     await expect(page.get_by_label("Value of plan")).to_have_value("gold")
     assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {"plan": "gold"}
 
