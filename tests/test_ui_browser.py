@@ -229,16 +229,17 @@ async def test_snooze_attributes_merge_and_shortcuts(live: Live, browser: Browse
     other = [c for c in (await live.get("/api/conversations"))["items"] if c["id"] != conv["id"]][0]
 
     await page.get_by_label("Attribute").fill("plan")
-    await page.get_by_label("Value").fill("gold")
-    await page.get_by_role("button", name="Save").click()
-    await expect(page.locator("#contact dl")).to_contain_text("gold")
+    await page.get_by_label("Value", exact=True).fill("gold")
+    await page.get_by_role("button", name="Add", exact=True).click()
+    await expect(page.get_by_label("Value of plan")).to_have_value("gold")
     assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {"plan": "gold"}
 
     await page.get_by_text("Merge with another contact").click()
-    await page.get_by_label("Other contact's id").fill(str(other["contact"]["id"]))
-    await page.get_by_role("button", name="Merge into").click()
-    await expect(page.locator("#contact dl")).to_contain_text("+15551112222")
-    await expect(page.locator("#contact li")).to_have_count(2)  # both conversations now the contact's
+    await page.get_by_label("Find the other contact").fill("+15551112222")
+    await page.locator("#merge-results").get_by_role("link", name=f"#{other['contact']['id']}").click()
+    await page.get_by_role("button", name="Merge", exact=True).click()
+    await expect(page.locator("#contact .identities")).to_contain_text("+15551112222")
+    await expect(page.locator("#contact .history li")).to_have_count(2)  # both conversations now the contact's
 
     await page.get_by_label("Snooze", exact=True).click()
     await page.get_by_role("button", name="for 4 hours").click()

@@ -3,7 +3,10 @@ never build queries. One module per area; this package gathers them, so callers 
 ``queries.get_conversation(conn, id)``.
 """
 
+from inbox.queries.contacts import contact_panel as contact_panel
 from inbox.queries.contacts import get_contact as get_contact
+from inbox.queries.contacts import likely_duplicates as likely_duplicates
+from inbox.queries.contacts import merge_preview as merge_preview
 from inbox.queries.contacts import search_contacts as search_contacts
 from inbox.queries.conversations import get_conversation as get_conversation
 from inbox.queries.conversations import list_conversations as list_conversations

@@ -253,6 +253,21 @@ async def get_contact(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(contact)
 
 
+@requires()
+async def contact_duplicates(request: Request, viewer: Viewer) -> Response:
+    """Likely duplicates of a contact (same name, email or phone), for a merge."""
+    cid = _path_id(request)
+
+    def read(c: Any) -> list[Any] | None:
+        if queries.get_contact(c, cid, full=False) is None:
+            return None
+        return queries.likely_duplicates(c, cid, viewer)
+    found = await _ctx(request).db.read(read)
+    if found is None:
+        raise NotFound("no such contact")
+    return JSONResponse({"items": found})
+
+
 @takes(body(closed=True, name=NULLABLE_STRING, email=NULLABLE_STRING, phone=NULLABLE_STRING,
            avatar_url=NULLABLE_STRING, attributes={"type": "object"}))
 @requires()
@@ -519,6 +534,7 @@ routes = [
     Route("/api/contacts", list_contacts),
     Route("/api/contacts/{id}", get_contact),
     Route("/api/contacts/{id}", patch_contact, methods=["PATCH"]),
+    Route("/api/contacts/{id}/duplicates", contact_duplicates),
     Route("/api/contacts/{id}/merge", merge_contact, methods=["POST"]),
     Route("/api/inboxes", list_inboxes),
     Route("/api/inboxes", create_inbox, methods=["POST"]),

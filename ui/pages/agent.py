@@ -28,7 +28,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer
-from inbox.domain.errors import InboxError, Invalid, Unauthenticated
+from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
 from ui.api.media import store_upload, viewable_html
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
@@ -117,7 +117,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         conv = actions.access_conversation(c, viewer, conversation_id)
         conv["reply_channels"] = queries.reply_channels(c, conversation_id, ctx.clock.now(), ctx.reply_windows)
         timeline = queries.timeline(c, conversation_id, limit=100)
-        contact = queries.get_contact(c, conv["contact"]["id"], viewer=viewer)
+        contact = queries.contact_panel(c, conv["contact"]["id"], viewer, ctx.clock.now())
         users = {u["id"]: u for u in queries.list_users(c)}
         teams = queries.list_teams(c)
         inbox_kinds = {i["id"]: i["kind"] for i in queries.list_inboxes(c, include_deleted=True)}
@@ -282,8 +282,9 @@ async def retry(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
 
 
 async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
-    """The contact pane's forms: merge with another contact, rename, or set an attribute
-    (an empty value removes it)."""
+    """The contact pane's forms: merge with another contact (posted from the confirmation,
+    see ``merge_confirmation``), rename, or set an attribute (its Remove button, or an
+    empty value, removes it)."""
     contact_id = form_id(form.get("contact_id"), "contact_id")
     key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
     if form.get("merge_with"):
@@ -292,7 +293,39 @@ async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -
     elif form.get("name") is not None:
         await actions.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
     elif key:
-        await actions.update_contact(ctx, viewer, contact_id, {"attributes": {key: value or None}})
+        removing = form.get("remove") is not None or not value
+        await actions.update_contact(ctx, viewer, contact_id, {"attributes": {key: None if removing else value}})
+
+
+async def contact_search(request: Request) -> Response:
+    """The merge search of the contact pane: contacts the viewer may see whose name, phone,
+    email or handle contains ``q``, without ``exclude`` (the contact being kept); each one
+    offers the merge confirmation for conversation ``c``."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    q = request.query_params.get("q", "").strip()
+    keep = form_id(request.query_params.get("exclude"), "exclude")
+    cid = form_id(request.query_params.get("c"), "c")
+    found = await request.app.state.ctx.db.read(
+        lambda c: queries.search_contacts(c, q, 10, viewer=viewer, exclude=keep) if q else [])
+    return _render(request, "contact_candidates.html", candidates=found, keep_id=keep, conversation_id=cid,
+                   channels=_channels(request), searched=q)
+
+
+async def merge_confirmation(request: Request) -> Response:
+    """What merging contact ``other`` into contact ``{id}`` would move, with Merge (posted to
+    the conversation's contact form) and Cancel: nothing merges without this step."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return Response(status_code=401)
+    keep = form_id(request.path_params["id"], "contact id")
+    other, cid = form_id(request.query_params.get("other"), "other"), form_id(request.query_params.get("c"), "c")
+    preview = await request.app.state.ctx.db.read(lambda c: queries.merge_preview(c, keep, other, viewer))
+    if preview is None:  # shown as a toast by app.js
+        raise NotFound("that contact cannot be merged into this one")
+    return _render(request, "contact_confirm.html", preview=preview, conversation_id=cid,
+                   channels=_channels(request))
 
 
 def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
@@ -457,4 +490,6 @@ routes = [
     Route("/ui/conversations/{id:int}/read", conversation_action(mark_read, rerender=False), methods=["POST"]),
     Route("/ui/conversations/{id:int}/retry", conversation_action(retry), methods=["POST"]),
     Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
+    Route("/ui/contacts/search", contact_search),
+    Route("/ui/contacts/{id:int}/merge", merge_confirmation),
 ]
