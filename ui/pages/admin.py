@@ -1,5 +1,5 @@
 """Admin pages: inboxes (with the exact webhook URLs to give each provider), users and
-roles, teams, canned responses. Plain forms that post and redirect back; every change
+roles, teams, canned responses, labels. Plain forms that post and redirect back; every change
 goes through the same actions and checks as the REST API."""
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ async def admin_page(request: Request) -> Response:
 
     def read(c: Any) -> dict[str, Any]:
         return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)],
-                "users": queries.list_users(c), "teams": queries.list_teams(c), "canned": queries.list_canned(c)}
+                "users": queries.list_users(c), "teams": queries.list_teams(c), "canned": queries.list_canned(c),
+                "labels": queries.list_labels(c), "label_uses": queries.label_uses(c)}
     data = await request.app.state.ctx.db.read(read)
     kinds = {c.kind: c.cli_options for c in registry.channels()}
     return _render(request, "admin.html", viewer=viewer, kinds=kinds, done=request.query_params.get("done"),
@@ -150,6 +151,25 @@ async def delete_canned(request: Request, viewer: Viewer, form: dict[str, str]) 
     return "Canned response deleted"
 
 
+async def create_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label = await actions.create_label(request.app.state.ctx, viewer, form.get("name", ""),
+                                       form.get("colour", ""), form.get("description", ""))
+    return f"Label {label['name']} created"
+
+
+async def update_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label_id = form_id(form.get("label_id"), "label_id")
+    changes = {k: form[k] for k in actions.LABEL_FIELDS if k in form}
+    label = await actions.update_label(request.app.state.ctx, viewer, label_id, changes)
+    return f"Label {label['name']} saved"
+
+
+async def delete_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label_id = form_id(form.get("label_id"), "label_id")
+    await actions.delete_label(request.app.state.ctx, viewer, label_id)
+    return "Label deleted"
+
+
 routes = [
     Route("/admin", admin_page),
     Route("/admin/inbox", admin_action(create_inbox), methods=["POST"]),
@@ -160,4 +180,7 @@ routes = [
     Route("/admin/team-update", admin_action(update_team), methods=["POST"]),
     Route("/admin/canned", admin_action(create_canned), methods=["POST"]),
     Route("/admin/canned-delete", admin_action(delete_canned), methods=["POST"]),
+    Route("/admin/label", admin_action(create_label), methods=["POST"]),
+    Route("/admin/label-update", admin_action(update_label), methods=["POST"]),
+    Route("/admin/label-delete", admin_action(delete_label), methods=["POST"]),
 ]

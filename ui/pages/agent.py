@@ -29,6 +29,7 @@ from inbox import actions, queries
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, Unauthenticated
+from inbox.domain.models import Priority
 from ui.api.media import store_upload, viewable_html
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
@@ -86,7 +87,10 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     status = q.get("status") if q.get("status") in ("open", "pending", "snoozed", "resolved", "") else "open"
     inbox = q.get("inbox", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
-            "inbox": inbox if parse_id(inbox) is not None else ""}
+            "inbox": inbox if parse_id(inbox) is not None else "",
+            # labels (ids or names: every one of them) and priorities (any of them)
+            "label": [v for v in q.getlist("label") if v],
+            "priority": [v for v in q.getlist("priority") if v in {p.value for p in Priority}]}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
@@ -95,9 +99,14 @@ async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str
     assignee = by_tab.get(f["tab"])
 
     def read(c: Any) -> dict[str, Any]:
+        labels = queries.list_labels(c)
+        # A label in the address that no longer exists (deleted since) is left out, not an error page.
+        known, _ = queries.find_labels(c, f["label"])
         page = queries.list_conversations(
             c, viewer, status=f["status"] or None, assignee=assignee, team=team, channel=f["channel"] or None,
-            inbox=int(f["inbox"]) if f["inbox"] else None, q=f["q"] or None, limit=50)
+            inbox=int(f["inbox"]) if f["inbox"] else None, labels=[label["id"] for label in known],
+            priority=f["priority"], q=f["q"] or None, limit=50)
+        page["labels"] = labels
         teams = queries.list_teams(c)
         page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
         page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in queries.list_inboxes(c)]
@@ -125,7 +134,8 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         if subject and not subject.lower().startswith("re:"):
             subject = "Re: " + subject
         return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
-                "inbox_kinds": inbox_kinds, "subject": subject}
+                "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
+                "priorities": [p.value for p in Priority]}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
@@ -266,6 +276,17 @@ async def mark_read(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> N
 
 async def retry(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
     await actions.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
+
+
+async def change_labels(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    """The header's label menu: ids (or names) to ``add`` and to ``remove``."""
+    def refs(name: str) -> list[int | str]:
+        return [v for v in (str(x).strip() for x in form.getlist(name)) if v]
+    await actions.change_labels(ctx, viewer, cid, add=refs("add"), remove=refs("remove"))
+
+
+async def set_priority(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await actions.set_priority(ctx, viewer, cid, str(form.get("priority", "")))
 
 
 async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
@@ -441,5 +462,7 @@ routes = [
     # sent in the background when a conversation is opened: nothing to re-render
     Route("/ui/conversations/{id:int}/read", conversation_action(mark_read, rerender=False), methods=["POST"]),
     Route("/ui/conversations/{id:int}/retry", conversation_action(retry), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/labels", conversation_action(change_labels), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/priority", conversation_action(set_priority), methods=["POST"]),
     Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
 ]
