@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -19,6 +20,8 @@ from inbox.storage import migrate
 from tests.conftest import Live
 
 ADMIN = "admin"
+# Where the SQL differs by engine (ingest's prepared statements, the filters, the search).
+BOTH_ENGINES = pytest.mark.parametrize("database_engine", ["sqlite", "postgres"])
 
 
 async def call(live: Live, method: str, path: str, who: str = "agent", status: int = 200, **kw: Any) -> Any:
@@ -179,6 +182,7 @@ async def test_an_agent_who_cannot_see_a_conversation_cannot_label_it(live: Live
     await call(live, "PATCH", f"/api/conversations/{conv['id']}", "lead", json={"priority": "urgent"})
 
 
+@BOTH_ENGINES
 async def test_filters_by_label_and_priority_and_search_by_label(live: Live) -> None:
     refund, vip = await label(live, "refund"), await label(live, "VIP")
     review = await label(live, "needs review")
@@ -211,6 +215,7 @@ async def test_filters_by_label_and_priority_and_search_by_label(live: Live) -> 
     assert await ids_for(live, q="late", label="refund") == [b["id"]]
 
 
+@BOTH_ENGINES
 async def test_live_events_carry_labels_and_priority(live: Live) -> None:
     vip = await label(live, "VIP")
     conv = await conversation(live, "+15557654321")
@@ -249,6 +254,7 @@ async def test_live_events_carry_labels_and_priority(live: Live) -> None:
     await stream.close()
 
 
+@BOTH_ENGINES
 async def test_waiting_since_is_the_first_unanswered_customer_message(live: Live, clock: MovableClock) -> None:
     conv = await conversation(live, "+15557654321", "Where is my order?")
     path = f"/api/conversations/{conv['id']}"

@@ -44,7 +44,7 @@ def labels_of(conn: Connection, conversation_ids: Iterable[int]) -> dict[int, li
                         .join(LABELS, LABELS.c.id == CONVERSATION_LABELS.c.label_id)
                         .where(CONVERSATION_LABELS.c.conversation_id.in_(ids)))
     for row in rows:
-        out[row.conversation_id].append(label_ref(row._mapping))
+        out[row.conversation_id].append(label_ref(dict(row._mapping)))
     for labels in out.values():
         labels.sort(key=by_name)
     return out
@@ -59,7 +59,8 @@ def find_labels(conn: Connection, refs: Sequence[int | str], *,
     unknown: list[int | str] = []
     if not refs:
         return [], []
-    everything = {r.id: label_ref(r._mapping) for r in conn.execute(select(LABELS.c.id, LABELS.c.name, LABELS.c.colour))}
+    rows = conn.execute(select(LABELS.c.id, LABELS.c.name, LABELS.c.colour))
+    everything = {r.id: label_ref(dict(r._mapping)) for r in rows}
     names = {label["name"].casefold(): label for label in everything.values()}
     for ref in refs:
         label = None
