@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import Browser, expect
 from sqlalchemy import Engine
 
 from inbox import queries
@@ -18,6 +19,9 @@ from inbox.domain.clock import MovableClock
 from inbox.domain.serialize import iso
 from inbox.storage import migrate
 from tests.conftest import Live
+from tests.helpers.browser import browser, login
+
+__all__ = ["browser"]
 
 ADMIN = "admin"
 # Where the SQL differs by engine (ingest's prepared statements, the filters, the search).
@@ -355,6 +359,34 @@ async def test_the_admin_page_lists_creates_edits_and_deletes_labels(live: Live)
     assert r.status_code == 303 and "Label+deleted" in r.headers["location"]
     assert (await live.get("/api/labels"))["items"] == []
     assert (await live.get(f"/api/conversations/{conv['id']}"))["labels"] == []
+
+
+async def test_an_admin_manages_labels_in_the_browser(live: Live, browser: Browser) -> None:
+    """Create, rename inline, and delete only after the confirmation the row reveals."""
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin")
+    section = page.locator("#labels")
+    await section.get_by_text("Add a label").click()
+    await section.get_by_label("Name", exact=True).fill("Refund")
+    await section.get_by_label("Colour", exact=True).fill("#a3161a")
+    await section.get_by_role("button", name="Create label").click()
+    await expect(page.get_by_role("status")).to_have_text("Label Refund created")
+
+    row = page.locator("#labels tr[data-label]")
+    await expect(row).to_have_count(1)
+    await row.get_by_label("Name of Refund").fill("Refunds")
+    await row.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text("Label Refunds saved")
+    assert [x["name"] for x in (await live.get("/api/labels"))["items"]] == ["Refunds"]
+
+    confirm = row.get_by_role("button", name="Delete Refunds")
+    await expect(confirm).to_be_hidden()  # one click is not enough to delete
+    await row.get_by_text("Delete", exact=True).click()
+    await expect(row.get_by_text("No conversation carries it.")).to_be_visible()
+    await confirm.click()
+    await expect(page.get_by_role("status")).to_have_text("Label deleted")
+    await expect(page.locator("#labels tr[data-label]")).to_have_count(0)
+    assert (await live.get("/api/labels"))["items"] == []
 
 
 # -- the migration ---------------------------------------------------------------------------
