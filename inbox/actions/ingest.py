@@ -25,8 +25,8 @@ from inbox.domain.channels import InboundMessage
 from inbox.domain.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL
 from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, Priority
 from inbox.domain.records import Dict, LabelRef
-from inbox.queries.labels import labels_of
 from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATION_LABELS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
+from inbox.queries.labels import labels_of
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
 
