@@ -45,6 +45,12 @@ from inbox.actions.inbound import record_inbound as record_inbound
 from inbox.actions.inbound import record_opt_out as record_opt_out
 from inbox.actions.inbound import record_status as record_status
 from inbox.actions.inbound import record_watermark as record_watermark
+from inbox.actions.labels import LABEL_FIELDS as LABEL_FIELDS
+from inbox.actions.labels import change_labels as change_labels
+from inbox.actions.labels import create_label as create_label
+from inbox.actions.labels import delete_label as delete_label
+from inbox.actions.labels import set_priority as set_priority
+from inbox.actions.labels import update_label as update_label
 from inbox.actions.notes import MENTION as MENTION
 from inbox.actions.notes import add_note as add_note
 from inbox.actions.replies import MAX_TEXT_CHARS as MAX_TEXT_CHARS

@@ -4,7 +4,8 @@ Every statement is built once, at import, with bind parameters, so SQLAlchemy re
 compiled form and cache key; building a Core statement per call cost more than running
 it (profiled: ~60% of the writer's time). A message from a known customer with an open
 conversation takes five statements: find duplicate, find identity, latest conversation,
-insert message, update conversation, plus one insert per live event. The events' contact,
+insert message, update conversation, plus one insert per live event (and one read of
+its labels, for the events, when it has any). The events' contact,
 conversation and message are the values just written, not read back, put through the
 serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a payload
 cannot drift from what a GET returns.
@@ -16,15 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, exists, func, insert, select, update
 
 from inbox.domain import serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.channels import InboundMessage
 from inbox.domain.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL
-from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction
-from inbox.domain.records import Dict
-from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
+from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, Priority
+from inbox.domain.records import Dict, LabelRef
+from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATION_LABELS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
+from inbox.queries.labels import labels_of
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
 
@@ -50,14 +52,20 @@ _CONTACT_BY = {
 }
 _CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
                          "resolved_at", "created_at", "last_message_at", "last_message_preview",
-                         "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at")
+                         "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at",
+                         "priority", "waiting_since")
 _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
-_LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+# Whether the conversation has labels, in the same statement: only then are they read
+# (one more statement) for the events.
+_LABELLED = exists().where(CONVERSATION_LABELS.c.conversation_id == CONVERSATIONS.c.id).label("labelled")
+_LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS),
+                                       _LABELLED)
                                 .where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
                                 .order_by(CONVERSATIONS.c.id.desc()).limit(1))
-_CONVERSATION_BY_ID = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS))
+_CONVERSATION_BY_ID = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS),
+                                      _LABELLED)
                                .where(CONVERSATIONS.c.id == bindparam("id")))
-_DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at") or c.endswith("_until"))
+_DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith(("_at", "_until", "_since")))
 _INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
                           "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
                           "created_at", "updated_at")
@@ -71,7 +79,8 @@ _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id ==
     last_message_direction=Direction.inbound.value, last_inbound_at=bindparam("b_at"),
     last_inbound_inbox_id=bindparam("b_inbox"), channel=bindparam("b_channel"), updated_at=bindparam("b_at"),
     unread_count=CONVERSATIONS.c.unread_count + 1, status=bindparam("b_status"),
-    resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until")))
+    resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until"),
+    waiting_since=func.coalesce(CONVERSATIONS.c.waiting_since, bindparam("b_at"))))
 _TOUCH_FOR_ECHO = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
     last_message_direction=Direction.outbound.value, updated_at=bindparam("b_at")))
@@ -123,7 +132,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
-                            last_inbound_at=None, last_inbound_inbox_id=None, channel=None)
+                            last_inbound_at=None, last_inbound_inbox_id=None, channel=None,
+                            priority=Priority.none.value, waiting_since=now if inbound else None)
         values.update(touched)
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
         _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
@@ -131,8 +141,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
         created = True
     elif inbound:
         created = False
-        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
-        values.pop("threaded", None)
+        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1,
+                      waiting_since=conv["waiting_since"] or now)  # as the UPDATE's coalesce()
         if conv["status"] != ConversationStatus.open:
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
@@ -147,7 +157,6 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     else:  # an echo of the business's own message changes nothing but the latest message
         created = False
         values = dict(conv, **touched)
-        values.pop("threaded", None)
         _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
 
     status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
@@ -167,7 +176,11 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
             fetches += 1
 
     # The events carry the rows as just written, through the serializers the REST API uses.
-    conversation = serialize.conversation_dict({**values, "contact_name": contact_name})
+    labelled = not created and conv is not None and conv["labelled"]
+    labels: list[LabelRef] = labels_of(conn, [values["id"]])[values["id"]] if labelled else []
+    for key in ("threaded", "labelled"):
+        values.pop(key, None)
+    conversation = serialize.conversation_dict({**values, "contact_name": contact_name}, labels)
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
     if new_contact:
         tx.emit(CONTACT_UPDATED, {"contact": serialize.contact_dict({
@@ -205,7 +218,7 @@ def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
 def _conversation_row(row: Any) -> Dict | None:
     if row is None:
         return None
-    conv = dict(zip(("id", *_CONVERSATION_COLUMNS), row))
+    conv = dict(zip(("id", *_CONVERSATION_COLUMNS, "labelled"), row))
     for key in _DATETIMES:
         if conv[key] is not None:
             conv[key] = as_utc(conv[key])

@@ -93,7 +93,8 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
                                      next_attempt_at=now, created_at=now))
     conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
         last_message_at=now, last_message_preview=preview(text, attachments),
-        last_message_direction=Direction.outbound, unread_count=0, updated_at=now))
+        last_message_direction=Direction.outbound, unread_count=0, updated_at=now,
+        waiting_since=None))  # the customer has their answer
     message = queries.get_message(conn, message_id)
     conversation = queries.get_conversation(conn, conversation_id)
     assert message is not None and conversation is not None

@@ -35,6 +35,14 @@ NOTE_CREATED = "note.created"
 CONTACT_UPDATED = "contact.updated"
 
 
+# An admin created or changed a label (name, colour, description), or deleted one: the
+# conversations carrying it are not sent one by one.
+LABEL_UPDATED = "label.updated"
+
+
+LABEL_DELETED = "label.deleted"
+
+
 ALL_TYPES = (
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
@@ -43,6 +51,8 @@ ALL_TYPES = (
     CONVERSATION_ASSIGNED,
     NOTE_CREATED,
     CONTACT_UPDATED,
+    LABEL_UPDATED,
+    LABEL_DELETED,
 )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, true
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +30,16 @@ class ConversationStatus(StrEnum):
     pending = "pending"
     snoozed = "snoozed"
     resolved = "resolved"
+
+
+class Priority(StrEnum):
+    """How urgent a conversation is, as its agents judge it; "none" until someone says."""
+
+    none = "none"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
 
 
 class Direction(StrEnum):
@@ -141,8 +151,34 @@ class Conversation(SQLModel, table=True):
     channel: str | None = None
     snoozed_until: datetime | None = None
     resolved_at: datetime | None = None
+    priority: str = Field(default=Priority.none.value, sa_column_kwargs={"server_default": Priority.none.value})
+    # The first customer message still unanswered: set by a customer message when empty,
+    # cleared by an agent's reply (not a note). How long the customer has waited.
+    waiting_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Label(SQLModel, table=True):
+    """An admin-defined, coloured tag on conversations."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    # The name casefolded: unique, so no two names differ only by case, on every engine
+    # (SQLite's lower() folds ASCII letters only).
+    name_key: str = Field(unique=True)
+    colour: str  # "#rrggbb"
+    description: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationLabel(SQLModel, table=True):
+    """Which labels a conversation carries; a deleted label leaves every conversation."""
+
+    __tablename__ = "conversation_label"
+    __table_args__ = (Index("ix_conversation_label_label", "label_id", "conversation_id"),)
+    conversation_id: int = Field(sa_column=Column(Integer, ForeignKey("conversation.id"), primary_key=True))
+    label_id: int = Field(sa_column=Column(Integer, ForeignKey("label.id", ondelete="CASCADE"), primary_key=True))
 
 
 class Message(SQLModel, table=True):
@@ -193,7 +229,7 @@ class ConversationEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_conversation_event_conversation", "conversation_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
-    kind: str  # created, assigned, reassigned, unassigned, status_changed, merged
+    kind: str  # created, assigned, reassigned, unassigned, status_changed, merged, labelled, priority_changed
     actor_id: int | None = Field(default=None, foreign_key="user.id")
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

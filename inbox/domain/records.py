@@ -45,12 +45,31 @@ class ContactRef(TypedDict):
     name: str
 
 
+class LabelRef(TypedDict):
+    """A label as a conversation carries it."""
+
+    id: int
+    name: str
+    colour: str
+
+
+class Label(TypedDict):
+    id: int
+    name: str
+    colour: str  # "#rrggbb"
+    description: str
+    created_at: str | None
+
+
 class Conversation(TypedDict):
     id: int
     status: str
     assignee_id: int | None
     team_id: int | None
     contact: ContactRef
+    priority: str  # none, low, medium, high, urgent
+    waiting_since: str | None  # the first customer message still unanswered
+    labels: list[LabelRef]  # sorted by name
     unread_count: int
     channel: str | None
     inbox_id: int | None  # the inbox of the latest inbound message

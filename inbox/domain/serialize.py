@@ -19,6 +19,8 @@ from inbox.domain.records import (
     Dict,
     Identity,
     Inbox,
+    Label,
+    LabelRef,
     Message,
     Note,
     User,
@@ -67,19 +69,33 @@ def contact_dict(row: Fields) -> Contact:
             "updated_at": iso(m["updated_at"]), "merged_into_id": m["merged_into_id"]}
 
 
-def conversation_dict(row: Fields) -> Conversation:
+def conversation_dict(row: Fields, labels: list[LabelRef]) -> Conversation:
     """From a row of ``_conversation_select()`` (the conversation and its contact's name as
-    ``contact_name``), or any mapping with the same keys."""
+    ``contact_name``), or any mapping with the same keys; ``labels`` are the conversation's,
+    from ``queries.labels_of`` (one read for a whole page), sorted by name."""
     m = _fields(row)
     return {
         "id": m["id"], "status": m["status"], "assignee_id": m["assignee_id"], "team_id": m["team_id"],
         "contact": {"id": m["contact_id"], "name": m["contact_name"]},
+        "priority": m["priority"], "waiting_since": iso(m["waiting_since"]), "labels": labels,
         "unread_count": m["unread_count"], "channel": m["channel"], "inbox_id": m["last_inbound_inbox_id"],
         "last_message_at": iso(m["last_message_at"]), "last_message_preview": m["last_message_preview"],
         "last_message_direction": m["last_message_direction"], "last_inbound_at": iso(m["last_inbound_at"]),
         "snoozed_until": iso(m["snoozed_until"]), "resolved_at": iso(m["resolved_at"]),
         "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }
+
+
+def label_ref(row: Fields) -> LabelRef:
+    """A label as a conversation carries it."""
+    m = _fields(row)
+    return {"id": m["id"], "name": m["name"], "colour": m["colour"]}
+
+
+def label_dict(row: Fields) -> Label:
+    m = _fields(row)
+    return {"id": m["id"], "name": m["name"], "colour": m["colour"], "description": m["description"],
+            "created_at": iso(m["created_at"])}
 
 
 def message_dict(row: Fields) -> Message:

@@ -14,10 +14,10 @@ from inbox.domain.access import Viewer, visibility_clause
 from inbox.domain.identity import normalize_email, normalize_phone
 from inbox.domain.localtime import local_time
 from inbox.domain.records import Contact, Dict, Identity
-from inbox.domain.serialize import contact_dict, conversation_dict, identity_dict
+from inbox.domain.serialize import contact_dict, identity_dict
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, NOTES
 from inbox.queries import search
-from inbox.queries.conversations import _conversation_select
+from inbox.queries.conversations import _conversation_select, with_labels
 
 
 def get_contact(conn: Connection, contact_id: int, *, full: bool = True,
@@ -34,8 +34,8 @@ def get_contact(conn: Connection, contact_id: int, *, full: bool = True,
         query = _conversation_select().where(CONVERSATIONS.c.contact_id == contact_id)
         if viewer is not None and not viewer.sees_all:
             query = query.where(visibility_clause(viewer))
-        convs = conn.execute(query.order_by(CONVERSATIONS.c.id.desc()))
-        out["conversations"] = [conversation_dict(c) for c in convs]
+        convs = conn.execute(query.order_by(CONVERSATIONS.c.id.desc())).all()
+        out["conversations"] = with_labels(conn, convs)
     return out
 
 

@@ -4,19 +4,22 @@ channels a reply can take.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, tuple_
+from sqlalchemy import Connection, case, false, func, select, tuple_
 
 from inbox.domain.access import Viewer, visibility_clause
 from inbox.domain.channels import ReplyWindow
+from inbox.domain.errors import Invalid
+from inbox.domain.models import Priority
 from inbox.domain.records import Conversation, Dict
 from inbox.domain.serialize import conversation_dict, iso
-from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, INBOXES, MESSAGES
+from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, IDENTITIES, INBOXES, MESSAGES
 from inbox.queries import search
 from inbox.queries.cursors import decode_cursor, encode_cursor
+from inbox.queries.labels import find_labels, labels_of
 
 
 def _conversation_select() -> Any:
@@ -24,18 +27,48 @@ def _conversation_select() -> Any:
         CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
 
 
+def with_labels(conn: Connection, rows: Sequence[Any]) -> list[Conversation]:
+    """Rows of ``_conversation_select()`` as conversations, their labels read in one query."""
+    labels = labels_of(conn, (r.id for r in rows))
+    return [conversation_dict(r, labels[r.id]) for r in rows]
+
+
 def get_conversation(conn: Connection, conversation_id: int) -> Conversation | None:
     row = conn.execute(_conversation_select().where(CONVERSATIONS.c.id == conversation_id)).first()
-    return conversation_dict(row) if row is not None else None
+    return with_labels(conn, [row])[0] if row is not None else None
+
+
+def _labelled(label_id: int) -> Any:
+    return CONVERSATIONS.c.id.in_(select(CONVERSATION_LABELS.c.conversation_id)
+                                  .where(CONVERSATION_LABELS.c.label_id == label_id))
 
 
 def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None = None,
                        assignee: int | str | None = None, team: int | None = None, channel: str | None = None,
-                       inbox: int | None = None, q: str | None = None, cursor: str | None = None,
-                       limit: int = 25) -> Dict:
-    """Newest activity first, cursor-paginated on (last_message_at, id)."""
+                       inbox: int | None = None, labels: Sequence[int | str] = (), priority: Sequence[str] = (),
+                       q: str | None = None, cursor: str | None = None, limit: int = 25) -> Dict:
+    """Newest activity first, cursor-paginated on (last_message_at, id). ``labels`` (ids
+    or names): conversations carrying all of them, an unknown one is refused;
+    ``priority``: any of these. ``q`` may hold ``label:<name>`` terms, which filter as
+    ``labels`` do, except that an unknown name matches nothing (it is a search)."""
     c = CONVERSATIONS.c
     query = _conversation_select()
+    found, unknown = find_labels(conn, labels)
+    if unknown:
+        raise Invalid(f"no such label: {', '.join(str(u) for u in unknown)}", "unknown_label")
+    for label in found:
+        query = query.where(_labelled(label["id"]))
+    if q:
+        names, q = search.label_terms(q)
+        searched, unknown = find_labels(conn, names, ids=False)
+        query = query.where(false()) if unknown else query
+        for label in searched:
+            query = query.where(_labelled(label["id"]))
+    wrong = [p for p in priority if p not in {p.value for p in Priority}]
+    if wrong:
+        raise Invalid(f"priority must be one of {', '.join(Priority)}", "invalid_priority")
+    if priority:
+        query = query.where(c.priority.in_(sorted(set(priority))))
     if not viewer.sees_all:
         query = query.where(visibility_clause(viewer))
     if status:
@@ -58,7 +91,7 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
         # a filter: page n would read the n-1 pages before it again).
         query = query.where(tuple_(c.last_message_at, c.id) < (at, cid))
     rows = conn.execute(query.order_by(c.last_message_at.desc(), c.id.desc()).limit(limit + 1)).all()
-    items = [conversation_dict(r) for r in rows[:limit]]
+    items = with_labels(conn, rows[:limit])
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -78,8 +111,8 @@ def waiting_queue(conn: Connection, limit: int = 200) -> list[Conversation]:
     """Unassigned open or pending conversations, longest-waiting customer first."""
     rows = conn.execute(_conversation_select().where(
         CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(("open", "pending")))
-        .order_by(CONVERSATIONS.c.last_inbound_at.asc().nulls_last(), CONVERSATIONS.c.id).limit(limit))
-    return [conversation_dict(r) for r in rows]
+        .order_by(CONVERSATIONS.c.last_inbound_at.asc().nulls_last(), CONVERSATIONS.c.id).limit(limit)).all()
+    return with_labels(conn, rows)
 
 
 def reply_channels(conn: Connection, conversation_id: int, now: datetime,

@@ -61,6 +61,40 @@ _WORD = re.compile(r"[^\W_]+")
 _SHIFT = 32  # the SQLite index's rowid: conversation_id << 32 | message id
 
 
+LABEL_TERM = "label:"
+
+
+def label_terms(q: str) -> tuple[list[str], str]:
+    """(the label names of ``label:<name>`` terms in ``q``, the rest of ``q``). A name
+    with spaces is quoted: ``label:"needs review"``. One pass over the text, no regex."""
+    names: list[str] = []
+    rest: list[str] = []
+    i, n = 0, len(q)
+    while i < n:
+        if q[i].isspace():
+            rest.append(q[i])
+            i += 1
+            continue
+        end = i
+        while end < n and not q[end].isspace():
+            end += 1
+        if q[i:i + len(LABEL_TERM)].lower() != LABEL_TERM or end == i + len(LABEL_TERM):
+            rest.append(q[i:end])  # a word, or "label:" alone
+            i = end
+            continue
+        start = i + len(LABEL_TERM)
+        if q[start] == '"':
+            close = q.find('"', start + 1)
+            end = n if close < 0 else close + 1
+            name = q[start + 1:close if close >= 0 else n]
+        else:
+            name = q[start:end]
+        if name.strip():
+            names.append(name.strip())
+        i = end
+    return names, "".join(rest).strip()
+
+
 def words(q: str) -> list[str]:
     return _WORD.findall(q.lower())[:MAX_WORDS]
 

@@ -18,7 +18,7 @@ from inbox.domain import serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
-from inbox.domain.models import Role
+from inbox.domain.models import Priority, Role
 from inbox.domain.records import Conversation
 from webhooks.registry import channels
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
@@ -31,6 +31,9 @@ NULLABLE_STRING = {"type": ["string", "null"], "maxLength": 1000}
 ROLE = {"enum": [r.value for r in Role]}
 PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1000}
 SHORT_CODE = {"type": "string", "pattern": "^/?[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"}
+PRIORITY = {"enum": [p.value for p in Priority]}
+LABEL_REFS = {"type": "array", "items": {"anyOf": [ID, STRING]}, "maxItems": 100}
+COLOUR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
 
 
 def _ctx(request: Request) -> Context:
@@ -103,8 +106,9 @@ async def me(request: Request, viewer: Viewer) -> Response:
 
 @takes(query={"status": {"enum": ["open", "pending", "snoozed", "resolved"]},
              "assignee": {"anyOf": [{"enum": ["me", "none"]}, ID]}, "team": ID,
-             "channel": {"enum": [c.kind for c in channels()]}, "inbox": ID, "q": STRING, "cursor": STRING,
-             "limit": limit(100)})
+             "channel": {"enum": [c.kind for c in channels()]}, "inbox": ID,
+             "label": {"type": "array", "items": STRING}, "priority": {"type": "array", "items": PRIORITY},
+             "q": STRING, "cursor": STRING, "limit": limit(100)})
 @requires()
 async def list_conversations(request: Request, viewer: Viewer) -> Response:
     q = request.query_params
@@ -120,7 +124,9 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
     if channel and not request.app.state.registry.supports(channel):
         raise Invalid("unknown channel", "invalid_channel")
     args = dict(status=status, assignee=assignee, team=_int(q.get("team"), "team", optional=True),
-                channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True), q=q.get("q") or None,
+                channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True),
+                labels=[v for v in q.getlist("label") if v], priority=[v for v in q.getlist("priority") if v],
+                q=q.get("q") or None,
                 cursor=q.get("cursor") or None, limit=_limit(request))
     page = await _ctx(request).db.read(lambda c: queries.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
     return JSONResponse(page)
@@ -135,6 +141,29 @@ async def get_conversation(request: Request, viewer: Viewer) -> Response:
         conv["reply_channels"] = queries.reply_channels(c, cid, ctx.clock.now(), ctx.reply_windows)
         return conv
     return JSONResponse(await ctx.db.read(read))
+
+
+@takes(body(closed=True, priority=PRIORITY))
+@requires()
+async def patch_conversation(request: Request, viewer: Viewer) -> Response:
+    """Change a conversation's priority."""
+    data = await json_body(request, JSON_LIMIT)
+    unknown = set(data) - {"priority"}
+    if unknown:
+        raise Invalid(f"unknown conversation fields: {', '.join(sorted(unknown))}", "unknown_field")
+    ctx, cid = _ctx(request), _path_id(request)
+    if "priority" in data:
+        return JSONResponse(await actions.set_priority(ctx, viewer, cid, _str(data, "priority")))
+    return JSONResponse(await ctx.db.read(lambda c: actions.access_conversation(c, viewer, cid)))
+
+
+@takes(body(add=LABEL_REFS, remove=LABEL_REFS))
+@requires()
+async def post_labels(request: Request, viewer: Viewer) -> Response:
+    """Add and remove labels on a conversation, by id or name."""
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await actions.change_labels(_ctx(request), viewer, _path_id(request),
+                                                    data.get("add", []), data.get("remove", [])))
 
 
 @takes(query={"before": STRING, "limit": limit(200)})
@@ -485,6 +514,33 @@ def _token_user(viewer: Viewer, user_id: Any) -> int:
 
 
 @requires()
+async def list_labels(request: Request, viewer: Viewer) -> Response:
+    return JSONResponse({"items": await _ctx(request).db.read(queries.list_labels)})
+
+
+@takes(body(("name", "colour"), name=STRING, colour=COLOUR, description=STRING))
+@requires(Role.admin)
+async def create_label(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    label = await actions.create_label(_ctx(request), viewer, _str(data, "name"), _str(data, "colour"),
+                                       _str(data, "description", required=False))
+    return JSONResponse(label, status_code=201)
+
+
+@takes(body(closed=True, name=STRING, colour=COLOUR, description=STRING))
+@requires(Role.admin)
+async def patch_label(request: Request, viewer: Viewer) -> Response:
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await actions.update_label(_ctx(request), viewer, _path_id(request), data))
+
+
+@requires(Role.admin)
+async def delete_label(request: Request, viewer: Viewer) -> Response:
+    await actions.delete_label(_ctx(request), viewer, _path_id(request))
+    return Response(status_code=204)
+
+
+@requires()
 async def list_canned(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({"items": await _ctx(request).db.read(queries.list_canned)})
 
@@ -523,6 +579,8 @@ routes = [
     Route("/api/me", me),
     Route("/api/conversations", list_conversations),
     Route("/api/conversations/{id}", get_conversation),
+    Route("/api/conversations/{id}", patch_conversation, methods=["PATCH"]),
+    Route("/api/conversations/{id}/labels", post_labels, methods=["POST"]),
     Route("/api/conversations/{id}/timeline", get_timeline),
     Route("/api/conversations/{id}/messages", post_message, methods=["POST"]),
     Route("/api/conversations/{id}/notes", post_note, methods=["POST"]),
@@ -552,6 +610,10 @@ routes = [
     Route("/api/teams/{id}", delete_team, methods=["DELETE"]),
     Route("/api/tokens", list_tokens),
     Route("/api/tokens", create_token, methods=["POST"]),
+    Route("/api/labels", list_labels),
+    Route("/api/labels", create_label, methods=["POST"]),
+    Route("/api/labels/{id}", patch_label, methods=["PATCH"]),
+    Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     Route("/api/canned_responses", list_canned),
     Route("/api/canned_responses", create_canned, methods=["POST"]),
     Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),

@@ -52,8 +52,7 @@ def _read_tokens(c: Any, registry: Any) -> dict[str, Any]:
 
 
 def _read_labels(c: Any, registry: Any) -> dict[str, Any]:
-    """admin_labels.html (the labels area's template) reads what it needs: add it here."""
-    return {}
+    return {"labels": queries.list_labels(c), "label_uses": queries.label_uses(c)}
 
 
 READERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
@@ -299,6 +298,30 @@ async def delete_token(request: Request, viewer: Viewer, form: dict[str, str]) -
     return "Token revoked: requests with it now fail"
 
 
+# -- labels ---------------------------------------------------------------------------------
+
+@admin_action("labels")
+async def create_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label = await actions.create_label(request.app.state.ctx, viewer, form.get("name", ""),
+                                       form.get("colour", ""), form.get("description", ""))
+    return f"Label {label['name']} created"
+
+
+@admin_action("labels")
+async def update_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label_id = form_id(form.get("label_id"), "label_id")
+    changes = {k: form[k] for k in actions.LABEL_FIELDS if k in form}
+    label = await actions.update_label(request.app.state.ctx, viewer, label_id, changes)
+    return f"Label {label['name']} saved"
+
+
+@admin_action("labels")
+async def delete_label(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    label_id = form_id(form.get("label_id"), "label_id")
+    await actions.delete_label(request.app.state.ctx, viewer, label_id)
+    return "Label deleted"
+
+
 routes = [
     Route("/admin", admin_page),
     Route("/admin/inbox", create_inbox, methods=["POST"]),
@@ -317,5 +340,8 @@ routes = [
     Route("/admin/canned-delete", delete_canned, methods=["POST"]),
     Route("/admin/token", create_token, methods=["POST"]),
     Route("/admin/token-delete", delete_token, methods=["POST"]),
+    Route("/admin/label", create_label, methods=["POST"]),
+    Route("/admin/label-update", update_label, methods=["POST"]),
+    Route("/admin/label-delete", delete_label, methods=["POST"]),
     Route("/admin/{section:str}", admin_page),  # last: after the actions' paths
 ]

@@ -29,6 +29,7 @@ from inbox import actions, queries
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
+from inbox.domain.models import Priority
 from ui.api.media import store_upload, viewable_html
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
@@ -88,8 +89,9 @@ def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     label, priority = q.get("label", ""), q.get("priority", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
             "inbox": inbox if parse_id(inbox) is not None else "",
+            # one label (an id) and one priority: the list's two filters
             "label": label if parse_id(label) is not None else "",
-            "priority": priority if priority in ("urgent", "high", "medium", "low", "none") else ""}
+            "priority": priority if priority in {p.value for p in Priority} else ""}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +100,14 @@ async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str
     assignee = by_tab.get(f["tab"])
 
     def read(c: Any) -> dict[str, Any]:
+        labels = queries.list_labels(c)
+        # A label in the address that no longer exists (deleted since) is left out, not an error page.
+        known, _ = queries.find_labels(c, [f["label"]] if f["label"] else [])
         page = queries.list_conversations(
             c, viewer, status=f["status"] or None, assignee=assignee, team=team, channel=f["channel"] or None,
-            inbox=int(f["inbox"]) if f["inbox"] else None, q=f["q"] or None, limit=50)
+            inbox=int(f["inbox"]) if f["inbox"] else None, labels=[label["id"] for label in known],
+            priority=[f["priority"]] if f["priority"] else [], q=f["q"] or None, limit=50)
+        page["labels"] = labels
         teams = queries.list_teams(c)
         page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
         page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in queries.list_inboxes(c)]
@@ -130,7 +137,8 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         if subject and not subject.lower().startswith("re:"):
             subject = "Re: " + subject
         return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
-                "inbox_kinds": inbox_kinds, "subject": subject}
+                "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
+                "priorities": [p.value for p in Priority]}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
@@ -279,6 +287,23 @@ async def mark_read(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> N
 
 async def retry(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
     await actions.retry_message(ctx, viewer, form_id(form.get("message_id"), "message_id"))
+
+
+async def change_labels(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    """The header's label menu: its ticked boxes (``label``) out of those it showed
+    (``labels_shown``, comma-separated ids); or ids (or names) to ``add`` and ``remove``."""
+    def refs(name: str) -> list[int | str]:
+        return [v for v in (str(x).strip() for x in form.getlist(name)) if v]
+    add, remove = refs("add"), refs("remove")
+    if "labels_shown" in form:
+        ticked = set(refs("label"))
+        add += sorted(ticked)
+        remove += [v for v in str(form["labels_shown"]).split(",") if v and v not in ticked]
+    await actions.change_labels(ctx, viewer, cid, add=add, remove=remove)
+
+
+async def set_priority(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await actions.set_priority(ctx, viewer, cid, str(form.get("priority", "")))
 
 
 async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
@@ -489,6 +514,8 @@ routes = [
     # sent in the background when a conversation is opened: nothing to re-render
     Route("/ui/conversations/{id:int}/read", conversation_action(mark_read, rerender=False), methods=["POST"]),
     Route("/ui/conversations/{id:int}/retry", conversation_action(retry), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/labels", conversation_action(change_labels), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/priority", conversation_action(set_priority), methods=["POST"]),
     Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
     Route("/ui/contacts/search", contact_search),
     Route("/ui/contacts/{id:int}/merge", merge_confirmation),

@@ -7,7 +7,7 @@ row, so the conversations and messages that went through it keep their channel a
 its credentials are erased and its address freed, so webhooks to it are refused and a new
 inbox may take the address.
 
-Revision ID: 0004_inboxes
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-08 10:00:00
 """
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004_inboxes'
+revision: str = '0004'
 down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
