@@ -7,7 +7,7 @@ Everything is written through the app's own paths: ``actions.*`` (users, teams, 
 through their adapter, replies, notes, assignments, status), the ingest action for
 customers' messages, and the email channel's own reading of a raw mail. Replies go out
 through the real delivery worker to the test suite's fake providers (tests/fakes), so they
-end up sent, or failed where the fake refuses. Time is the app's clock: it starts two days
+end up sent, or failed where the fake refuses. Time is the app's clock: it starts a day
 ago and moves forward as the story goes, so the timeline has real gaps and ends now.
 
     async with seeded(tmp_dir) as s:       # the app is served at s.url while inside
@@ -88,7 +88,7 @@ CUSTOMERS: list[Customer] = [
     Customer("dana", "sms", "Dana Whitfield", "+15557654321", [
         ("c", "Hi, my order #4821 hasn't arrived yet. It was due Monday."),
         ("agent", "Sorry about that, Dana! Let me check with the carrier."),
-        ("note:agent", "Carrier reports delays in the Midwest; offer a refund of shipping if it's not there by Friday."),
+        ("note:agent", "Carrier reports delays in the Midwest; refund the shipping if it's not there by Friday."),
         ("c", "Thanks. Tracking still says 'in transit'.")], "agent", "Billing", attributes={"plan": "gold"}),
     Customer("marco", "sms", "Marco Bellini", "+15551112222", [
         ("c", "Can I change the delivery address on order #4830?"),
@@ -265,7 +265,7 @@ async def seeded(directory: Path, big_messages: int = 5000, customers: list[Cust
                             twilio_api_base=twilio_url, graph_api_base=graph_url, telegram_api_base=telegram_url,
                             media_dir=media_dir, smtp_listen=f"127.0.0.1:{free_port()}", email_dkim_resolver="off",
                             retry_base_seconds=0.05, retry_max_seconds=0.2, max_attempts=2)
-        clock = PastClock(timedelta(days=2))
+        clock = PastClock(timedelta(hours=24))
         app = create_app(settings, clock)
         ctx = app.state.ctx
         ctx.db.migrate()
@@ -288,7 +288,7 @@ async def _seed(app: Any, ctx: Any, clock: PastClock, url: str, db_url: str, med
     ids = itertools.count(1)
     conversations: dict[str, int] = {}
     for customer in customers:
-        clock.advance(timedelta(minutes=50))
+        clock.advance(timedelta(minutes=45))
         conv_id = await _story(ctx, clock, viewers, inboxes, customer, ids, twilio)
         conversations[customer.key] = conv_id
         await _settle(ctx, viewers, teams, users, customer, conv_id)

@@ -3,8 +3,9 @@ of 5,000 messages, with Playwright driving Debian's chromium against a real `inb
 (SQLite, seeded by bench/ui_seed.py: two dozen customers on five channels and the long
 conversation). The ceiling, measured in the same run with the same browser: a bare
 Starlette app under the same uvicorn settings that answers /inbox and the conversation
-partial with the very bytes ours served (captured first) and the same static files, so
-the browser does the same parsing, styling and painting with no server work behind it.
+partial with the very bytes ours served (captured first), the same static files, a
+WebSocket that stays silent and empty answers to the page's background POSTs, so the
+browser does the same parsing, styling and painting with no server work behind it.
 
     .venv/bin/python bench/ui_timings.py [--runs 20]
 
@@ -49,7 +50,8 @@ BARE_APP = '''
 from pathlib import Path
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
 from starlette.staticfiles import StaticFiles
 
 HERE = Path(__file__).parent
@@ -62,13 +64,28 @@ async def page(request):
 async def partial(request):
     return HTMLResponse(PARTIAL)
 
+async def nothing(request):
+    return HTMLResponse("")
+
+async def socket(ws):
+    await ws.accept()
+    try:
+        while True:
+            await ws.receive_text()
+    except WebSocketDisconnect:
+        pass
+
 app = Starlette(routes=[Route("/inbox", page), Route("/ui/conversations/{id:int}", partial),
-                        Mount("/static", StaticFiles(directory=%r))])
+                        Route("/ui/conversations/{id:int}/{action}", nothing, methods=["POST"]),
+                        WebSocketRoute("/ws", socket), Mount("/static", StaticFiles(directory=%r))])
 ''' % str(ROOT / "ui" / "static")
 
 PAINTS = """() => new Promise(resolve => {
   const read = () => Object.fromEntries(performance.getEntriesByType('paint').map(e => [e.name, e.startTime]));
-  const done = () => { const p = read(); if (p['first-contentful-paint'] !== undefined) resolve(p); else requestAnimationFrame(done); };
+  const done = () => {
+    const p = read();
+    if (p['first-contentful-paint'] !== undefined) resolve(p); else requestAnimationFrame(done);
+  };
   done();
 })"""
 FETCH = """async (url) => {
@@ -158,7 +175,8 @@ async def one_run(browser: Browser, url: str, state: dict[str, Any] | None, conv
     opened = await (await page.wait_for_function(OPENED, arg=[newest, before], polling="raf")).json_value()
     await context.close()
     return {"first paint": paints.get("first-paint"), "first contentful paint": paints["first-contentful-paint"],
-            "partial: server (Server-Timing)": fetched["server"], "partial: request to first byte": fetched["first_byte"],
+            "partial: server (Server-Timing)": fetched["server"],
+            "partial: request to first byte": fetched["first_byte"],
             "partial: request to last byte": fetched["whole"], "click to timeline visible": opened,
             "bytes": fetched["bytes"]}
 
@@ -181,7 +199,7 @@ async def measure(runs: int, cwd: Path) -> None:
                                                        headers={"HX-Request": "true"})).body()
             timeline = await (await context.request.get(ours.url + f"/api/conversations/{conv_id}/timeline")).json()
             await context.close()
-            newest = next(m["text"] for m in timeline["items"] if m["type"] == "message")
+            newest = [m["text"] for m in timeline["items"] if m["type"] == "message"][-1]  # oldest first
             name = "Pat Morgan"
             bare = bare_server(page_html, partial, cwd)
             results: dict[str, list[dict[str, float | None]]] = {"bare": [], "inbox": []}
