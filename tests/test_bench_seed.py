@@ -3,6 +3,7 @@ failed send and the long conversation are there, written through the app's own p
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -28,3 +29,7 @@ async def test_a_small_seed_has_every_part(tmp_path: Path) -> None:
             assert any("cdn.northwind-mail.example" in str(m.get("payload")) for m in mail)
             big = (await c.get(f"/api/conversations/{s.conversations[BIG]}/timeline")).json()["items"]
             assert {m["direction"] for m in big if m["type"] == "message"} == {"in", "out"}
+            # ui/timing.py: the server's time on the UI's partials, and nowhere else.
+            partial = await c.get(f"/ui/conversations/{s.conversations[BIG]}")
+            assert re.fullmatch(r"app;dur=\d+\.\d", partial.headers["server-timing"]), partial.headers
+            assert "server-timing" not in (await c.get("/api/me")).headers
