@@ -31,6 +31,7 @@ from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.pages import admin
 from ui.pages import agent as views
+from ui.timing import ServerTiming
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(SecurityHeaders),
+        middleware=[Middleware(ServerTiming), Middleware(SecurityHeaders),
                     Middleware(BodyLimit, limit=max(settings.max_body_bytes, settings.max_media_bytes,
                                                     settings.max_email_bytes) + 1024 * 1024),
                     Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="inbox_session",
