@@ -37,6 +37,7 @@ SIMPLE = {"whatsapp": "whatsapp", "messenger": "messenger", "telegram": "telegra
 # Lucide draws with strokes: the attributes of its <svg>, kept on a group inside each symbol.
 STROKE = ('fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" '
           'stroke-linejoin="round"')
+FILL = 'fill="currentColor" stroke="none"'  # Simple Icons' logos are filled shapes
 
 
 def inner(svg: str) -> str:
@@ -66,7 +67,7 @@ def build(lucide: Path, simple: Path) -> str:
     for name, svg in read(lucide, LUCIDE).items():
         lines.append(f'<symbol id="{name}" viewBox="0 0 24 24"><g {STROKE}>{inner(svg)}</g></symbol>')
     for kind, svg in read(simple, list(SIMPLE.values())).items():
-        lines.append(f'<symbol id="logo-{kind}" viewBox="0 0 24 24"><g fill="currentColor" stroke="none">{inner(svg)}</g></symbol>')
+        lines.append(f'<symbol id="logo-{kind}" viewBox="0 0 24 24"><g {FILL}>{inner(svg)}</g></symbol>')
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
