@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     routes: list[Any] = [
         Route("/healthz", healthz),
+        Route("/favicon.ico", RedirectResponse("/static/favicon.svg", status_code=301)),  # for browsers that ask
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/logout/everywhere", logout_everywhere, methods=["POST"]),

@@ -225,8 +225,11 @@ class Channel:
     settings: tuple[Setting, ...] = ()
     # How long after the customer's last message a free-form reply may go (None: any time).
     reply_window: ReplyWindow | None = None
-    icon: str = ""  # the short badge drawn beside its conversations (e.g. "SMS")
-    colour: str = "#5b6472"  # the badge's background
+    icon: str = ""  # the short text badge drawn beside its conversations (e.g. "SMS") when it has no logo
+    # The badge's background, behind white text or logo: at least 4.5:1 against white
+    # (tests/test_contrast.py checks the channels served).
+    colour: str = "#5b6472"
+    logo: str = ""  # a symbol id in ui/static/icons.svg (scripts/build_icons.py); none: the text badge
     docs: str = ""  # where an admin reads how to connect it
 
     def __post_init__(self) -> None:

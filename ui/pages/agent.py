@@ -33,10 +33,12 @@ from inbox.domain.models import Priority
 from ui.api.media import store_upload, viewable_html
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
+from ui.pages.avatar import avatar_colour, initials
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
 TEMPLATES.filters["zip"] = zip
+TEMPLATES.filters.update(initials=initials, avatar_colour=avatar_colour)  # ui.html's avatar()
 TABS = ("mine", "unassigned", "all")
 
 

@@ -55,5 +55,5 @@ CHANNEL = Channel(
                 secret=True),
     ),
     reply_window=None,  # mail can be answered any time
-    icon="@", colour="#8a5a00", docs="docs/channels/email.md",
+    icon="@", colour="#8a5a00", logo="mail", docs="docs/channels/email.md",
 )

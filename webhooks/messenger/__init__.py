@@ -47,5 +47,5 @@ CHANNEL = Channel(
                 help="true (default) or false: reply up to 7 days with HUMAN_AGENT"),
     ),
     reply_window=ReplyWindow(HUMAN_AGENT_WINDOW),
-    icon="FB", colour="#1877f2", docs="docs/channels/messenger.md",
+    icon="FB", colour="#0866ff", logo="logo-messenger", docs="docs/channels/messenger.md",
 )

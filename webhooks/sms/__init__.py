@@ -40,5 +40,5 @@ CHANNEL = Channel(
                       help="the Twilio number, any format (stored as E.164)", required=True),
               *ACCOUNT),
     reply_window=None,  # SMS can be sent any time (opt-outs aside)
-    icon="SMS", colour="#7a4fd1", docs="docs/channels/sms.md",
+    icon="SMS", colour="#7a4fd1", logo="message-square", docs="docs/channels/sms.md",
 )

@@ -37,5 +37,5 @@ CHANNEL = Channel(
                 secret=True),
     ),
     reply_window=None,  # a bot may write to a private chat any time, unless it is blocked
-    icon="TG", colour="#229ed9", docs="docs/channels/telegram.md",
+    icon="TG", colour="#1a6fa8", logo="logo-telegram", docs="docs/channels/telegram.md",
 )

@@ -63,5 +63,5 @@ CHANNEL = Channel(
     # Free-form replies for 24 hours after the customer's last message; after that only an
     # approved template (Meta's customer service window, whoever carries the message).
     reply_window=ReplyWindow(timedelta(hours=24), templates=True),
-    icon="WA", colour="#1e9e58", docs="docs/channels/whatsapp.md",
+    icon="WA", colour="#1a7f4b", logo="logo-whatsapp", docs="docs/channels/whatsapp.md",
 )
