@@ -73,7 +73,7 @@ def load_viewer(conn: Connection, token: str | None, user_id: int | None,
             return None
     if user is None or not user["active"]:
         return None
-    return Viewer(user["id"], user["role"], queries.team_ids_of(conn, user["id"]))
+    return Viewer(user["id"], user["role"], queries.team_ids_of(conn, user["id"]), user["name"])
 
 
 def credentials(conn: HTTPConnection) -> Credentials:

@@ -33,6 +33,7 @@ class Viewer:
     user_id: int
     role: str = "agent"
     team_ids: frozenset[int] = frozenset()
+    name: str = ""  # for the pages' top bar; decides nothing
 
     @property
     def sees_all(self) -> bool:
