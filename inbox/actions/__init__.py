@@ -43,6 +43,8 @@ from inbox.actions.inbound import record_status as record_status
 from inbox.actions.inbound import record_watermark as record_watermark
 from inbox.actions.notes import MENTION as MENTION
 from inbox.actions.notes import add_note as add_note
+from inbox.actions.notifications import mark_notifications_read as mark_notifications_read
+from inbox.actions.notifications import update_preferences as update_preferences
 from inbox.actions.replies import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from inbox.actions.replies import retry_message as retry_message
 from inbox.actions.replies import send_reply as send_reply

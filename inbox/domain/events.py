@@ -35,6 +35,10 @@ NOTE_CREATED = "note.created"
 CONTACT_UPDATED = "contact.updated"
 
 
+# Sent to one user only: their own notification (see ``personal_scopes``).
+NOTIFICATION_CREATED = "notification.created"
+
+
 ALL_TYPES = (
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
@@ -43,10 +47,20 @@ ALL_TYPES = (
     CONVERSATION_ASSIGNED,
     NOTE_CREATED,
     CONTACT_UPDATED,
+    NOTIFICATION_CREATED,
 )
 
 
 SCOPE_ALL = "all"
+
+
+# A personal event (a notification) has the one scope ``personal:<id>``, and only that user
+# sees it: unlike ``user:<id>``, not even leads and admins, who see every conversation.
+PERSONAL = "personal:"
+
+
+def personal_scopes(user_id: int) -> list[str]:
+    return [f"{PERSONAL}{user_id}"]
 
 
 # Who may connect, or with which rights, changed (a user, a token, a team's members): the
