@@ -101,7 +101,7 @@ async def update_preferences(ctx: Context, viewer: Viewer, changes: dict[str, An
         p = PREFERENCES.c
         if conn.execute(select(p.user_id).where(p.user_id == viewer.user_id)).first() is None:
             defaults = queries.get_preferences(conn, viewer.user_id)
-            row = {f"notify_{k}": v for k, v in defaults["notify"].items()}
+            row: dict[str, Any] = {f"notify_{k}": v for k, v in defaults["notify"].items()}
             row.update(desktop=defaults["desktop"], sound=defaults["sound"], landing_tab=None)
             conn.execute(insert(PREFERENCES).values(user_id=viewer.user_id, **{**row, **values}))
         else:

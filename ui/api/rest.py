@@ -127,7 +127,8 @@ async def read_notifications(request: Request, viewer: Viewer) -> Response:
         _ctx(request), viewer, ids=ids, conversation_id=conversation_id, everything=everything))
 
 
-PREFERENCES = body(notify=body(**{k: {"type": "boolean"} for k in serialize.NOTIFY_KINDS}),
+PREFERENCES = body(notify={"type": "object", "properties": {k: {"type": "boolean"} for k in serialize.NOTIFY_KINDS},
+                           "additionalProperties": False},
                    desktop={"type": "boolean"}, sound={"type": "boolean"},
                    landing_tab={"type": ["string", "null"], "maxLength": 30})
 
