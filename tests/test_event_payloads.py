@@ -145,6 +145,7 @@ async def test_status_changes_snooze_reopen_read_assign_and_notes(live: Live) ->
     await check_conversation(live, await stream.next(of("conversation.assigned", conversation=conv["id"])))
 
     note = await post(live, f"{path}/notes", {"text": "@agent please call them"}, 201)
+    assert note.pop("not_notified") == []  # for the writer only: who was mentioned in vain
     event = await stream.next(lambda e: e["type"] == "note.created")
     assert event["data"]["note"] == note == await timeline_item(live, conv["id"], "note", note["id"])
     assert note["mentions"] == [live.users["agent"]["id"]]

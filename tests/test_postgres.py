@@ -15,6 +15,11 @@ from tests.test_live import (  # noqa: F401
     test_replay_past_the_retention_says_resync,
 )
 from tests.test_live_access import *  # noqa: F401,F403
+from tests.test_notifications import (  # noqa: F401
+    test_a_customer_message_notifies_the_owner,
+    test_a_kind_switched_off_creates_nothing,
+    test_notification_created_reaches_only_its_users_socket,
+)
 from tests.test_sms_flow import *  # noqa: F401,F403
 
 

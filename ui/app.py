@@ -32,6 +32,7 @@ from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.pages import admin
 from ui.pages import agent as views
 from ui.timing import ServerTiming
+from ui.pages import notifications
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *media.routes,
         *views.routes,
         *admin.routes,
+        *notifications.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -41,7 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox import queries
 from inbox.actions.context import Context
-from inbox.domain.access import Viewer
+from inbox.domain.access import Viewer, is_personal_to_another
 from inbox.domain.errors import InboxError
 from inbox.domain.events import ACCESS_CHANGED, INTERNAL_SCOPES, LiveEvent
 from ui.auth import WS_PROTOCOL, Credentials, authenticate, credentials, load_viewer
@@ -114,7 +114,7 @@ class Subscription:
 
     def offer(self, event: LiveEvent) -> None:
         if self._sees_all:
-            if event.scopes == INTERNAL_SCOPES:
+            if event.scopes == INTERNAL_SCOPES or is_personal_to_another(event.scopes, self._viewer.user_id):
                 return
         elif self._scopes.isdisjoint(event.scopes):
             return

@@ -53,6 +53,8 @@ from inbox.actions.labels import set_priority as set_priority
 from inbox.actions.labels import update_label as update_label
 from inbox.actions.notes import MENTION as MENTION
 from inbox.actions.notes import add_note as add_note
+from inbox.actions.notifications import mark_notifications_read as mark_notifications_read
+from inbox.actions.notifications import update_preferences as update_preferences
 from inbox.actions.replies import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from inbox.actions.replies import retry_message as retry_message
 from inbox.actions.replies import send_reply as send_reply

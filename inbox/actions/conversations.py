@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from inbox import queries
 from inbox.actions.common import _conversation, _log, access_conversation
 from inbox.actions.context import Context
+from inbox.actions.notifications import notify, read_conversation
 from inbox.domain import serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid
@@ -17,7 +18,7 @@ from inbox.domain.events import (
     CONVERSATION_ASSIGNED,
     CONVERSATION_UPDATED,
 )
-from inbox.domain.models import ConversationStatus
+from inbox.domain.models import ConversationStatus, NotificationKind
 from inbox.domain.records import Conversation
 from inbox.domain.tables import (
     CONVERSATIONS,
@@ -60,6 +61,9 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
         scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
         tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
                                         "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
+        if user_id is not None and user_id not in (before[0], viewer.user_id):  # taking one yourself tells no one
+            notify(tx, user_id, NotificationKind.assigned, conversation_id, now, actor_id=viewer.user_id,
+                   preview=updated["last_message_preview"] or "")
         return updated
     return await ctx.db.write(job)
 
@@ -96,8 +100,10 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
 
 
 async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Conversation:
+    """The viewer read the conversation: its unread count and their notifications of it."""
     def job(tx: Tx) -> Conversation:
         conv = access_conversation(tx.conn, viewer, conversation_id)
+        read_conversation(tx, viewer.user_id, conversation_id, ctx.clock.now())
         if conv["unread_count"] == 0:
             return conv
         tx.conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(unread_count=0))

@@ -3,9 +3,11 @@
 Every statement is built once, at import, with bind parameters, so SQLAlchemy reuses its
 compiled form and cache key; building a Core statement per call cost more than running
 it (profiled: ~60% of the writer's time). A message from a known customer with an open
-conversation takes five statements: find duplicate, find identity, latest conversation,
-insert message, update conversation, plus one insert per live event (and one read of
-its labels, for the events, when it has any). The events' contact,
+conversation takes five statements: find duplicate, find identity, latest conversation
+(with whether its owner wants to hear of the message), insert message, update
+conversation, plus one insert per live event (and one read of its labels, for the
+events, when it has any); and, when the conversation has an owner, the owner's
+notification. The events' contact,
 conversation and message are the values just written, not read back, put through the
 serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a payload
 cannot drift from what a GET returns.
@@ -22,10 +24,28 @@ from sqlalchemy import Connection, Table, bindparam, exists, func, insert, selec
 from inbox.domain import serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.channels import InboundMessage
-from inbox.domain.events import CONTACT_UPDATED, CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, SCOPE_ALL
-from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, Priority
+from inbox.domain.events import (
+    CONTACT_UPDATED,
+    CONVERSATION_CREATED,
+    CONVERSATION_UPDATED,
+    MESSAGE_CREATED,
+    NOTIFICATION_CREATED,
+    SCOPE_ALL,
+    personal_scopes,
+)
+from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, NotificationKind, Priority
 from inbox.domain.records import Dict, LabelRef
-from inbox.domain.tables import CONTACTS, CONV_EVENTS, CONVERSATION_LABELS, CONVERSATIONS, IDENTITIES, JOBS, MESSAGES
+from inbox.domain.tables import (
+    CONTACTS,
+    CONV_EVENTS,
+    CONVERSATION_LABELS,
+    CONVERSATIONS,
+    IDENTITIES,
+    JOBS,
+    MESSAGES,
+    NOTIFICATIONS,
+    PREFERENCES,
+)
 from inbox.queries.labels import labels_of
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
@@ -55,16 +75,16 @@ _CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unre
                          "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at",
                          "priority", "waiting_since")
 _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
-# Whether the conversation has labels, in the same statement: only then are they read
-# (one more statement) for the events.
+# With the conversation, in the same statement: whether it has labels (only then are they
+# read, one more statement, for the events) and whether its owner wants a notification of
+# the customer's message (None: they have no preferences, so yes).
 _LABELLED = exists().where(CONVERSATION_LABELS.c.conversation_id == CONVERSATIONS.c.id).label("labelled")
-_LATEST_CONVERSATION = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS),
-                                       _LABELLED)
-                                .where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
+_WITH_OWNER_CHOICE = (select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS),
+                             _LABELLED, PREFERENCES.c.notify_new_message)
+                      .outerjoin(PREFERENCES, PREFERENCES.c.user_id == CONVERSATIONS.c.assignee_id))
+_LATEST_CONVERSATION = Prepared(_WITH_OWNER_CHOICE.where(CONVERSATIONS.c.contact_id == bindparam("contact_id"))
                                 .order_by(CONVERSATIONS.c.id.desc()).limit(1))
-_CONVERSATION_BY_ID = Prepared(select(CONVERSATIONS.c.id, *(CONVERSATIONS.c[c] for c in _CONVERSATION_COLUMNS),
-                                      _LABELLED)
-                               .where(CONVERSATIONS.c.id == bindparam("id")))
+_CONVERSATION_BY_ID = Prepared(_WITH_OWNER_CHOICE.where(CONVERSATIONS.c.id == bindparam("id")))
 _DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith(("_at", "_until", "_since")))
 _INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
                           "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
@@ -74,6 +94,8 @@ _INSERT_FETCH_JOB = _insert(JOBS, "message_id", "kind", "attachment", "state", "
 _INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "avatar_url", "attributes", "created_at", "updated_at")
 _INSERT_IDENTITY = _insert(IDENTITIES, "contact_id", "kind", "handle", "profile_name", "opted_out", "last_seen_at")
 _INSERT_CONV_EVENT = _insert(CONV_EVENTS, "conversation_id", "kind", "actor_id", "data", "created_at")
+_INSERT_NOTIFICATION = _insert(NOTIFICATIONS, "user_id", "kind", "conversation_id", "actor_id", "message_id",
+                               "note_id", "preview", "created_at", "read_at")
 _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
     last_message_direction=Direction.inbound.value, last_inbound_at=bindparam("b_at"),
@@ -128,6 +150,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     if inbound:
         touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind)
     previous_status = None
+    owner_wants = None
     if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
@@ -143,6 +166,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
         created = False
         values = dict(conv, **touched, unread_count=conv["unread_count"] + 1,
                       waiting_since=conv["waiting_since"] or now)  # as the UPDATE's coalesce()
+        owner_wants = conv["owner_wants"]
         if conv["status"] != ConversationStatus.open:
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
@@ -178,7 +202,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     # The events carry the rows as just written, through the serializers the REST API uses.
     labelled = not created and conv is not None and conv["labelled"]
     labels: list[LabelRef] = labels_of(conn, [values["id"]])[values["id"]] if labelled else []
-    for key in ("threaded", "labelled"):
+    for key in ("threaded", "labelled", "owner_wants"):
         values.pop(key, None)
     conversation = serialize.conversation_dict({**values, "contact_name": contact_name}, labels)
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
@@ -196,7 +220,23 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     event_message["sender"] = {"contact_id": contact_id, "name": contact_name, "handle": msg.handle,
                                "channel": msg.kind}
     tx.emit(MESSAGE_CREATED, {"message": event_message, "conversation": conversation}, scopes)
+    owner = values["assignee_id"]
+    if inbound and not created and owner is not None and (owner_wants is None or bool(owner_wants)):
+        _notify_owner(tx, owner, values["id"], message_id, text_preview, contact_name, now)
     return IngestResult(message_id, values["id"], fetches=fetches)
+
+
+def _notify_owner(tx: Tx, owner: int, conversation_id: int, message_id: int, text_preview: str, contact_name: str,
+                  now: datetime) -> None:
+    """The owner's new_message notification: one insert, and its event to them alone.
+    Sent even while they have the conversation open (the server cannot know; their
+    browser shows no desktop popup for the conversation on screen)."""
+    row: Dict = {"user_id": owner, "kind": NotificationKind.new_message.value, "conversation_id": conversation_id,
+                 "actor_id": None, "message_id": message_id, "note_id": None, "preview": text_preview,
+                 "created_at": now, "read_at": None}
+    row["id"] = _INSERT_NOTIFICATION.scalar(tx.conn, row)
+    tx.emit(NOTIFICATION_CREATED, {"notification": serialize.notification_dict(
+        {**row, "actor_name": None, "contact_name": contact_name})}, personal_scopes(owner))
 
 
 def _threaded_conversation(conn: Connection, msg: InboundMessage, contact_id: int) -> Dict | None:
@@ -218,7 +258,7 @@ def _latest_conversation(conn: Connection, contact_id: int) -> Dict | None:
 def _conversation_row(row: Any) -> Dict | None:
     if row is None:
         return None
-    conv = dict(zip(("id", *_CONVERSATION_COLUMNS, "labelled"), row))
+    conv = dict(zip(("id", *_CONVERSATION_COLUMNS, "labelled", "owner_wants"), row))
     for key in _DATETIMES:
         if conv[key] is not None:
             conv[key] = as_utc(conv[key])

@@ -4,13 +4,13 @@ SQL clause that limits a conversation list to what a viewer may see.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_
 
-from inbox.domain.events import INTERNAL_SCOPES, SCOPE_ALL
+from inbox.domain.events import INTERNAL_SCOPES, PERSONAL, SCOPE_ALL
 from inbox.domain.tables import CONVERSATIONS
 
 
@@ -41,12 +41,19 @@ class Viewer:
 
     @property
     def scopes(self) -> frozenset[str]:
-        return frozenset({SCOPE_ALL, f"user:{self.user_id}", *(f"team:{t}" for t in self.team_ids)})
+        return frozenset({SCOPE_ALL, f"user:{self.user_id}", f"{PERSONAL}{self.user_id}",
+                          *(f"team:{t}" for t in self.team_ids)})
 
-    def may_see(self, scopes: Iterable[str]) -> bool:
-        if self.sees_all:  # everything but the internal events (an agent's scopes never hold that one)
-            return scopes != INTERNAL_SCOPES
+    def may_see(self, scopes: Sequence[str]) -> bool:
+        if self.sees_all:  # everything but the internal events and others' personal ones
+            return scopes != INTERNAL_SCOPES and not is_personal_to_another(scopes, self.user_id)
         return not self.scopes.isdisjoint(scopes)
+
+
+def is_personal_to_another(scopes: Sequence[str], user_id: int) -> bool:
+    """Whether the event is someone else's own (``personal_scopes``): the one check a lead's
+    or an admin's socket makes beyond the internal events."""
+    return len(scopes) == 1 and scopes[0].startswith(PERSONAL) and scopes[0] != f"{PERSONAL}{user_id}"
 
 
 def visible_to(viewer: Viewer, conv: Mapping[str, Any]) -> bool:

@@ -41,6 +41,8 @@ LABEL_UPDATED = "label.updated"
 
 
 LABEL_DELETED = "label.deleted"
+# Sent to one user only: their own notification (see ``personal_scopes``).
+NOTIFICATION_CREATED = "notification.created"
 
 
 ALL_TYPES = (
@@ -53,10 +55,20 @@ ALL_TYPES = (
     CONTACT_UPDATED,
     LABEL_UPDATED,
     LABEL_DELETED,
+    NOTIFICATION_CREATED,
 )
 
 
 SCOPE_ALL = "all"
+
+
+# A personal event (a notification) has the one scope ``personal:<id>``, and only that user
+# sees it: unlike ``user:<id>``, not even leads and admins, who see every conversation.
+PERSONAL = "personal:"
+
+
+def personal_scopes(user_id: int) -> list[str]:
+    return [f"{PERSONAL}{user_id}"]
 
 
 # Who may connect, or with which rights, changed (a user, a token, a team's members): the

@@ -56,6 +56,13 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
 
 
+class NotificationKind(StrEnum):
+    assigned = "assigned"  # someone else gave you a conversation
+    mentioned = "mentioned"  # @you in a private note
+    new_message = "new_message"  # the customer wrote in a conversation you own
+    sla_warning = "sla_warning"  # a conversation of yours is close to its deadline (not raised yet)
+
+
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True)
@@ -289,6 +296,40 @@ class WebhookNonce(SQLModel, table=True):
     __tablename__ = "webhook_nonce"
     key: str = Field(primary_key=True)
     expires_at: datetime = Field(index=True)
+
+
+class Notification(SQLModel, table=True):
+    """Something a user should know about, kept until they have read it: their list in the
+    top bar (GET /api/notifications). Written in the transaction of what caused it."""
+
+    __table_args__ = (Index("ix_notification_user", "user_id", "read_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id")
+    kind: str  # a NotificationKind
+    conversation_id: int = Field(foreign_key="conversation.id")
+    actor_id: int | None = Field(default=None, foreign_key="user.id")  # who did it; None for a customer
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    note_id: int | None = Field(default=None, foreign_key="note.id")
+    preview: str = ""  # at most PREVIEW_CHARS (inbox/actions/notifications.py)
+    created_at: datetime = Field(default_factory=utcnow)
+    read_at: datetime | None = None
+
+
+class UserPreference(SQLModel, table=True):
+    """A user's own settings (GET/PATCH /api/me/preferences). No row: the defaults below.
+    One column per notification kind, so ingest can read the owner's choice in the join
+    it already makes (inbox/actions/ingest.py)."""
+
+    __tablename__ = "user_preference"
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    notify_assigned: bool = True
+    notify_mentioned: bool = True
+    notify_new_message: bool = True
+    notify_sla_warning: bool = True
+    desktop: bool = False  # the browser's desktop notifications (asked for from /settings)
+    sound: bool = False
+    landing_tab: str | None = None  # mine, unassigned, all or team:<id>; None: by role
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Event(SQLModel, table=True):

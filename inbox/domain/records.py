@@ -138,6 +138,8 @@ class Note(TypedDict):
     text: str
     mentions: list[int]
     created_at: str | None
+    # Only in the answer to its writer: who was mentioned but not notified, and why.
+    not_notified: NotRequired[list[Dict]]
 
 
 class ConversationEvent(TypedDict):
@@ -149,3 +151,28 @@ class ConversationEvent(TypedDict):
     actor_id: int | None
     data: dict[str, Any]
     created_at: str | None
+
+
+class Notification(TypedDict):
+    """One entry of a user's notification list (GET /api/notifications)."""
+
+    id: int
+    kind: str  # assigned, mentioned, new_message (later sla_warning)
+    conversation_id: int
+    actor_id: int | None
+    actor_name: str | None  # who did it (None: the customer, or the system)
+    contact_name: str | None  # the customer of the conversation
+    message_id: int | None
+    note_id: int | None
+    preview: str
+    created_at: str | None
+    read_at: str | None
+
+
+class Preferences(TypedDict):
+    """A user's own settings (GET/PATCH /api/me/preferences)."""
+
+    notify: dict[str, bool]  # by notification kind: whether it notifies
+    desktop: bool
+    sound: bool
+    landing_tab: str | None  # mine, unassigned, all or team:<id>; None: by role

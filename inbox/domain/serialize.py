@@ -23,6 +23,8 @@ from inbox.domain.records import (
     LabelRef,
     Message,
     Note,
+    Notification,
+    Preferences,
     User,
 )
 
@@ -122,3 +124,24 @@ def conv_event_dict(row: Fields) -> ConversationEvent:
     m = _fields(row)
     return {"id": m["id"], "conversation_id": m["conversation_id"], "kind": m["kind"], "actor_id": m["actor_id"],
             "data": m["data"], "created_at": iso(m["created_at"])}
+
+
+def notification_dict(row: Fields) -> Notification:
+    """From a notification row with ``actor_name`` and ``contact_name`` beside it."""
+    m = _fields(row)
+    return {"id": m["id"], "kind": m["kind"], "conversation_id": m["conversation_id"], "actor_id": m["actor_id"],
+            "actor_name": m["actor_name"], "contact_name": m["contact_name"], "message_id": m["message_id"],
+            "note_id": m["note_id"], "preview": m["preview"], "created_at": iso(m["created_at"]),
+            "read_at": iso(m["read_at"])}
+
+
+NOTIFY_KINDS = ("assigned", "mentioned", "new_message", "sla_warning")
+
+
+def preferences_dict(row: Fields | None) -> Preferences:
+    """A ``user_preference`` row, or the defaults for a user who has none."""
+    if row is None:
+        return {"notify": {k: True for k in NOTIFY_KINDS}, "desktop": False, "sound": False, "landing_tab": None}
+    m = _fields(row)
+    return {"notify": {k: bool(m[f"notify_{k}"]) for k in NOTIFY_KINDS}, "desktop": bool(m["desktop"]),
+            "sound": bool(m["sound"]), "landing_tab": m["landing_tab"]}

@@ -41,3 +41,8 @@ from inbox.queries.settings import list_inboxes as list_inboxes
 from inbox.queries.timeline import get_message as get_message
 from inbox.queries.timeline import get_raw as get_raw
 from inbox.queries.timeline import timeline as timeline
+from inbox.queries.notifications import get_notification as get_notification
+from inbox.queries.notifications import get_preferences as get_preferences
+from inbox.queries.notifications import list_notifications as list_notifications
+from inbox.queries.notifications import unread_conversations as unread_conversations
+from inbox.queries.notifications import unread_notifications as unread_notifications

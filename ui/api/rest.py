@@ -102,6 +102,54 @@ async def me(request: Request, viewer: Viewer) -> Response:
     return JSONResponse({**serialize.user_dict(user), "team_ids": sorted(viewer.team_ids), **extra})
 
 
+# -- notifications and preferences -------------------------------------------------------
+
+@takes(query={"unread": {"enum": ["true", "false"]}, "cursor": STRING, "limit": limit(100)})
+@requires()
+async def list_notifications(request: Request, viewer: Viewer) -> Response:
+    """The viewer's notifications, newest first, with their unread count."""
+    q = request.query_params
+    unread, cursor, n = q.get("unread") == "true", q.get("cursor") or None, _limit(request)
+    return JSONResponse(await _ctx(request).db.read(
+        lambda c: queries.list_notifications(c, viewer.user_id, unread=unread, cursor=cursor, limit=n)))
+
+
+@takes(body(ids=IDS, all={"type": "boolean"}, conversation_id=ID))
+@requires()
+async def read_notifications(request: Request, viewer: Viewer) -> Response:
+    """Mark the viewer's notifications read: {"ids": [...]}, {"conversation_id": id} or {"all": true}."""
+    data = await json_body(request, JSON_LIMIT)
+    everything = data.get("all", False)
+    if not isinstance(everything, bool):
+        raise Invalid("all must be true or false", "invalid_field")
+    ids = _ids(data, "ids")
+    conversation_id = _int(data.get("conversation_id"), "conversation_id", optional=True)
+    if not everything and not ids and conversation_id is None:
+        raise Invalid('say which: {"ids": [...]}, {"conversation_id": id} or {"all": true}', "missing_field")
+    return JSONResponse(await actions.mark_notifications_read(
+        _ctx(request), viewer, ids=ids, conversation_id=conversation_id, everything=everything))
+
+
+PREFERENCES = body(notify={"type": "object", "properties": {k: {"type": "boolean"} for k in serialize.NOTIFY_KINDS},
+                           "additionalProperties": False},
+                   desktop={"type": "boolean"}, sound={"type": "boolean"},
+                   landing_tab={"type": ["string", "null"], "maxLength": 30})
+
+
+@requires()
+async def get_preferences(request: Request, viewer: Viewer) -> Response:
+    """The viewer's own preferences."""
+    return JSONResponse(await _ctx(request).db.read(lambda c: queries.get_preferences(c, viewer.user_id)))
+
+
+@takes(PREFERENCES)
+@requires()
+async def patch_preferences(request: Request, viewer: Viewer) -> Response:
+    """Change the viewer's own preferences (the keys given)."""
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await actions.update_preferences(_ctx(request), viewer, data))
+
+
 # -- conversations ------------------------------------------------------------------------
 
 @takes(query={"status": {"enum": ["open", "pending", "snoozed", "resolved"]},
@@ -577,6 +625,10 @@ async def delete_canned(request: Request, viewer: Viewer) -> Response:
 
 routes = [
     Route("/api/me", me),
+    Route("/api/me/preferences", get_preferences),
+    Route("/api/me/preferences", patch_preferences, methods=["PATCH"]),
+    Route("/api/notifications", list_notifications),
+    Route("/api/notifications/read", read_notifications, methods=["POST"]),
     Route("/api/conversations", list_conversations),
     Route("/api/conversations/{id}", get_conversation),
     Route("/api/conversations/{id}", patch_conversation, methods=["PATCH"]),

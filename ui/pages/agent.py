@@ -78,11 +78,17 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/inbox", status_code=303)
 
 
-def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
+async def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     """The list's tab (mine, unassigned, all, or team:<id> for each of the viewer's teams
-    and, for leads, every team) and filters, from the query string."""
+    and, for leads, every team) and filters, from the query string. Without ?tab, the
+    landing tab the user chose in /settings, else by role."""
     q = request.query_params
     landing = "all" if viewer.sees_all else "mine"  # leads and admins land where their work is: everything
+    if "tab" not in q:
+        chosen = (await request.app.state.ctx.db.read(
+            lambda c: queries.get_preferences(c, viewer.user_id)))["landing_tab"]
+        if chosen and (not chosen.startswith("team:") or viewer.sees_all or int(chosen[5:]) in viewer.team_ids):
+            landing = chosen
     tab = q.get("tab", landing)
     if tab not in TABS and not (tab.startswith("team:") and parse_id(tab[5:]) is not None):
         tab = landing
@@ -157,7 +163,7 @@ async def inbox_page(request: Request) -> Response:
     viewer = await _viewer(request)
     if viewer is None:
         return _to_login(request)
-    f = _filters(request, viewer)
+    f = await _filters(request, viewer)
     context: dict[str, Any] = {**_common(request, viewer, f), "page": await _list(request, viewer, f), "open": None}
     selected = parse_id(request.query_params.get("c"))
     if selected is not None:
@@ -172,7 +178,7 @@ async def list_partial(request: Request) -> Response:
     viewer = await _viewer(request)
     if viewer is None:
         return Response(status_code=401)
-    f = _filters(request, viewer)
+    f = await _filters(request, viewer)
     selected = parse_id(request.query_params.get("c"))
     context = {**_common(request, viewer, f), "page": await _list(request, viewer, f),
                "open": {"conv": {"id": selected}} if selected is not None else None}
@@ -189,7 +195,7 @@ async def conversation_partial(request: Request) -> Response:
     viewer = await _viewer(request)
     if viewer is None:
         return Response(status_code=401)
-    f = _filters(request, viewer)
+    f = await _filters(request, viewer)
     try:
         opened = await _conversation(request, viewer, form_id(request.path_params["id"], "id"))
     except InboxError:
@@ -203,7 +209,8 @@ async def conversation_partial(request: Request) -> Response:
                    oob=True)
 
 
-ConversationAction = Callable[[Context, Viewer, int, FormData], Awaitable[None]]
+# An action may answer what the re-rendered pane shows besides (the mention warning of a note).
+ConversationAction = Callable[[Context, Viewer, int, FormData], Awaitable[dict[str, Any] | None]]
 
 
 def conversation_action(act: ConversationAction, *, rerender: bool = True) -> Callable[[Request], Awaitable[Response]]:
@@ -222,8 +229,9 @@ def conversation_action(act: ConversationAction, *, rerender: bool = True) -> Ca
         form = await request.form(max_files=1, max_part_size=ctx.settings.max_media_bytes)
         error = None
         draft = None  # a refused message comes back in the composer: the agent's text is never lost
+        extra = None
         try:
-            await act(ctx, viewer, cid, form)
+            extra = await act(ctx, viewer, cid, form)
         except InboxError as exc:
             error = exc.message
             draft = {"text": str(form.get("text", "")), "mode": str(form.get("mode", "reply"))}
@@ -233,29 +241,29 @@ def conversation_action(act: ConversationAction, *, rerender: bool = True) -> Ca
             return RedirectResponse(f"/inbox?c={cid}", status_code=303)
         if not rerender and error is None:
             return Response(status_code=204)
-        return await _conversation_pane(request, viewer, cid, error, draft)
+        return await _conversation_pane(request, viewer, cid, error, draft, extra)
     return endpoint
 
 
 async def _conversation_pane(request: Request, viewer: Viewer, cid: int, error: str | None,
-                             draft: dict[str, str] | None = None) -> Response:
-    f = _filters(request, viewer)
+                             draft: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Response:
+    f = await _filters(request, viewer)
     try:
         opened = await _conversation(request, viewer, cid)
     except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is no longer yours '
                             'to see.</section>')
     return _render(request, "conversation.html", "contact.html", **_common(request, viewer, f), open=opened,
-                   error=error, draft=draft, oob=True)
+                   error=error, draft=draft, oob=True, **(extra or {}))
 
 
-async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> dict[str, Any] | None:
     """The composer: a reply (a template once the reply window has closed, an attachment)
-    or, in note mode, an internal note."""
+    or, in note mode, an internal note (and who it mentioned in vain, to warn the writer)."""
     text = str(form.get("text", ""))
     if form.get("mode") == "note":
-        await actions.add_note(ctx, viewer, cid, text)
-        return
+        note = await actions.add_note(ctx, viewer, cid, text)
+        return {"not_notified": note.get("not_notified") or []}
     inbox_id = str(form.get("inbox_id") or "")
     template = None
     if form.get("template"):  # "name|language", chosen when the reply window has closed
@@ -269,6 +277,7 @@ async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
         attachments = [{k: v for k, v in stored.items() if k != "handle"}]
     await actions.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
                              inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
+    return None
 
 
 async def assign(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:

@@ -137,6 +137,8 @@
     if (ev.type === "ready") { if (lastId === null) lastId = ev.data.last_event_id; refreshAll(); return; }
     if (ev.type === "resync") { refreshAll(); return; }
     lastId = ev.id;
+    // Other scripts (notifications.js) hear every event through this DOM event.
+    document.dispatchEvent(new CustomEvent("inbox:event", {detail: ev}));
     var me = Number(document.body.dataset.user || 0);
     if (ev.type === "note.created" && ev.data.note.author_id !== me && (ev.data.note.mentions || []).indexOf(me) >= 0) {
       toast("You were mentioned in a note: " + ev.data.note.text.slice(0, 80),
