@@ -97,7 +97,7 @@ def context(settings: Settings, db: Database, registry: Registry, *, bus: Bus | 
     """The one place a Context is built. Without ``bus`` (an admin command, which starts
     none), events reach only the event table, where serving processes replay them."""
     return Context(db=db, settings=settings, bus=bus or Bus(), media=media, reply_windows=registry.reply_windows(),
-                   clock=clock or SystemClock())  # tests pass a MovableClock
+                   templates=registry.templates, clock=clock or SystemClock())  # tests pass a MovableClock
 
 
 @dataclass

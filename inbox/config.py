@@ -11,6 +11,10 @@ from urllib.parse import urlsplit
 from inbox.domain.errors import InboxError
 
 
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"INBOX_{name}", default)
 
@@ -56,6 +60,8 @@ class Settings:
     trusted_proxies: str = ""
     # A request's line and headers must arrive within this many seconds (ui/protocol.py).
     header_timeout_seconds: float = 10.0
+    # Replying to an unassigned conversation assigns it to whoever replied.
+    assign_on_reply: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,7 +84,7 @@ class Settings:
             retry_max_seconds=float(_env("RETRY_MAX_SECONDS", str(d.retry_max_seconds))),
             max_attempts=int(_env("MAX_ATTEMPTS", str(d.max_attempts))),
             send_timeout_seconds=float(_env("SEND_TIMEOUT_SECONDS", str(d.send_timeout_seconds))),
-            run_worker=_env("RUN_WORKER", "1").strip().lower() not in ("0", "false", "no", "off"),
+            run_worker=_flag("RUN_WORKER", True),
             ws_queue_size=int(_env("WS_QUEUE_SIZE", str(d.ws_queue_size))),
             smtp_listen=_env("SMTP_LISTEN", d.smtp_listen),
             max_email_bytes=int(_env("MAX_EMAIL_BYTES", str(d.max_email_bytes))),
@@ -95,6 +101,7 @@ class Settings:
             login_account_attempts=int(_env("LOGIN_ACCOUNT_ATTEMPTS", str(d.login_account_attempts))),
             trusted_proxies=",".join(p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()),
             header_timeout_seconds=float(_env("HEADER_TIMEOUT_SECONDS", str(d.header_timeout_seconds))),
+            assign_on_reply=_flag("ASSIGN_ON_REPLY", d.assign_on_reply),
         )
 
 

@@ -213,11 +213,13 @@ async def test_the_avatar_is_the_providers_picture_else_initials(live: Live) -> 
 
     async def avatar() -> str:
         html = (await live.client.get(f"/ui/conversations/{conv['id']}", headers=live.as_("agent"))).text
-        m = re.search(r'<span class="contact-avatar lg" aria-hidden="true">(.*?)</span>', html, re.S)
+        pane = html[html.index('<aside id="contact"'):]
+        m = re.search(r'<span class="avatar avatar-lg avatar-\d" aria-hidden="true">(.*?)</span>'
+                      r'|(<img class="avatar avatar-lg"[^>]*>)', pane, re.S)
         assert m is not None
-        return m.group(1)
+        return m.group(1) or m.group(2)
     assert await avatar() == "JS"  # first and last name
     await live.client.patch(f"/api/contacts/{conv['contact']['id']}", headers=live.as_("agent"),
                             json={"avatar_url": "https://cdn.example.com/p.jpg?a=1&b=\"x"})
-    assert await avatar() == ('<img src="https://cdn.example.com/p.jpg?a=1&amp;b=&#34;x" alt="" '
-                              'referrerpolicy="no-referrer" loading="lazy">')
+    assert await avatar() == ('<img class="avatar avatar-lg" src="https://cdn.example.com/p.jpg?a=1&amp;b=&#34;x" '
+                              'alt="" referrerpolicy="no-referrer" loading="lazy" decoding="async">')

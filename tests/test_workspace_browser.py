@@ -130,3 +130,22 @@ async def test_the_phone_layout_opens_a_conversation_as_its_own_view(live: Live,
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing cut off
     await page.get_by_label("Back to the list").tap()
     await expect(page.locator("#list")).to_be_visible()
+
+
+async def test_earlier_messages_load_above_and_stay_through_a_live_update(live: Live, browser: Browser) -> None:
+    for n in range(55):
+        await live.sms("+15557654321", f"message number {n}")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    page = await login(browser, live)
+    await _open(page, live, conv)
+    timeline = page.locator("#timeline")
+    await expect(timeline).to_contain_text("message number 54")
+    await expect(timeline.get_by_text("message number 0", exact=True)).to_have_count(0)  # a page of 50
+    await page.get_by_role("button", name="Load earlier messages").click()
+    await expect(timeline.get_by_text("message number 0", exact=True)).to_have_count(1)
+    await expect(page.get_by_role("button", name="Load earlier messages")).to_have_count(0)  # that was all
+
+    await live.sms("+15557654321", "one more")  # re-renders the newest page live
+    await expect(timeline).to_contain_text("one more")
+    await expect(timeline.get_by_text("message number 0", exact=True)).to_have_count(1)
+    await expect(page.locator("#timeline .message")).to_have_count(56)

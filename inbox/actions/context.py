@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 from inbox.config import Settings
@@ -13,6 +14,10 @@ from inbox.domain.clock import Clock, SystemClock
 from inbox.storage.bus import Bus
 from inbox.storage.db import Database
 from inbox.storage.media import MediaStore
+
+
+async def _no_templates(inbox: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return []
 
 
 @dataclass
@@ -25,6 +30,8 @@ class Context:
     media: MediaStore | None = None
     # Per channel kind: how long after the customer's last message a free-form reply may go.
     reply_windows: Mapping[str, ReplyWindow] = field(default_factory=dict)
+    # An inbox's message templates (its channel's TemplateSource), to store what a template says.
+    templates: Callable[[Mapping[str, Any]], Awaitable[list[dict[str, Any]]]] = field(default=_no_templates)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
     # "Now", for everything time decides (inbox/domain/clock.py): tests move it.

@@ -32,40 +32,46 @@ async def assign_conversation(ctx: Context, viewer: Viewer, conversation_id: int
     a key left out is unchanged, None clears. Agents may take unassigned conversations and
     hand on their own; leads and admins may reassign any, and only they change a team: the
     team decides who sees a conversation, and an agent clearing it would show it to all."""
-    def job(tx: Tx) -> Conversation:
-        conn = tx.conn
-        conv = access_conversation(conn, viewer, conversation_id)
-        if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
-            raise Forbidden("only a lead can reassign another agent's conversation")
-        user_id = changes.get("user_id", conv["assignee_id"])
-        team_id = changes.get("team_id", conv["team_id"])
-        if team_id != conv["team_id"] and not viewer.sees_all:
-            raise Forbidden("only a lead or an admin can change a conversation's team", "team_change_forbidden")
-        if "user_id" in changes and user_id is not None:
-            user = queries.get_user(conn, user_id)
-            if user is None or not user["active"]:
-                raise Invalid("no such active user", "unknown_user")
-        if "team_id" in changes and team_id is not None and queries.get_team(conn, team_id) is None:
-            raise Invalid("no such team", "unknown_team")
-        before = (conv["assignee_id"], conv["team_id"])
-        if before == (user_id, team_id):
-            return conv
-        now = ctx.clock.now()
-        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-            assignee_id=user_id, team_id=team_id, updated_at=now))
-        kind = "unassigned" if user_id is None and team_id is None else (
-            "reassigned" if before != (None, None) else "assigned")
-        data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
-        _log(tx, conversation_id, kind, viewer.user_id, data, now)
-        updated = _conversation(conn, conversation_id)
-        scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
-        tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
-                                        "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
-        if user_id is not None and user_id not in (before[0], viewer.user_id):  # taking one yourself tells no one
-            notify(tx, user_id, NotificationKind.assigned, conversation_id, now, actor_id=viewer.user_id,
-                   preview=updated["last_message_preview"] or "")
-        return updated
-    return await ctx.db.write(job)
+    return await ctx.db.write(
+        lambda tx: assign_in(tx, viewer, access_conversation(tx.conn, viewer, conversation_id), changes,
+                             ctx.clock.now()))
+
+
+def assign_in(tx: Tx, viewer: Viewer, conv: Conversation, changes: dict[str, int | None],
+              now: datetime) -> Conversation:
+    """``assign_conversation`` inside a transaction already holding the conversation (a
+    reply that takes an unassigned conversation uses it too)."""
+    conn = tx.conn
+    conversation_id = conv["id"]
+    if not viewer.sees_all and conv["assignee_id"] not in (None, viewer.user_id):
+        raise Forbidden("only a lead can reassign another agent's conversation")
+    user_id = changes.get("user_id", conv["assignee_id"])
+    team_id = changes.get("team_id", conv["team_id"])
+    if team_id != conv["team_id"] and not viewer.sees_all:
+        raise Forbidden("only a lead or an admin can change a conversation's team", "team_change_forbidden")
+    if "user_id" in changes and user_id is not None:
+        user = queries.get_user(conn, user_id)
+        if user is None or not user["active"]:
+            raise Invalid("no such active user", "unknown_user")
+    if "team_id" in changes and team_id is not None and queries.get_team(conn, team_id) is None:
+        raise Invalid("no such team", "unknown_team")
+    before = (conv["assignee_id"], conv["team_id"])
+    if before == (user_id, team_id):
+        return conv
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+        assignee_id=user_id, team_id=team_id, updated_at=now))
+    kind = "unassigned" if user_id is None and team_id is None else (
+        "reassigned" if before != (None, None) else "assigned")
+    data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
+    _log(tx, conversation_id, kind, viewer.user_id, data, now)
+    updated = _conversation(conn, conversation_id)
+    scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
+    tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
+                                    "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
+    if user_id is not None and user_id not in (before[0], viewer.user_id):  # taking one yourself tells no one
+        notify(tx, user_id, NotificationKind.assigned, conversation_id, now, actor_id=viewer.user_id,
+               preview=updated["last_message_preview"] or "")
+    return updated
 
 
 async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status: str,

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from inbox import queries
 from inbox.actions.common import _update_message, access_conversation
 from inbox.actions.context import Context
+from inbox.actions.conversations import assign_in
 from inbox.actions.ingest import preview
 from inbox.domain import serialize
 from inbox.domain.access import Viewer, conversation_scopes
@@ -41,25 +44,46 @@ async def send_reply(ctx: Context, viewer: Viewer, conversation_id: int, text: s
     thing a channel with a closed reply window (WhatsApp's 24 hours) accepts."""
     text = text.strip()
     attachments = attachments or []
-    if template is not None and not text:
-        params = ", ".join(str(p) for p in template.get("parameters", []))
-        text = f"[template {template['name']} ({template['language']})]" + (f": {params}" if params else "")
+    if template is not None:  # the customer reads the template, not what was typed beside it
+        text = await _template_text(ctx, conversation_id, inbox_id, template)
     if not text and not attachments:
         raise Invalid("a reply needs text or an attachment", "empty_message")
     if len(text) > MAX_TEXT_CHARS:
         raise Invalid(f"a reply is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
     payload = {"template": template} if template is not None else None
+    take = ctx.settings.assign_on_reply
     result = await ctx.db.write(lambda tx: _queue_reply(tx, viewer, conversation_id, text, inbox_id, attachments,
                                                         payload, idempotency_key, ctx.reply_windows,
-                                                        ctx.clock.now()))
+                                                        ctx.clock.now(), take))
     if not result[1]:
         ctx.wake_delivery()
     return result
 
 
+async def _template_text(ctx: Context, conversation_id: int, inbox_id: int | None, template: Dict) -> str:
+    """What a template send says: the template's text with its parameters put in, as the
+    inbox's channel lists it; a description where the channel gives no text."""
+    params = [str(p) for p in template.get("parameters", [])]
+
+    def inbox_of(conn: Any) -> Dict | None:
+        conv = queries.get_conversation(conn, conversation_id)
+        chosen = inbox_id or (conv["inbox_id"] if conv else None)
+        return queries.get_inbox(conn, chosen) if chosen is not None else None
+    inbox = await ctx.db.read(inbox_of)
+    listed = await ctx.templates(inbox) if inbox is not None else []
+    found = next((t for t in listed if t.get("name") == template["name"]
+                  and t.get("language", template["language"]) == template["language"]), None)
+    if found and found.get("text"):
+        names = [str(n) for n in found.get("parameters") or []]
+        values = dict(zip(names, params)) | {str(i): p for i, p in enumerate(params, start=1)}
+        return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), str(found["text"]))
+    return f"[template {template['name']} ({template['language']})]" + (f": {', '.join(params)}" if params else "")
+
+
 def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_id: int | None,
                  attachments: list[Dict], payload: Dict | None, idempotency_key: str | None,
-                 windows: Mapping[str, ReplyWindow], now: datetime) -> tuple[Message, bool]:
+                 windows: Mapping[str, ReplyWindow], now: datetime, take: bool = False) -> tuple[Message, bool]:
+    """``take``: an unassigned conversation becomes the replier's (INBOX_ASSIGN_ON_REPLY)."""
     conn = tx.conn
     if idempotency_key:
         prior = conn.execute(select(MESSAGES).where(MESSAGES.c.author_id == viewer.user_id,
@@ -82,6 +106,8 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
         code = ("window_closed" if choice["window"] is not None and not choice["window"]["open"] else
                 "recipient_opted_out" if "opted out" in (choice["reason"] or "") else "channel_unavailable")
         raise Conflict(choice["reason"], code)
+    if take and conv["assignee_id"] is None:
+        conv = assign_in(tx, viewer, conv, {"user_id": viewer.user_id}, now)
     identity_id = conn.execute(select(IDENTITIES.c.id).where(
         IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
         IDENTITIES.c.kind == choice["kind"])).scalar_one()

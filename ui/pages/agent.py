@@ -125,13 +125,17 @@ async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str
     return await request.app.state.ctx.db.read(read)  # type: ignore[no-any-return]
 
 
-async def _conversation(request: Request, viewer: Viewer, conversation_id: int) -> dict[str, Any]:
+TIMELINE_PAGE = 50  # items a conversation opens with; "Load earlier" pages back by as many
+
+
+async def _conversation(request: Request, viewer: Viewer, conversation_id: int,
+                        before: str | None = None) -> dict[str, Any]:
     ctx = request.app.state.ctx
 
     def read(c: Any) -> dict[str, Any]:
         conv = actions.access_conversation(c, viewer, conversation_id)
         conv["reply_channels"] = queries.reply_channels(c, conversation_id, ctx.clock.now(), ctx.reply_windows)
-        timeline = queries.timeline(c, conversation_id, limit=100)
+        timeline = queries.timeline(c, conversation_id, before=before, limit=TIMELINE_PAGE)
         contact = queries.contact_panel(c, conv["contact"]["id"], viewer, ctx.clock.now())
         users = {u["id"]: u for u in queries.list_users(c)}
         teams = queries.list_teams(c)
@@ -144,7 +148,8 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int) 
         subject = subjects[-1] if subjects else None
         if subject and not subject.lower().startswith("re:"):
             subject = "Re: " + subject
-        return {"conv": conv, "timeline": timeline["items"], "contact": contact, "users": users, "teams": teams,
+        return {"conv": conv, "timeline": timeline["items"], "earlier": timeline["next_cursor"],
+                "contact": contact, "users": users, "teams": teams,
                 "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
                 "priorities": [p.value for p in Priority]}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
@@ -196,12 +201,15 @@ async def conversation_partial(request: Request) -> Response:
     if viewer is None:
         return Response(status_code=401)
     f = await _filters(request, viewer)
+    part = request.query_params.get("part")
+    before = request.query_params.get("before") if part == "earlier" else None
     try:
-        opened = await _conversation(request, viewer, form_id(request.path_params["id"], "id"))
+        opened = await _conversation(request, viewer, form_id(request.path_params["id"], "id"), before)
     except InboxError:
         return HTMLResponse('<section id="conversation" class="pane empty">This conversation is not available.'
                             '</section>', status_code=404)
-    part = request.query_params.get("part")
+    if part == "earlier":  # the page of the timeline before ``before``, put above what is shown
+        return _render(request, "conversation.html#items", **_common(request, viewer, f), open=opened)
     if part in ("timeline", "state"):  # a live refresh that leaves the composer and what is typed alone
         return _render(request, f"conversation.html#{part}", "conversation.html#reply_state",
                        **_common(request, viewer, f), open=opened)

@@ -30,7 +30,9 @@
           if (fresh.id === "queue") carryOver(el, fresh);
           keepOpen(el, fresh);
           var focused = el.contains(document.activeElement) && document.activeElement.closest("[data-conversation]");
+          var scroll = fresh.id === "timeline" ? keepEarlier(el, fresh) : null;
           el.replaceWith(fresh);
+          if (scroll !== null) fresh.scrollTop = scroll === "bottom" ? fresh.scrollHeight : scroll;
           htmx.process(fresh);
           if (focused) {  // a keyboard user stays on the row they were on
             var again = fresh.querySelector("[data-conversation='" + CSS.escape(focused.dataset.conversation) + "'] a");
@@ -39,6 +41,23 @@
         });
         swapped();
       });
+  }
+
+  // A live re-render of the timeline holds its newest page: what the agent loaded before it
+  // ("Load earlier") is kept above it, and an agent reading back is not moved to the bottom.
+  // Answers where to scroll the fresh timeline to.
+  function keepEarlier(old, fresh) {
+    var nearBottom = old.scrollHeight - old.scrollTop - old.clientHeight < 80;
+    var first = fresh.querySelector(":scope > li[data-key]");
+    var same = first && old.querySelector(":scope > li[data-key='" + CSS.escape(first.dataset.key) + "']");
+    if (same) {
+      var earlier = fresh.querySelector(":scope > li.earlier");
+      if (earlier) earlier.remove();
+      var before = [];
+      for (var li = same.previousElementSibling; li; li = li.previousElementSibling) before.unshift(li);
+      before.forEach(function (li) { fresh.insertBefore(li, first); });
+    }
+    return nearBottom ? "bottom" : old.scrollTop;
   }
 
   // The open conversation was taken out of this agent's sight (a colleague took it): say so
@@ -184,8 +203,22 @@
         d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
     });
     var tl = document.getElementById("timeline");
-    if (tl) { dayDividers(tl); tl.scrollTop = tl.scrollHeight; }
+    if (tl) dayDividers(tl);
   }
+
+  function toNewest() { var tl = document.getElementById("timeline"); if (tl) tl.scrollTop = tl.scrollHeight; }
+
+  // "Load earlier messages" puts a page above: what the agent was looking at stays in place.
+  var fromBottom = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var tl = document.getElementById("timeline");
+    fromBottom = tl && e.detail.target && e.detail.target.classList.contains("earlier") ? tl.scrollHeight - tl.scrollTop : null;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    var tl = document.getElementById("timeline");
+    if (tl && fromBottom !== null) tl.scrollTop = tl.scrollHeight - fromBottom;
+    fromBottom = null;
+  });
 
   // A divider where the day changes, in the agent's own time zone (which only the browser knows).
   function dayDividers(tl) {
@@ -546,6 +579,7 @@
   });
   document.addEventListener("htmx:afterSwap", function (e) {
     if (!e.detail || !e.detail.target || e.detail.target.id !== "conversation") return;
+    toNewest();
     heartbeat();
     if (keptMode && keptMode.conversation === open()) {
       var radio = document.querySelector(".composer input[name=mode][value=" + keptMode.mode + "]");
@@ -561,6 +595,7 @@
     updateTitle();
     heartbeat();
     decorate();
+    toNewest();
     restoreDraft();
     composerHint();
     if (document.getElementById("list") || document.getElementById("queue")) connect();
