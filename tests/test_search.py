@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, insert
+from sqlalchemy import JSON, Engine, column, insert, table
 
 from inbox import queries
-from inbox.domain import tables
 from inbox.domain.access import Viewer
 from inbox.domain.models import utcnow
 from inbox.storage import migrate
@@ -119,18 +118,29 @@ async def test_pages_of_search_results_follow_the_cursor(live: Live) -> None:
 # -- the migration, over messages stored before it -----------------------------------------
 
 def _store_messages_at_0001(engine: Engine, texts: list[str]) -> int:
-    """A conversation holding ``texts``, written at revision 0001 (before the index)."""
+    """A conversation holding ``texts``, written at revision 0001 (before the index), through
+    tables as 0001 has them (the models are at head: their later columns do not exist yet)."""
     migrate.upgrade(engine, "0001")
     now = utcnow()
+    inboxes = table("inbox", column("id"), column("kind"), column("name"), column("address"),
+                    column("settings", JSON), column("created_at"))
+    contacts = table("contact", column("id"), column("name"), column("attributes", JSON), column("created_at"),
+                     column("updated_at"))
+    conversations = table("conversation", *(column(c) for c in (
+        "id", "contact_id", "status", "unread_count", "last_message_at", "last_message_preview",
+        "last_message_direction", "created_at", "updated_at")))
+    messages = table("message", *(column(c) for c in (
+        "conversation_id", "inbox_id", "direction", "text", "status", "created_at", "updated_at")),
+        column("attachments", JSON))
     with engine.begin() as conn:
-        inbox = conn.execute(insert(tables.INBOXES).values(kind="sms", name="sms", address="+15550001111", settings={},
-                                                          created_at=now)).inserted_primary_key[0]
-        contact = conn.execute(insert(tables.CONTACTS).values(name="Old Customer", attributes={}, created_at=now,
-                                                             updated_at=now)).inserted_primary_key[0]
-        conv = conn.execute(insert(tables.CONVERSATIONS).values(
+        inbox = conn.execute(insert(inboxes).values(kind="sms", name="sms", address="+15550001111", settings={},
+                                                   created_at=now).returning(inboxes.c.id)).scalar_one()
+        contact = conn.execute(insert(contacts).values(name="Old Customer", attributes={}, created_at=now,
+                                                      updated_at=now).returning(contacts.c.id)).scalar_one()
+        conv = conn.execute(insert(conversations).values(
             contact_id=contact, status="open", unread_count=0, last_message_at=now, last_message_preview="",
-            last_message_direction="in", created_at=now, updated_at=now)).inserted_primary_key[0]
-        conn.execute(insert(tables.MESSAGES), [
+            last_message_direction="in", created_at=now, updated_at=now).returning(conversations.c.id)).scalar_one()
+        conn.execute(insert(messages), [
             {"conversation_id": conv, "inbox_id": inbox, "direction": "in", "text": text, "attachments": [],
              "status": "received", "created_at": now, "updated_at": now} for text in texts])
     return int(conv)

@@ -3,6 +3,8 @@ status callbacks -> live updates."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Live
 from tests.helpers.twilio import inbound_params, signed
 
@@ -206,3 +208,35 @@ async def test_a_21610_in_a_status_callback_records_the_opt_out(live: Live) -> N
     refused = await live.client.post(path, json={"text": "again"}, headers=live.as_("agent"))
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "recipient_opted_out"
     await stream.close()
+
+
+async def test_replying_to_an_unassigned_conversation_takes_it(live: Live) -> None:
+    await live.sms("+15557654321", "anyone?")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    assert conv["assignee_id"] is None
+    stream = await live.events("agent2")
+    r = await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("agent"),
+                               json={"text": "I'm here"})
+    assert r.status_code == 202, r.text
+    assigned = await stream.next(lambda e: e["type"] == "conversation.assigned")
+    assert assigned["data"]["conversation"]["assignee_id"] == live.users["agent"]["id"]
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["assignee_id"] == live.users["agent"]["id"]
+    events = (await live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
+    assert [e["kind"] for e in events if e["type"] == "event"] == ["created", "assigned"]
+    await stream.close()
+
+    # Taken: a colleague's reply (a lead may reply to anyone's) does not move it.
+    r = await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("lead"),
+                               json={"text": "Agent has you covered"})
+    assert r.status_code == 202, r.text
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["assignee_id"] == live.users["agent"]["id"]
+
+
+@pytest.mark.parametrize("live_overrides", [{"assign_on_reply": False}])
+async def test_assign_on_reply_can_be_switched_off(live: Live) -> None:
+    await live.sms("+15557654321", "anyone?")
+    conv = (await live.get("/api/conversations"))["items"][0]
+    r = await live.client.post(f"/api/conversations/{conv['id']}/messages", headers=live.as_("agent"),
+                               json={"text": "I'm here"})
+    assert r.status_code == 202, r.text
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["assignee_id"] is None

@@ -404,7 +404,8 @@ async def test_the_composer_offers_templates_once_the_window_has_closed(wa: What
 
     page = await login(browser, wa.live)
     await page.goto(wa.live.url + f"/inbox?tab=all&c={conv['id']}")
-    await expect(page.locator("#composer-hint")).to_contain_text("only an approved template can be sent")
+    await expect(page.locator("#reply-blocked")).to_contain_text("only an approved template can be sent")
+    await expect(page.get_by_label("Message")).to_be_hidden()  # free text cannot go: no box to type it in
     await expect(page.locator("#template-select")).to_have_value("order_update|en_US")
     await page.get_by_label("Parameters").fill("Sheena, #1234")
     await page.get_by_role("button", name="Send").click()
@@ -431,6 +432,26 @@ async def test_templates_are_the_configured_ones_plus_the_approved_ones(live: Li
                       "text": "Hi {{1}}, order {{2}} is on its way.", "category": "UTILITY", "source": "whatsapp"}]
     graph.templates_down = True
     assert (await live.get(path))["items"] == [{**configured, "source": "configured"}]
+
+
+async def test_a_template_send_is_stored_as_what_the_customer_reads(wa: WhatsApp, clock: MovableClock) -> None:
+    wa.graph.templates[WABA_ID] = [
+        {"name": "order_update", "status": "APPROVED", "category": "UTILITY", "language": "en_US",
+         "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} is on its way."}]}]
+    r = await wa.live.client.patch(f"/api/inboxes/{wa.inbox['id']}", headers=wa.live.as_("admin"),
+                                   json={"settings": {"waba_id": WABA_ID}})
+    assert r.status_code == 200, r.text
+    await wa.post(fixture("text"))
+    conv = await wa.conversation()
+    clock.advance(timedelta(hours=25))
+    accepted = await wa.reply(conv["id"], text="typed beside it, never sent", template={
+        "name": "order_update", "language": "en_US", "parameters": ["Sheena", "#1234"]})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["text"] == "Hi Sheena, order #1234 is on its way."
+    [sent] = await wa.graph.wait_for_sent(1)
+    assert sent["type"] == "template"
+    timeline = (await wa.live.get(f"/api/conversations/{conv['id']}/timeline"))["items"]
+    assert timeline[-1]["text"] == "Hi Sheena, order #1234 is on its way."
 
 
 # -- one customer across channels -------------------------------------------------------

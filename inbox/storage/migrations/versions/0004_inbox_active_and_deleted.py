@@ -27,11 +27,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("inbox") as batch:
-        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default="1"))  # a literal: SQLite adds it in place
         batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("inbox") as batch:
-        batch.drop_column("deleted_at")
-        batch.drop_column("active")
+    # In place (SQLite >= 3.35 drops a column itself): a batch copy of the table could not
+    # drop the old one while other tables' rows refer to it.
+    op.drop_column("inbox", "deleted_at")
+    op.drop_column("inbox", "active")

@@ -63,9 +63,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("conversation") as batch:
-        batch.drop_column("waiting_since")
-        batch.drop_column("priority")
+    # In place (SQLite >= 3.35 drops a column itself): a batch copy of the table could not
+    # drop the old one while other tables' rows refer to it.
+    op.drop_column("conversation", "waiting_since")
+    op.drop_column("conversation", "priority")
     op.drop_index("ix_conversation_label_label", table_name="conversation_label")
     op.drop_table("conversation_label")
     op.drop_table("label")
