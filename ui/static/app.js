@@ -29,18 +29,34 @@
           if (!el) return;
           if (fresh.id === "queue") carryOver(el, fresh);
           keepOpen(el, fresh);
-          var focused = el.contains(document.activeElement) && document.activeElement.closest("[data-conversation]");
+          var refocus = focusFinder(el);
           var scroll = fresh.id === "timeline" ? keepEarlier(el, fresh) : null;
           el.replaceWith(fresh);
           if (scroll !== null) fresh.scrollTop = scroll === "bottom" ? fresh.scrollHeight : scroll;
           htmx.process(fresh);
-          if (focused) {  // a keyboard user stays on the row they were on
-            var again = fresh.querySelector("[data-conversation='" + CSS.escape(focused.dataset.conversation) + "'] a");
-            if (again) again.focus();
-          }
+          refocus(fresh);
         });
         swapped();
       });
+  }
+
+  // A keyboard user stays where they were when a live re-render replaces the pane around
+  // them (the row, the timeline, a menu's button, a Retry): the focused element is found
+  // again in the fresh pane by its nearest keyed ancestor (an id, data-key, data-keep or
+  // data-conversation) and its place among that ancestor's controls.
+  var CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex]";
+  function focusFinder(el) {
+    var active = document.activeElement;
+    if (!active || !el.contains(active)) return function () {};
+    var keyed = active.closest("[id], [data-key], [data-keep], [data-conversation]");
+    var attr = ["id", "data-key", "data-keep", "data-conversation"].find(function (a) { return keyed.hasAttribute(a); });
+    var selector = "[" + attr + "='" + CSS.escape(keyed.getAttribute(attr)) + "']";
+    var index = keyed === active ? -1 : Array.prototype.indexOf.call(keyed.querySelectorAll(CONTROLS), active);
+    return function (fresh) {
+      var again = fresh.matches(selector) ? fresh : fresh.querySelector(selector);
+      if (again && index >= 0) again = again.querySelectorAll(CONTROLS)[index];
+      if (again) again.focus({preventScroll: true});
+    };
   }
 
   // A live re-render of the timeline holds its newest page: what the agent loaded before it
@@ -229,8 +245,7 @@
       if (isNaN(d) || day === last) return;
       last = day;
       var divider = document.createElement("li");
-      divider.className = "day";
-      divider.setAttribute("role", "separator");
+      divider.className = "day";  // a list item, not role=separator: an <ol> holds only items
       divider.textContent = day === today ? "Today" : day === yesterday ? "Yesterday" :
         d.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long", year: d.getFullYear() === new Date().getFullYear() ? undefined : "numeric"});
       li.before(divider);
