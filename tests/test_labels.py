@@ -332,7 +332,7 @@ async def test_the_ui_routes_change_labels_and_priority(live: Live) -> None:
 async def test_the_admin_page_lists_creates_edits_and_deletes_labels(live: Live) -> None:
     r = await live.client.post("/login", json={"email": "admin@example.com", "password": "correct horse battery"})
     assert r.status_code in (200, 303), r.text
-    page = await live.client.get("/admin")
+    page = await live.client.get("/admin/labels")
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match is not None and 'id="labels-title"' in page.text
     csrf = match.group(1)
@@ -342,7 +342,7 @@ async def test_the_admin_page_lists_creates_edits_and_deletes_labels(live: Live)
     [refund] = (await live.get("/api/labels"))["items"]
     conv = await conversation(live, "+15557654321")
     await call(live, "POST", f"/api/conversations/{conv['id']}/labels", json={"add": ["refund"]})
-    page = await live.client.get("/admin")
+    page = await live.client.get("/admin/labels")
     assert 'style="background-color: #a3161a"' in page.text
     assert "Money back &lt;b&gt;now&lt;/b&gt;" in page.text  # escaped
     assert "It comes off the 1 conversation that carry it" in page.text
@@ -364,7 +364,7 @@ async def test_the_admin_page_lists_creates_edits_and_deletes_labels(live: Live)
 async def test_an_admin_manages_labels_in_the_browser(live: Live, browser: Browser) -> None:
     """Create, rename inline, and delete only after the confirmation the row reveals."""
     page = await login(browser, live, "admin")
-    await page.goto(live.url + "/admin")
+    await page.goto(live.url + "/admin/labels")
     section = page.locator("#labels")
     await section.get_by_text("Add a label").click()
     await section.get_by_label("Name", exact=True).fill("Refund")

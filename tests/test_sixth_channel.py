@@ -91,8 +91,9 @@ async def test_a_channel_registered_from_tests_works_end_to_end(live: Live, loft
     badge = re.search(r'<span class="icon pigeon"[^>]*>([^<]*)</span>', row.group(0))
     assert badge and badge.group(1) == pigeon.ICON, row.group(0)
     assert f"--channel-colour: {pigeon.COLOUR}" in badge.group(0) and 'title="Pigeon post"' in badge.group(0)
-    # The open conversation's messages carry it too (the customer's and the reply).
-    assert page.text.count(badge.group(0)) == 3
+    # And everywhere else the page names the channel: the list row, the conversation header,
+    # both messages (the customer's and the reply), the contact's identity and its history.
+    assert page.text.count(badge.group(0)) == 6
 
 
 def test_the_channel_is_gone_once_unregistered() -> None:

@@ -31,7 +31,7 @@ async def test_login_rejects_a_wrong_password(live: Live, browser: Browser) -> N
 
 async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, browser: Browser) -> None:
     page = await _login(browser, live)
-    await page.get_by_role("tab", name="Unassigned").click()
+    await page.get_by_role("tab", name="All").click()  # the reply below takes it out of Unassigned
     await expect(page.get_by_text("No conversations here.")).to_be_visible()
 
     await live.sms("+15557654321", "<script>alert('x')</script> my parcel is late")
@@ -49,6 +49,7 @@ async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, bro
     sent = await live.fake.wait_for_sent(1)
     assert sent[0]["body"] == "It ships today."
     await expect(timeline.locator(".message.out")).to_contain_text("It ships today.")
+    await expect(page.locator("#conversation-header")).to_contain_text("Assigned to Agent")  # replying took it
 
     # A note cannot pass for a reply: note mode has the note colour, says who sees it, adds
     # rather than sends, and shows nothing of a reply (channel, attachment, SMS segments).

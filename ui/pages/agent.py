@@ -97,8 +97,8 @@ async def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
     label, priority = q.get("label", ""), q.get("priority", "")
     return {"tab": tab, "status": status, "channel": q.get("channel") or "", "q": q.get("q") or "",
             "inbox": inbox if parse_id(inbox) is not None else "",
-            # one label (an id) and one priority: the list's two filters
-            "label": label if parse_id(label) is not None else "",
+            # one label (an id or a name) and one priority: the list's two filters
+            "label": label.strip()[:100],
             "priority": priority if priority in {p.value for p in Priority} else ""}
 
 
