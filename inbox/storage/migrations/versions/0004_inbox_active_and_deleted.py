@@ -26,8 +26,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A literal default: SQLite adds the column in place (an expression makes it copy the table).
     with op.batch_alter_table("inbox") as batch:
-        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default="1"))  # a literal: SQLite adds it in place
+        batch.add_column(sa.Column("active", sa.Boolean(), nullable=False, server_default="1"))
         batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
 
 
