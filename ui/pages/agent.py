@@ -470,7 +470,7 @@ async def viewing(request: Request) -> Response:
     if others:
         users = {u["id"]: u["name"] for u in await ctx.db.read(queries.list_users)}
         names = [users.get(uid, f"#{uid}") for uid in others]
-    return _render(request, "conversation.html#viewers", viewers=names)
+    return _render(request, "conversation.html#viewers", viewers=names, open={"conv": {"id": cid}}, beat=True)
 
 
 async def queue_page(request: Request) -> Response:

@@ -578,12 +578,9 @@
     }
   }
 
-  function heartbeat() {  // tells the server we are looking at this conversation; shows who else is
-    var id = open(), viewers = document.getElementById("viewers");
-    if (id && viewers) htmx.ajax("POST", "/ui/conversations/" + id + "/viewing", {target: "#viewers", swap: "outerHTML"});
-  }
-  setInterval(heartbeat, 15000);
-  window.inboxHeartbeat = heartbeat;  // the browser tests call it instead of waiting 15 s
+  // The heartbeat is htmx's (conversation.html, #viewers): the browser tests beat it now
+  // instead of waiting 15 s.
+  window.inboxHeartbeat = function () { var v = document.getElementById("viewers"); if (v) htmx.trigger(v, "beat"); };
   // The composer's mode survives the pane's re-render after a send: an agent adding notes
   // must not find the next one silently turned into a reply.
   var keptMode = null;
@@ -595,7 +592,6 @@
   document.addEventListener("htmx:afterSwap", function (e) {
     if (!e.detail || !e.detail.target || e.detail.target.id !== "conversation") return;
     toNewest();
-    heartbeat();
     if (keptMode && keptMode.conversation === open()) {
       var radio = document.querySelector(".composer input[name=mode][value=" + keptMode.mode + "]");
       if (radio) { radio.checked = true; composerHint(); }
@@ -608,7 +604,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     markSelected();
     updateTitle();
-    heartbeat();
     decorate();
     toNewest();
     restoreDraft();
