@@ -207,3 +207,40 @@ async def test_the_bell_counts_live_lists_and_opening_reads(live: Live, browser:
     await expect(page.locator("#conversation")).to_have_attribute("data-conversation", str(conv["id"]))
     await expect(page.locator("#notification-badge")).to_have_attribute("data-unread", "0")
     assert (await _notifications(live, "agent"))["unread_count"] == 0
+
+
+# Records what the page asks of the browser (a desktop notification, a tone) without
+# changing it: the real Notification and AudioContext still do their work.
+RECORD = """
+window.__shown = []; window.__tones = 0; window.__heard = 0;
+document.addEventListener("inbox:event", (e) => { if (e.detail.type === "notification.created") window.__heard += 1; });
+const RealNotification = window.Notification;
+window.Notification = class extends RealNotification {
+  constructor(title, options) { super(title, options); window.__shown.push(title); }
+};
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__tones += 1; return createOscillator.call(this); };
+"""
+
+
+async def test_desktop_notification_and_sound_when_opted_in_but_not_for_the_open_conversation(
+        live: Live, browser: Browser) -> None:
+    opened = await _conversation(live, text="where is my parcel?")
+    other = await _conversation(live, phone="+15551112222", text="can I get a refund?")
+    r = await live.client.patch("/api/me/preferences", headers=live.as_("agent"), json={"desktop": True, "sound": True})
+    assert r.status_code == 200, r.text
+    page = await login(browser, live, "agent", permissions=["notifications"])
+    await page.context.add_init_script(RECORD)
+    await page.goto(live.url + f"/inbox?tab=all&c={opened['id']}")
+    bell = page.locator("#notification-badge")
+    await expect(bell).to_have_attribute("data-desktop", "true")
+
+    await _assign(live, "lead", other["id"], "agent")  # not the one on screen: a popup and a chime
+    await page.wait_for_function("window.__shown.length === 1", timeout=5000)
+    assert await page.evaluate("window.__shown") == ["Lead assigned you +15551112222"]
+    assert await page.evaluate("window.__tones") == 2  # two tones of one chime
+
+    await _assign(live, "lead", opened["id"], "agent")  # the one being read: no popup, no chime
+    await page.wait_for_function("window.__heard === 2", timeout=5000)  # heard (and handled: same dispatch)
+    assert await page.evaluate("window.__shown.length") == 1
+    assert await page.evaluate("window.__tones") == 2

@@ -149,3 +149,17 @@ async def test_earlier_messages_load_above_and_stay_through_a_live_update(live: 
     await expect(timeline).to_contain_text("one more")
     await expect(timeline.get_by_text("message number 0", exact=True)).to_have_count(1)
     await expect(page.locator("#timeline .message")).to_have_count(56)
+
+
+async def test_opening_an_unread_conversation_marks_it_read_once(live: Live, browser: Browser) -> None:
+    conv = await _conversation(live, "+15557654321", "read me")
+    page = await login(browser, live)
+    await page.goto(live.url + "/inbox?tab=all")
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if r.url.endswith("/read") and r.method == "POST" else None)
+    row = page.locator(f".row[data-conversation='{conv['id']}']")
+    await expect(row).to_have_attribute("data-unread", "1")
+    await row.locator("a").click()
+    await expect(row).to_have_attribute("data-unread", "0")  # re-rendered from the server after the read
+    assert reads == [live.url + f"/ui/conversations/{conv['id']}/read"]
+    assert (await live.get(f"/api/conversations/{conv['id']}"))["unread_count"] == 0

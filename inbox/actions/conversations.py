@@ -114,7 +114,7 @@ async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Conve
             return conv
         tx.conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(unread_count=0))
         updated = _conversation(tx.conn, conversation_id)
-        tx.emit(CONVERSATION_UPDATED, {"conversation": updated},
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "read_by": viewer.user_id},
                 conversation_scopes(updated["assignee_id"], updated["team_id"]))
         return updated
     return await ctx.db.write(job)

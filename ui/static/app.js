@@ -180,6 +180,7 @@
             "/inbox?tab=all&c=" + ev.data.conversation_id);
     }
     refresh("list");
+    if (ev.data && ev.data.read_by) return;  // read: only unread counts changed, in the list
     var cid = conversationOf(ev);
     if (cid && String(cid) === open()) {
       refresh("timeline");
@@ -572,9 +573,9 @@
     restoreDraft();
     composerHint();
     var c = document.getElementById("conversation");
-    if (c && Number(c.dataset.unread || 0) > 0) {
+    if (c && Number(c.dataset.unread || 0) > 0 && reading()) {
       c.dataset.unread = "0";
-      htmx.ajax("POST", "/ui/conversations/" + c.dataset.conversation + "/read", {swap: "none"});
+      readSoon();  // the same POST as the row's check: opening reads once
     }
   }
 
