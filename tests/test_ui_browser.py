@@ -78,7 +78,9 @@ async def test_message_arrives_live_then_agent_replies_and_notes(live: Live, bro
     # counts as read: the agent is looking at it (no badge, no count in the title, and the
     # server is told).
     await expect(row).to_have_class(re.compile(r"\bselected\b"))
-    async with page.expect_response(lambda r: r.url.endswith("/read") and r.request.method == "POST"):
+    # (the conversation's read, not the notification centre's /ui/notifications/read)
+    async with page.expect_response(lambda r: re.search(r"/ui/conversations/\d+/read$", r.url) is not None
+                                    and r.request.method == "POST"):
         await live.sms("+15557654321", "thanks!")
         await expect(timeline.locator(".message.in").last).to_contain_text("thanks!")
     await expect(page).to_have_title("inbox")

@@ -156,7 +156,8 @@ async def test_opening_an_unread_conversation_marks_it_read_once(live: Live, bro
     page = await login(browser, live)
     await page.goto(live.url + "/inbox?tab=all")
     reads: list[str] = []
-    page.on("request", lambda r: reads.append(r.url) if r.url.endswith("/read") and r.method == "POST" else None)
+    page.on("request", lambda r: reads.append(r.url) if "/ui/conversations/" in r.url and r.url.endswith("/read")
+            and r.method == "POST" else None)
     row = page.locator(f".row[data-conversation='{conv['id']}']")
     await expect(row).to_have_attribute("data-unread", "1")
     await row.locator("a").click()
