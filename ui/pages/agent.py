@@ -148,11 +148,23 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int,
         subject = subjects[-1] if subjects else None
         if subject and not subject.lower().startswith("re:"):
             subject = "Re: " + subject
-        return {"conv": conv, "timeline": timeline["items"], "earlier": timeline["next_cursor"],
+        return {"conv": conv, "reply": _reply_state(conv["reply_channels"]), "timeline": timeline["items"],
+                "earlier": timeline["next_cursor"],
                 "contact": contact, "users": users, "teams": teams,
                 "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
                 "priorities": [p.value for p in Priority]}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
+
+
+def _reply_state(channels: list[dict[str, Any]]) -> dict[str, Any]:
+    """The channel the composer starts on (the customer's latest, else the first that can
+    send, else the first) and what it allows: "open", "template" (only a template can go)
+    or "blocked". The composer and its live-rendered reply state both read it."""
+    chosen = next((c for c in channels if c["default"]), None) or next(
+        (c for c in channels if c["available"]), None) or (channels[0] if channels else None)
+    state = ("open" if chosen is None or chosen["available"] else
+             "template" if chosen["template_required"] else "blocked")
+    return {"chosen": chosen, "state": state}
 
 
 def _channels(request: Request) -> dict[str, Any]:
