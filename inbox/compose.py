@@ -30,6 +30,7 @@ from inbox.storage.media import MediaStore
 from inbox.storage.redisbus import make_bus
 from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
+from inbox.workers.routing import Router
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -113,22 +114,28 @@ class Process:
     directory: InboxDirectory
     worker: DeliveryWorker
     housekeeper: Housekeeper
+    router: Router
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
         """What runs beside HTTP in ``inbox serve``: the bus, the writer, the inbox
         directory webhooks look inboxes up in, what channels run themselves (email's SMTP
-        listener), the timers, and the delivery worker unless INBOX_RUN_WORKER=0."""
+        listener), the timers, the routing loop, and the delivery worker unless
+        INBOX_RUN_WORKER=0."""
         await self._open(deliver=self.settings.run_worker)
         await self.directory.reload()
         await self.registry.start(self.ctx, self.directory)
         delivery = asyncio.create_task(self.worker.run()) if self.settings.run_worker else None
         housekeeping = asyncio.create_task(self.housekeeper.run())
+        unsubscribe = self.bus.subscribe(self.router.on_event)
+        routing = asyncio.create_task(self.router.run())
         try:
             yield
         finally:
+            unsubscribe()
             housekeeping.cancel()
-            await asyncio.gather(housekeeping, return_exceptions=True)
+            routing.cancel()
+            await asyncio.gather(housekeeping, routing, return_exceptions=True)
             if delivery is not None:
                 await self._stop_delivery(delivery)
             await self._close()
@@ -179,6 +186,8 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
                   clock=clock)
     worker = DeliveryWorker(ctx, registry)
     housekeeper = Housekeeper(ctx)
+    router = Router(ctx)
     ctx.wake_delivery = worker.wake
     ctx.snoozes_changed = housekeeper.snoozes_changed
-    return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper)
+    ctx.wake_routing = router.wake
+    return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router)

@@ -62,6 +62,10 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # Replying to an unassigned conversation assigns it to whoever replied.
     assign_on_reply: bool = True
+    # Routing (docs/routing.md): an agent with no socket open for this long is offline...
+    presence_grace_seconds: float = 60.0
+    # ... and a routing pass runs at least this often (besides on every event that may matter).
+    routing_interval_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -102,6 +106,8 @@ class Settings:
             trusted_proxies=",".join(p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()),
             header_timeout_seconds=float(_env("HEADER_TIMEOUT_SECONDS", str(d.header_timeout_seconds))),
             assign_on_reply=_flag("ASSIGN_ON_REPLY", d.assign_on_reply),
+            presence_grace_seconds=float(_env("PRESENCE_GRACE_SECONDS", str(d.presence_grace_seconds))),
+            routing_interval_seconds=float(_env("ROUTING_INTERVAL_SECONDS", str(d.routing_interval_seconds))),
         )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,7 +140,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.ctx = process.ctx
     app.state.login_throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds,
                                              settings.login_account_attempts)
-    app.state.online = Counter()  # user id -> open WebSockets (ui/live.py)
+    app.state.online = process.ctx.connections  # user id -> open WebSockets in this process (ui/live.py)
     app.state.registry = process.registry
     app.state.directory = process.directory
     return app

@@ -6,8 +6,10 @@ client costs a bounded amount of memory and never slows the others. A client tha
 reconnects with ``?after=<last id>`` first gets every event it missed, replayed from
 the ``event`` table, then the live stream, with no gap and no duplicate.
 
-A user with at least one open socket counts as online (``app.state.online``, per process:
-with several processes, presence needs the shared bus of the scale-out issue).
+Presence (inbox/actions/presence.py): the first socket of a user in this process makes
+them present (``ctx.connections`` counts them; routing passes keep them seen), the last
+one closing starts their grace period, and the page's ``{"type": "activity"}`` frames
+(at most one per 30 s) tell that they are at the keyboard.
 
 The socket's user is read again when an ``access.changed`` event names them (the
 actions emit it when a user, their token, their session version or their teams change;
@@ -39,7 +41,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from inbox import queries
+from inbox import actions, queries
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer, is_personal_to_another
 from inbox.domain.errors import InboxError
@@ -187,8 +189,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     unsubscribe = ctx.bus.subscribe(sub.offer)  # before the replay, so nothing falls between
     refresher = _refresher(ws, ctx)
     refresher.add(sub)
-    online: Counter[int] = ws.app.state.online
+    online: Counter[int] = ctx.connections
     online[viewer.user_id] += 1
+    if online[viewer.user_id] == 1:
+        await _presence(actions.agent_connected(ctx, viewer.user_id))
     try:
         sub.last_sent = after if after is not None else ctx.bus.last_id
         if after is not None:
@@ -197,7 +201,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         sub.send = ws.send
         # Helpers that end the loop below by queueing a marker: one await per event, no task
         # per event (that costs ~15 ms at the tail with 100 sockets, bench/live.py).
-        receiver = asyncio.create_task(_drain_incoming(ws, sub))
+        receiver = asyncio.create_task(_drain_incoming(ws, sub, ctx))
         try:
             while True:
                 sub.idle = sub.queue.empty() and sub.gate is None
@@ -237,9 +241,20 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         unsubscribe()
         refresher.discard(sub)
+        if online[viewer.user_id] == 1:  # the last here: its grace period starts (counted until written)
+            await _presence(actions.agent_disconnected(ctx, viewer.user_id))
         online[viewer.user_id] -= 1
         if online[viewer.user_id] <= 0:
             del online[viewer.user_id]
+
+
+async def _presence(write: Coroutine[Any, Any, None]) -> None:
+    """A presence write for a socket: its failure (the database closing at shutdown) must
+    not end the socket, and the next routing pass corrects what it missed."""
+    try:
+        await write
+    except Exception:
+        log.warning("presence write failed", exc_info=True)
 
 
 async def _replay(ws: WebSocket, ctx: Context, viewer: Viewer, after: int) -> int:
@@ -370,11 +385,17 @@ def _refresher(ws: WebSocket, ctx: Context) -> ViewerRefresher:
     return refresher
 
 
-async def _drain_incoming(ws: WebSocket, sub: Subscription) -> None:
-    """We expect nothing from the client but pings; this notices when it goes away."""
+ACTIVITY = '{"type":"activity"}'
+_activity_written: dict[int, Any] = {}  # user id -> when their activity was last written (this process)
+
+
+async def _drain_incoming(ws: WebSocket, sub: Subscription, ctx: Context) -> None:
+    """We expect nothing from the client but its activity reports (compared as a string,
+    never parsed); this notices when it goes away."""
     try:
-        while (await ws.receive())["type"] != "websocket.disconnect":
-            pass
+        while (message := await ws.receive())["type"] != "websocket.disconnect":
+            if message.get("text") == ACTIVITY:
+                await _presence(actions.agent_active(ctx, sub.viewer.user_id, _activity_written))
     finally:
         sub.interrupt(CLOSED)
 

@@ -58,3 +58,11 @@ from inbox.actions.notifications import update_preferences as update_preferences
 from inbox.actions.replies import MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from inbox.actions.replies import retry_message as retry_message
 from inbox.actions.replies import send_reply as send_reply
+from inbox.actions.presence import agent_active as agent_active
+from inbox.actions.presence import agent_connected as agent_connected
+from inbox.actions.presence import agent_disconnected as agent_disconnected
+from inbox.actions.presence import choose_presence as choose_presence
+from inbox.actions.routing import PassResult as PassResult
+from inbox.actions.routing import run_pass as run_pass
+from inbox.actions.routing import set_capacity as set_capacity
+from inbox.actions.routing import set_routing as set_routing

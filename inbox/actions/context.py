@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from dataclasses import dataclass, field
@@ -34,5 +35,8 @@ class Context:
     templates: Callable[[Mapping[str, Any]], Awaitable[list[dict[str, Any]]]] = field(default=_no_templates)
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
+    wake_routing: Callable[[], None] = lambda: None
+    # This process's open WebSockets per user id (ui/live.py): who it keeps present.
+    connections: Counter[int] = field(default_factory=Counter)
     # "Now", for everything time decides (inbox/domain/clock.py): tests move it.
     clock: Clock = field(default_factory=SystemClock)

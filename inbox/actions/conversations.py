@@ -58,8 +58,10 @@ def assign_in(tx: Tx, viewer: Viewer, conv: Conversation, changes: dict[str, int
     before = (conv["assignee_id"], conv["team_id"])
     if before == (user_id, team_id):
         return conv
-    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-        assignee_id=user_id, team_id=team_id, updated_at=now))
+    values: dict[str, object] = {"assignee_id": user_id, "team_id": team_id, "updated_at": now}
+    if user_id != before[0]:
+        values.update(assigned_by=None if user_id is None else "manual", assigned_at=None if user_id is None else now)
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**values))
     kind = "unassigned" if user_id is None and team_id is None else (
         "reassigned" if before != (None, None) else "assigned")
     data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}

@@ -73,7 +73,7 @@ _CONTACT_BY = {
 _CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
                          "resolved_at", "created_at", "last_message_at", "last_message_preview",
                          "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at",
-                         "priority", "waiting_since")
+                         "priority", "waiting_since", "assigned_by", "assigned_at")
 _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
 # With the conversation, in the same statement: whether it has labels (only then are they
 # read, one more statement, for the events) and whether its owner wants a notification of
@@ -156,7 +156,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
                             last_inbound_at=None, last_inbound_inbox_id=None, channel=None,
-                            priority=Priority.none.value, waiting_since=now if inbound else None)
+                            priority=Priority.none.value, waiting_since=now if inbound else None,
+                            assigned_by=None, assigned_at=None)
         values.update(touched)
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
         _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,

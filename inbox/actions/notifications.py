@@ -93,6 +93,13 @@ async def update_preferences(ctx: Context, viewer: Viewer, changes: dict[str, An
                 raise Invalid(f"{key} must be true or false", "invalid_field")
             values[key] = changes[key]
 
+    if "away_after_minutes" in changes:
+        minutes = changes["away_after_minutes"]
+        whole = isinstance(minutes, int) and not isinstance(minutes, bool)
+        if minutes is not None and not (whole and 1 <= minutes <= 480):
+            raise Invalid("away_after_minutes must be a whole number from 1 to 480, or null (never)", "invalid_field")
+        values["away_after_minutes"] = minutes
+
     def job(tx: Tx) -> Preferences:
         conn = tx.conn
         if "landing_tab" in changes:
@@ -102,7 +109,7 @@ async def update_preferences(ctx: Context, viewer: Viewer, changes: dict[str, An
         if conn.execute(select(p.user_id).where(p.user_id == viewer.user_id)).first() is None:
             defaults = queries.get_preferences(conn, viewer.user_id)
             row: dict[str, Any] = {f"notify_{k}": v for k, v in defaults["notify"].items()}
-            row.update(desktop=defaults["desktop"], sound=defaults["sound"], landing_tab=None)
+            row.update(desktop=defaults["desktop"], sound=defaults["sound"], landing_tab=None, away_after_minutes=None)
             conn.execute(insert(PREFERENCES).values(user_id=viewer.user_id, **{**row, **values}))
         else:
             conn.execute(update(PREFERENCES).where(p.user_id == viewer.user_id).values(**values))

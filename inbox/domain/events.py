@@ -45,6 +45,10 @@ LABEL_DELETED = "label.deleted"
 NOTIFICATION_CREATED = "notification.created"
 
 
+# An agent's presence changed (online, away, offline), with its cause (docs/routing.md).
+AGENT_PRESENCE_CHANGED = "agent.presence_changed"
+
+
 ALL_TYPES = (
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
@@ -56,6 +60,7 @@ ALL_TYPES = (
     LABEL_UPDATED,
     LABEL_DELETED,
     NOTIFICATION_CREATED,
+    AGENT_PRESENCE_CHANGED,
 )
 
 

@@ -61,6 +61,7 @@ class NotificationKind(StrEnum):
     mentioned = "mentioned"  # @you in a private note
     new_message = "new_message"  # the customer wrote in a conversation you own
     sla_warning = "sla_warning"  # a conversation of yours is close to its deadline (not raised yet)
+    no_reply = "no_reply"  # leads: a routed conversation's assignee has not answered in time
 
 
 class User(SQLModel, table=True):
@@ -79,6 +80,9 @@ class User(SQLModel, table=True):
 class Team(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
+    # What the team overrides of its conversations' routing policy (inbox/domain/routing.py).
+    routing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                            server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -109,6 +113,9 @@ class Inbox(SQLModel, table=True):
     # history that went through it, unreachable (docs/admin.md, migration 0004).
     active: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     deleted_at: datetime | None = None
+    # How its conversations are assigned (inbox/domain/routing.py); {}: by hand, the defaults.
+    routing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                            server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -162,6 +169,12 @@ class Conversation(SQLModel, table=True):
     # The first customer message still unanswered: set by a customer message when empty,
     # cleared by an agent's reply (not a note). How long the customer has waited.
     waiting_since: datetime | None = None
+    # Who gave it to its assignee: "routing" or "manual" (a person), and when; what routing
+    # may undo depends on it (docs/routing.md).
+    assigned_by: str | None = None
+    assigned_at: datetime | None = None
+    # When the no-reply timeout last acted: once per customer wait and assignment.
+    no_reply_handled: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -326,10 +339,41 @@ class UserPreference(SQLModel, table=True):
     notify_mentioned: bool = True
     notify_new_message: bool = True
     notify_sla_warning: bool = True
+    notify_no_reply: bool = True
+    # Away after this many minutes without input in the app (None: never).
+    away_after_minutes: int | None = None
     desktop: bool = False  # the browser's desktop notifications (asked for from /settings)
     sound: bool = False
     landing_tab: str | None = None  # mine, unassigned, all or team:<id>; None: by role
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentState(SQLModel, table=True):
+    """A user's presence and what routing keeps about them. No row: offline, never seen."""
+
+    __tablename__ = "agent_state"
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    status: str = "offline"  # inbox.domain.routing.Presence
+    since: datetime = Field(default_factory=utcnow)
+    # What they chose last (online or away): where a reconnect brings them back to.
+    chosen: str = "online"
+    capacity: int | None = None  # their own capacity; None: the policy's
+    last_seen_at: datetime | None = None  # a socket of theirs was connected (refreshed while one is)
+    last_active_at: datetime | None = None  # their last input in the app
+    last_assigned_at: datetime | None = None  # routing's last assignment to them (round robin, ties)
+
+
+class PresenceChange(SQLModel, table=True):
+    """Every change of an agent's status, with its cause (inbox.domain.routing.PresenceCause)."""
+
+    __tablename__ = "presence_change"
+    __table_args__ = (Index("ix_presence_change_user", "user_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id")
+    status: str
+    previous: str
+    cause: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Event(SQLModel, table=True):

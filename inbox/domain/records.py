@@ -28,6 +28,7 @@ class Inbox(TypedDict):
     address: str
     settings: dict[str, Any]  # secret values masked
     active: bool  # False: disabled, stores inbound, sends nothing
+    routing: dict[str, Any]  # what it sets of its routing policy (docs/routing.md)
     created_at: str | None
 
 
@@ -79,6 +80,8 @@ class Conversation(TypedDict):
     last_inbound_at: str | None
     snoozed_until: str | None
     resolved_at: str | None
+    assigned_by: str | None  # "routing" or "manual" (a person); None when unassigned
+    assigned_at: str | None
     created_at: str | None
     updated_at: str | None
     reply_channels: NotRequired[list[Dict]]  # GET /api/conversations/{id}: where a reply can go
@@ -176,3 +179,4 @@ class Preferences(TypedDict):
     desktop: bool
     sound: bool
     landing_tab: str | None  # mine, unassigned, all or team:<id>; None: by role
+    away_after_minutes: int | None  # away after this long without input; None: never

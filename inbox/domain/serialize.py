@@ -55,7 +55,8 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
     m = _fields(row)
     settings = {k: ("********" if k in secrets and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
-            "active": bool(m.get("active", True)), "created_at": iso(m["created_at"])}
+            "active": bool(m.get("active", True)), "routing": dict(m.get("routing") or {}),
+            "created_at": iso(m["created_at"])}
 
 
 def identity_dict(row: Fields) -> Identity:
@@ -84,6 +85,7 @@ def conversation_dict(row: Fields, labels: list[LabelRef]) -> Conversation:
         "last_message_at": iso(m["last_message_at"]), "last_message_preview": m["last_message_preview"],
         "last_message_direction": m["last_message_direction"], "last_inbound_at": iso(m["last_inbound_at"]),
         "snoozed_until": iso(m["snoozed_until"]), "resolved_at": iso(m["resolved_at"]),
+        "assigned_by": m["assigned_by"], "assigned_at": iso(m["assigned_at"]),
         "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }
 
@@ -135,13 +137,14 @@ def notification_dict(row: Fields) -> Notification:
             "read_at": iso(m["read_at"])}
 
 
-NOTIFY_KINDS = ("assigned", "mentioned", "new_message", "sla_warning")
+NOTIFY_KINDS = ("assigned", "mentioned", "new_message", "sla_warning", "no_reply")
 
 
 def preferences_dict(row: Fields | None) -> Preferences:
     """A ``user_preference`` row, or the defaults for a user who has none."""
     if row is None:
-        return {"notify": {k: True for k in NOTIFY_KINDS}, "desktop": False, "sound": False, "landing_tab": None}
+        return {"notify": {k: True for k in NOTIFY_KINDS}, "desktop": False, "sound": False, "landing_tab": None,
+                "away_after_minutes": None}
     m = _fields(row)
     return {"notify": {k: bool(m[f"notify_{k}"]) for k in NOTIFY_KINDS}, "desktop": bool(m["desktop"]),
-            "sound": bool(m["sound"]), "landing_tab": m["landing_tab"]}
+            "sound": bool(m["sound"]), "landing_tab": m["landing_tab"], "away_after_minutes": m["away_after_minutes"]}

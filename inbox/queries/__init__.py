@@ -46,3 +46,10 @@ from inbox.queries.notifications import get_preferences as get_preferences
 from inbox.queries.notifications import list_notifications as list_notifications
 from inbox.queries.notifications import unread_conversations as unread_conversations
 from inbox.queries.notifications import unread_notifications as unread_notifications
+from inbox.queries.routing import describe_agent as describe_agent
+from inbox.queries.routing import list_agents as list_agents
+from inbox.queries.routing import presence_history as presence_history
+from inbox.queries.routing import presence_of as presence_of
+from inbox.queries.routing import routing_queue as routing_queue
+from inbox.queries.routing import routing_snapshot as routing_snapshot
+from inbox.queries.routing import why_waiting as why_waiting

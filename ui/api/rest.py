@@ -133,7 +133,8 @@ async def read_notifications(request: Request, viewer: Viewer) -> Response:
 PREFERENCES = body(notify={"type": "object", "properties": {k: {"type": "boolean"} for k in serialize.NOTIFY_KINDS},
                            "additionalProperties": False},
                    desktop={"type": "boolean"}, sound={"type": "boolean"},
-                   landing_tab={"type": ["string", "null"], "maxLength": 30})
+                   landing_tab={"type": ["string", "null"], "maxLength": 30},
+                   away_after_minutes={"type": ["integer", "null"], "minimum": 1, "maximum": 480})
 
 
 @requires()
@@ -397,12 +398,24 @@ async def get_inbox(request: Request, viewer: Viewer) -> Response:
     return JSONResponse(_inbox_out(request, inbox))
 
 
-@takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}))
+ROUTING = {"type": "object", "description": "routing policy keys to set (null: back to the inherited value); "
+                                           "docs/routing.md"}
+
+
+@takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}, routing=ROUTING))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
-    """Rename, reconfigure, or disable (``active``: false) or enable an inbox."""
+    """Rename, reconfigure, or disable (``active``: false) or enable an inbox, or change
+    how its conversations are routed (``routing``)."""
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
+    if "routing" in data:
+        await _ctx(request).db.write(lambda tx: actions.set_routing(tx, "inbox", iid, data["routing"]))
+        _ctx(request).wake_routing()
+        if data.keys() == {"routing"}:
+            inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+            assert inbox is not None
+            return JSONResponse(_inbox_out(request, inbox))
     patch = data.get("settings")
     if patch is not None and not isinstance(patch, dict):
         raise Invalid("settings must be an object", "invalid_settings")
@@ -506,11 +519,15 @@ async def create_team(request: Request, viewer: Viewer) -> Response:
                         status_code=201)
 
 
-@takes(body(name=STRING, member_ids=IDS))
+@takes(body(name=STRING, member_ids=IDS, routing=ROUTING))
 @requires(Role.admin)
 async def patch_team(request: Request, viewer: Viewer) -> Response:
+    """Rename a team, set its members, or override its conversations' routing policy."""
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
+    if "routing" in data:
+        await _ctx(request).db.write(lambda tx: actions.set_routing(tx, "team", tid, data["routing"]))
+        _ctx(request).wake_routing()
     name = _str(data, "name") if "name" in data else None
     members = _ids(data, "member_ids") if "member_ids" in data else None
     return JSONResponse(await _ctx(request).db.write(
@@ -623,8 +640,67 @@ async def delete_canned(request: Request, viewer: Viewer) -> Response:
     return Response(status_code=204)
 
 
+# -- routing and presence ------------------------------------------------------------------
+
+@requires()
+async def get_presence(request: Request, viewer: Viewer) -> Response:
+    """The viewer's own presence."""
+    return JSONResponse(await _ctx(request).db.read(lambda c: queries.presence_of(c, viewer.user_id)))
+
+
+@takes(body(("status",), status={"enum": ["online", "away"]}))
+@requires()
+async def put_presence(request: Request, viewer: Viewer) -> Response:
+    """Say you are online or away (offline follows from closing the app)."""
+    data = await json_body(request, JSON_LIMIT)
+    return JSONResponse(await actions.choose_presence(_ctx(request), viewer, _str(data, "status")))
+
+
+@requires()
+async def list_agents(request: Request, viewer: Viewer) -> Response:
+    """Every active user with their presence, open conversations per channel, weighted
+    load, capacity and whether they can take more."""
+    return JSONResponse({"items": await _ctx(request).db.read(queries.list_agents)})
+
+
+@takes(body(capacity={"type": ["integer", "null"], "minimum": 0, "maximum": 1000}))
+@requires(Role.lead)
+async def patch_agent(request: Request, viewer: Viewer) -> Response:
+    """Set an agent's own capacity (null: their policy's)."""
+    data = await json_body(request, JSON_LIMIT)
+    if "capacity" not in data:
+        raise Invalid("nothing to change: give capacity", "invalid_field")
+    uid, ctx = _path_id(request), _ctx(request)
+    agent = await ctx.db.write(lambda tx: actions.set_capacity(tx, viewer, uid, data["capacity"], ctx.clock.now()))
+    ctx.wake_routing()
+    return JSONResponse(agent)
+
+
+@requires()
+async def agent_presence(request: Request, viewer: Viewer) -> Response:
+    """An agent's presence changes, newest first, each with its cause."""
+    uid = _path_id(request)
+    if uid != viewer.user_id and not viewer.sees_all:
+        raise Forbidden("only a lead sees another agent's presence history")
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.presence_history(c, uid))})
+
+
+@requires(Role.lead)
+async def get_queue(request: Request, viewer: Viewer) -> Response:
+    """The waiting queue (unassigned open and pending conversations, longest waiting
+    first, each with why it is not assigned) and the agents."""
+    ctx = _ctx(request)
+    return JSONResponse(await ctx.db.read(lambda c: queries.routing_queue(c, ctx.clock.now())))
+
+
 routes = [
     Route("/api/me", me),
+    Route("/api/me/presence", get_presence),
+    Route("/api/me/presence", put_presence, methods=["PUT"]),
+    Route("/api/agents", list_agents),
+    Route("/api/agents/{id}", patch_agent, methods=["PATCH"]),
+    Route("/api/agents/{id}/presence", agent_presence),
+    Route("/api/queue", get_queue),
     Route("/api/me/preferences", get_preferences),
     Route("/api/me/preferences", patch_preferences, methods=["PATCH"]),
     Route("/api/notifications", list_notifications),

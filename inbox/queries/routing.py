@@ -1,0 +1,222 @@
+"""What routing reads: the policies of inboxes and teams, the agents with their presence,
+teams and weighted loads (``snapshot``, one read the engine and the board share), the
+agents as GET /api/agents lists them, the waiting queue with why each conversation is
+not assigned, and an agent's presence history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from inbox.domain import routing, serialize
+from inbox.domain.models import Role
+from inbox.domain.routing import Mode, Policy, Presence
+from inbox.domain.tables import (
+    AGENT_STATE,
+    CONVERSATIONS,
+    INBOXES,
+    MEMBERS,
+    PRESENCE_CHANGES,
+    TEAMS,
+    USERS,
+)
+
+OPEN = ("open", "pending")  # the statuses that count towards a load and wait in the queue
+PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3, "none": 4}
+
+
+@dataclass
+class Agent:
+    id: int
+    name: str
+    role: str
+    status: str = Presence.offline.value
+    since: datetime | None = None
+    chosen: str = Presence.online.value
+    capacity: int | None = None  # their own; None: the policy's
+    last_assigned_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    team_ids: set[int] = field(default_factory=set)
+    load: float = 0.0  # weighted open conversations
+    open_by_channel: dict[str, int] = field(default_factory=dict)
+
+    def capacity_for(self, policy: Policy) -> int:
+        return self.capacity if self.capacity is not None else policy["capacity"]
+
+
+@dataclass
+class Snapshot:
+    inboxes: dict[int, dict[str, Any]]  # id -> name, kind, routing
+    teams: dict[int, dict[str, Any]]  # id -> name, routing, members (list of user ids)
+    agents: dict[int, Agent]  # active users
+
+    def policy(self, inbox_id: int | None, team_id: int | None) -> Policy:
+        inbox = self.inboxes.get(inbox_id) if inbox_id is not None else None
+        team = self.teams.get(team_id) if team_id is not None else None
+        return routing.effective(inbox["routing"] if inbox else None, team["routing"] if team else None)
+
+    def weight(self, inbox_id: int | None) -> float:
+        return self.policy(inbox_id, None)["weight"]
+
+    def pool(self, inbox_id: int | None, team_id: int | None) -> tuple[list[Agent], str]:
+        """Who may take a conversation, and a name for them (for reasons): the members of
+        its team; without a team, the members of its inbox's teams; without those, every
+        active agent."""
+        if team_id is not None and team_id in self.teams:
+            team = self.teams[team_id]
+            return [self.agents[u] for u in team["members"] if u in self.agents], f"team {team['name']}"
+        inbox = self.inboxes.get(inbox_id) if inbox_id is not None else None
+        team_ids = [t for t in (routing.effective(inbox["routing"], None)["team_ids"] if inbox else [])
+                    if t in self.teams]
+        if team_ids:
+            members = {u for t in team_ids for u in self.teams[t]["members"] if u in self.agents}
+            names = ", ".join(self.teams[t]["name"] for t in team_ids)
+            return [self.agents[u] for u in sorted(members)], f"team {names}" if len(team_ids) == 1 else \
+                f"teams {names}"
+        return [a for a in self.agents.values() if a.role == Role.agent.value], "the agents"
+
+    def routed_scope(self) -> tuple[list[int], list[int]]:
+        """Inboxes and teams whose policy routes (not manual): what handbacks and timeouts
+        look at."""
+        inboxes = [i for i, row in self.inboxes.items() if self.policy(i, None)["mode"] != Mode.manual]
+        teams = [t for t, row in self.teams.items() if row["routing"].get("mode") not in (None, Mode.manual.value)]
+        return inboxes, teams
+
+
+def routing_snapshot(conn: Connection) -> Snapshot:
+    inboxes = {r.id: {"name": r.name, "kind": r.kind, "routing": r.routing or {}} for r in conn.execute(
+        select(INBOXES.c.id, INBOXES.c.name, INBOXES.c.kind, INBOXES.c.routing).where(INBOXES.c.deleted_at.is_(None)))}
+    teams: dict[int, dict[str, Any]] = {r.id: {"name": r.name, "routing": r.routing or {}, "members": []}
+                                        for r in conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.routing))}
+    agents: dict[int, Agent] = {}
+    rows = conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email, USERS.c.role, AGENT_STATE)
+                        .select_from(USERS.outerjoin(AGENT_STATE, AGENT_STATE.c.user_id == USERS.c.id))
+                        .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
+    for r in rows:
+        agents[r.id] = Agent(r.id, r.name or r.email, r.role, status=r.status or Presence.offline.value,
+                             since=r.since, chosen=r.chosen or Presence.online.value, capacity=r.capacity,
+                             last_assigned_at=r.last_assigned_at, last_seen_at=r.last_seen_at)
+    for team_id, user_id in conn.execute(select(MEMBERS.c.team_id, MEMBERS.c.user_id)):
+        if team_id in teams:
+            teams[team_id]["members"].append(user_id)
+        if user_id in agents:
+            agents[user_id].team_ids.add(team_id)
+    weights = {i: routing.effective(row["routing"], None)["weight"] for i, row in inboxes.items()}
+    for assignee, inbox_id, channel, count in conn.execute(
+            select(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.last_inbound_inbox_id, CONVERSATIONS.c.channel,
+                   func.count()).where(CONVERSATIONS.c.status.in_(OPEN), CONVERSATIONS.c.assignee_id.is_not(None))
+            .group_by(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.last_inbound_inbox_id, CONVERSATIONS.c.channel)):
+        agent = agents.get(assignee)
+        if agent is None:
+            continue
+        agent.load += count * weights.get(inbox_id, routing.DEFAULTS["weight"])
+        key = channel or "none"
+        agent.open_by_channel[key] = agent.open_by_channel.get(key, 0) + count
+    return Snapshot(inboxes, teams, agents)
+
+
+def display_capacity(snap: Snapshot, agent: Agent, pools: dict[int, set[int]] | None = None) -> int:
+    """The capacity to show for an agent: their own; else the largest their teams set;
+    else the largest of the routed inboxes whose conversations they take; else the default."""
+    if agent.capacity is not None:
+        return agent.capacity
+    caps = [snap.teams[t]["routing"]["capacity"] for t in agent.team_ids
+            if t in snap.teams and "capacity" in snap.teams[t]["routing"]]
+    if not caps:
+        pools = pools if pools is not None else inbox_pools(snap)
+        caps = [snap.policy(i, None)["capacity"] for i, members in pools.items() if agent.id in members]
+    return max(caps) if caps else routing.DEFAULTS["capacity"]
+
+
+def inbox_pools(snap: Snapshot) -> dict[int, set[int]]:
+    """Routed inbox -> the agents who take its conversations without a team."""
+    routed, _ = snap.routed_scope()
+    return {i: {a.id for a in snap.pool(i, None)[0]} for i in routed}
+
+
+def describe_agent(snap: Snapshot, agent: Agent, pools: dict[int, set[int]] | None = None) -> dict[str, Any]:
+    capacity = display_capacity(snap, agent, pools)
+    return {"id": agent.id, "name": agent.name, "role": agent.role, "status": agent.status,
+            "since": serialize.iso(agent.since), "capacity": capacity, "own_capacity": agent.capacity,
+            "load": round(agent.load, 3), "open": sum(agent.open_by_channel.values()),
+            "open_by_channel": dict(sorted(agent.open_by_channel.items())),
+            "can_take_more": agent.status == Presence.online.value and routing.fits(agent.load, 1.0, capacity),
+            "team_ids": sorted(agent.team_ids), "last_assigned_at": serialize.iso(agent.last_assigned_at)}
+
+
+def list_agents(conn: Connection) -> list[dict[str, Any]]:
+    """GET /api/agents: every active user with their presence, load and capacity."""
+    snap = routing_snapshot(conn)
+    pools = inbox_pools(snap)
+    return [describe_agent(snap, a, pools) for a in snap.agents.values()]
+
+
+def why_waiting(snap: Snapshot, inbox_id: int | None, team_id: int | None) -> tuple[str, str]:
+    """Why a conversation in the queue is not assigned: a code and a sentence."""
+    policy = snap.policy(inbox_id, team_id)
+    if policy["mode"] == Mode.manual:
+        inbox = snap.inboxes.get(inbox_id) if inbox_id is not None else None
+        where = f"team {snap.teams[team_id]['name']}" if team_id in snap.teams and \
+            snap.teams[team_id]["routing"].get("mode") == Mode.manual else (inbox["name"] if inbox else "this inbox")
+        return "manual", f"assigned by hand: {where} does not route"
+    pool, name = snap.pool(inbox_id, team_id)
+    if not pool:
+        return "nobody", f"nobody in {name}"
+    online = [a for a in pool if a.status == Presence.online.value]
+    if not online:
+        return "nobody_online", f"nobody online in {name}"
+    weight = snap.weight(inbox_id)
+    if not any(routing.fits(a.load, weight, a.capacity_for(policy)) for a in online):
+        return "at_capacity", f"everyone online in {name} is at capacity"
+    return "next", "next in line: routing assigns it within seconds"
+
+
+def routing_queue(conn: Connection, now: datetime, limit: int = 500) -> dict[str, Any]:
+    """The lead's board: waiting conversations (unassigned, open or pending), longest
+    waiting first, each with how long and why; and the agents."""
+    from inbox.queries.conversations import waiting_queue  # the list's own columns and labels
+
+    snap = routing_snapshot(conn)
+    waiting = waiting_queue(conn, limit)
+    total = conn.execute(select(func.count()).select_from(CONVERSATIONS).where(
+        CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(OPEN))).scalar_one()
+    items = []
+    for conv in waiting:
+        started = conv["waiting_since"] or conv["last_inbound_at"] or conv["created_at"]
+        waited = (now - datetime.fromisoformat(started)).total_seconds() if isinstance(started, str) else None
+        code, text = why_waiting(snap, conv["inbox_id"], conv["team_id"])
+        items.append({**conv, "waited_seconds": max(0.0, waited) if waited is not None else None,
+                      "reason": code, "reason_text": text})
+    pools = inbox_pools(snap)
+    agents = sorted((describe_agent(snap, a, pools) for a in snap.agents.values()),
+                    key=lambda a: (a["status"] != "online", a["status"] != "away", -a["load"], a["name"]))
+    teams = [{"id": t, "name": row["name"], "members": row["members"], "routing": row["routing"]}
+             for t, row in sorted(snap.teams.items(), key=lambda kv: kv[1]["name"])]
+    return {"waiting": items, "total_waiting": total, "agents": agents, "teams": teams}
+
+
+def presence_history(conn: Connection, user_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    rows = conn.execute(select(PRESENCE_CHANGES).where(PRESENCE_CHANGES.c.user_id == user_id)
+                        .order_by(PRESENCE_CHANGES.c.id.desc()).limit(limit))
+    return [{"status": r.status, "previous": r.previous, "cause": r.cause, "at": serialize.iso(r.created_at)}
+            for r in rows]
+
+
+def presence_of(conn: Connection, user_id: int) -> dict[str, Any]:
+    row = conn.execute(select(AGENT_STATE).where(AGENT_STATE.c.user_id == user_id)).first()
+    if row is None:
+        return {"user_id": user_id, "status": Presence.offline.value, "since": None, "chosen": "online"}
+    return {"user_id": user_id, "status": row.status, "since": serialize.iso(row.since), "chosen": row.chosen}
+
+
+def group_waiting(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The board's waiting conversations grouped by reason code."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["reason"]].append(item)
+    return dict(groups)
