@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, update
 
 from inbox import queries
 from inbox.actions.context import Context
+from inbox.domain import serialize
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid
 from inbox.domain.events import AGENT_PRESENCE_CHANGED, SCOPE_ALL
@@ -62,7 +63,7 @@ def change(tx: Tx, user_id: int, status: Presence, cause: PresenceCause, now: da
     tx.conn.execute(insert(PRESENCE_CHANGES).values(user_id=user_id, status=status.value, previous=row.status,
                                                     cause=cause.value, created_at=now))
     event = {"user_id": user_id, "status": status.value, "previous": row.status, "cause": cause.value,
-             "since": now.isoformat()}
+             "since": serialize.iso(now)}
     tx.emit(AGENT_PRESENCE_CHANGED, event, [SCOPE_ALL])
     return event
 
