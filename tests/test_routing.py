@@ -336,3 +336,16 @@ async def test_presence_is_pushed_and_inactivity_makes_away(live: Live, clock: M
     await mine.ws.send('{"type":"activity"}')
     again = await watcher.next(lambda e: e["type"] == "agent.presence_changed")
     assert (again["data"]["status"], again["data"]["cause"]) == ("online", "back")
+
+
+async def test_a_deactivated_agents_conversations_go_back_to_the_queue(live: Live) -> None:
+    await _route(live, mode="balanced")
+    lead = await live.events("lead")
+    await _online(live, "agent2")
+    conv = await _text(live, lead, "+15551200001", "who has it?")
+    await lead.next(_assigned(conv["id"], to=live.users["agent2"]["id"]))
+    r = await live.client.patch(f"/api/users/{live.users['agent2']['id']}", headers=live.as_("admin"),
+                                json={"active": False})
+    assert r.status_code == 200
+    ev = await lead.next(_assigned(conv["id"], to=None))
+    assert ev["data"]["routing"]["reason"] == "returned to queue: Agent2 was deactivated"

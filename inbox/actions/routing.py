@@ -143,7 +143,7 @@ def _in_scope(inboxes: list[int], teams: list[int]) -> Any:
 
 def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int], result: PassResult) -> None:
     conn = tx.conn
-    absent = [a.id for a in snap.agents.values() if a.status != Presence.online.value]
+    absent = [a.id for a in snap.agents.values() if a.status != Presence.online.value] + list(snap.inactive)
     inboxes, teams = snap.routed_scope()
     rows: list[Any] = []
     if absent and (inboxes or teams):
@@ -163,6 +163,11 @@ def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int],
             continue
         agent = snap.agents.get(conv.assignee_id)
         if agent is None:
+            if conv.assignee_id in snap.inactive:  # deactivated: gone for good, whoever assigned it
+                reason = f"returned to queue: {snap.inactive[conv.assignee_id]} was deactivated"
+                if _give(tx, snap, conv, None, now, reason, {"cause": "deactivated", "agent_id": conv.assignee_id},
+                         only_if_unassigned=False):
+                    result.returned += 1
             continue
         name = agent.name
         if agent.status != Presence.online.value:

@@ -54,6 +54,7 @@ class Snapshot:
     inboxes: dict[int, dict[str, Any]]  # id -> name, kind, routing
     teams: dict[int, dict[str, Any]]  # id -> name, routing, members (list of user ids)
     agents: dict[int, Agent]  # active users
+    inactive: dict[int, str] = field(default_factory=dict)  # deactivated users: id -> name
 
     def policy(self, inbox_id: int | None, team_id: int | None) -> Policy:
         inbox = self.inboxes.get(inbox_id) if inbox_id is not None else None
@@ -94,10 +95,14 @@ def routing_snapshot(conn: Connection) -> Snapshot:
     teams: dict[int, dict[str, Any]] = {r.id: {"name": r.name, "routing": r.routing or {}, "members": []}
                                         for r in conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.routing))}
     agents: dict[int, Agent] = {}
-    rows = conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email, USERS.c.role, AGENT_STATE)
+    inactive: dict[int, str] = {}
+    rows = conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email, USERS.c.role, USERS.c.active, AGENT_STATE)
                         .select_from(USERS.outerjoin(AGENT_STATE, AGENT_STATE.c.user_id == USERS.c.id))
-                        .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
+                        .order_by(USERS.c.id))
     for r in rows:
+        if not r.active:
+            inactive[r.id] = r.name or r.email
+            continue
         agents[r.id] = Agent(r.id, r.name or r.email, r.role, status=r.status or Presence.offline.value,
                              since=r.since, chosen=r.chosen or Presence.online.value, capacity=r.capacity,
                              last_assigned_at=r.last_assigned_at, last_seen_at=r.last_seen_at)
@@ -117,7 +122,7 @@ def routing_snapshot(conn: Connection) -> Snapshot:
         agent.load += count * weights.get(inbox_id, routing.DEFAULTS["weight"])
         key = channel or "none"
         agent.open_by_channel[key] = agent.open_by_channel.get(key, 0) + count
-    return Snapshot(inboxes, teams, agents)
+    return Snapshot(inboxes, teams, agents, inactive)
 
 
 def display_capacity(snap: Snapshot, agent: Agent, pools: dict[int, set[int]] | None = None) -> int:
