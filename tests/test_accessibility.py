@@ -155,6 +155,14 @@ async def test_no_page_has_a_serious_or_critical_axe_violation(live: Live, brows
         await admin.goto(live.url + f"/admin/{section}")
         await expect(admin.locator("main")).to_be_visible()
         found += await _axe(admin, f"/admin/{section}")
+    await admin.emulate_media(color_scheme="dark")
+    for section in ("inboxes", "teams", "users"):  # with every routing form open, in both themes
+        await admin.goto(live.url + f"/admin/{section}")
+        await admin.evaluate("document.querySelectorAll('details.routing').forEach(d => { d.open = true; })")
+        found += await _axe(admin, f"/admin/{section} dark, routing open")
+        await admin.emulate_media(color_scheme="light")
+        found += await _axe(admin, f"/admin/{section} routing open")
+        await admin.emulate_media(color_scheme="dark")
     await admin.context.close()
 
     assert not found, "axe found serious or critical violations:\n" + "\n".join(found)

@@ -1,5 +1,6 @@
 """Admin pages: one view per section (inboxes with the exact webhook URLs to give each
-provider, users, teams, labels, canned responses, API tokens) under /admin/<section>,
+provider and their routing, users with their presence and capacity, teams with their
+routing overrides, labels, canned responses, API tokens) under /admin/<section>,
 reached from the section nav. Plain forms that post and redirect back to their section;
 every change goes through the same actions and checks as the REST API. Deletions post
 from a confirmation dialog that says what will happen (ui/static/admin.js opens it)."""
@@ -20,8 +21,9 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
+from inbox.domain import routing
 from inbox.domain.credentials import hash_password
-from inbox.domain.errors import InboxError, Invalid
+from inbox.domain.errors import InboxError, Invalid, NotFound
 from ui.http import form_id, parse_id
 from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
@@ -31,11 +33,15 @@ SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "labels": 
 
 
 def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
-    return {"inboxes": [inboxes.describe(registry, i) for i in queries.list_inboxes(c)]}
+    described = [inboxes.describe(registry, i) for i in queries.list_inboxes(c)]
+    return {"inboxes": described, "teams": queries.list_teams(c), "defaults": routing.DEFAULTS,
+            "policies": {i["id"]: routing.effective(i["routing"], None) for i in described}}
 
 
 def _read_users(c: Any, registry: Any) -> dict[str, Any]:
-    return {"users": queries.list_users(c)}
+    agents = {a["id"]: {**a, "load_text": routing.load_text(a["load"], a["capacity"])}
+              for a in queries.list_agents(c)}
+    return {"users": queries.list_users(c), "agents": agents}
 
 
 def _read_teams(c: Any, registry: Any) -> dict[str, Any]:
@@ -183,6 +189,112 @@ async def delete_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -
     return f"Inbox {inbox['name'] if inbox else iid} deleted"
 
 
+# -- routing ------------------------------------------------------------------------------
+
+# The form's words for the policy's keys, in the messages of routing.check.
+ROUTING_LABELS = {"mode": "Mode", "capacity": "Capacity per agent", "weight": "Weight of one conversation",
+                  "team_ids": "Teams", "reassign_when_offline": "Return to the queue",
+                  "keep_replied_minutes": "Keep those replied to within",
+                  "no_reply_minutes": "No-reply timeout", "no_reply_action": "What to do on no reply",
+                  "queue_order": "Queue order"}
+NUMBERS = ("capacity", "weight", "keep_replied_minutes", "no_reply_minutes")
+
+
+def _number(raw: str) -> int | float | str:
+    """A typed number as the check expects it; anything else as typed, for the check to refuse."""
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _routing_patch(form: dict[str, str], *, team_ids: list[int] | None) -> dict[str, Any]:
+    """The routing form as a patch of every key it shows. A blank field (a team's "inherit")
+    is None: the key is removed. An inbox's value equal to the default is removed too, so an
+    inbox stores only what it changes (``team_ids`` given: the inbox's form)."""
+    for_inbox = team_ids is not None
+    keys = routing.DEFAULTS.keys() if for_inbox else routing.TEAM_KEYS
+    patch: dict[str, Any] = {}
+    for key in keys:
+        raw = form.get(key, "").strip()
+        value: Any
+        if key == "team_ids":
+            value = team_ids
+        elif key == "reassign_when_offline" and for_inbox:
+            value = raw == "true"  # a checkbox: absent when unticked
+        elif raw == "":
+            value = None
+        elif key == "reassign_when_offline":
+            value = {"true": True, "false": False}.get(raw, raw)
+        elif key in NUMBERS:
+            value = _number(raw)
+        else:
+            value = raw
+        if for_inbox and value == routing.DEFAULTS[key]:  # type: ignore[literal-required]
+            value = None
+        patch[key] = value
+    return patch
+
+
+def _plain(exc: Invalid) -> Invalid:
+    """The check's message in the form's words ("routing.capacity" -> "Capacity per agent")."""
+    message = exc.message
+    for key, label in ROUTING_LABELS.items():
+        message = message.replace(f"routing.{key}", label)
+    return Invalid(message, exc.code)
+
+
+async def _save_routing(request: Request, target: str, target_id: int, patch: dict[str, Any]) -> None:
+    ctx = request.app.state.ctx
+    try:
+        await ctx.db.write(lambda tx: actions.set_routing(tx, target, target_id, patch))
+    except Invalid as exc:
+        raise _plain(exc) from None
+    ctx.wake_routing()  # route now by the new policy, not at the next pass
+
+
+@admin_action("inboxes")
+async def set_inbox_routing(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    iid = form_id(form.get("inbox_id"), "inbox_id")
+    inbox = await request.app.state.ctx.db.read(lambda c: queries.get_inbox(c, iid))
+    if inbox is None:
+        raise NotFound("no such inbox")
+    team_ids = [n for v in (await request.form()).getlist("team_ids") if (n := parse_id(v)) is not None]
+    await _save_routing(request, "inbox", iid, _routing_patch(form, team_ids=team_ids))
+    return f"Routing of {inbox['name']} saved"
+
+
+@admin_action("teams")
+async def set_team_routing(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    tid = form_id(form.get("team_id"), "team_id")
+    team = await request.app.state.ctx.db.read(lambda c: queries.get_team(c, tid))
+    if team is None:
+        raise NotFound("no such team")
+    await _save_routing(request, "team", tid, _routing_patch(form, team_ids=None))
+    return f"Routing of {team['name']} saved"
+
+
+@admin_action("users")
+async def set_user_capacity(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    """An agent's own capacity, above every policy's; blank: the policy's again."""
+    ctx, uid, raw = request.app.state.ctx, form_id(form.get("user_id"), "user_id"), form.get("capacity", "").strip()
+    capacity = _number(raw) if raw else None
+    try:
+        agent = await ctx.db.write(lambda tx: actions.set_capacity(tx, viewer, uid, capacity,  # type: ignore[arg-type]
+                                                                   ctx.clock.now()))
+    except Invalid:
+        raise Invalid("Capacity must be a whole number from 0 to 1000, or blank for the policy's",
+                      "invalid_field") from None
+    ctx.wake_routing()
+    if not agent:  # a deactivated user: stored for when they are back
+        return "Capacity saved"
+    own = agent["own_capacity"]
+    return f"Capacity of {agent['name']}: {own}" if own is not None else \
+        f"Capacity of {agent['name']}: the routing policy's ({agent['capacity']})"
+
+
 # -- users --------------------------------------------------------------------------------
 
 @admin_action("users")
@@ -328,6 +440,9 @@ routes = [
     Route("/admin/inbox-update", update_inbox, methods=["POST"]),
     Route("/admin/inbox-active", set_inbox_active, methods=["POST"]),
     Route("/admin/inbox-delete", delete_inbox, methods=["POST"]),
+    Route("/admin/inbox-routing", set_inbox_routing, methods=["POST"]),
+    Route("/admin/team-routing", set_team_routing, methods=["POST"]),
+    Route("/admin/user-capacity", set_user_capacity, methods=["POST"]),
     Route("/admin/user", create_user, methods=["POST"]),
     Route("/admin/user-update", update_user, methods=["POST"]),
     Route("/admin/user-active", set_user_active, methods=["POST"]),
