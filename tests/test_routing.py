@@ -10,6 +10,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from inbox import actions
+from inbox.actions import presence
 from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.helpers.live import EventStream
@@ -349,3 +351,17 @@ async def test_a_deactivated_agents_conversations_go_back_to_the_queue(live: Liv
     assert r.status_code == 200
     ev = await lead.next(_assigned(conv["id"], to=None))
     assert ev["data"]["routing"]["reason"] == "returned to queue: Agent2 was deactivated"
+
+
+async def test_an_agent_made_offline_while_present_comes_back_on_the_next_pass(
+        live: Live, clock: MovableClock) -> None:
+    """If a process's passes stall past the grace period (a slow database), its connected
+    agents are made offline by another process; its next pass brings them back."""
+    ctx = live.app.state.ctx
+    uid = live.users["agent"]["id"]
+    await actions.agent_connected(ctx, uid)  # as this process's first socket of theirs does
+    grace, later = timedelta(seconds=60), clock.now() + timedelta(seconds=61)
+    gone = await ctx.db.write(lambda tx: presence.sweep(tx, [], later, grace))  # another process's view
+    assert [(c["user_id"], c["status"], c["cause"]) for c in gone] == [(uid, "offline", "disconnected")]
+    back = await ctx.db.write(lambda tx: presence.sweep(tx, [uid], later, grace))  # this process, catching up
+    assert [(c["user_id"], c["status"], c["cause"]) for c in back] == [(uid, "online", "back")]

@@ -130,10 +130,16 @@ def sweep(tx: Tx, connected: Collection[int], now: datetime, grace: timedelta) -
     has not been seen for ``grace`` is offline; an online agent idle past their
     ``away_after_minutes`` is away. Returns the changes."""
     conn = tx.conn
-    if connected:
-        conn.execute(update(AGENT_STATE).where(AGENT_STATE.c.user_id.in_(sorted(connected)))
-                     .values(last_seen_at=now))
     changes = []
+    if connected:
+        ids = sorted(connected)
+        conn.execute(update(AGENT_STATE).where(AGENT_STATE.c.user_id.in_(ids)).values(last_seen_at=now))
+        # Made offline while a socket here was open (passes stalled past the grace period,
+        # a slow database): they are here, so back to what they chose.
+        for user_id, chosen in conn.execute(select(AGENT_STATE.c.user_id, AGENT_STATE.c.chosen).where(
+                AGENT_STATE.c.user_id.in_(ids), AGENT_STATE.c.status == Presence.offline.value)).all():
+            if (event := change(tx, user_id, Presence(chosen), PresenceCause.back, now)) is not None:
+                changes.append(event)
     stale = conn.execute(select(AGENT_STATE.c.user_id).where(
         AGENT_STATE.c.status != Presence.offline.value,
         (AGENT_STATE.c.last_seen_at.is_(None)) | (AGENT_STATE.c.last_seen_at < now - grace))).scalars().all()
