@@ -30,22 +30,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 
 from inbox import queries
 from inbox.actions import presence
-from inbox.actions.common import _conversation, _log
+from inbox.actions.common import _log
 from inbox.actions.context import Context
-from inbox.actions.notifications import notify
-from inbox.domain import routing
+from inbox.actions.notifications import PREVIEW_CHARS, notify
+from inbox.domain import routing, serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid, NotFound
-from inbox.domain.events import CONVERSATION_ASSIGNED
+from inbox.domain.events import CONVERSATION_ASSIGNED, NOTIFICATION_CREATED, personal_scopes
 from inbox.domain.models import NotificationKind, Role
 from inbox.domain.routing import Mode, Presence
-from inbox.domain.tables import AGENT_STATE, CONVERSATIONS, INBOXES, MESSAGES, TEAMS, USERS
+from inbox.domain.tables import AGENT_STATE, CONV_EVENTS, CONVERSATIONS, INBOXES, MESSAGES, NOTIFICATIONS, TEAMS, USERS
 from inbox.queries.routing import OPEN, PRIORITY_RANK, Agent, Snapshot
 from inbox.storage.db import Tx
+from inbox.storage.prepared import Prepared
 
 ADVISORY_KEY = 0x726F757465  # "route": one pass at a time across processes (PostgreSQL)
 MAX_PER_PASS = 500  # assignments per transaction; a pass that hits it runs again at once
@@ -97,38 +98,89 @@ def _explain(policy: routing.Policy, agent: Agent, weight: float) -> str:
     return f"{mode}, {routing.load_text(agent.load + weight, agent.capacity_for(policy))}"
 
 
-def _give(tx: Tx, snap: Snapshot, conv: Any, agent: Agent | None, now: datetime, reason: str,
-          data: dict[str, Any], *, only_if_unassigned: bool) -> bool:
-    """Assign ``conv`` to ``agent`` (None: back to the queue) as routing, if it is still as
-    read (a conditional update); log it with its reason, push it, tell the agent."""
-    conn = tx.conn
-    cond = [CONVERSATIONS.c.id == conv.id, CONVERSATIONS.c.status.in_(OPEN)]
-    cond.append(CONVERSATIONS.c.assignee_id.is_(None) if only_if_unassigned
-                else CONVERSATIONS.c.assignee_id == conv.assignee_id)
-    values: dict[str, Any] = {"assignee_id": agent.id if agent else None, "updated_at": now,
-                              "assigned_by": "routing" if agent else None, "assigned_at": now if agent else None}
-    if conn.execute(update(CONVERSATIONS).where(*cond).values(**values)).rowcount != 1:
-        return False  # someone else took it, or it was resolved, meanwhile
-    before = conv.assignee_id
-    weight = snap.weight(conv.last_inbound_inbox_id)
-    if before is not None and before in snap.agents:
-        snap.agents[before].load -= weight
-    if agent is not None:
-        agent.load += weight
-        agent.last_assigned_at = now
-    to = agent.id if agent else None
-    kind = "unassigned" if to is None else ("reassigned" if before is not None else "assigned")
-    log = {"from_user_id": before, "to_user_id": to, "from_team_id": conv.team_id, "to_team_id": conv.team_id,
-           "by": "routing", "reason": reason, **data}
-    _log(tx, conv.id, kind, None, log, now)
-    updated = _conversation(conn, conv.id)
-    scopes = sorted(set(conversation_scopes(before, conv.team_id)) | set(conversation_scopes(to, conv.team_id)))
-    tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": None, "previous_assignee_id": before,
-                                    "previous_team_id": conv.team_id,
-                                    "routing": {"reason": reason, **data}}, scopes)
-    if agent is not None:
-        notify(tx, agent.id, NotificationKind.assigned, conv.id, now, preview=updated["last_message_preview"] or "")
-    return True
+# The writes of a move, compiled once and run on the driver's cursor (inbox/storage/prepared.py):
+# a burst of 2,000 assignments is 6,000 statements, and SQLAlchemy's per-statement work
+# would cost ten times what the database does (bench/routing.py).
+_OPEN_NOW = or_(CONVERSATIONS.c.status == "open", CONVERSATIONS.c.status == "pending")
+_MOVE_VALUES: dict[str, Any] = {"assignee_id": bindparam("b_to"), "assigned_by": bindparam("b_by"),
+                                "assigned_at": bindparam("b_at"), "updated_at": bindparam("b_now")}
+_CLAIM = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id"), _OPEN_NOW,
+                                              CONVERSATIONS.c.assignee_id.is_(None)).values(_MOVE_VALUES))
+_MOVE = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id"), _OPEN_NOW,
+                                             CONVERSATIONS.c.assignee_id == bindparam("b_from")).values(_MOVE_VALUES))
+_LOG = Prepared(insert(CONV_EVENTS).values({c: bindparam(c) for c in
+                                            ("conversation_id", "kind", "actor_id", "data", "created_at")}))
+_NOTIFY = Prepared(insert(NOTIFICATIONS).values({c: bindparam(c) for c in (
+    "user_id", "kind", "conversation_id", "actor_id", "message_id", "note_id", "preview", "created_at", "read_at")})
+    .returning(NOTIFICATIONS.c.id))
+
+
+@dataclass
+class _Move:
+    conv: Any
+    agent: Agent | None
+    reason: str
+    data: dict[str, Any]
+
+
+class _Moves:
+    """Routing's moves in one pass: each is claimed at once (a conditional update: still
+    unassigned, or still its agent's, and still open), so what the pass reads next sees it;
+    ``flush`` then writes their timeline rows, live events and notifications, reading the
+    moved conversations once."""
+
+    def __init__(self, tx: Tx, snap: Snapshot, now: datetime) -> None:
+        self.tx, self.snap, self.now = tx, snap, now
+        self.done: list[_Move] = []
+
+    def give(self, conv: Any, agent: Agent | None, reason: str, data: dict[str, Any], *,
+             only_if_unassigned: bool) -> bool:
+        """Give ``conv`` to ``agent`` (None: back to the queue), if it is still as read."""
+        values = {"b_id": conv.id, "b_to": agent.id if agent else None, "b_by": "routing" if agent else None,
+                  "b_at": self.now if agent else None, "b_now": self.now}
+        if only_if_unassigned:
+            claimed = _CLAIM.execute(self.tx.conn, values).rowcount == 1
+        else:
+            claimed = _MOVE.execute(self.tx.conn, {**values, "b_from": conv.assignee_id}).rowcount == 1
+        if not claimed:
+            return False  # someone else took it, or it was resolved, meanwhile
+        weight = self.snap.weight(conv.last_inbound_inbox_id)
+        if conv.assignee_id in self.snap.agents:
+            self.snap.agents[conv.assignee_id].load -= weight
+        if agent is not None:
+            agent.load += weight
+            agent.last_assigned_at = self.now
+        self.done.append(_Move(conv, agent, reason, data))
+        return True
+
+    def flush(self) -> None:
+        if not self.done:
+            return
+        tx, conn, now = self.tx, self.tx.conn, self.now
+        convs = queries.get_conversations(conn, [m.conv.id for m in self.done])
+        wanting = self.snap.wants_assigned
+        for move in self.done:
+            conv, before = move.conv, move.conv.assignee_id
+            to = move.agent.id if move.agent else None
+            kind = "unassigned" if to is None else ("reassigned" if before is not None else "assigned")
+            _LOG.execute(conn, {"conversation_id": conv.id, "kind": kind, "actor_id": None, "created_at": now, "data": {
+                "from_user_id": before, "to_user_id": to, "from_team_id": conv.team_id, "to_team_id": conv.team_id,
+                "by": "routing", "reason": move.reason, **move.data}})
+            updated = convs[conv.id]
+            scopes = sorted(set(conversation_scopes(before, conv.team_id)) | set(conversation_scopes(to, conv.team_id)))
+            tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": None, "previous_assignee_id": before,
+                                            "previous_team_id": conv.team_id,
+                                            "routing": {"reason": move.reason, **move.data}}, scopes)
+            if to is not None and wanting.get(to, True):
+                row: dict[str, Any] = {
+                    "user_id": to, "kind": NotificationKind.assigned.value, "conversation_id": conv.id,
+                    "actor_id": None, "message_id": None, "note_id": None,
+                    "preview": (updated["last_message_preview"] or "")[:PREVIEW_CHARS], "created_at": now,
+                    "read_at": None}
+                row["id"] = _NOTIFY.scalar(conn, row)
+                tx.emit(NOTIFICATION_CREATED, {"notification": serialize.notification_dict(
+                    {**row, "actor_name": None, "contact_name": updated["contact"]["name"]})}, personal_scopes(to))
+        self.done = []
 
 
 _CONV_COLUMNS = (CONVERSATIONS.c.id, CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.team_id,
@@ -143,6 +195,7 @@ def _in_scope(inboxes: list[int], teams: list[int]) -> Any:
 
 def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int], result: PassResult) -> None:
     conn = tx.conn
+    moves = _Moves(tx, snap, now)
     absent = [a.id for a in snap.agents.values() if a.status != Presence.online.value] + list(snap.inactive)
     inboxes, teams = snap.routed_scope()
     rows: list[Any] = []
@@ -165,8 +218,8 @@ def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int],
         if agent is None:
             if conv.assignee_id in snap.inactive:  # deactivated: gone for good, whoever assigned it
                 reason = f"returned to queue: {snap.inactive[conv.assignee_id]} was deactivated"
-                if _give(tx, snap, conv, None, now, reason, {"cause": "deactivated", "agent_id": conv.assignee_id},
-                         only_if_unassigned=False):
+                if moves.give(conv, None, reason, {"cause": "deactivated", "agent_id": conv.assignee_id},
+                              only_if_unassigned=False):
                     result.returned += 1
             continue
         name = agent.name
@@ -193,8 +246,9 @@ def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int],
             data = {"cause": "at_capacity", "agent_id": agent.id, "weight": weight}
         else:
             continue
-        if _give(tx, snap, conv, None, now, reason, data, only_if_unassigned=False):
+        if moves.give(conv, None, reason, data, only_if_unassigned=False):
             result.returned += 1
+    moves.flush()
 
 
 def _leads(snap: Snapshot, team_id: int | None) -> list[int]:
@@ -211,6 +265,7 @@ def _no_replies(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -> No
     if not minutes:
         return
     earliest = now - timedelta(minutes=min(minutes))
+    moves = _Moves(tx, snap, now)
     rows = conn.execute(select(*_CONV_COLUMNS).where(
         CONVERSATIONS.c.assigned_by == "routing", CONVERSATIONS.c.status == "open",
         CONVERSATIONS.c.waiting_since <= earliest, CONVERSATIONS.c.assigned_at <= earliest,
@@ -237,9 +292,8 @@ def _no_replies(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -> No
         if other is not None:
             reason = (f"reassigned by routing to {other.name}: {name} had not replied for {waited}; "
                       f"{_explain(policy, other, weight)}")
-            if _give(tx, snap, conv, other, now, reason, {"cause": "no_reply", "mode": policy["mode"],
-                                                          "agent_id": other.id, "previous_agent_id": conv.assignee_id},
-                     only_if_unassigned=False):
+            if moves.give(conv, other, reason, {"cause": "no_reply", "mode": policy["mode"], "agent_id": other.id,
+                                                "previous_agent_id": conv.assignee_id}, only_if_unassigned=False):
                 result.reassigned += 1
             continue
         # Told once for this wait and assignment (a reassignment starts a timer of its own).
@@ -250,6 +304,7 @@ def _no_replies(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -> No
         for lead in _leads(snap, conv.team_id):
             notify(tx, lead, NotificationKind.no_reply, conv.id, now, preview=f"{name} has not replied for {waited}")
             result.notified += 1
+    moves.flush()
 
 
 def _assign_waiting(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -> None:
@@ -266,6 +321,7 @@ def _assign_waiting(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -
     teams_any = sorted(staffed & set(routed_teams))
     teams_inherit = sorted(staffed - own_mode)
     inboxes_ok = [i for i in routed_inboxes if online.intersection(a.id for a in snap.pool(i, None)[0])]
+    moves = _Moves(tx, snap, now)
     c = CONVERSATIONS.c
     where = [c.assignee_id.is_(None), c.status.in_(OPEN),
              or_(c.team_id.in_(teams_any),
@@ -292,14 +348,15 @@ def _assign_waiting(tx: Tx, snap: Snapshot, now: datetime, result: PassResult) -
         reason = f"assigned by routing to {agent.name}: {_explain(policy, agent, weight)}"
         data = {"mode": policy["mode"], "agent_id": agent.id, "load": round(agent.load + weight, 3),
                 "capacity": agent.capacity_for(policy)}
-        if _give(tx, snap, conv, agent, now, reason, data, only_if_unassigned=True):
+        if moves.give(conv, agent, reason, data, only_if_unassigned=True):
             result.assigned += 1
             if result.assigned >= MAX_PER_PASS:
                 result.more = True
                 break
-    touched = [a for a in snap.agents.values() if a.last_assigned_at == now]
-    for agent in touched:
-        conn.execute(update(AGENT_STATE).where(AGENT_STATE.c.user_id == agent.id).values(last_assigned_at=now))
+    moves.flush()
+    touched = [a.id for a in snap.agents.values() if a.last_assigned_at == now]
+    if touched:
+        conn.execute(update(AGENT_STATE).where(AGENT_STATE.c.user_id.in_(touched)).values(last_assigned_at=now))
 
 
 def route(tx: Tx, now: datetime, grace: timedelta, connected: Collection[int] = (),
@@ -310,6 +367,8 @@ def route(tx: Tx, now: datetime, grace: timedelta, connected: Collection[int] = 
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
     result = PassResult()
     result.presence = presence.sweep(tx, connected, now, grace)
+    if not queries.anything_routed(conn):
+        return result  # every inbox and team assigns by hand: nothing more to do
     snap = queries.routing_snapshot(conn)
     _handbacks(tx, snap, now, reopened, result)
     _no_replies(tx, snap, now, result)

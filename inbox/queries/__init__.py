@@ -9,6 +9,7 @@ from inbox.queries.contacts import likely_duplicates as likely_duplicates
 from inbox.queries.contacts import merge_preview as merge_preview
 from inbox.queries.contacts import search_contacts as search_contacts
 from inbox.queries.conversations import get_conversation as get_conversation
+from inbox.queries.conversations import get_conversations as get_conversations
 from inbox.queries.conversations import list_conversations as list_conversations
 from inbox.queries.conversations import open_loads as open_loads
 from inbox.queries.conversations import reply_channels as reply_channels
@@ -46,6 +47,7 @@ from inbox.queries.notifications import get_preferences as get_preferences
 from inbox.queries.notifications import list_notifications as list_notifications
 from inbox.queries.notifications import unread_conversations as unread_conversations
 from inbox.queries.notifications import unread_notifications as unread_notifications
+from inbox.queries.routing import anything_routed as anything_routed
 from inbox.queries.routing import describe_agent as describe_agent
 from inbox.queries.routing import list_agents as list_agents
 from inbox.queries.routing import presence_history as presence_history

@@ -38,6 +38,14 @@ def get_conversation(conn: Connection, conversation_id: int) -> Conversation | N
     return with_labels(conn, [row])[0] if row is not None else None
 
 
+def get_conversations(conn: Connection, ids: Sequence[int]) -> dict[int, Conversation]:
+    """Several conversations by id, in two reads (the rows, their labels)."""
+    if not ids:
+        return {}
+    rows = conn.execute(_conversation_select().where(CONVERSATIONS.c.id.in_(sorted(set(ids))))).all()
+    return {c["id"]: c for c in with_labels(conn, rows)}
+
+
 def _labelled(label_id: int) -> Any:
     return CONVERSATIONS.c.id.in_(select(CONVERSATION_LABELS.c.conversation_id)
                                   .where(CONVERSATION_LABELS.c.label_id == label_id))

@@ -6,21 +6,24 @@ not assigned, and an agent's presence history.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from inbox.domain import routing, serialize
 from inbox.domain.models import Role
 from inbox.domain.routing import Mode, Policy, Presence
+from inbox.storage.prepared import Prepared, as_utc
 from inbox.domain.tables import (
     AGENT_STATE,
     CONVERSATIONS,
     INBOXES,
     MEMBERS,
+    PREFERENCES,
     PRESENCE_CHANGES,
     TEAMS,
     USERS,
@@ -55,6 +58,7 @@ class Snapshot:
     teams: dict[int, dict[str, Any]]  # id -> name, routing, members (list of user ids)
     agents: dict[int, Agent]  # active users
     inactive: dict[int, str] = field(default_factory=dict)  # deactivated users: id -> name
+    wants_assigned: dict[int, bool] = field(default_factory=dict)  # their "assigned" notification preference
 
     def policy(self, inbox_id: int | None, team_id: int | None) -> Policy:
         inbox = self.inboxes.get(inbox_id) if inbox_id is not None else None
@@ -89,40 +93,75 @@ class Snapshot:
         return inboxes, teams
 
 
+# A pass reads every user and every open assigned conversation: through the driver's
+# cursor (inbox/storage/prepared.py), which costs a tenth of SQLAlchemy's result rows.
+_POLICIES = Prepared(select(INBOXES.c.id, INBOXES.c.name, INBOXES.c.kind, INBOXES.c.routing)
+                     .where(INBOXES.c.deleted_at.is_(None)))
+_TEAMS = Prepared(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.routing))
+_USERS = Prepared(select(USERS.c.id, USERS.c.name, USERS.c.email, USERS.c.role, USERS.c.active, AGENT_STATE.c.status,
+                         AGENT_STATE.c.since, AGENT_STATE.c.chosen, AGENT_STATE.c.capacity,
+                         AGENT_STATE.c.last_assigned_at, AGENT_STATE.c.last_seen_at, PREFERENCES.c.notify_assigned)
+                  .select_from(USERS.outerjoin(AGENT_STATE, AGENT_STATE.c.user_id == USERS.c.id)
+                               .outerjoin(PREFERENCES, PREFERENCES.c.user_id == USERS.c.id)).order_by(USERS.c.id))
+_MEMBERS = Prepared(select(MEMBERS.c.team_id, MEMBERS.c.user_id))
+_OPEN_STATUS = or_(CONVERSATIONS.c.status == "open", CONVERSATIONS.c.status == "pending")
+_LOAD_KEYS = (CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.last_inbound_inbox_id, CONVERSATIONS.c.channel)
+_LOADS = Prepared(select(*_LOAD_KEYS, func.count()).where(_OPEN_STATUS, CONVERSATIONS.c.assignee_id.is_not(None))
+                  .group_by(*_LOAD_KEYS))
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column read through the cursor: text on SQLite, already decoded on PostgreSQL."""
+    if value is None:
+        return {}
+    return dict(json.loads(value) if isinstance(value, (str, bytes)) else value)
+
+
+def _when(value: Any) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def anything_routed(conn: Connection) -> bool:
+    """Whether any inbox or team routes (a mode other than manual): else a pass has
+    nothing to do but presence."""
+    policies = [_json(r[3]) for r in _POLICIES.execute(conn, {}).fetchall()] + \
+        [_json(r[2]) for r in _TEAMS.execute(conn, {}).fetchall()]
+    return any(p.get("mode") not in (None, Mode.manual.value) for p in policies)
+
+
 def routing_snapshot(conn: Connection) -> Snapshot:
-    inboxes = {r.id: {"name": r.name, "kind": r.kind, "routing": r.routing or {}} for r in conn.execute(
-        select(INBOXES.c.id, INBOXES.c.name, INBOXES.c.kind, INBOXES.c.routing).where(INBOXES.c.deleted_at.is_(None)))}
-    teams: dict[int, dict[str, Any]] = {r.id: {"name": r.name, "routing": r.routing or {}, "members": []}
-                                        for r in conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.routing))}
+    inboxes = {r[0]: {"name": r[1], "kind": r[2], "routing": _json(r[3])}
+               for r in _POLICIES.execute(conn, {}).fetchall()}
+    teams: dict[int, dict[str, Any]] = {r[0]: {"name": r[1], "routing": _json(r[2]), "members": []}
+                                        for r in _TEAMS.execute(conn, {}).fetchall()}
     agents: dict[int, Agent] = {}
     inactive: dict[int, str] = {}
-    rows = conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email, USERS.c.role, USERS.c.active, AGENT_STATE)
-                        .select_from(USERS.outerjoin(AGENT_STATE, AGENT_STATE.c.user_id == USERS.c.id))
-                        .order_by(USERS.c.id))
-    for r in rows:
-        if not r.active:
-            inactive[r.id] = r.name or r.email
+    wants: dict[int, bool] = {}
+    for (uid, name, email, role, active, status, since, chosen, capacity, last_assigned, last_seen,
+         notify_assigned) in _USERS.execute(conn, {}).fetchall():
+        if not active:
+            inactive[uid] = name or email
             continue
-        agents[r.id] = Agent(r.id, r.name or r.email, r.role, status=r.status or Presence.offline.value,
-                             since=r.since, chosen=r.chosen or Presence.online.value, capacity=r.capacity,
-                             last_assigned_at=r.last_assigned_at, last_seen_at=r.last_seen_at)
-    for team_id, user_id in conn.execute(select(MEMBERS.c.team_id, MEMBERS.c.user_id)):
+        agents[uid] = Agent(uid, name or email, role, status=status or Presence.offline.value, since=_when(since),
+                            chosen=chosen or Presence.online.value, capacity=capacity,
+                            last_assigned_at=_when(last_assigned), last_seen_at=_when(last_seen))
+        wants[uid] = notify_assigned is None or bool(notify_assigned)
+    for team_id, user_id in _MEMBERS.execute(conn, {}).fetchall():
         if team_id in teams:
             teams[team_id]["members"].append(user_id)
         if user_id in agents:
             agents[user_id].team_ids.add(team_id)
+    for row in teams.values():
+        row["members"].sort()
     weights = {i: routing.effective(row["routing"], None)["weight"] for i, row in inboxes.items()}
-    for assignee, inbox_id, channel, count in conn.execute(
-            select(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.last_inbound_inbox_id, CONVERSATIONS.c.channel,
-                   func.count()).where(CONVERSATIONS.c.status.in_(OPEN), CONVERSATIONS.c.assignee_id.is_not(None))
-            .group_by(CONVERSATIONS.c.assignee_id, CONVERSATIONS.c.last_inbound_inbox_id, CONVERSATIONS.c.channel)):
+    for assignee, inbox_id, channel, count in _LOADS.execute(conn, {}).fetchall():
         agent = agents.get(assignee)
         if agent is None:
             continue
         agent.load += count * weights.get(inbox_id, routing.DEFAULTS["weight"])
         key = channel or "none"
         agent.open_by_channel[key] = agent.open_by_channel.get(key, 0) + count
-    return Snapshot(inboxes, teams, agents, inactive)
+    return Snapshot(inboxes, teams, agents, inactive, wants)
 
 
 def display_capacity(snap: Snapshot, agent: Agent, pools: dict[int, set[int]] | None = None) -> int:
