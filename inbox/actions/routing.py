@@ -72,24 +72,34 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h"
 
 
-def _rank(agent: Agent) -> tuple[float, int]:
-    """Least recently assigned first (never assigned: first of all)."""
-    return (agent.last_assigned_at.timestamp() if agent.last_assigned_at else 0.0, agent.id)
+ONLINE = Presence.online.value
 
 
 def pick(snap: Snapshot, policy: routing.Policy, pool: Iterable[Agent], weight: float,
          exclude: int | None = None) -> Agent | None:
-    """The agent a conversation goes to under ``policy``, or None when nobody is eligible."""
+    """The agent a conversation goes to under ``policy``, or None when nobody is eligible:
+    round robin, the one assigned least recently; balanced, the least loaded, ties to the
+    one assigned least recently. (The hot loop of a burst: plain comparisons.)"""
     best: Agent | None = None
-    best_key: tuple[Any, ...] = ()
+    best_load = best_rank = 0.0
+    balanced = policy["mode"] != Mode.round_robin
+    default_capacity = policy["capacity"]
     for agent in pool:
-        if agent.status != Presence.online.value or agent.id == exclude:
+        if agent.status != ONLINE or agent.id == exclude:
             continue
-        if not routing.fits(agent.load, weight, agent.capacity_for(policy)):
+        load = agent.load
+        capacity = agent.capacity if agent.capacity is not None else default_capacity
+        if load + weight > capacity + 1e-9:  # routing.fits, inline
             continue
-        key = (_rank(agent),) if policy["mode"] == Mode.round_robin else (round(agent.load, 6), _rank(agent))
-        if best is None or key < best_key:
-            best, best_key = agent, key
+        rank = agent.rank
+        if best is None:
+            better = True
+        elif balanced and abs(load - best_load) > 1e-9:
+            better = load < best_load
+        else:
+            better = rank < best_rank or (rank == best_rank and agent.id < best.id)
+        if better:
+            best, best_load, best_rank = agent, load, rank
     return best
 
 

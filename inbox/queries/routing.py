@@ -29,24 +29,40 @@ from inbox.domain.tables import (
     USERS,
 )
 
+ONLINE = Presence.online.value
 OPEN = ("open", "pending")  # the statuses that count towards a load and wait in the queue
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3, "none": 4}
 
 
-@dataclass
+@dataclass(eq=False)
 class Agent:
     id: int
     name: str
     role: str
     status: str = Presence.offline.value
-    since: datetime | None = None
     chosen: str = Presence.online.value
     capacity: int | None = None  # their own; None: the policy's
     last_assigned_at: datetime | None = None
-    last_seen_at: datetime | None = None
     team_ids: set[int] = field(default_factory=set)
     load: float = 0.0  # weighted open conversations
     open_by_channel: dict[str, int] = field(default_factory=dict)
+    # As read (text on SQLite): parsed when asked for, since most passes never look.
+    since_raw: Any = None
+    last_seen_raw: Any = None
+    last_assigned_raw: Any = None  # parsed into last_assigned_at for those online only
+
+    @property
+    def since(self) -> datetime | None:
+        return _when(self.since_raw)
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        return _when(self.last_seen_raw)
+
+    @property
+    def rank(self) -> float:
+        """When routing last gave them one (0: never): round robin and ties go to the lowest."""
+        return self.last_assigned_at.timestamp() if self.last_assigned_at else 0.0
 
     def capacity_for(self, policy: Policy) -> int:
         return self.capacity if self.capacity is not None else policy["capacity"]
@@ -59,11 +75,19 @@ class Snapshot:
     agents: dict[int, Agent]  # active users
     inactive: dict[int, str] = field(default_factory=dict)  # deactivated users: id -> name
     wants_assigned: dict[int, bool] = field(default_factory=dict)  # their "assigned" notification preference
+    # Worked out once per pass: a burst asks the same few questions thousands of times.
+    _policies: dict[tuple[int | None, int | None], Policy] = field(default_factory=dict)
+    _pools: dict[tuple[int | None, int | None], tuple[list[Agent], str]] = field(default_factory=dict)
 
     def policy(self, inbox_id: int | None, team_id: int | None) -> Policy:
+        key = (inbox_id, team_id)
+        if (known := self._policies.get(key)) is not None:
+            return known
         inbox = self.inboxes.get(inbox_id) if inbox_id is not None else None
         team = self.teams.get(team_id) if team_id is not None else None
-        return routing.effective(inbox["routing"] if inbox else None, team["routing"] if team else None)
+        policy = routing.effective(inbox["routing"] if inbox else None, team["routing"] if team else None)
+        self._policies[key] = policy
+        return policy
 
     def weight(self, inbox_id: int | None) -> float:
         return self.policy(inbox_id, None)["weight"]
@@ -72,6 +96,12 @@ class Snapshot:
         """Who may take a conversation, and a name for them (for reasons): the members of
         its team; without a team, the members of its inbox's teams; without those, every
         active agent."""
+        key = (inbox_id, team_id if team_id in self.teams else None)
+        if (known := self._pools.get(key)) is None:
+            known = self._pools[key] = self._pool(*key)
+        return known
+
+    def _pool(self, inbox_id: int | None, team_id: int | None) -> tuple[list[Agent], str]:
         if team_id is not None and team_id in self.teams:
             team = self.teams[team_id]
             return [self.agents[u] for u in team["members"] if u in self.agents], f"team {team['name']}"
@@ -142,9 +172,11 @@ def routing_snapshot(conn: Connection) -> Snapshot:
         if not active:
             inactive[uid] = name or email
             continue
-        agents[uid] = Agent(uid, name or email, role, status=status or Presence.offline.value, since=_when(since),
+        online = status == ONLINE
+        agents[uid] = Agent(uid, name or email, role, status=status or Presence.offline.value,
                             chosen=chosen or Presence.online.value, capacity=capacity,
-                            last_assigned_at=_when(last_assigned), last_seen_at=_when(last_seen))
+                            last_assigned_at=_when(last_assigned) if online else None, since_raw=since,
+                            last_seen_raw=last_seen, last_assigned_raw=last_assigned)
         wants[uid] = notify_assigned is None or bool(notify_assigned)
     for team_id, user_id in _MEMBERS.execute(conn, {}).fetchall():
         if team_id in teams:
@@ -190,7 +222,8 @@ def describe_agent(snap: Snapshot, agent: Agent, pools: dict[int, set[int]] | No
             "load": round(agent.load, 3), "open": sum(agent.open_by_channel.values()),
             "open_by_channel": dict(sorted(agent.open_by_channel.items())),
             "can_take_more": agent.status == Presence.online.value and routing.fits(agent.load, 1.0, capacity),
-            "team_ids": sorted(agent.team_ids), "last_assigned_at": serialize.iso(agent.last_assigned_at)}
+            "team_ids": sorted(agent.team_ids),
+            "last_assigned_at": serialize.iso(agent.last_assigned_at or _when(agent.last_assigned_raw))}
 
 
 def list_agents(conn: Connection) -> list[dict[str, Any]]:
