@@ -43,10 +43,21 @@ def _agent(page: Page, live: Live, who: str) -> Any:
     return page.locator(f".agent-card[data-agent='{live.users[who]['id']}']")
 
 
+# The page's own promise, run through the DevTools protocol (a wait_for_function polls by eval,
+# which the page's Content-Security-Policy refuses).
+SOCKET_OPEN = """new Promise(done => (function check() {
+  if (window.inboxSocket && window.inboxSocket.readyState === 1) done(true); else setTimeout(check, 20);
+})())"""
+
+
+async def socket_open(page: Page) -> None:
+    await page.evaluate(SOCKET_OPEN)
+
+
 async def _board(browser: Browser, live: Live, **context: Any) -> Page:
     page = await login(browser, live, "lead", **context)
     await page.goto(live.url + "/queue")
-    await page.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    await socket_open(page)
     return page
 
 
@@ -165,7 +176,7 @@ async def test_settings_keep_the_socket_and_report_activity(live: Live, browser:
     watcher = await live.events("lead")
     page = await login(browser, live, "agent")
     await page.goto(live.url + "/settings")
-    await page.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    await socket_open(page)
     me = live.users["agent"]["id"]
 
     def presence(status: str, cause: str) -> Any:
@@ -206,3 +217,50 @@ async def test_settings_save_away_after_minutes(live: Live, browser: Browser) ->
     shown = await live.client.get(r.headers["location"])
     assert "a whole number of minutes from 1 to 480" in shown.text
     assert "not answered in time" not in shown.text  # an agent is not offered the leads' kind
+
+
+async def test_routings_decisions_read_as_such_in_the_timeline(live: Live) -> None:
+    await _route(live, mode="balanced", capacity=2)
+    agent = await live.events("agent")  # online: routing gives them the conversation
+    assert (await live.sms("+15557654321", "hello")).status_code == 200
+    ev = await agent.next(lambda e: e["type"] == "conversation.assigned" and "routing" in e["data"])
+    await form_login(live.client, "lead")
+    page = await live.client.get(f"/inbox?tab=all&c={ev['data']['conversation']['id']}")
+    assert 'class="event routing"' in page.text
+    assert "Routing: assigned to Agent: balanced, 1 of 2 open" in page.text
+    await agent.close()
+
+
+async def test_on_a_phone_the_agents_fold_above_the_cards(live: Live, browser: Browser) -> None:
+    conv = await _waiting(live, "+15557654321", "hello from a phone")
+    page = await _board(browser, live, viewport={"width": 390, "height": 844})
+    agents = page.locator("#board-agents")
+    await expect(agents).not_to_have_attribute("open", "")  # folded: the waiting come first
+    await expect(_card(page, conv["id"])).to_be_in_viewport()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await agents.locator("summary").click()
+    await expect(_agent(page, live, "agent")).to_be_visible()
+    await live.sms("+15551112222", "another")  # a live refresh keeps it open
+    await expect(page.locator(".qcard")).to_have_count(2)
+    await expect(agents).to_have_attribute("open", "")
+
+
+async def test_the_board_and_the_status_menu_pass_axe(live: Live, browser: Browser) -> None:
+    from tests.test_accessibility import _axe
+
+    await _route(live, mode="balanced", capacity=1)
+    agent = await live.events("agent")
+    await _waiting(live, "+15551110001", "taken by routing")
+    conv = await _waiting(live, "+15551110002", "waits: everyone is at capacity")
+    page = await _board(browser, live)
+    await _card(page, conv["id"]).get_by_role("checkbox").check()
+    found = await _axe(page, "/queue")
+    await _card(page, conv["id"]).locator(".assign-menu summary").click()
+    found += await _axe(page, "/queue assign menu")
+    await page.keyboard.press("Escape")
+    await page.locator("#user-menu summary").click()
+    found += await _axe(page, "/queue user menu")
+    await page.emulate_media(color_scheme="dark")
+    found += await _axe(page, "/queue dark")
+    assert not found, "\n".join(found)
+    await agent.close()

@@ -533,14 +533,17 @@ async def _queue(request: Request, viewer: Viewer, team: Any, reason: Any, messa
     board = await ctx.db.read(read)
     team_id = parse_id(str(team or ""))
     team_id = team_id if any(t["id"] == team_id for t in board["teams"]) else None
-    reason = reason if reason in REASONS else ""
     waiting, agents = board["waiting"], board["agents"]
     if team_id is not None:
         waiting = [c for c in waiting if c["team_id"] == team_id]
         agents = [a for a in agents if team_id in a["team_ids"]]
-    counts = {code: sum(1 for c in waiting if c["reason"] == code) for code in REASONS}
-    groups = [(code, label, [c for c in waiting if c["reason"] == code]) for code, label in REASONS.items()
-              if counts[code] and reason in ("", code)]
+    by_reason: dict[str, list[dict[str, Any]]] = {}
+    for c in waiting:
+        by_reason.setdefault(c["reason"], []).append(c)
+    labels = {**REASONS, **{code: code.replace("_", " ").capitalize() for code in by_reason if code not in REASONS}}
+    reason = reason if reason in labels else ""
+    counts = {code: len(by_reason.get(code, [])) for code in labels}
+    groups = [(code, label, by_reason[code]) for code, label in labels.items() if counts[code] and reason in ("", code)]
     for a in agents:
         a["load_text"] = routing.load_text(a["load"], a["capacity"])
         a["load_percent"] = 100 if a["capacity"] <= 0 else min(100, round(100 * a["load"] / a["capacity"]))
@@ -550,7 +553,7 @@ async def _queue(request: Request, viewer: Viewer, team: Any, reason: Any, messa
         chosen = {k: v for k, v in {**filters, **change}.items() if v not in (None, "")}
         return "/queue" + ("?" + urlencode(chosen) if chosen else "")
     reason_links = [("", "All", len(waiting), href(reason=""))] + [
-        (code, label, counts[code], href(reason=code)) for code, label in REASONS.items() if counts[code]]
+        (code, label, counts[code], href(reason=code)) for code, label in labels.items() if counts[code]]
     return {"viewer": viewer, "presence": board["presence"], "channels": _channels(request), "groups": groups,
             "reason_links": reason_links, "shown": sum(len(g[2]) for g in groups),
             "total_waiting": board["total_waiting"], "agents": agents, "teams": board["teams"],

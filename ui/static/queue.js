@@ -94,11 +94,9 @@
     if (el.id === "board-waiting" || el.id === "board-agents") scrolls[el.id] = el.scrollTop;
   }, true);
 
-  // A card's "Assign to…" gets the choices when it opens; the agents' fold is remembered.
-  document.addEventListener("toggle", function (e) {
-    var d = e.target;
-    if (d.id === "board-agents") { folded = !d.open; return; }
-    if (!(d instanceof HTMLDetailsElement) || !d.classList.contains("assign-menu") || !d.open) return;
+  // A card's "Assign to…" gets the choices as it opens: on the click (or Enter) that opens it,
+  // before ui.js measures where the panel fits; or when a refresh opens it again (keepOpen).
+  function fill(d) {
     var panel = d.querySelector(".menu-panel"), options = document.getElementById("assign-options");
     if (!panel || !options || panel.dataset.filled) return;
     var form = options.content.firstElementChild.cloneNode(true);
@@ -106,7 +104,18 @@
     panel.replaceChildren(form);
     panel.dataset.filled = "1";
     htmx.process(panel);
-    if (d.contains(document.activeElement)) { var first = form.querySelector("button"); if (first) first.focus(); }
+  }
+  document.addEventListener("click", function (e) {
+    var summary = e.target.closest && e.target.closest("#queue .assign-menu > summary");
+    if (summary) fill(summary.parentElement);
+  }, true);
+  document.addEventListener("toggle", function (e) {  // the agents' fold is remembered too
+    var d = e.target;
+    if (d.id === "board-agents") { folded = !d.open; return; }
+    if (!(d instanceof HTMLDetailsElement) || !d.classList.contains("assign-menu") || !d.open) return;
+    fill(d);
+    var first = d.querySelector(".menu-panel button");
+    if (first && d.contains(document.activeElement)) first.focus();  // from the keyboard: into the choices
   }, true);
 
   document.addEventListener("htmx:beforeRequest", function (e) {
