@@ -30,7 +30,8 @@ LUCIDE = sorted({
     "circle-alert", "circle-check", "info", "refresh-cw", "moon", "sun", "monitor", "log-out", "keyboard",
     "filter", "more-horizontal", "trash-2", "pencil", "lock", "circle-dot", "arrow-left", "image", "smartphone",
     "plus", "at-sign", "eye", "eye-off", "reply", "external-link", "copy", "download", "menu", "archive",
-    "git-merge", "globe", "volume-2", "volume-x", "loader-circle", "star",
+    "git-merge", "globe", "volume-2", "volume-x", "loader-circle", "star", "route", "grip-vertical", "hourglass",
+    "circle-pause",
 })
 SIMPLE = {"whatsapp": "whatsapp", "messenger": "messenger", "telegram": "telegram"}  # channel kind -> icon
 

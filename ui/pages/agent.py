@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData, UploadFile
@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from inbox import actions, queries
 from inbox.actions.context import Context
+from inbox.domain import routing
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
 from inbox.domain.models import Priority
@@ -188,6 +189,7 @@ async def inbox_page(request: Request) -> Response:
             context["open"] = await _conversation(request, viewer, selected)
         except InboxError:
             context["open"] = None
+    context["presence"] = await request.app.state.ctx.db.read(lambda c: queries.presence_of(c, viewer.user_id))
     return _render(request, "inbox.html", **context)
 
 
@@ -485,54 +487,130 @@ async def viewing(request: Request) -> Response:
     return _render(request, "conversation.html#viewers", viewers=names, open={"conv": {"id": cid}}, beat=True)
 
 
+# The board's groups of waiting conversations (queries.why_waiting's codes), in this order:
+# first what a lead can fix (nobody there to take them), last what routing is about to do.
+REASONS = {"nobody_online": "Nobody online", "at_capacity": "Everyone at capacity", "nobody": "Nobody to take them",
+           "manual": "Assigned by hand", "next": "Next in line"}
+
+
+def waited(seconds: float | None) -> str:
+    """How long a customer has waited, as the board shows it (ui/static/queue.js ticks it
+    on in the same words)."""
+    if seconds is None:
+        return ""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d {minutes // 60 % 24} h"
+
+
+TEMPLATES.filters["waited"] = waited
+
+
 async def queue_page(request: Request) -> Response:
-    """The team lead's view: who is waiting, who is online, who carries how much."""
+    """The team lead's board: who is waiting and why they are not assigned, and the agents
+    with their presence and load; ?team= and ?reason= filter it."""
     viewer = await _viewer(request)
     if viewer is None:
         return _to_login(request)
     if not viewer.sees_all:
         return HTMLResponse("<p>The queue view is for team leads and admins.</p>", status_code=403)
+    q = request.query_params
     return _render(request, "queue.html#queue" if request.headers.get("hx-request") == "true" else "queue.html",
-                   **await _queue(request, viewer))
+                   **await _queue(request, viewer, q.get("team"), q.get("reason"), q.get("done"), q.get("error")))
 
 
-async def _queue(request: Request, viewer: Viewer) -> dict[str, Any]:
+async def _queue(request: Request, viewer: Viewer, team: Any, reason: Any, message: str | None = None,
+                 error: str | None = None) -> dict[str, Any]:
+    ctx = request.app.state.ctx
+
     def read(c: Any) -> dict[str, Any]:
-        return {"waiting": queries.waiting_queue(c), "loads": queries.open_loads(c), "users": queries.list_users(c),
-                "teams": queries.list_teams(c)}
-    data = await request.app.state.ctx.db.read(read)
-    online = request.app.state.online
-    agents = [{**u, "online": u["id"] in online, "load": data["loads"].get(u["id"], 0)}
-              for u in data["users"] if u["active"]]
-    agents.sort(key=lambda a: (not a["online"], a["load"], a["name"]))
-    return {"viewer": viewer, "channels": _channels(request), "waiting": data["waiting"], "agents": agents,
-            "teams": data["teams"], "message": request.query_params.get("done"),
-            "error": request.query_params.get("error")}
+        return {**queries.routing_queue(c, ctx.clock.now()), "presence": queries.presence_of(c, viewer.user_id)}
+    board = await ctx.db.read(read)
+    team_id = parse_id(str(team or ""))
+    team_id = team_id if any(t["id"] == team_id for t in board["teams"]) else None
+    waiting, agents = board["waiting"], board["agents"]
+    if team_id is not None:
+        waiting = [c for c in waiting if c["team_id"] == team_id]
+        agents = [a for a in agents if team_id in a["team_ids"]]
+    by_reason: dict[str, list[dict[str, Any]]] = {}
+    for c in waiting:
+        by_reason.setdefault(c["reason"], []).append(c)
+    labels = {**REASONS, **{code: code.replace("_", " ").capitalize() for code in by_reason if code not in REASONS}}
+    reason = reason if reason in labels else ""
+    counts = {code: len(by_reason.get(code, [])) for code in labels}
+    groups = [(code, label, by_reason[code]) for code, label in labels.items() if counts[code] and reason in ("", code)]
+    for a in agents:
+        a["load_text"] = routing.load_text(a["load"], a["capacity"])
+        a["load_percent"] = 100 if a["capacity"] <= 0 else min(100, round(100 * a["load"] / a["capacity"]))
+    filters = {k: v for k, v in (("team", team_id), ("reason", reason)) if v not in (None, "")}
+
+    def href(**change: Any) -> str:
+        chosen = {k: v for k, v in {**filters, **change}.items() if v not in (None, "")}
+        return "/queue" + ("?" + urlencode(chosen) if chosen else "")
+    reason_links = [("", "All", len(waiting), href(reason=""))] + [
+        (code, label, counts[code], href(reason=code)) for code, label in labels.items() if counts[code]]
+    return {"viewer": viewer, "presence": board["presence"], "channels": _channels(request), "groups": groups,
+            "reason_links": reason_links, "shown": sum(len(g[2]) for g in groups),
+            "total_waiting": board["total_waiting"], "agents": agents, "teams": board["teams"],
+            "team_names": {t["id"]: t["name"] for t in board["teams"]}, "team": team_id, "reason": reason,
+            "filters": filters, "refresh": href(),
+            "message": message, "error": error}
 
 
 async def queue_assign(request: Request) -> Response:
-    """Reassign the checked conversations to one agent or team."""
+    """Assign the checked conversations (or the one dragged onto an agent, or picked in a
+    card's menu) to one agent or team. Without htmx, back to the board (?done=N); with it,
+    the board itself."""
     viewer = await _viewer(request)
     if viewer is None:
         return _to_login(request)
     form = await request.form()
+    filters = {k: str(form[k]) for k in ("team", "reason") if form.get(k)}
+    moved, error = 0, None
     try:
         changes = _assignment(str(form.get("assignee", "")), viewer)
     except InboxError as exc:
-        return RedirectResponse("/queue?" + urlencode({"error": exc.message}), status_code=303)
-    moved = 0
-    for raw in form.getlist("conversation"):
-        try:
-            await actions.assign_conversation(request.app.state.ctx, viewer, form_id(raw, "conversation"), changes)
-            moved += 1
-        except InboxError:
-            continue
-    return RedirectResponse(f"/queue?done={moved}", status_code=303)
+        error = exc.message
+    else:
+        for raw in form.getlist("conversation"):
+            try:
+                await actions.assign_conversation(request.app.state.ctx, viewer, form_id(raw, "conversation"), changes)
+                moved += 1
+            except InboxError:
+                continue
+    if request.headers.get("hx-request") == "true" and viewer.sees_all:
+        return _render(request, "queue.html#queue", **await _queue(
+            request, viewer, filters.get("team"), filters.get("reason"), None if error else str(moved), error))
+    query = {"error": error} if error else {"done": moved}
+    return RedirectResponse("/queue?" + urlencode({**query, **filters}), status_code=303)
+
+
+async def presence_menu(request: Request) -> Response:
+    """The top bar's user menu with the viewer's presence (topbar.html#user_menu): GET it
+    (ui/static/presence.js, when it changes), or POST ``status`` (online or away) from its
+    Online / Away buttons; without htmx, back to the page the form was on."""
+    viewer = await _viewer(request)
+    if viewer is None:
+        return _to_login(request) if request.method == "POST" else Response(status_code=401)
+    ctx = request.app.state.ctx
+    if request.method == "POST":
+        form = await request.form()
+        await actions.choose_presence(ctx, viewer, str(form.get("status", "")))
+        if request.headers.get("hx-request") != "true":
+            back = urlsplit(request.headers.get("referer", ""))
+            same_site = back.netloc == request.url.netloc and back.path.startswith("/")
+            return RedirectResponse((back.path + (f"?{back.query}" if back.query else "")) if same_site else "/inbox",
+                                    status_code=303)
+    presence = await ctx.db.read(lambda c: queries.presence_of(c, viewer.user_id))
+    return _render(request, "topbar.html#user_menu", viewer=viewer, presence=presence)
 
 
 routes = [
-    Route("/queue", queue_page),
-    Route("/queue/assign", queue_assign, methods=["POST"]),
     Route("/", home),
     Route("/login", login_page, methods=["GET"]),
     Route("/inbox", inbox_page),
@@ -550,4 +628,7 @@ routes = [
     Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
     Route("/ui/contacts/search", contact_search),
     Route("/ui/contacts/{id:int}/merge", merge_confirmation),
+    Route("/ui/me/presence", presence_menu, methods=["GET", "POST"]),
+    Route("/queue", queue_page),
+    Route("/queue/assign", queue_assign, methods=["POST"]),
 ]

@@ -23,7 +23,16 @@ from ui.pages.agent import TABS, _render, _to_login, _viewer
 
 PANEL_SIZE = 20
 KIND_LABELS = {"assigned": "Assigned to you", "mentioned": "Mentioned in a note",
-               "new_message": "New message in a conversation of yours", "sla_warning": "SLA warnings"}
+               "new_message": "New message in a conversation of yours", "sla_warning": "SLA warnings",
+               "no_reply": "A conversation routed to someone was not answered in time"}
+AWAY_ERROR = "Set me away after: a whole number of minutes from 1 to 480, or empty for never."
+LEAD_KINDS = {"no_reply"}  # sent to leads only: not offered to agents
+
+
+def _kinds(viewer: Viewer) -> dict[str, str]:
+    """The kinds of notification the settings page offers this user, in NOTIFY_KINDS order."""
+    return {k: KIND_LABELS.get(k, k.replace("_", " ").capitalize()) for k in NOTIFY_KINDS
+            if viewer.sees_all or k not in LEAD_KINDS}
 
 
 async def _state(request: Request, viewer: Viewer, panel: bool) -> dict[str, Any]:
@@ -76,10 +85,10 @@ async def settings_page(request: Request) -> Response:
 
     def read(c: Any) -> dict[str, Any]:
         teams = queries.list_teams(c)
-        return {"prefs": queries.get_preferences(c, viewer.user_id),
+        return {"prefs": queries.get_preferences(c, viewer.user_id), "presence": queries.presence_of(c, viewer.user_id),
                 "teams": teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]}
     return _render(request, "settings.html", viewer=viewer, **await request.app.state.ctx.db.read(read),
-                   tabs=TABS, kinds=KIND_LABELS, saved=bool(request.query_params.get("saved")),
+                   tabs=TABS, kinds=_kinds(viewer), saved=bool(request.query_params.get("saved")),
                    error=request.query_params.get("error"), here="settings")
 
 
@@ -90,13 +99,17 @@ async def save_settings(request: Request) -> Response:
         return _to_login(request)
     form = await request.form()
     tab = str(form.get("landing_tab") or "")
-    changes = {"notify": {k: form.get(f"notify_{k}") == "on" for k in NOTIFY_KINDS},
+    away = str(form.get("away_after_minutes") or "").strip()
+    changes = {"notify": {k: form.get(f"notify_{k}") == "on" for k in _kinds(viewer)},
                "desktop": form.get("desktop") == "on", "sound": form.get("sound") == "on",
-               "landing_tab": tab or None}
+               "landing_tab": tab or None, "away_after_minutes": int(away) if away.isdigit() else None}
+    if away and not away.isdigit():
+        return RedirectResponse("/settings?" + urlencode({"error": AWAY_ERROR}), status_code=303)
     try:
         await actions.update_preferences(request.app.state.ctx, viewer, changes)
     except InboxError as exc:
-        return RedirectResponse("/settings?" + urlencode({"error": exc.message}), status_code=303)
+        message = AWAY_ERROR if "away_after_minutes" in exc.message else exc.message
+        return RedirectResponse("/settings?" + urlencode({"error": message}), status_code=303)
     return RedirectResponse("/settings?saved=1", status_code=303)
 
 

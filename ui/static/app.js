@@ -169,8 +169,12 @@
   function onEvent(ev) {
     // "ready" comes once the server is subscribed for us (and has replayed what we missed):
     // re-render from then on, so nothing committed before it is left out of the page.
-    if (ev.type === "ready") { if (lastId === null) lastId = ev.data.last_event_id; refreshAll(); return; }
-    if (ev.type === "resync") { refreshAll(); return; }
+    if (ev.type === "ready" || ev.type === "resync") {
+      if (ev.type === "ready" && lastId === null) lastId = ev.data.last_event_id;
+      refreshAll();
+      document.dispatchEvent(new CustomEvent("inbox:ready"));  // for what lives outside the panes (presence.js)
+      return;
+    }
     lastId = ev.id;
     // Other scripts (notifications.js) hear every event through this DOM event.
     document.dispatchEvent(new CustomEvent("inbox:event", {detail: ev}));
@@ -609,6 +613,22 @@
     toNewest();
     restoreDraft();
     composerHint();
-    if (document.getElementById("list") || document.getElementById("queue")) connect();
+    // Every signed-in page keeps the socket: it is what makes the user present (an agent
+    // reading /settings must not turn offline).
+    if (document.body.dataset.user) connect();
+  });
+
+  // Input in the app says the user is at work (the server sets them away after their
+  // away_after_minutes without it): at most one frame every 30 s, on the open socket. The
+  // server compares the text as it is.
+  var lastActivity = 0;
+  function active() {
+    var ws = window.inboxSocket, now = Date.now();
+    if (!ws || ws.readyState !== WebSocket.OPEN || now - lastActivity < 30000) return;
+    lastActivity = now;
+    ws.send('{"type":"activity"}');
+  }
+  ["keydown", "pointerdown", "wheel", "scroll", "touchstart"].forEach(function (name) {
+    document.addEventListener(name, active, {capture: true, passive: true});
   });
 })();
