@@ -84,7 +84,7 @@ async def test_balanced_routing_fills_the_least_loaded_then_queues_with_a_reason
     board = await live.get("/api/queue", who="lead")
     [waiting] = [w for w in board["waiting"] if w["id"] == fifth["id"]]
     assert (waiting["reason"], waiting["reason_text"]) == \
-        ("at_capacity", "everyone online in the agents is at capacity")
+        ("at_capacity", "everyone online is at capacity")
     agents = {a["id"]: a for a in (await live.get("/api/agents"))["items"]}
     assert (agents[agent]["load"], agents[agent]["capacity"], agents[agent]["can_take_more"],
             agents[agent]["open_by_channel"]) == (2, 2, False, {"sms": 2})
@@ -134,7 +134,7 @@ async def test_nobody_online_waits_and_an_agent_coming_online_gets_it(live: Live
     lead = await live.events("lead")
     conv = await _text(live, lead, "+15554000001", "anyone?")
     [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
-    assert (waiting["reason"], waiting["reason_text"]) == ("nobody_online", "nobody online in the agents")
+    assert (waiting["reason"], waiting["reason_text"]) == ("nobody_online", "nobody online")
     assert waiting["waited_seconds"] >= 0
     async with await_stream(live, "agent2") as _:
         ev = await lead.next(_assigned(conv["id"]))

@@ -30,6 +30,7 @@ from inbox.domain.tables import (
 )
 
 ONLINE = Presence.online.value
+ALL_AGENTS = "all agents"  # the pool of a conversation with no team, in an inbox that names none
 OPEN = ("open", "pending")  # the statuses that count towards a load and wait in the queue
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3, "none": 4}
 
@@ -113,7 +114,7 @@ class Snapshot:
             names = ", ".join(self.teams[t]["name"] for t in team_ids)
             return [self.agents[u] for u in sorted(members)], f"team {names}" if len(team_ids) == 1 else \
                 f"teams {names}"
-        return [a for a in self.agents.values() if a.role == Role.agent.value], "the agents"
+        return [a for a in self.agents.values() if a.role == Role.agent.value], ALL_AGENTS
 
     def routed_scope(self) -> tuple[list[int], list[int]]:
         """Inboxes and teams whose policy routes (not manual): what handbacks and timeouts
@@ -242,14 +243,15 @@ def why_waiting(snap: Snapshot, inbox_id: int | None, team_id: int | None) -> tu
             snap.teams[team_id]["routing"].get("mode") == Mode.manual else (inbox["name"] if inbox else "this inbox")
         return "manual", f"assigned by hand: {where} does not route"
     pool, name = snap.pool(inbox_id, team_id)
+    among = f" in {name}" if name != ALL_AGENTS else ""
     if not pool:
-        return "nobody", f"nobody in {name}"
+        return "nobody", f"nobody in {name}" if among else "no agents to take it"
     online = [a for a in pool if a.status == Presence.online.value]
     if not online:
-        return "nobody_online", f"nobody online in {name}"
+        return "nobody_online", f"nobody online{among}"
     weight = snap.weight(inbox_id)
     if not any(routing.fits(a.load, weight, a.capacity_for(policy)) for a in online):
-        return "at_capacity", f"everyone online in {name} is at capacity"
+        return "at_capacity", f"everyone online{among} is at capacity"
     return "next", "next in line: routing assigns it within seconds"
 
 
