@@ -175,6 +175,10 @@ async def test_an_agents_capacity_set_and_cleared_and_presence_shown(live: Live,
     await expect(row.locator("[data-presence]")).to_have_text("Online")
     await expect(page.locator(f"[data-presence='{live.users['lead']['id']}']")).to_have_text("Away")
     await expect(page.locator(f"[data-presence='{live.users['agent']['id']}']")).to_have_text("Offline")
+    # Live: the agent opens the app elsewhere, and the admin's page follows.
+    agent_socket = await live.events("agent")
+    await expect(page.locator(f"[data-presence='{live.users['agent']['id']}']")).to_have_text("Online")
+    await agent_socket.close()
 
     await row.get_by_label("Capacity of Agent2").fill("2")
     await row.get_by_role("button", name="Save capacity of Agent2").click()

@@ -9,3 +9,14 @@ document.addEventListener("click", (event) => {
     dialog.showModal();
   }
 });
+
+// Users: each status follows the live stream (app.js re-dispatches every event as
+// "inbox:event"), so an admin sees who is online without reloading.
+document.addEventListener("inbox:event", (event) => {
+  const ev = event.detail;
+  if (!ev || ev.type !== "agent.presence_changed") return;
+  document.querySelectorAll(`[data-presence="${Number(ev.data.user_id)}"]`).forEach((el) => {
+    el.className = `presence-state is-${ev.data.status}`;
+    el.textContent = ev.data.status.charAt(0).toUpperCase() + ev.data.status.slice(1);
+  });
+});
