@@ -61,6 +61,7 @@ class PassResult:
     notified: int = 0
     presence: list[dict[str, Any]] = field(default_factory=list)
     more: bool = False  # it stopped at MAX_PER_PASS: run again
+    routed: bool = True  # some inbox or team routes (else events need not wake the loop)
 
 
 def _duration(seconds: float) -> str:
@@ -378,6 +379,7 @@ def route(tx: Tx, now: datetime, grace: timedelta, connected: Collection[int] = 
     result = PassResult()
     result.presence = presence.sweep(tx, connected, now, grace)
     if not queries.anything_routed(conn):
+        result.routed = False
         return result  # every inbox and team assigns by hand: nothing more to do
     snap = queries.routing_snapshot(conn)
     _handbacks(tx, snap, now, reopened, result)

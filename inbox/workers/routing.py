@@ -31,6 +31,10 @@ class Router:
         self._wake = asyncio.Event()
         self.reopened: set[int] = set()  # conversations reopened since the last pass
         self.passes = 0
+        # Whether the last pass found anything routed: if not, events wake nothing (an
+        # inbox assigned by hand pays no pass per conversation); a routing setting changed
+        # here wakes the loop itself, one changed in another process is seen within the interval.
+        self.routed = True
         ctx.clock.on_moved(self.wake)
 
     def wake(self) -> None:
@@ -38,6 +42,8 @@ class Router:
 
     def on_event(self, event: LiveEvent) -> None:
         """A bus subscriber: wake for what may change a decision."""
+        if not self.routed:
+            return
         kind = event.type
         if kind in (CONVERSATION_CREATED, AGENT_PRESENCE_CHANGED, ACCESS_CHANGED):
             self.wake()
@@ -61,7 +67,7 @@ class Router:
             try:
                 result = await actions.run_pass(self.ctx, list(self.ctx.connections), reopened)
                 self.passes += 1
-                more = result.more
+                more, self.routed = result.more, result.routed
                 if result.assigned or result.returned or result.reassigned:
                     log.info("routing: %d assigned, %d returned to the queue, %d reassigned",
                              result.assigned, result.returned, result.reassigned)
