@@ -50,12 +50,10 @@ async def _gone(live: Live, who: str, stream: EventStream) -> None:
 
 
 async def _text(live: Live, stream: EventStream, phone: str, body: str = "hi") -> dict[str, Any]:
-    """A customer writes; the conversation routing assigns (or the created one if it waits)."""
+    """A customer writes; their conversation as the message's event carries it."""
     assert (await live.sms(phone, body)).status_code == 200
-    created = await stream.next(lambda e: e["type"] in ("conversation.created", "message.created")
-                                and (e["data"].get("conversation") or {}).get("last_message_preview") == body
-                                or e["type"] == "message.created" and e["data"]["message"]["text"] == body)
-    return created["data"].get("conversation") or {"id": created["data"]["message"]["conversation_id"]}
+    stored = await stream.next(lambda e: e["type"] == "message.created" and e["data"]["message"]["text"] == body)
+    return stored["data"]["conversation"]  # type: ignore[no-any-return]
 
 
 async def _timeline_reasons(live: Live, conversation_id: int) -> list[str]:
@@ -136,23 +134,10 @@ async def test_nobody_online_waits_and_an_agent_coming_online_gets_it(live: Live
     [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
     assert (waiting["reason"], waiting["reason_text"]) == ("nobody_online", "nobody online")
     assert waiting["waited_seconds"] >= 0
-    async with await_stream(live, "agent2") as _:
-        ev = await lead.next(_assigned(conv["id"]))
+    present = await live.events("agent2")  # a socket: agent2 opens the app
+    ev = await lead.next(_assigned(conv["id"]))
     assert ev["data"]["conversation"]["assignee_id"] == live.users["agent2"]["id"]
-
-
-class await_stream:  # noqa: N801 - reads as a statement: "with a socket of agent2 open"
-    """An agent's socket, open for the block: they are present while it is."""
-
-    def __init__(self, live: Live, who: str) -> None:
-        self.live, self.who = live, who
-
-    async def __aenter__(self) -> EventStream:
-        self.stream = await self.live.events(self.who)
-        return self.stream
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stream.close()
+    await present.close()
 
 
 async def test_offline_after_the_grace_period_hands_back_but_a_reload_does_not_flap(

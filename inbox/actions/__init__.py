@@ -63,6 +63,7 @@ from inbox.actions.presence import agent_connected as agent_connected
 from inbox.actions.presence import agent_disconnected as agent_disconnected
 from inbox.actions.presence import choose_presence as choose_presence
 from inbox.actions.routing import PassResult as PassResult
+from inbox.actions.routing import change_routing as change_routing
 from inbox.actions.routing import run_pass as run_pass
 from inbox.actions.routing import set_capacity as set_capacity
 from inbox.actions.routing import set_routing as set_routing

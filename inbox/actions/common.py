@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from inbox import queries
 from inbox.domain import access
@@ -21,6 +21,7 @@ from inbox.domain.tables import (
     MESSAGES,
 )
 from inbox.storage.db import Tx
+from inbox.storage.prepared import Prepared
 
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
 STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
@@ -41,9 +42,15 @@ def access_conversation(conn: Connection, viewer: Viewer, conversation_id: int) 
     return conv
 
 
+# Compiled once, run on the driver's cursor: ingest and a routing burst write one per conversation.
+_INSERT_LOG = Prepared(insert(CONV_EVENTS).values({c: bindparam(c) for c in (
+    "conversation_id", "kind", "actor_id", "data", "created_at")}))
+
+
 def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Dict, at: datetime) -> None:
-    tx.conn.execute(insert(CONV_EVENTS).values(conversation_id=conversation_id, kind=kind, actor_id=actor_id,
-                                               data=data, created_at=at))
+    """A row of the conversation's event log (its timeline's events)."""
+    _INSERT_LOG.execute(tx.conn, {"conversation_id": conversation_id, "kind": kind, "actor_id": actor_id,
+                                  "data": data, "created_at": at})
 
 
 def _update_message(tx: Tx, message_id: int, values: Dict, now: datetime) -> Message:

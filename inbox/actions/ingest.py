@@ -29,24 +29,22 @@ from inbox.domain.events import (
     CONVERSATION_CREATED,
     CONVERSATION_UPDATED,
     MESSAGE_CREATED,
-    NOTIFICATION_CREATED,
     SCOPE_ALL,
-    personal_scopes,
 )
 from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, NotificationKind, Priority
 from inbox.domain.records import Dict, LabelRef
 from inbox.domain.tables import (
     CONTACTS,
-    CONV_EVENTS,
     CONVERSATION_LABELS,
     CONVERSATIONS,
     IDENTITIES,
     JOBS,
     MESSAGES,
-    NOTIFICATIONS,
     PREFERENCES,
 )
 from inbox.queries.labels import labels_of
+from inbox.actions.common import _log
+from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
 
@@ -93,9 +91,6 @@ _INSERT_FETCH_JOB = _insert(JOBS, "message_id", "kind", "attachment", "state", "
                             "created_at")
 _INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "avatar_url", "attributes", "created_at", "updated_at")
 _INSERT_IDENTITY = _insert(IDENTITIES, "contact_id", "kind", "handle", "profile_name", "opted_out", "last_seen_at")
-_INSERT_CONV_EVENT = _insert(CONV_EVENTS, "conversation_id", "kind", "actor_id", "data", "created_at")
-_INSERT_NOTIFICATION = _insert(NOTIFICATIONS, "user_id", "kind", "conversation_id", "actor_id", "message_id",
-                               "note_id", "preview", "created_at", "read_at")
 _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
     last_message_direction=Direction.inbound.value, last_inbound_at=bindparam("b_at"),
@@ -160,8 +155,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                             assigned_by=None, assigned_at=None)
         values.update(touched)
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
-        _INSERT_CONV_EVENT.execute(conn, {"conversation_id": values["id"], "kind": "created", "actor_id": None,
-                                          "data": {"channel": msg.kind, "inbox_id": msg.inbox_id}, "created_at": now})
+        _log(tx, values["id"], "created", None, {"channel": msg.kind, "inbox_id": msg.inbox_id}, now)
         created = True
     elif inbound:
         created = False
@@ -172,9 +166,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
             values.update(status="open", resolved_at=None, snoozed_until=None)
-            _INSERT_CONV_EVENT.execute(conn, {
-                "conversation_id": conv["id"], "kind": "status_changed", "actor_id": None, "created_at": now,
-                "data": {"from": conv["status"], "to": "open", "reason": "customer_replied"}})
+            _log(tx, conv["id"], "status_changed", None,
+                 {"from": conv["status"], "to": "open", "reason": "customer_replied"}, now)
         _TOUCH_CONVERSATION.execute(conn, {
             "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
             "b_channel": msg.kind, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
@@ -229,15 +222,11 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
 
 def _notify_owner(tx: Tx, owner: int, conversation_id: int, message_id: int, text_preview: str, contact_name: str,
                   now: datetime) -> None:
-    """The owner's new_message notification: one insert, and its event to them alone.
-    Sent even while they have the conversation open (the server cannot know; their
-    browser shows no desktop popup for the conversation on screen)."""
-    row: Dict = {"user_id": owner, "kind": NotificationKind.new_message.value, "conversation_id": conversation_id,
-                 "actor_id": None, "message_id": message_id, "note_id": None, "preview": text_preview,
-                 "created_at": now, "read_at": None}
-    row["id"] = _INSERT_NOTIFICATION.scalar(tx.conn, row)
-    tx.emit(NOTIFICATION_CREATED, {"notification": serialize.notification_dict(
-        {**row, "actor_name": None, "contact_name": contact_name})}, personal_scopes(owner))
+    """The owner's new_message notification. Sent even while they have the conversation
+    open (the server cannot know; their browser shows no desktop popup for the
+    conversation on screen)."""
+    write_notification(tx, owner, NotificationKind.new_message, conversation_id, now, contact_name=contact_name,
+                       preview=text_preview, message_id=message_id)
 
 
 def _threaded_conversation(conn: Connection, msg: InboundMessage, contact_id: int) -> Dict | None:

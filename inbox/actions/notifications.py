@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from inbox import queries
 from inbox.actions.context import Context
+from inbox.domain import serialize
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid
 from inbox.domain.events import NOTIFICATION_CREATED, personal_scopes
@@ -25,6 +26,7 @@ from inbox.domain.records import Preferences
 from inbox.domain.serialize import NOTIFY_KINDS
 from inbox.domain.tables import NOTIFICATIONS, PREFERENCES
 from inbox.storage.db import Tx
+from inbox.storage.prepared import Prepared
 
 PREVIEW_CHARS = 140
 LANDING_TABS = ("mine", "unassigned", "all")
@@ -51,6 +53,25 @@ def notify(tx: Tx, user_id: int, kind: NotificationKind, conversation_id: int, n
     notification = queries.get_notification(conn, notification_id)
     tx.emit(NOTIFICATION_CREATED, {"notification": notification}, personal_scopes(user_id))
     return notification_id
+
+
+_INSERT = Prepared(insert(NOTIFICATIONS).values({c: bindparam(c) for c in (
+    "user_id", "kind", "conversation_id", "actor_id", "message_id", "note_id", "preview", "created_at", "read_at")})
+    .returning(NOTIFICATIONS.c.id))
+
+
+def write_notification(tx: Tx, user_id: int, kind: NotificationKind, conversation_id: int, now: datetime, *,
+                       contact_name: str, preview: str, message_id: int | None = None) -> int:
+    """A notification with no actor whose details the caller has in hand (ingest's
+    new_message, routing's assignments): one compiled INSERT and its event to that user
+    alone, nothing read back. The caller has checked that they want it."""
+    row: dict[str, Any] = {"user_id": user_id, "kind": kind.value, "conversation_id": conversation_id,
+                           "actor_id": None, "message_id": message_id, "note_id": None,
+                           "preview": preview[:PREVIEW_CHARS], "created_at": now, "read_at": None}
+    row["id"] = _INSERT.scalar(tx.conn, row)
+    tx.emit(NOTIFICATION_CREATED, {"notification": serialize.notification_dict(
+        {**row, "actor_name": None, "contact_name": contact_name})}, personal_scopes(user_id))
+    return int(row["id"])
 
 
 def read_conversation(tx: Tx, user_id: int, conversation_id: int, now: datetime) -> int:

@@ -39,7 +39,7 @@ def _state(tx: Tx, user_id: int) -> Any:
     return tx.conn.execute(select(AGENT_STATE).where(AGENT_STATE.c.user_id == user_id)).first()
 
 
-def _ensure(tx: Tx, user_id: int, now: datetime) -> Any:
+def ensure_state(tx: Tx, user_id: int, now: datetime) -> Any:
     row = _state(tx, user_id)
     if row is None:
         tx.conn.execute(insert(AGENT_STATE).values(user_id=user_id, status=Presence.offline.value, since=now,
@@ -52,7 +52,7 @@ def change(tx: Tx, user_id: int, status: Presence, cause: PresenceCause, now: da
            **values: Any) -> dict[str, Any] | None:
     """Set a status (and any other columns of ``agent_state``); record and push the change
     if the status is a new one. Returns the change, or None when the status stayed."""
-    row = _ensure(tx, user_id, now)
+    row = ensure_state(tx, user_id, now)
     changed = row.status != status.value
     if changed:
         values.update(status=status.value, since=now)
@@ -88,7 +88,7 @@ async def agent_connected(ctx: Context, user_id: int) -> None:
     """A socket of the user's opened in this process: offline becomes what they chose."""
     def job(tx: Tx) -> None:
         now = ctx.clock.now()
-        row = _ensure(tx, user_id, now)
+        row = ensure_state(tx, user_id, now)
         target = Presence(row.chosen) if row.status == Presence.offline.value else Presence(row.status)
         change(tx, user_id, target, PresenceCause.back, now, last_seen_at=now, last_active_at=now)
     await ctx.db.write(job)
@@ -114,7 +114,7 @@ async def agent_active(ctx: Context, user_id: int, last_written: dict[int, datet
     last_written[user_id] = now
 
     def job(tx: Tx) -> bool:
-        row = _ensure(tx, user_id, now)
+        row = ensure_state(tx, user_id, now)
         back = bool(row.status == Presence.away.value and row.chosen == Presence.online.value)
         if back:
             change(tx, user_id, Presence.online, PresenceCause.back, now, last_active_at=now, last_seen_at=now)

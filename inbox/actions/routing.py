@@ -30,20 +30,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, null, or_, select, text, update
 
 from inbox import queries
 from inbox.actions import presence
 from inbox.actions.common import _log
 from inbox.actions.context import Context
-from inbox.actions.notifications import PREVIEW_CHARS, notify
-from inbox.domain import routing, serialize
+from inbox.actions.notifications import notify, write_notification
+from inbox.domain import routing
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid, NotFound
-from inbox.domain.events import CONVERSATION_ASSIGNED, NOTIFICATION_CREATED, personal_scopes
+from inbox.domain.events import CONVERSATION_ASSIGNED
 from inbox.domain.models import NotificationKind, Role
 from inbox.domain.routing import Mode, Presence
-from inbox.domain.tables import AGENT_STATE, CONV_EVENTS, CONVERSATIONS, INBOXES, MESSAGES, NOTIFICATIONS, TEAMS, USERS
+from inbox.domain.tables import AGENT_STATE, CONVERSATIONS, INBOXES, MESSAGES, TEAMS, USERS
 from inbox.queries.routing import OPEN, PRIORITY_RANK, Agent, Snapshot
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared
@@ -119,13 +119,6 @@ _CLAIM = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b
                                               CONVERSATIONS.c.assignee_id.is_(None)).values(_MOVE_VALUES))
 _MOVE = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id"), _OPEN_NOW,
                                              CONVERSATIONS.c.assignee_id == bindparam("b_from")).values(_MOVE_VALUES))
-_LOG = Prepared(insert(CONV_EVENTS).values({c: bindparam(c) for c in
-                                            ("conversation_id", "kind", "actor_id", "data", "created_at")}))
-_NOTIFY = Prepared(insert(NOTIFICATIONS).values({c: bindparam(c) for c in (
-    "user_id", "kind", "conversation_id", "actor_id", "message_id", "note_id", "preview", "created_at", "read_at")})
-    .returning(NOTIFICATIONS.c.id))
-
-
 @dataclass
 class _Move:
     conv: Any
@@ -174,23 +167,18 @@ class _Moves:
             conv, before = move.conv, move.conv.assignee_id
             to = move.agent.id if move.agent else None
             kind = "unassigned" if to is None else ("reassigned" if before is not None else "assigned")
-            _LOG.execute(conn, {"conversation_id": conv.id, "kind": kind, "actor_id": None, "created_at": now, "data": {
+            _log(tx, conv.id, kind, None, {
                 "from_user_id": before, "to_user_id": to, "from_team_id": conv.team_id, "to_team_id": conv.team_id,
-                "by": "routing", "reason": move.reason, **move.data}})
+                "by": "routing", "reason": move.reason, **move.data}, now)
             updated = convs[conv.id]
             scopes = sorted(set(conversation_scopes(before, conv.team_id)) | set(conversation_scopes(to, conv.team_id)))
             tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": None, "previous_assignee_id": before,
                                             "previous_team_id": conv.team_id,
                                             "routing": {"reason": move.reason, **move.data}}, scopes)
             if to is not None and wanting.get(to, True):
-                row: dict[str, Any] = {
-                    "user_id": to, "kind": NotificationKind.assigned.value, "conversation_id": conv.id,
-                    "actor_id": None, "message_id": None, "note_id": None,
-                    "preview": (updated["last_message_preview"] or "")[:PREVIEW_CHARS], "created_at": now,
-                    "read_at": None}
-                row["id"] = _NOTIFY.scalar(conn, row)
-                tx.emit(NOTIFICATION_CREATED, {"notification": serialize.notification_dict(
-                    {**row, "actor_name": None, "contact_name": updated["contact"]["name"]})}, personal_scopes(to))
+                write_notification(tx, to, NotificationKind.assigned, conv.id, now,
+                                   contact_name=updated["contact"]["name"],
+                                   preview=updated["last_message_preview"] or "")
         self.done = []
 
 
@@ -218,7 +206,7 @@ def _handbacks(tx: Tx, snap: Snapshot, now: datetime, reopened: Collection[int],
             CONVERSATIONS.c.assignee_id.in_(absent), CONVERSATIONS.c.status.in_(OPEN), _in_scope(inboxes, teams))))
     if reopened:
         seen = {r.id for r in rows}
-        rows += [r for r in conn.execute(select(*_CONV_COLUMNS, CONVERSATIONS.c.updated_at.label("last_reply")).where(
+        rows += [r for r in conn.execute(select(*_CONV_COLUMNS, null().label("last_reply")).where(
             CONVERSATIONS.c.id.in_(sorted(reopened)), CONVERSATIONS.c.assignee_id.is_not(None),
             CONVERSATIONS.c.status.in_(OPEN))) if r.id not in seen]
     for conv in rows:
@@ -395,12 +383,22 @@ async def run_pass(ctx: Context, connected: Collection[int] = (), reopened: Coll
 
 # -- settings ------------------------------------------------------------------------------
 
+async def change_routing(ctx: Context, target: str, target_id: int, patch: Any) -> dict[str, Any]:
+    """PATCH /api/inboxes/{id} or /api/teams/{id} {"routing": {...}}, and the admin forms:
+    the keys it sets, checked (None removes one); routing runs at once by the new policy.
+    Returns the inbox's or team's name and its stored routing."""
+    changed = await ctx.db.write(lambda tx: set_routing(tx, target, target_id, patch))
+    ctx.wake_routing()
+    return changed
+
+
 def set_routing(tx: Tx, target: str, target_id: int, patch: Any) -> dict[str, Any]:
-    """PATCH /api/inboxes/{id} or /api/teams/{id} {"routing": {...}}: the keys it sets,
-    checked; None removes one. Returns the stored routing."""
     table = INBOXES if target == "inbox" else TEAMS
     checked = routing.check(patch, for_team=target == "team")
-    row = tx.conn.execute(select(table.c.routing).where(table.c.id == target_id)).first()
+    query = select(table.c.name, table.c.routing).where(table.c.id == target_id)
+    if target == "inbox":
+        query = query.where(INBOXES.c.deleted_at.is_(None))  # a deleted inbox is gone for every setting
+    row = tx.conn.execute(query).first()
     if row is None:
         raise NotFound(f"no such {target}")
     if target == "inbox" and checked.get("team_ids"):
@@ -409,7 +407,7 @@ def set_routing(tx: Tx, target: str, target_id: int, patch: Any) -> dict[str, An
             raise Invalid(f"no such team: {', '.join(map(str, missing))}", "unknown_team")
     merged = routing.apply(row.routing, checked)
     tx.conn.execute(update(table).where(table.c.id == target_id).values(routing=merged))
-    return merged
+    return {"name": row.name, "routing": merged}
 
 
 def set_capacity(tx: Tx, viewer: Viewer, user_id: int, capacity: int | None, now: datetime) -> dict[str, Any]:
@@ -421,7 +419,7 @@ def set_capacity(tx: Tx, viewer: Viewer, user_id: int, capacity: int | None, now
         raise Invalid("capacity must be a whole number from 0 to 1000, or null", "invalid_field")
     if tx.conn.execute(select(USERS.c.id).where(USERS.c.id == user_id)).first() is None:
         raise NotFound("no such user")
-    presence._ensure(tx, user_id, now)
+    presence.ensure_state(tx, user_id, now)
     tx.conn.execute(update(AGENT_STATE).where(AGENT_STATE.c.user_id == user_id).values(capacity=capacity))
     snap = queries.routing_snapshot(tx.conn)
     return queries.describe_agent(snap, snap.agents[user_id]) if user_id in snap.agents else {}

@@ -7,7 +7,6 @@ not assigned, and an agent's presence history.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -291,11 +290,3 @@ def presence_of(conn: Connection, user_id: int) -> dict[str, Any]:
     if row is None:
         return {"user_id": user_id, "status": Presence.offline.value, "since": None, "chosen": "online"}
     return {"user_id": user_id, "status": row.status, "since": serialize.iso(row.since), "chosen": row.chosen}
-
-
-def group_waiting(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The board's waiting conversations grouped by reason code."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in items:
-        groups[item["reason"]].append(item)
-    return dict(groups)

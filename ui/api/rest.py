@@ -410,8 +410,7 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
     if "routing" in data:
-        await _ctx(request).db.write(lambda tx: actions.set_routing(tx, "inbox", iid, data["routing"]))
-        _ctx(request).wake_routing()
+        await actions.change_routing(_ctx(request), "inbox", iid, data["routing"])
         if data.keys() == {"routing"}:
             inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
             assert inbox is not None
@@ -526,8 +525,7 @@ async def patch_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
     if "routing" in data:
-        await _ctx(request).db.write(lambda tx: actions.set_routing(tx, "team", tid, data["routing"]))
-        _ctx(request).wake_routing()
+        await actions.change_routing(_ctx(request), "team", tid, data["routing"])
     name = _str(data, "name") if "name" in data else None
     members = _ids(data, "member_ids") if "member_ids" in data else None
     return JSONResponse(await _ctx(request).db.write(

@@ -23,7 +23,7 @@ from inbox.actions import inboxes
 from inbox.domain.access import Viewer
 from inbox.domain import routing
 from inbox.domain.credentials import hash_password
-from inbox.domain.errors import InboxError, Invalid, NotFound
+from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
 from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
@@ -246,34 +246,25 @@ def _plain(exc: Invalid) -> Invalid:
     return Invalid(message, exc.code)
 
 
-async def _save_routing(request: Request, target: str, target_id: int, patch: dict[str, Any]) -> None:
-    ctx = request.app.state.ctx
+async def _save_routing(request: Request, target: str, target_id: int, patch: dict[str, Any]) -> str:
     try:
-        await ctx.db.write(lambda tx: actions.set_routing(tx, target, target_id, patch))
+        changed = await actions.change_routing(request.app.state.ctx, target, target_id, patch)
     except Invalid as exc:
         raise _plain(exc) from None
-    ctx.wake_routing()  # route now by the new policy, not at the next pass
+    return f"Routing of {changed['name']} saved"
 
 
 @admin_action("inboxes")
 async def set_inbox_routing(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
-    iid = form_id(form.get("inbox_id"), "inbox_id")
-    inbox = await request.app.state.ctx.db.read(lambda c: queries.get_inbox(c, iid))
-    if inbox is None:
-        raise NotFound("no such inbox")
     team_ids = [n for v in (await request.form()).getlist("team_ids") if (n := parse_id(v)) is not None]
-    await _save_routing(request, "inbox", iid, _routing_patch(form, team_ids=team_ids))
-    return f"Routing of {inbox['name']} saved"
+    return await _save_routing(request, "inbox", form_id(form.get("inbox_id"), "inbox_id"),
+                               _routing_patch(form, team_ids=team_ids))
 
 
 @admin_action("teams")
 async def set_team_routing(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
-    tid = form_id(form.get("team_id"), "team_id")
-    team = await request.app.state.ctx.db.read(lambda c: queries.get_team(c, tid))
-    if team is None:
-        raise NotFound("no such team")
-    await _save_routing(request, "team", tid, _routing_patch(form, team_ids=None))
-    return f"Routing of {team['name']} saved"
+    return await _save_routing(request, "team", form_id(form.get("team_id"), "team_id"),
+                               _routing_patch(form, team_ids=None))
 
 
 @admin_action("users")
