@@ -386,7 +386,6 @@ def _refresher(ws: WebSocket, ctx: Context) -> ViewerRefresher:
 
 
 ACTIVITY = '{"type":"activity"}'
-_activity_written: dict[int, Any] = {}  # user id -> when their activity was last written (this process)
 
 
 async def _drain_incoming(ws: WebSocket, sub: Subscription, ctx: Context) -> None:
@@ -395,7 +394,7 @@ async def _drain_incoming(ws: WebSocket, sub: Subscription, ctx: Context) -> Non
     try:
         while (message := await ws.receive())["type"] != "websocket.disconnect":
             if message.get("text") == ACTIVITY:
-                await _presence(actions.agent_active(ctx, sub.viewer.user_id, _activity_written))
+                await _presence(actions.agent_active(ctx, sub.viewer.user_id))
     finally:
         sub.interrupt(CLOSED)
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from dataclasses import dataclass, field
@@ -38,5 +39,7 @@ class Context:
     wake_routing: Callable[[], None] = lambda: None
     # This process's open WebSockets per user id (ui/live.py): who it keeps present.
     connections: Counter[int] = field(default_factory=Counter)
+    # When each user's input was last written (actions.agent_active writes it at most every 30 s).
+    activity_written: dict[int, datetime] = field(default_factory=dict)
     # "Now", for everything time decides (inbox/domain/clock.py): tests move it.
     clock: Clock = field(default_factory=SystemClock)

@@ -104,14 +104,15 @@ async def agent_disconnected(ctx: Context, user_id: int) -> None:
     await ctx.db.write(job)
 
 
-async def agent_active(ctx: Context, user_id: int, last_written: dict[int, datetime]) -> None:
+async def agent_active(ctx: Context, user_id: int) -> None:
     """Input in the app (the page reports it at most every 30 s): written at most every
-    ACTIVE_RESOLUTION per user (``last_written`` is the process's memory of it); an agent
-    whom inactivity made away is online again."""
+    ACTIVE_RESOLUTION per user (``ctx.activity_written``, this process's memory of it); an
+    agent whom inactivity made away is online again."""
     now = ctx.clock.now()
-    if now - last_written.get(user_id, datetime.min.replace(tzinfo=now.tzinfo)) < ACTIVE_RESOLUTION:
+    last = ctx.activity_written.get(user_id)
+    if last is not None and timedelta() <= now - last < ACTIVE_RESOLUTION:
         return
-    last_written[user_id] = now
+    ctx.activity_written[user_id] = now
 
     def job(tx: Tx) -> bool:
         row = ensure_state(tx, user_id, now)
