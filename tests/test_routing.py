@@ -269,6 +269,7 @@ async def test_team_pools_and_overrides(live: Live) -> None:
     conv = await _text(live, lead, "+15551100001", "invoice")
     [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
     assert waiting["reason_text"] == "nobody online in team Billing"  # agent is online, but not in Billing
+    assert (waiting["team_id"], waiting["pool_team_ids"]) == (None, [billing])  # Billing's through its inbox
     await _online(live, "agent2")
     assert (await lead.next(_assigned(conv["id"])))["data"]["conversation"]["assignee_id"] == \
         live.users["agent2"]["id"]

@@ -233,6 +233,14 @@ def list_agents(conn: Connection) -> list[dict[str, Any]]:
     return [describe_agent(snap, a, pools) for a in snap.agents.values()]
 
 
+def pool_teams(snap: Snapshot, inbox_id: int | None, team_id: int | None) -> list[int]:
+    """The teams whose members may take a conversation: its own, else its inbox's."""
+    if team_id is not None and team_id in snap.teams:
+        return [team_id]
+    inbox = snap.inboxes.get(inbox_id) if inbox_id is not None else None
+    return [t for t in routing.effective(inbox["routing"] if inbox else None, None)["team_ids"] if t in snap.teams]
+
+
 def why_waiting(snap: Snapshot, inbox_id: int | None, team_id: int | None) -> tuple[str, str]:
     """Why a conversation in the queue is not assigned: a code and a sentence."""
     policy = snap.policy(inbox_id, team_id)
@@ -269,7 +277,8 @@ def routing_queue(conn: Connection, now: datetime, limit: int = 500) -> dict[str
         waited = (now - datetime.fromisoformat(started)).total_seconds() if isinstance(started, str) else None
         code, text = why_waiting(snap, conv["inbox_id"], conv["team_id"])
         items.append({**conv, "waited_seconds": max(0.0, waited) if waited is not None else None,
-                      "reason": code, "reason_text": text})
+                      "reason": code, "reason_text": text, "pool_team_ids": pool_teams(snap, conv["inbox_id"],
+                                                                                      conv["team_id"])})
     pools = inbox_pools(snap)
     agents = sorted((describe_agent(snap, a, pools) for a in snap.agents.values()),
                     key=lambda a: (a["status"] != "online", a["status"] != "away", -a["load"], a["name"]))

@@ -535,7 +535,7 @@ async def _queue(request: Request, viewer: Viewer, team: Any, reason: Any, messa
     team_id = team_id if any(t["id"] == team_id for t in board["teams"]) else None
     waiting, agents = board["waiting"], board["agents"]
     if team_id is not None:
-        waiting = [c for c in waiting if c["team_id"] == team_id]
+        waiting = [c for c in waiting if team_id in c["pool_team_ids"]]  # its team's, or its inbox's
         agents = [a for a in agents if team_id in a["team_ids"]]
     by_reason: dict[str, list[dict[str, Any]]] = {}
     for c in waiting:

@@ -179,6 +179,8 @@
     // Other scripts (notifications.js) hear every event through this DOM event.
     document.dispatchEvent(new CustomEvent("inbox:event", {detail: ev}));
     var me = Number(document.body.dataset.user || 0);
+    // Made away (by inactivity, or elsewhere): the very next input here says "back".
+    if (ev.type === "agent.presence_changed" && ev.data.user_id === me && ev.data.status !== "online") lastActivity = 0;
     if (ev.type === "note.created" && ev.data.note.author_id !== me && (ev.data.note.mentions || []).indexOf(me) >= 0) {
       toast("You were mentioned in a note: " + ev.data.note.text.slice(0, 80),
             "/inbox?tab=all&c=" + ev.data.conversation_id);
