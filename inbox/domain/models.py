@@ -60,7 +60,8 @@ class NotificationKind(StrEnum):
     assigned = "assigned"  # someone else gave you a conversation
     mentioned = "mentioned"  # @you in a private note
     new_message = "new_message"  # the customer wrote in a conversation you own
-    sla_warning = "sla_warning"  # a conversation of yours is close to its deadline (not raised yet)
+    sla_warning = "sla_warning"  # a conversation of yours (or your team's, for leads) is close to its SLA target
+    sla_breached = "sla_breached"  # ... and has missed it
     no_reply = "no_reply"  # leads: a routed conversation's assignee has not answered in time
 
 
@@ -83,6 +84,9 @@ class Team(SQLModel, table=True):
     # What the team overrides of its conversations' routing policy (inbox/domain/routing.py).
     routing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
                                                                             server_default="{}"))
+    # Its business hours (inbox/domain/calendar.py); None: its inboxes'. No foreign key (a
+    # column added in place on SQLite cannot carry one): a calendar in use cannot be deleted.
+    calendar_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -116,6 +120,12 @@ class Inbox(SQLModel, table=True):
     # How its conversations are assigned (inbox/domain/routing.py); {}: by hand, the defaults.
     routing: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
                                                                             server_default="{}"))
+    # Its business hours (inbox/domain/calendar.py); None: open around the clock. No foreign
+    # key, as the team's.
+    calendar_id: int | None = None
+    # Out-of-office and acknowledgement replies: {"closed": {"enabled", "text"}, "open": {...}}.
+    auto_reply: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
+                                                                               server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -175,6 +185,14 @@ class Conversation(SQLModel, table=True):
     assigned_at: datetime | None = None
     # When the no-reply timeout last acted: once per customer wait and assignment.
     no_reply_handled: datetime | None = None
+    # When an automatic reply (out-of-office, acknowledgement) last went to the customer:
+    # at most one per INBOX_AUTO_REPLY_INTERVAL.
+    auto_replied_at: datetime | None = None
+    # The SLA clock's summary, for the list's sort and filter (the details in sla_target):
+    # the next due time of its running targets, and "running", "due_soon" (past the
+    # warning share) or "breached" (a target missed and not yet met); None: no SLA running.
+    sla_due_at: datetime | None = Field(default=None, index=True)
+    sla_status: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -228,6 +246,10 @@ class Message(SQLModel, table=True):
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     edited_at: datetime | None = None
     provider_timestamp: datetime | None = None
+    # An automatic message: outbound, what sent it ("out_of_office", "acknowledgement"; not an
+    # agent's reply, no first response); inbound, "auto_submitted" when the customer's side
+    # sent it by itself (a vacation reply, a bounce), which is never answered automatically.
+    automatic: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -339,6 +361,7 @@ class UserPreference(SQLModel, table=True):
     notify_mentioned: bool = True
     notify_new_message: bool = True
     notify_sla_warning: bool = True
+    notify_sla_breached: bool = True
     notify_no_reply: bool = True
     # Away after this many minutes without input in the app (None: never).
     away_after_minutes: int | None = None
@@ -388,3 +411,90 @@ class Event(SQLModel, table=True):
     # Who may see it: "all", "user:<id>", "team:<id>" (see inbox/domain/access.py).
     scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class BusinessCalendar(SQLModel, table=True):
+    """Business hours (inbox/domain/calendar.py): a zone, weekly intervals, dated
+    exceptions. ``version`` counts its edits: a figure computed in its business time
+    records the version it used."""
+
+    __tablename__ = "calendar"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    timezone: str
+    intervals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    exceptions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaPolicy(SQLModel, table=True):
+    """Promised response and resolution times (docs/sla.md). The first enabled policy by
+    ``position`` whose conditions all hold applies; one without conditions is the fallback."""
+
+    __tablename__ = "sla_policy"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    position: int = 0
+    enabled: bool = True
+    # {"inbox_ids": [...], "team_ids": [...], "label_ids": [...], "priorities": [...]}: each
+    # given list must hold the conversation's (any of its labels); absent or empty: any.
+    conditions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    first_response_minutes: int | None = None
+    next_response_minutes: int | None = None
+    resolution_minutes: int | None = None
+    # Business time: of ``calendar_id``, or (None) of the conversation's team's calendar, else
+    # its inbox's; calendar time when ``business_hours`` is false.
+    business_hours: bool = False
+    calendar_id: int | None = Field(default=None, foreign_key="calendar.id")
+    pause_statuses: list[str] = Field(default_factory=lambda: ["pending", "snoozed"],
+                                      sa_column=Column(JSON, nullable=False))
+    warn_percent: int = 75
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaTarget(SQLModel, table=True):
+    """One promise made to one conversation: its first response, a next response (each
+    customer message awaiting an answer) or its resolution, in one cycle (created or
+    reopened until resolved). The time used is kept as ``used_seconds`` up to
+    ``resumed_at`` (None while paused); ``fire_at`` is when the scheduler next acts on it
+    (its warning, then its due time), indexed: the scheduler reads only what is due."""
+
+    __tablename__ = "sla_target"
+    __table_args__ = (Index("ix_sla_target_conversation", "conversation_id", "id"),
+                      Index("ix_sla_target_fire", "fire_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    policy_id: int | None = Field(default=None, foreign_key="sla_policy.id")
+    kind: str  # first_response, next_response, resolution
+    cycle: int = 1
+    started_at: datetime
+    budget_seconds: int
+    used_seconds: float = 0.0
+    resumed_at: datetime | None = None  # running since; None: paused or ended
+    due_at: datetime | None = None  # while running
+    warn_at: datetime | None = None  # while running and not yet warned
+    fire_at: datetime | None = None
+    status: str = "running"  # running, paused, met, missed
+    warned_at: datetime | None = None
+    met_at: datetime | None = None  # answered (or resolved); also after a miss
+    missed_at: datetime | None = None
+    ended: str | None = None  # why it stopped counting: met, resolved, replaced (the policy changed)
+    calendar_id: int | None = Field(default=None, foreign_key="calendar.id")
+    calendar_version: int | None = None
+
+
+class SlaSpan(SQLModel, table=True):
+    """The conversation's SLA clock, as intervals: running or paused, from when to when
+    (None: still). The history the timeline shows, and what the targets can be recomputed from."""
+
+    __tablename__ = "sla_span"
+    __table_args__ = (Index("ix_sla_span_conversation", "conversation_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    state: str  # running, paused
+    reason: str = ""  # the status that paused it, or what started it
+    started_at: datetime
+    ended_at: datetime | None = None
