@@ -31,6 +31,7 @@ from inbox.storage.redisbus import make_bus
 from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
 from inbox.workers.routing import Router
+from inbox.workers.sla import SlaScheduler
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -115,6 +116,7 @@ class Process:
     worker: DeliveryWorker
     housekeeper: Housekeeper
     router: Router
+    sla: SlaScheduler
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -128,14 +130,17 @@ class Process:
         delivery = asyncio.create_task(self.worker.run()) if self.settings.run_worker else None
         housekeeping = asyncio.create_task(self.housekeeper.run())
         unsubscribe = self.bus.subscribe(self.router.on_event)
+        unsubscribe_sla = self.bus.subscribe(self.sla.on_event)
         routing = asyncio.create_task(self.router.run())
+        timers = asyncio.create_task(self.sla.run())
         try:
             yield
         finally:
             unsubscribe()
-            housekeeping.cancel()
-            routing.cancel()
-            await asyncio.gather(housekeeping, routing, return_exceptions=True)
+            unsubscribe_sla()
+            for task in (housekeeping, routing, timers):
+                task.cancel()
+            await asyncio.gather(housekeeping, routing, timers, return_exceptions=True)
             if delivery is not None:
                 await self._stop_delivery(delivery)
             await self._close()
@@ -187,7 +192,8 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     worker = DeliveryWorker(ctx, registry)
     housekeeper = Housekeeper(ctx)
     router = Router(ctx)
+    scheduler = SlaScheduler(ctx)
     ctx.wake_delivery = worker.wake
     ctx.snoozes_changed = housekeeper.snoozes_changed
     ctx.wake_routing = router.wake
-    return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router)
+    return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler)

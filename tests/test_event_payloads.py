@@ -5,7 +5,8 @@ A payload built apart from the serializers, or a field one side forgets, fails h
 
 Where the two views legitimately differ, the difference is named where it is removed:
 - ``GET /api/conversations/{id}`` adds ``reply_channels``, worked out at read time for
-  that request (reply windows move with the clock); events do not carry it.
+  that request (reply windows move with the clock), and ``sla_detail`` (the SLA targets
+  and clock); events carry neither (``sla`` is the summary both have).
 - ``GET /api/contacts/{id}`` adds ``conversations``, only those the reader may see, and
   ``identities``; ``contact.updated`` goes to every user, so it carries no conversations,
   and identities only after a merge.
@@ -53,7 +54,7 @@ def of(kind: str, **match: Any) -> Any:
 
 async def fresh_conversation(live: Live, conversation_id: int) -> dict[str, Any]:
     conv: dict[str, Any] = await live.get(f"/api/conversations/{conversation_id}", WHO)
-    del conv["reply_channels"]  # read-time only, see the module's docstring
+    del conv["reply_channels"], conv["sla_detail"]  # read-time only, see the module's docstring
     return conv
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from inbox import queries
+from inbox.actions import sla
 from inbox.actions.common import _conversation, _log, access_conversation
 from inbox.actions.context import Context
 from inbox.actions.notifications import notify, read_conversation
@@ -66,6 +67,8 @@ def assign_in(tx: Tx, viewer: Viewer, conv: Conversation, changes: dict[str, int
         "reassigned" if before != (None, None) else "assigned")
     data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
     _log(tx, conversation_id, kind, viewer.user_id, data, now)
+    if team_id != before[1]:
+        sla.sync(tx, conversation_id, now)  # the team may choose another policy, or calendar
     updated = _conversation(conn, conversation_id)
     scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
     tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
@@ -97,6 +100,7 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
             snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
         _log(tx, conversation_id, "status_changed", viewer.user_id,
              {"from": conv["status"], "to": new.value, "snoozed_until": serialize.iso(snoozed_until)}, now)
+        sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
         updated = _conversation(conn, conversation_id)
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
                 conversation_scopes(updated["assignee_id"], updated["team_id"]))
@@ -133,6 +137,7 @@ async def wake_snoozed(ctx: Context) -> datetime | None:
             conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == cid).values(
                 status=ConversationStatus.open, snoozed_until=None, updated_at=now))
             _log(tx, cid, "status_changed", None, {"from": "snoozed", "to": "open", "reason": "snooze_ended"}, now)
+            sla.sync(tx, cid, now)
             conv = _conversation(conn, cid)
             tx.emit(CONVERSATION_UPDATED, {"conversation": conv, "previous_status": "snoozed"},
                     conversation_scopes(conv["assignee_id"], conv["team_id"]))

@@ -43,6 +43,7 @@ from inbox.domain.tables import (
     PREFERENCES,
 )
 from inbox.queries.labels import labels_of
+from inbox.actions import sla
 from inbox.actions.common import _log
 from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
@@ -71,7 +72,7 @@ _CONTACT_BY = {
 _CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
                          "resolved_at", "created_at", "last_message_at", "last_message_preview",
                          "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at",
-                         "priority", "waiting_since", "assigned_by", "assigned_at")
+                         "priority", "waiting_since", "assigned_by", "assigned_at", "sla_status", "sla_due_at")
 _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
 # With the conversation, in the same statement: whether it has labels (only then are they
 # read, one more statement, for the events) and whether its owner wants a notification of
@@ -152,7 +153,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
                             last_inbound_at=None, last_inbound_inbox_id=None, channel=None,
                             priority=Priority.none.value, waiting_since=now if inbound else None,
-                            assigned_by=None, assigned_at=None)
+                            assigned_by=None, assigned_at=None, sla_status=None, sla_due_at=None)
         values.update(touched)
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
         _log(tx, values["id"], "created", None, {"channel": msg.kind, "inbox_id": msg.inbox_id}, now)
@@ -193,6 +194,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                                              "created_at": now})
             fetches += 1
 
+    if inbound and (summary := sla.sync(tx, values["id"], now, values)) is not None:
+        values.update(summary)  # an SLA started, or its clock resumed
     # The events carry the rows as just written, through the serializers the REST API uses.
     labelled = not created and conv is not None and conv["labelled"]
     labels: list[LabelRef] = labels_of(conn, [values["id"]])[values["id"]] if labelled else []

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from inbox import queries
+from inbox.actions import sla
 from inbox.actions.common import _conversation, _log, access_conversation
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer, conversation_scopes
@@ -166,6 +167,7 @@ async def change_labels(ctx: Context, viewer: Viewer, conversation_id: int, add:
         now = ctx.clock.now()
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(updated_at=now))
         _log(tx, conversation_id, "labelled", viewer.user_id, {"added": added, "removed": removed}, now)
+        sla.sync(tx, conversation_id, now)  # a label may choose another policy
         updated = _conversation(conn, conversation_id)
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.user_id,
                                        "labels_added": added, "labels_removed": removed},
@@ -188,6 +190,7 @@ async def set_priority(ctx: Context, viewer: Viewer, conversation_id: int, prior
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
             priority=priority, updated_at=now))
         _log(tx, conversation_id, "priority_changed", viewer.user_id, {"from": conv["priority"], "to": priority}, now)
+        sla.sync(tx, conversation_id, now)
         updated = _conversation(conn, conversation_id)
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.user_id,
                                        "previous_priority": conv["priority"]},

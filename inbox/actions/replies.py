@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from inbox import queries
+from inbox.actions import sla
 from inbox.actions.common import _update_message, access_conversation
 from inbox.actions.context import Context
 from inbox.actions.conversations import assign_in
@@ -121,6 +122,7 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
         last_message_at=now, last_message_preview=preview(text, attachments),
         last_message_direction=Direction.outbound, unread_count=0, updated_at=now,
         waiting_since=None))  # the customer has their answer
+    sla.sync(tx, conversation_id, now)  # ... and the response target is met
     message = queries.get_message(conn, message_id)
     conversation = queries.get_conversation(conn, conversation_id)
     assert message is not None and conversation is not None

@@ -49,6 +49,13 @@ NOTIFICATION_CREATED = "notification.created"
 AGENT_PRESENCE_CHANGED = "agent.presence_changed"
 
 
+# A conversation's SLA target passed its warning share, or its due time (docs/sla.md).
+SLA_WARNING = "sla.warning"
+
+
+SLA_BREACHED = "sla.breached"
+
+
 ALL_TYPES = (
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
@@ -61,6 +68,8 @@ ALL_TYPES = (
     LABEL_DELETED,
     NOTIFICATION_CREATED,
     AGENT_PRESENCE_CHANGED,
+    SLA_WARNING,
+    SLA_BREACHED,
 )
 
 

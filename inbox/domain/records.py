@@ -82,9 +82,11 @@ class Conversation(TypedDict):
     resolved_at: str | None
     assigned_by: str | None  # "routing" or "manual" (a person); None when unassigned
     assigned_at: str | None
+    sla: Dict | None  # {"status", "due_at"}: the SLA at a glance; None when none runs
     created_at: str | None
     updated_at: str | None
     reply_channels: NotRequired[list[Dict]]  # GET /api/conversations/{id}: where a reply can go
+    sla_detail: NotRequired[Dict]  # GET /api/conversations/{id}: the policy, targets and clock
 
 
 class Contact(TypedDict):

@@ -86,8 +86,32 @@ def conversation_dict(row: Fields, labels: list[LabelRef]) -> Conversation:
         "last_message_direction": m["last_message_direction"], "last_inbound_at": iso(m["last_inbound_at"]),
         "snoozed_until": iso(m["snoozed_until"]), "resolved_at": iso(m["resolved_at"]),
         "assigned_by": m["assigned_by"], "assigned_at": iso(m["assigned_at"]),
+        # the SLA at a glance (GET /api/conversations/{id} gives its targets): None, or the
+        # next due time of its running targets and running, paused, due_soon or breached
+        "sla": {"status": m["sla_status"], "due_at": iso(m["sla_due_at"])} if m.get("sla_status") else None,
         "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }
+
+
+def sla_target_dict(row: Fields) -> dict[str, Any]:
+    """One SLA target of a conversation (docs/api.md, "SLA")."""
+    m = _fields(row)
+    return {"id": m["id"], "kind": m["kind"], "cycle": m["cycle"], "status": m["status"],
+            "policy_id": m["policy_id"], "started_at": iso(m["started_at"]), "due_at": iso(m["due_at"]),
+            "warn_at": iso(m["warn_at"]), "warned_at": iso(m["warned_at"]), "met_at": iso(m["met_at"]),
+            "missed_at": iso(m["missed_at"]), "ended": m["ended"], "budget_seconds": m["budget_seconds"],
+            "used_seconds": round(float(m["used_seconds"]), 3), "running_since": iso(m["resumed_at"]),
+            "calendar_id": m["calendar_id"], "calendar_version": m["calendar_version"]}
+
+
+def sla_policy_dict(row: Fields) -> dict[str, Any]:
+    m = _fields(row)
+    return {"id": m["id"], "name": m["name"], "position": m["position"], "enabled": m["enabled"],
+            "conditions": m["conditions"] or {}, "first_response_minutes": m["first_response_minutes"],
+            "next_response_minutes": m["next_response_minutes"], "resolution_minutes": m["resolution_minutes"],
+            "business_hours": m["business_hours"], "calendar_id": m["calendar_id"],
+            "pause_statuses": m["pause_statuses"], "warn_percent": m["warn_percent"],
+            "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"])}
 
 
 def label_ref(row: Fields) -> LabelRef:

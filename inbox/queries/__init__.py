@@ -55,3 +55,9 @@ from inbox.queries.routing import presence_of as presence_of
 from inbox.queries.routing import routing_queue as routing_queue
 from inbox.queries.routing import routing_snapshot as routing_snapshot
 from inbox.queries.routing import why_waiting as why_waiting
+from inbox.queries.sla import calendar_version as calendar_version
+from inbox.queries.sla import enabled_policies as enabled_policies
+from inbox.queries.sla import get_policy as get_policy
+from inbox.queries.sla import list_policies as list_policies
+from inbox.queries.sla import next_fire as next_fire
+from inbox.queries.sla import sla_detail as sla_detail

@@ -20,6 +20,7 @@ from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, ID
 from inbox.queries import search
 from inbox.queries.cursors import decode_cursor, encode_cursor
 from inbox.queries.labels import find_labels, labels_of
+from inbox.storage.prepared import as_utc
 
 
 def _conversation_select() -> Any:
@@ -54,11 +55,14 @@ def _labelled(label_id: int) -> Any:
 def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None = None,
                        assignee: int | str | None = None, team: int | None = None, channel: str | None = None,
                        inbox: int | None = None, labels: Sequence[int | str] = (), priority: Sequence[str] = (),
-                       q: str | None = None, cursor: str | None = None, limit: int = 25) -> Dict:
-    """Newest activity first, cursor-paginated on (last_message_at, id). ``labels`` (ids
-    or names): conversations carrying all of them, an unknown one is refused;
-    ``priority``: any of these. ``q`` may hold ``label:<name>`` terms, which filter as
-    ``labels`` do, except that an unknown name matches nothing (it is a search)."""
+                       q: str | None = None, cursor: str | None = None, limit: int = 25,
+                       sla: str | None = None, sort: str = "recent") -> Dict:
+    """Newest activity first, cursor-paginated on (last_message_at, id); ``sort="sla_due"``:
+    the conversations with an SLA due time, soonest (or longest overdue) first, on
+    (sla_due_at, id). ``labels`` (ids or names): conversations carrying all of them, an
+    unknown one is refused; ``priority``: any of these. ``q`` may hold ``label:<name>``
+    terms, which filter as ``labels`` do, except that an unknown name matches nothing (it
+    is a search). ``sla``: due_soon, breached, or running (any SLA under way)."""
     c = CONVERSATIONS.c
     query = _conversation_select()
     found, unknown = find_labels(conn, labels)
@@ -93,6 +97,10 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
         query = query.where(c.last_inbound_inbox_id == inbox)
     if q:
         query = query.where(search.matching_conversations(conn, q))
+    if sla:
+        query = query.where(sla_filter(sla))
+    if sort == "sla_due":
+        return _by_due_time(conn, query.where(c.sla_due_at.is_not(None)), cursor, limit)
     if cursor:
         at, (cid,) = decode_cursor(cursor, 2)
         # A row value, so the index range starts at the cursor (an OR of the two halves is
@@ -105,6 +113,31 @@ def list_conversations(conn: Connection, viewer: Viewer, *, status: str | None =
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.last_message_at.isoformat(), last.id)
     return {"items": items, "next_cursor": next_cursor}
+
+
+SLA_FILTERS = {"due_soon": ("due_soon",), "breached": ("breached",),
+               "running": ("running", "paused", "due_soon", "breached")}
+
+
+def sla_filter(kind: str) -> Any:
+    """?sla=: due_soon (a target past its warning share), breached (one missed and not
+    met yet), running (any SLA under way, paused included)."""
+    if kind not in SLA_FILTERS:
+        raise Invalid("sla must be due_soon, breached or running", "invalid_sla_filter")
+    return CONVERSATIONS.c.sla_status.in_(SLA_FILTERS[kind])
+
+
+def _by_due_time(conn: Connection, query: Any, cursor: str | None, limit: int) -> Dict:
+    c = CONVERSATIONS.c
+    if cursor:
+        at, (cid,) = decode_cursor(cursor, 2)
+        query = query.where(tuple_(c.sla_due_at, c.id) > (at, cid))
+    rows = conn.execute(query.order_by(c.sla_due_at, c.id).limit(limit + 1)).all()
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(as_utc(last.sla_due_at).isoformat(), last.id)
+    return {"items": with_labels(conn, rows[:limit]), "next_cursor": next_cursor}
 
 
 def open_loads(conn: Connection) -> dict[int, int]:

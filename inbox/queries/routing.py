@@ -6,7 +6,6 @@ not assigned, and an agent's presence history.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from sqlalchemy import Connection, func, or_, select
 from inbox.domain import routing, serialize
 from inbox.domain.models import Role
 from inbox.domain.routing import Mode, Policy, Presence
-from inbox.storage.prepared import Prepared, as_utc
+from inbox.storage.prepared import Prepared, as_json, as_utc
 from inbox.domain.tables import (
     AGENT_STATE,
     CONVERSATIONS,
@@ -142,9 +141,7 @@ _LOADS = Prepared(select(*_LOAD_KEYS, func.count()).where(_OPEN_STATUS, CONVERSA
 
 def _json(value: Any) -> dict[str, Any]:
     """A JSON column read through the cursor: text on SQLite, already decoded on PostgreSQL."""
-    if value is None:
-        return {}
-    return dict(json.loads(value) if isinstance(value, (str, bytes)) else value)
+    return dict(as_json(value)) if value is not None else {}
 
 
 def _when(value: Any) -> datetime | None:

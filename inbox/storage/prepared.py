@@ -11,6 +11,7 @@ processing: select ints, strings and booleans through it, and read a datetime wi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -61,6 +62,9 @@ class Prepared:
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         return self.execute(conn, values).fetchone()  # type: ignore[no-any-return]
 
+    def all(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return self.execute(conn, values).fetchall()  # type: ignore[no-any-return]
+
     def scalar(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         row = self.first(conn, values)
         return row[0] if row is not None else None
@@ -70,3 +74,8 @@ def as_utc(value: str | datetime) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def as_json(value: Any) -> Any:
+    """A JSON column read through the cursor: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value

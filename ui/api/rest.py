@@ -21,6 +21,7 @@ from inbox.domain.errors import Forbidden, Invalid, NotFound
 from inbox.domain.models import Priority, Role
 from inbox.domain.records import Conversation
 from webhooks.registry import channels
+from ui.api import sla as sla_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
@@ -157,7 +158,8 @@ async def patch_preferences(request: Request, viewer: Viewer) -> Response:
              "assignee": {"anyOf": [{"enum": ["me", "none"]}, ID]}, "team": ID,
              "channel": {"enum": [c.kind for c in channels()]}, "inbox": ID,
              "label": {"type": "array", "items": STRING}, "priority": {"type": "array", "items": PRIORITY},
-             "q": STRING, "cursor": STRING, "limit": limit(100)})
+             "q": STRING, "cursor": STRING, "limit": limit(100),
+             "sla": {"enum": ["due_soon", "breached", "running"]}, "sort": {"enum": ["recent", "sla_due"]}})
 @requires()
 async def list_conversations(request: Request, viewer: Viewer) -> Response:
     q = request.query_params
@@ -175,10 +177,16 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
     args = dict(status=status, assignee=assignee, team=_int(q.get("team"), "team", optional=True),
                 channel=channel, inbox=_int(q.get("inbox"), "inbox", optional=True),
                 labels=[v for v in q.getlist("label") if v], priority=[v for v in q.getlist("priority") if v],
-                q=q.get("q") or None,
+                q=q.get("q") or None, sla=q.get("sla") or None, sort=_sort(q.get("sort")),
                 cursor=q.get("cursor") or None, limit=_limit(request))
     page = await _ctx(request).db.read(lambda c: queries.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
     return JSONResponse(page)
+
+
+def _sort(value: str | None) -> str:
+    if value in (None, "", "recent", "sla_due"):
+        return value or "recent"
+    raise Invalid("sort must be recent or sla_due", "invalid_sort")
 
 
 @requires()
@@ -188,6 +196,7 @@ async def get_conversation(request: Request, viewer: Viewer) -> Response:
     def read(c: Any) -> Conversation:
         conv = actions.access_conversation(c, viewer, cid)
         conv["reply_channels"] = queries.reply_channels(c, cid, ctx.clock.now(), ctx.reply_windows)
+        conv["sla_detail"] = queries.sla_detail(c, cid)
         return conv
     return JSONResponse(await ctx.db.read(read))
 
@@ -740,6 +749,7 @@ routes = [
     Route("/api/labels", create_label, methods=["POST"]),
     Route("/api/labels/{id}", patch_label, methods=["PATCH"]),
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
+    *sla_api.ROUTES,
     Route("/api/canned_responses", list_canned),
     Route("/api/canned_responses", create_canned, methods=["POST"]),
     Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),
