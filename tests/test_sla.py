@@ -6,17 +6,23 @@ with the clock; every wait is for an event, with a timeout."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
+from inbox import actions
 from inbox.domain import sla
 from inbox.domain.calendar import Calendar
 from inbox.domain.clock import MovableClock
-from inbox.domain.tables import CALENDARS
+from inbox.domain.tables import CALENDARS, EVENTS
+from inbox.storage.db import Database
+from inbox.storage.redisbus import make_bus
+from inbox.workers.sla import SlaScheduler
 from tests.conftest import Live
 from tests.helpers.live import EventStream
 
@@ -233,3 +239,38 @@ async def test_sort_by_due_time_and_bad_requests(live: Live, clock: MovableClock
     assert r.status_code == 403
     r = await live.client.get("/api/conversations?sla=late", headers=live.as_("lead"))
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_sla_filter"
+
+
+@pytest.mark.parametrize("database_engine", ["postgres"])
+async def test_two_schedulers_on_one_database_fire_each_target_once(live: Live, clock: MovableClock) -> None:
+    """A second scheduler with its own connections to the same PostgreSQL database (as
+    another process has), woken by the same clock: each due target fires exactly once."""
+    await _policy(live, name="Quick", first_response_minutes=5)
+    lead = await live.events("lead")
+    customers = 30
+    ids = [(await _text(live, lead, f"+1555200{n:04d}", f"hi {n}"))["id"] for n in range(customers)]
+    settings = live.app.state.ctx.settings
+    db, bus = Database(settings.database_url), make_bus(settings)  # the Redis bus: its events reach the lead
+    await bus.start(db)
+    db.on_commit = bus.publish_committed
+    db.start()
+    other = SlaScheduler(actions.Context(db=db, settings=settings, bus=bus, clock=clock))
+    other.batch = 4  # a few at a time, so the app's own scheduler claims some meanwhile
+    task = asyncio.create_task(other.run())
+    try:
+        clock.advance(timedelta(minutes=6))  # past the warning and the due time at once: one breach each
+        seen = set()
+        while len(seen) < customers:
+            ev = await lead.next(lambda e: e["type"] == "sla.breached")
+            seen.add(ev["data"]["conversation"]["id"])
+        assert seen == set(ids)
+        fired = live.app.state.ctx.db.read_sync(lambda c: c.execute(
+            select(EVENTS.c.data).where(EVENTS.c.type == "sla.breached")).scalars().all())
+        per_target = Counter(d["target"]["id"] for d in fired)
+        assert len(per_target) == customers and set(per_target.values()) == {1}
+        assert other.fired <= customers  # however the two shared the work
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.stop()
+        db.stop()

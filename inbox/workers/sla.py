@@ -24,6 +24,7 @@ class SlaScheduler:
         self.ctx = ctx
         self._wake = asyncio.Event()
         self.fired = 0
+        self.batch = actions.FIRE_BATCH  # targets one transaction fires at most
         ctx.clock.on_moved(self.wake)
 
     def wake(self) -> None:
@@ -42,7 +43,7 @@ class SlaScheduler:
             try:
                 due = await ctx.db.read(queries.next_fire)
                 if due is not None and due <= ctx.clock.now():
-                    fired = await ctx.db.write(lambda tx: actions.fire_due(tx, ctx.clock.now()))
+                    fired = await ctx.db.write(lambda tx: actions.fire_due(tx, ctx.clock.now(), self.batch))
                     self.fired += fired
                     if fired:
                         continue  # there may be more due
