@@ -13,7 +13,7 @@ scheduler's: it claims the targets whose warning or due time has come, by an ind
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -76,17 +76,41 @@ def _target(row: Sequence[Any]) -> dict[str, Any]:
     return t
 
 
-@dataclass
 class _Clock:
-    """What a sync works with: the conversation, its policy, its calendar."""
+    """What a sync works with: the conversation, its policy, and (read only when a target
+    starts, pauses or resumes) the policy's calendar."""
 
-    tx: Tx
-    conv: Mapping[str, Any]
-    now: datetime
-    policy: Mapping[str, Any]
-    calendar: Calendar | None
-    calendar_id: int | None
-    calendar_version: int | None
+    def __init__(self, tx: Tx, conv: Mapping[str, Any], now: datetime, policy: Mapping[str, Any]) -> None:
+        self.tx, self.conv, self.now, self.policy = tx, conv, now, policy
+
+    @functools.cached_property
+    def _calendar(self) -> tuple[Calendar | None, int | None, int | None]:
+        """The policy's calendar: its own, else the team's, else the inbox's; none (calendar
+        time) when the policy counts calendar time or no calendar is set."""
+        conn, conv, policy = self.tx.conn, self.conv, self.policy
+        calendar_id = None
+        if policy["business_hours"]:
+            calendar_id = policy["calendar_id"]
+            if calendar_id is None and conv["team_id"] is not None:
+                row = _TEAM_CALENDAR.first(conn, {"id": conv["team_id"]})
+                calendar_id = row[0] if row is not None else None
+            if calendar_id is None and conv["last_inbound_inbox_id"] is not None:
+                row = _INBOX_CALENDAR.first(conn, {"id": conv["last_inbound_inbox_id"]})
+                calendar_id = row[0] if row is not None else None
+        found = queries.calendar_version(conn, calendar_id)
+        return (None, None, None) if found is None else (found[0], calendar_id, found[1])
+
+    @property
+    def calendar(self) -> Calendar | None:
+        return self._calendar[0]
+
+    @property
+    def calendar_id(self) -> int | None:
+        return self._calendar[1]
+
+    @property
+    def calendar_version(self) -> int | None:
+        return self._calendar[2]
 
 
 def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | None = None) -> Dict | None:
@@ -131,11 +155,12 @@ def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | 
                 "from": _policy_ref(conn, current), "to": _policy_ref(conn, policy["id"]) if policy else None}, now)
             open_ = []
         if policy is not None:
-            clock = _clock(tx, conv, now, policy)
+            clock = _Clock(tx, conv, now, policy)
             if _reconcile(clock, targets, open_, cycle_over=span is not None and span[1] == "stopped"
                           or not targets):
                 state = "paused" if status in policy["pause_statuses"] else "running"
-    return _summarize(tx, conversation_id, conv, now, state)
+    return _summarize(tx, conversation_id, conv, now, state, [t for t in open_ if t["ended"] is None],
+                      span)
 
 
 def _policy_ref(conn: Connection, policy_id: int | None) -> Dict | None:
@@ -143,24 +168,6 @@ def _policy_ref(conn: Connection, policy_id: int | None) -> Dict | None:
         return None
     name = conn.execute(select(SLA_POLICIES.c.name).where(SLA_POLICIES.c.id == policy_id)).scalar()
     return {"id": policy_id, "name": name}
-
-
-def _clock(tx: Tx, conv: Mapping[str, Any], now: datetime, policy: Mapping[str, Any]) -> _Clock:
-    """The policy's calendar: its own, else the team's, else the inbox's; none (calendar
-    time) when the policy counts calendar time or no calendar is set."""
-    calendar_id = None
-    if policy["business_hours"]:
-        calendar_id = policy["calendar_id"]
-        if calendar_id is None and conv["team_id"] is not None:
-            row = _TEAM_CALENDAR.first(tx.conn, {"id": conv["team_id"]})
-            calendar_id = row[0] if row is not None else None
-        if calendar_id is None and conv["last_inbound_inbox_id"] is not None:
-            row = _INBOX_CALENDAR.first(tx.conn, {"id": conv["last_inbound_inbox_id"]})
-            calendar_id = row[0] if row is not None else None
-    found = queries.calendar_version(tx.conn, calendar_id)
-    if found is None:
-        return _Clock(tx, conv, now, policy, None, None, None)
-    return _Clock(tx, conv, now, policy, found[0], calendar_id, found[1])
 
 
 def _reconcile(clock: _Clock, targets: list[dict[str, Any]], open_: list[dict[str, Any]], *,
@@ -249,13 +256,14 @@ def _set(conn: Connection, t: dict[str, Any], **values: Any) -> None:
 KEEP = "keep"
 
 
-def _summarize(tx: Tx, conversation_id: int, conv: Mapping[str, Any], now: datetime,
-               state: str | None) -> Dict | None:
+def _summarize(tx: Tx, conversation_id: int, conv: Mapping[str, Any], now: datetime, state: str | None,
+               open_: list[dict[str, Any]] | None = None, span: Sequence[Any] | None = None) -> Dict | None:
     """The conversation's summary columns from its open targets, and its clock's span:
     ``state`` running, paused, stopped (resolved), None (no SLA) or KEEP (unchanged)."""
     conn = tx.conn
-    open_ = [t for t in (_target(r) for r in _RECENT_TARGETS.all(conn, {"id": conversation_id}))
-             if t["ended"] is None]
+    if open_ is None:  # (a sync passes what it has in hand: the targets, the span as it read it)
+        open_ = [t for t in (_target(r) for r in _RECENT_TARGETS.all(conn, {"id": conversation_id}))
+                 if t["ended"] is None]
     running = [t for t in open_ if t["status"] == sla.Status.running]
     status: str | None = None
     if any(t["status"] == sla.Status.missed for t in open_):
@@ -270,7 +278,8 @@ def _summarize(tx: Tx, conversation_id: int, conv: Mapping[str, Any], now: datet
     due = min((t["due_at"] for t in open_ if t["due_at"] is not None
                and t["status"] in (sla.Status.running, sla.Status.missed)), default=None)
     if state != KEEP:
-        span = _OPEN_SPAN.first(conn, {"id": conversation_id})  # (read again: a sync may have ended targets)
+        if span is None:
+            span = _OPEN_SPAN.first(conn, {"id": conversation_id})
         if span is not None and span[1] != state:
             conn.execute(update(SLA_SPANS).where(SLA_SPANS.c.id == span[0]).values(ended_at=now))
         if state is not None and (span is None or span[1] != state):
