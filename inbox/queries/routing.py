@@ -16,6 +16,7 @@ from inbox.domain import routing, serialize
 from inbox.domain.models import Role
 from inbox.domain.routing import Mode, Policy, Presence
 from inbox.storage.prepared import Prepared, as_json, as_utc
+from inbox.queries.sla import calendar_version
 from inbox.domain.tables import (
     AGENT_STATE,
     CONVERSATIONS,
@@ -259,6 +260,33 @@ def why_waiting(snap: Snapshot, inbox_id: int | None, team_id: int | None) -> tu
     return "next", "next in line: routing assigns it within seconds"
 
 
+class _Hours:
+    """Whether a waiting conversation's business hours (its team's calendar, else its
+    inbox's) are closed now, and until when: why nobody is online may be that it is night."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn, self.now = conn, now
+        self.inboxes = dict(conn.execute(select(INBOXES.c.id, INBOXES.c.calendar_id)).tuples().all())
+        self.teams = dict(conn.execute(select(TEAMS.c.id, TEAMS.c.calendar_id)).tuples().all())
+        self.said: dict[int, str | None] = {}
+
+    def closed_until(self, inbox_id: int | None, team_id: int | None) -> str | None:
+        calendar_id = self.teams.get(team_id) if team_id is not None else None
+        if calendar_id is None and inbox_id is not None:
+            calendar_id = self.inboxes.get(inbox_id)
+        if calendar_id is None:
+            return None
+        if calendar_id not in self.said:
+            self.said[calendar_id] = None
+            found = calendar_version(self.conn, calendar_id)
+            if found is not None and not found[0].is_open(self.now):
+                opens = found[0].next_open(self.now)
+                local = opens.astimezone(found[0].zone) if opens is not None else None
+                self.said[calendar_id] = (f"opens {local:%a %H:%M} {local.tzname()}" if local is not None
+                                          else "not opening again")
+        return self.said[calendar_id]
+
+
 def routing_queue(conn: Connection, now: datetime, limit: int = 500) -> dict[str, Any]:
     """The lead's board: waiting conversations (unassigned, open or pending), longest
     waiting first, each with how long and why; and the agents."""
@@ -266,6 +294,7 @@ def routing_queue(conn: Connection, now: datetime, limit: int = 500) -> dict[str
 
     snap = routing_snapshot(conn)
     waiting = waiting_queue(conn, limit)
+    hours = _Hours(conn, now)
     total = conn.execute(select(func.count()).select_from(CONVERSATIONS).where(
         CONVERSATIONS.c.assignee_id.is_(None), CONVERSATIONS.c.status.in_(OPEN))).scalar_one()
     items = []
@@ -273,6 +302,8 @@ def routing_queue(conn: Connection, now: datetime, limit: int = 500) -> dict[str
         started = conv["waiting_since"] or conv["last_inbound_at"] or conv["created_at"]
         waited = (now - datetime.fromisoformat(started)).total_seconds() if isinstance(started, str) else None
         code, text = why_waiting(snap, conv["inbox_id"], conv["team_id"])
+        if code == "nobody_online" and (closed := hours.closed_until(conv["inbox_id"], conv["team_id"])):
+            text = f"{text}: outside business hours, {closed}"
         items.append({**conv, "waited_seconds": max(0.0, waited) if waited is not None else None,
                       "reason": code, "reason_text": text, "pool_team_ids": pool_teams(snap, conv["inbox_id"],
                                                                                       conv["team_id"])})
