@@ -9,9 +9,12 @@ An interval belongs to the day it starts on: a holiday on Saturday does not cut 
 Friday's night shift.
 
 Local times become instants through the zone's rules (``zoneinfo``): on the spring-forward
-day an interval across 02:00-03:00 is an hour shorter, on the fall-back day an hour longer;
-a start that does not exist (02:30 that morning) is read with the offset before the change,
-as ``datetime`` does with ``fold=0``.
+day an interval across 02:00-03:00 is an hour shorter, on the fall-back day an hour longer.
+A time is the instant the clocks first show it: a time they show twice (02:30 on the
+fall-back day) is its first occurrence, and a time they skip (02:30 on the spring-forward
+day) is the instant they skip it, 03:00 summer time. So a night shift to 02:30 ends when
+the clocks jump, not an hour after (as ``fold=0`` alone would read it), and an interval
+inside the skipped hour is not open that day.
 
 Everything here is pure: instants in and out are aware UTC datetimes.
 """
@@ -70,6 +73,16 @@ def _interval(raw: object, where: str) -> Interval:
     return start, end
 
 
+def _date(value: object, where: str) -> date:
+    # Only YYYY-MM-DD: date.fromisoformat also reads 20270317 and 2027-W11-3 (Python 3.11).
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise CalendarError(f"{where}: {value!r} is not a date as YYYY-MM-DD")
+
+
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -119,10 +132,7 @@ class Calendar:
             where = f"exceptions[{i}]"
             if not isinstance(raw, Mapping):
                 raise CalendarError(f"{where}: {{\"date\": \"YYYY-MM-DD\", ...}}")
-            try:
-                day_ = date.fromisoformat(str(raw.get("date")))
-            except ValueError:
-                raise CalendarError(f"{where}.date: {raw.get('date')!r} is not a date as YYYY-MM-DD") from None
+            day_ = _date(raw.get("date"), f"{where}.date")
             if day_ in dated:
                 raise CalendarError(f"{where}.date: {day_.isoformat()} is listed twice")
             name = raw.get("name") or ""
@@ -174,9 +184,27 @@ class Calendar:
         return exc.intervals if exc is not None else self.week[day_.weekday()]
 
     def _local(self, day_: date, minutes: int) -> datetime:
-        return (datetime.combine(day_, time(), self.zone) if minutes == 0 else
-                datetime.combine(day_ + timedelta(days=minutes // 1440), time(minutes % 1440 // 60, minutes % 60),
-                                 self.zone)).astimezone(timezone.utc)
+        """The instant the zone's clocks first show ``minutes`` after that day's midnight."""
+        wall = datetime.combine(day_ + timedelta(days=minutes // 1440), time(minutes % 1440 // 60, minutes % 60))
+        first = wall.replace(tzinfo=self.zone).astimezone(timezone.utc)  # fold=0: the offset before a change
+        second = wall.replace(tzinfo=self.zone, fold=1).astimezone(timezone.utc)
+        if second >= first:  # shown once, or twice (first is the earlier)
+            return first
+        return self._skipped_at(second, first)
+
+    def _skipped_at(self, before: datetime, after: datetime) -> datetime:
+        """The instant of the change between ``before`` (old offset) and ``after`` (new),
+        a skipped time's two readings: searched by the second (changes fall on whole
+        seconds), a dozen steps for an hour's gap."""
+        offset = after.astimezone(self.zone).utcoffset()
+        low, high = 0, int((after - before).total_seconds())  # the change is in (low, high]
+        while high - low > 1:
+            mid = (low + high) // 2
+            if (before + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == offset:
+                high = mid
+            else:
+                low = mid
+        return before + timedelta(seconds=high)
 
     def pieces(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open time after ``start`` as disjoint spans (UTC) in order, not merged where
