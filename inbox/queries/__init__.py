@@ -3,6 +3,10 @@ never build queries. One module per area; this package gathers them, so callers 
 ``queries.get_conversation(conn, id)``.
 """
 
+from inbox.queries.calendars import calendar_of as calendar_of
+from inbox.queries.calendars import calendar_users as calendar_users
+from inbox.queries.calendars import get_calendar as get_calendar
+from inbox.queries.calendars import list_calendars as list_calendars
 from inbox.queries.contacts import contact_panel as contact_panel
 from inbox.queries.contacts import get_contact as get_contact
 from inbox.queries.contacts import likely_duplicates as likely_duplicates
