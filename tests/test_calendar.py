@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from inbox.domain.calendar import DAYS, Calendar, CalendarError, add_time, time_between
+from inbox.domain.calendar import DAYS, Calendar, CalendarError, add_time, hours_text, parse_hours, time_between
 
 
 def utc(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, year: int = 2027) -> datetime:
@@ -352,3 +352,20 @@ def test_parse_errors_name_the_field(timezone_name: Any, intervals: Any, excepti
     with pytest.raises(CalendarError) as refused:
         Calendar.parse(timezone_name, intervals, exceptions)
     assert str(refused.value).startswith(message), str(refused.value)
+
+
+def test_hours_as_a_person_writes_them() -> None:
+    assert parse_hours("09:00-12:00, 13:00-17:00", "Monday") == [{"start": "09:00", "end": "12:00"},
+                                                                  {"start": "13:00", "end": "17:00"}]
+    assert parse_hours(" 9:00 – 12:00 ,, 22:00-06:00, ", "Friday") == [{"start": "09:00", "end": "12:00"},
+                                                                        {"start": "22:00", "end": "06:00"}]
+    assert parse_hours("", "Sunday") == [] and parse_hours(" , ", "Sunday") == []
+    assert hours_text(parse_hours("09:00-12:00,13:00-24:00", "Monday")) == "09:00-12:00, 13:00-24:00"
+    for text, message in (("9-17", "Monday: '9' is not a time as HH:MM"),
+                          ("09:00", "Monday: '09:00' is not a time range as HH:MM-HH:MM"),
+                          ("09:00-12:00-13:00", "Monday: '09:00-12:00-13:00' is not a time range"),
+                          ("24:00-02:00", "Monday: '24:00' is not a time of day (24:00 only as an end)"),
+                          (", ".join(["09:00-10:00"] * 11), "Monday: at most 10 intervals")):
+        with pytest.raises(CalendarError) as refused:
+            parse_hours(text, "Monday")
+        assert str(refused.value).startswith(message), str(refused.value)

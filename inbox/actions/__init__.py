@@ -26,6 +26,7 @@ from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user
 from inbox.actions.calendars import calendar_ref as calendar_ref
+from inbox.actions.calendars import check_calendar as check_calendar
 from inbox.actions.calendars import create_calendar as create_calendar
 from inbox.actions.calendars import delete_calendar as delete_calendar
 from inbox.actions.calendars import set_calendar as set_calendar

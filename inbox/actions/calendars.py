@@ -35,7 +35,7 @@ def _admin(viewer: Viewer) -> None:
         raise Forbidden("only an admin manages calendars")
 
 
-def checked(fields: Mapping[str, Any]) -> dict[str, Any]:
+def check_calendar(fields: Mapping[str, Any]) -> dict[str, Any]:
     """A whole calendar's fields, checked and in their stored form; Invalid
     ``invalid_calendar`` names the first field that is wrong (``unknown_field`` for a
     field a calendar does not have)."""
@@ -64,7 +64,7 @@ def _unique(tx: Tx, name: str, calendar_id: int | None) -> None:
 
 async def create_calendar(ctx: Context, viewer: Viewer, fields: Mapping[str, Any]) -> BusinessCalendar:
     _admin(viewer)
-    values = checked(fields)
+    values = check_calendar(fields)
 
     def job(tx: Tx) -> BusinessCalendar:
         _unique(tx, values["name"], None)
@@ -88,7 +88,7 @@ async def update_calendar(ctx: Context, viewer: Viewer, calendar_id: int,
         if current is None:
             raise NotFound("no such calendar")
         stored = {key: current[key] for key in FIELDS}  # type: ignore[literal-required]
-        values = checked({**stored, **changes})
+        values = check_calendar({**stored, **changes})
         if values == stored:
             return current
         _unique(tx, values["name"], calendar_id)

@@ -48,6 +48,11 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def zone_names() -> list[str]:
+    """Every IANA zone name this machine knows, sorted: what an admin picks from."""
+    return sorted(_zones())
+
+
 def zone(name: object) -> ZoneInfo:
     """The IANA zone of that name, or CalendarError."""
     if not isinstance(name, str) or name not in _zones():
@@ -71,6 +76,31 @@ def _interval(raw: object, where: str) -> Interval:
     start = _minutes(raw.get("start"), f"{where}.start", end=False)
     end = _minutes(raw.get("end"), f"{where}.end", end=True)
     return start, end
+
+
+def parse_hours(text: str, where: str) -> list[dict[str, str]]:
+    """A day's intervals as a person writes them, "09:00-12:00, 13:00-17:00" (an en dash
+    too, and 9:00 for 09:00), in the API's form; "" is none. CalendarError names ``where``
+    (the admin form's "Monday")."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        times = [t.strip() for t in part.replace("\u2013", "-").split("-")]
+        if len(times) != 2:
+            raise CalendarError(f"{where}: {part.strip()!r} is not a time range as HH:MM-HH:MM")
+        start, end = (f"0{t}" if len(t) == 4 and t[1] == ":" else t for t in times)
+        _minutes(start, where, end=False)
+        _minutes(end, where, end=True)
+        out.append({"start": start, "end": end})
+    if len(out) > MAX_DAY_INTERVALS:
+        raise CalendarError(f"{where}: at most {MAX_DAY_INTERVALS} intervals")
+    return out
+
+
+def hours_text(intervals: Sequence[Mapping[str, str]]) -> str:
+    """What ``parse_hours`` reads: "09:00-12:00, 13:00-17:00"."""
+    return ", ".join(f"{i['start']}-{i['end']}" for i in intervals)
 
 
 def _date(value: object, where: str) -> date:
