@@ -24,7 +24,7 @@ FAILING = ("serious", "critical")
 # what the customer sent, not ours to fix, and axe cannot enter it anyway (no script runs
 # there). The iframe element itself (its title) is still checked.
 EXCLUDE = [["iframe[sandbox] html"]]
-ADMIN_SECTIONS = ("inboxes", "users", "teams", "labels", "canned", "tokens")
+ADMIN_SECTIONS = ("inboxes", "users", "teams", "calendars", "labels", "canned", "tokens")
 
 
 async def _call(live: Live, method: str, path: str, who: str, status: int, **kw: Any) -> Any:
@@ -49,6 +49,10 @@ async def _seed(live: Live) -> dict[str, Any]:
     await _call(live, "POST", "/api/canned_responses", "admin", 201,
                 json={"short_code": "ship", "text": "Your order ships within 24 hours."})
     await _call(live, "POST", "/api/tokens", "admin", 201, json={"name": "Reporting"})
+    await _call(live, "POST", "/api/calendars", "admin", 201, json={
+        "name": "Support EU", "timezone": "Europe/Berlin",
+        "intervals": [{"day": "fri", "start": "22:00", "end": "06:00"}],
+        "exceptions": [{"date": "2027-12-24", "closed": True, "name": "Christmas Eve"}]})
 
     main = await _conversation(live, "+15557654321", "Where is my order #1042? It was due Monday.")
     other = await _conversation(live, "+15551112222", "Can I change my delivery address?")
@@ -156,9 +160,10 @@ async def test_no_page_has_a_serious_or_critical_axe_violation(live: Live, brows
         await expect(admin.locator("main")).to_be_visible()
         found += await _axe(admin, f"/admin/{section}")
     await admin.emulate_media(color_scheme="dark")
-    for section in ("inboxes", "teams", "users"):  # with every routing form open, in both themes
+    for section in ("inboxes", "teams", "users", "calendars"):  # with every form open, in both themes
         await admin.goto(live.url + f"/admin/{section}")
-        await admin.evaluate("document.querySelectorAll('details.routing').forEach(d => { d.open = true; })")
+        await admin.evaluate("document.querySelectorAll('details.routing, details.calendar-edit, details.add-calendar')"
+                             ".forEach(d => { d.open = true; })")
         found += await _axe(admin, f"/admin/{section} dark, routing open")
         await admin.emulate_media(color_scheme="light")
         found += await _axe(admin, f"/admin/{section} routing open")

@@ -213,15 +213,17 @@ async def test_patching_a_team_changes_only_what_is_given(live: Live) -> None:
     await live.client.post("/api/teams", headers=admin, json={"name": "Sales"})
     path = f"/api/teams/{team['id']}"
     renamed = await live.client.patch(path, headers=admin, json={"name": " Accounts "})
-    assert renamed.json() == {"id": team["id"], "name": "Accounts", "member_ids": [agent], "routing": {}}, renamed.text
+    assert renamed.json() == {"id": team["id"], "name": "Accounts", "member_ids": [agent], "routing": {},
+                              "calendar_id": None}, renamed.text
     members = await live.client.patch(path, headers=admin, json={"member_ids": [agent2]})
-    assert members.json() == {"id": team["id"], "name": "Accounts", "member_ids": [agent2], "routing": {}}
+    assert members.json() == {"id": team["id"], "name": "Accounts", "member_ids": [agent2], "routing": {},
+                              "calendar_id": None}
     assert (await live.client.patch(path, headers=admin, json={"name": "Accounts"})).status_code == 200
     taken = await live.client.patch(path, headers=admin, json={"name": "Sales"})
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "team_exists"
     assert (await live.client.patch("/api/teams/999", headers=admin, json={"name": "x"})).status_code == 404
     assert (await live.get("/api/teams"))["items"][0] == {"id": team["id"], "name": "Accounts", "member_ids": [agent2],
-                                                      "routing": {}}
+                                                      "routing": {}, "calendar_id": None}
 
 
 async def test_tokens_are_listed_and_revoked_by_their_owner_or_an_admin(live: Live) -> None:

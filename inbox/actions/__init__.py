@@ -25,6 +25,12 @@ from inbox.actions.admin import set_inbox_active as set_inbox_active
 from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user
+from inbox.actions.calendars import calendar_ref as calendar_ref
+from inbox.actions.calendars import check_calendar as check_calendar
+from inbox.actions.calendars import create_calendar as create_calendar
+from inbox.actions.calendars import delete_calendar as delete_calendar
+from inbox.actions.calendars import set_calendar as set_calendar
+from inbox.actions.calendars import update_calendar as update_calendar
 from inbox.actions.common import STATUS_RANK as STATUS_RANK
 from inbox.actions.common import access_conversation as access_conversation
 from inbox.actions.contacts import CONTACT_FIELDS as CONTACT_FIELDS

@@ -9,9 +9,12 @@ An interval belongs to the day it starts on: a holiday on Saturday does not cut 
 Friday's night shift.
 
 Local times become instants through the zone's rules (``zoneinfo``): on the spring-forward
-day an interval across 02:00-03:00 is an hour shorter, on the fall-back day an hour longer;
-a start that does not exist (02:30 that morning) is read with the offset before the change,
-as ``datetime`` does with ``fold=0``.
+day an interval across 02:00-03:00 is an hour shorter, on the fall-back day an hour longer.
+A time is the instant the clocks first show it: a time they show twice (02:30 on the
+fall-back day) is its first occurrence, and a time they skip (02:30 on the spring-forward
+day) is the instant they skip it, 03:00 summer time. So a night shift to 02:30 ends when
+the clocks jump, not an hour after (as ``fold=0`` alone would read it), and an interval
+inside the skipped hour is not open that day.
 
 Everything here is pure: instants in and out are aware UTC datetimes.
 """
@@ -45,6 +48,11 @@ def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def zone_names() -> list[str]:
+    """Every IANA zone name this machine knows, sorted: what an admin picks from."""
+    return sorted(_zones())
+
+
 def zone(name: object) -> ZoneInfo:
     """The IANA zone of that name, or CalendarError."""
     if not isinstance(name, str) or name not in _zones():
@@ -68,6 +76,41 @@ def _interval(raw: object, where: str) -> Interval:
     start = _minutes(raw.get("start"), f"{where}.start", end=False)
     end = _minutes(raw.get("end"), f"{where}.end", end=True)
     return start, end
+
+
+def parse_hours(text: str, where: str) -> list[dict[str, str]]:
+    """A day's intervals as a person writes them, "09:00-12:00, 13:00-17:00" (an en dash
+    too, and 9:00 for 09:00), in the API's form; "" is none. CalendarError names ``where``
+    (the admin form's "Monday")."""
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        times = [t.strip() for t in part.replace("\u2013", "-").split("-")]
+        if len(times) != 2:
+            raise CalendarError(f"{where}: {part.strip()!r} is not a time range as HH:MM-HH:MM")
+        start, end = (f"0{t}" if len(t) == 4 and t[1] == ":" else t for t in times)
+        _minutes(start, where, end=False)
+        _minutes(end, where, end=True)
+        out.append({"start": start, "end": end})
+    if len(out) > MAX_DAY_INTERVALS:
+        raise CalendarError(f"{where}: at most {MAX_DAY_INTERVALS} intervals")
+    return out
+
+
+def hours_text(intervals: Sequence[Mapping[str, str]]) -> str:
+    """What ``parse_hours`` reads: "09:00-12:00, 13:00-17:00"."""
+    return ", ".join(f"{i['start']}-{i['end']}" for i in intervals)
+
+
+def _date(value: object, where: str) -> date:
+    # Only YYYY-MM-DD: date.fromisoformat also reads 20270317 and 2027-W11-3 (Python 3.11).
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise CalendarError(f"{where}: {value!r} is not a date as YYYY-MM-DD")
 
 
 def _hhmm(minutes: int) -> str:
@@ -119,10 +162,7 @@ class Calendar:
             where = f"exceptions[{i}]"
             if not isinstance(raw, Mapping):
                 raise CalendarError(f"{where}: {{\"date\": \"YYYY-MM-DD\", ...}}")
-            try:
-                day_ = date.fromisoformat(str(raw.get("date")))
-            except ValueError:
-                raise CalendarError(f"{where}.date: {raw.get('date')!r} is not a date as YYYY-MM-DD") from None
+            day_ = _date(raw.get("date"), f"{where}.date")
             if day_ in dated:
                 raise CalendarError(f"{where}.date: {day_.isoformat()} is listed twice")
             name = raw.get("name") or ""
@@ -174,9 +214,27 @@ class Calendar:
         return exc.intervals if exc is not None else self.week[day_.weekday()]
 
     def _local(self, day_: date, minutes: int) -> datetime:
-        return (datetime.combine(day_, time(), self.zone) if minutes == 0 else
-                datetime.combine(day_ + timedelta(days=minutes // 1440), time(minutes % 1440 // 60, minutes % 60),
-                                 self.zone)).astimezone(timezone.utc)
+        """The instant the zone's clocks first show ``minutes`` after that day's midnight."""
+        wall = datetime.combine(day_ + timedelta(days=minutes // 1440), time(minutes % 1440 // 60, minutes % 60))
+        first = wall.replace(tzinfo=self.zone).astimezone(timezone.utc)  # fold=0: the offset before a change
+        second = wall.replace(tzinfo=self.zone, fold=1).astimezone(timezone.utc)
+        if second >= first:  # shown once, or twice (first is the earlier)
+            return first
+        return self._skipped_at(second, first)
+
+    def _skipped_at(self, before: datetime, after: datetime) -> datetime:
+        """The instant of the change between ``before`` (old offset) and ``after`` (new),
+        a skipped time's two readings: searched by the second (changes fall on whole
+        seconds), a dozen steps for an hour's gap."""
+        offset = after.astimezone(self.zone).utcoffset()
+        low, high = 0, int((after - before).total_seconds())  # the change is in (low, high]
+        while high - low > 1:
+            mid = (low + high) // 2
+            if (before + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == offset:
+                high = mid
+            else:
+                low = mid
+        return before + timedelta(seconds=high)
 
     def pieces(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open time after ``start`` as disjoint spans (UTC) in order, not merged where

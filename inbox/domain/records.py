@@ -62,6 +62,21 @@ class Label(TypedDict):
     created_at: str | None
 
 
+class BusinessCalendar(TypedDict):
+    """Business hours (inbox/domain/calendar.py) in the API's form: ``intervals`` are
+    {"day", "start", "end"}, ``exceptions`` {"date", "name", "closed": true} or
+    {"date", "name", "intervals": [{"start", "end"}]}, as ``Calendar`` writes them."""
+
+    id: int
+    name: str
+    timezone: str
+    intervals: list[dict[str, str]]
+    exceptions: list[dict[str, Any]]
+    version: int
+    created_at: str | None
+    updated_at: str | None
+
+
 class Conversation(TypedDict):
     id: int
     status: str

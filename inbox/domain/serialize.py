@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from inbox.domain.records import (
+    BusinessCalendar,
     Contact,
     Conversation,
     ConversationEvent,
@@ -124,6 +125,14 @@ def label_dict(row: Fields) -> Label:
     m = _fields(row)
     return {"id": m["id"], "name": m["name"], "colour": m["colour"], "description": m["description"],
             "created_at": iso(m["created_at"])}
+
+
+def calendar_dict(row: Fields) -> BusinessCalendar:
+    """As stored: the actions store a calendar in the form ``Calendar`` writes it."""
+    m = _fields(row)
+    return {"id": m["id"], "name": m["name"], "timezone": m["timezone"], "intervals": list(m["intervals"]),
+            "exceptions": list(m["exceptions"]), "version": m["version"], "created_at": iso(m["created_at"]),
+            "updated_at": iso(m["updated_at"])}
 
 
 def message_dict(row: Fields) -> Message:

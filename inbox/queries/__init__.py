@@ -3,6 +3,11 @@ never build queries. One module per area; this package gathers them, so callers 
 ``queries.get_conversation(conn, id)``.
 """
 
+from inbox.queries.calendars import calendar_of as calendar_of
+from inbox.queries.calendars import calendar_version as calendar_version
+from inbox.queries.calendars import calendar_users as calendar_users
+from inbox.queries.calendars import get_calendar as get_calendar
+from inbox.queries.calendars import list_calendars as list_calendars
 from inbox.queries.contacts import contact_panel as contact_panel
 from inbox.queries.contacts import get_contact as get_contact
 from inbox.queries.contacts import likely_duplicates as likely_duplicates
@@ -55,7 +60,6 @@ from inbox.queries.routing import presence_of as presence_of
 from inbox.queries.routing import routing_queue as routing_queue
 from inbox.queries.routing import routing_snapshot as routing_snapshot
 from inbox.queries.routing import why_waiting as why_waiting
-from inbox.queries.sla import calendar_version as calendar_version
 from inbox.queries.sla import enabled_policies as enabled_policies
 from inbox.queries.sla import get_policy as get_policy
 from inbox.queries.sla import list_policies as list_policies

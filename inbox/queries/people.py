@@ -43,7 +43,8 @@ def get_team(conn: Connection, team_id: int) -> Dict | None:
     if row is None:
         return None
     members = conn.execute(select(MEMBERS.c.user_id).where(MEMBERS.c.team_id == team_id).order_by(MEMBERS.c.user_id))
-    return {"id": row.id, "name": row.name, "member_ids": list(members.scalars()), "routing": dict(row.routing or {})}
+    return {"id": row.id, "name": row.name, "member_ids": list(members.scalars()), "routing": dict(row.routing or {}),
+            "calendar_id": row.calendar_id}
 
 
 def list_teams(conn: Connection) -> list[Dict]:

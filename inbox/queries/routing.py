@@ -16,7 +16,7 @@ from inbox.domain import routing, serialize
 from inbox.domain.models import Role
 from inbox.domain.routing import Mode, Policy, Presence
 from inbox.storage.prepared import Prepared, as_json, as_utc
-from inbox.queries.sla import calendar_version
+from inbox.queries.calendars import calendar_version
 from inbox.domain.tables import (
     AGENT_STATE,
     CONVERSATIONS,

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, func, select
 
 from inbox.domain import serialize
-from inbox.domain.calendar import Calendar
 from inbox.domain.records import Dict
-from inbox.domain.tables import CALENDARS, SLA_POLICIES, SLA_SPANS, SLA_TARGETS
+from inbox.domain.tables import SLA_POLICIES, SLA_SPANS, SLA_TARGETS
 from inbox.storage.prepared import Prepared, as_json, as_utc
 
 POLICY_COLUMNS = ("id", "name", "position", "enabled", "conditions", "first_response_minutes",
@@ -21,8 +20,6 @@ POLICY_COLUMNS = ("id", "name", "position", "enabled", "conditions", "first_resp
 # handful of rows; one compiled statement, so a deployment without policies pays ~20 us).
 _ENABLED = Prepared(select(*(SLA_POLICIES.c[c] for c in POLICY_COLUMNS))
                     .where(SLA_POLICIES.c.enabled.is_(True)).order_by(SLA_POLICIES.c.position, SLA_POLICIES.c.id))
-_CALENDAR = Prepared(select(CALENDARS.c.timezone, CALENDARS.c.intervals, CALENDARS.c.exceptions, CALENDARS.c.version)
-                     .where(CALENDARS.c.id == bindparam("id")))
 _NEXT_FIRE = Prepared(select(func.min(SLA_TARGETS.c.fire_at)))
 RECENT_TARGETS = 50
 
@@ -37,17 +34,6 @@ def enabled_policies(conn: Connection) -> list[Dict]:
         policy["enabled"], policy["business_hours"] = bool(policy["enabled"]), bool(policy["business_hours"])
         out.append(policy)
     return out
-
-
-def calendar_version(conn: Connection, calendar_id: int | None) -> tuple[Calendar, int] | None:
-    """A stored calendar and its version; None if there is none of that id."""
-    if calendar_id is None:
-        return None
-    row = _CALENDAR.first(conn, {"id": calendar_id})
-    if row is None:
-        return None
-    timezone, intervals, exceptions, version = row
-    return Calendar.parse(timezone, as_json(intervals), as_json(exceptions)), int(version)
 
 
 def next_fire(conn: Connection) -> datetime | None:

@@ -21,6 +21,7 @@ from inbox.domain.errors import Forbidden, Invalid, NotFound
 from inbox.domain.models import Priority, Role
 from inbox.domain.records import Conversation
 from webhooks.registry import channels
+from ui.api import calendars
 from ui.api import sla as sla_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
@@ -527,18 +528,24 @@ async def create_team(request: Request, viewer: Viewer) -> Response:
                         status_code=201)
 
 
-@takes(body(name=STRING, member_ids=IDS, routing=ROUTING))
+@takes(body(name=STRING, member_ids=IDS, routing=ROUTING, calendar_id=NULLABLE_ID))
 @requires(Role.admin)
 async def patch_team(request: Request, viewer: Viewer) -> Response:
-    """Rename a team, set its members, or override its conversations' routing policy."""
+    """Rename a team, set its members, override its conversations' routing policy, or
+    point it at a calendar (``calendar_id``, null for none)."""
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
     if "routing" in data:
         await actions.change_routing(_ctx(request), "team", tid, data["routing"])
     name = _str(data, "name") if "name" in data else None
     members = _ids(data, "member_ids") if "member_ids" in data else None
-    return JSONResponse(await _ctx(request).db.write(
-        lambda tx: actions.update_team(tx, tid, name=name, member_ids=members)))
+    calendar = actions.calendar_ref(data["calendar_id"]) if "calendar_id" in data else None
+
+    def job(tx: Any) -> Any:
+        if "calendar_id" in data:
+            actions.set_calendar(tx, "team", tid, calendar)
+        return actions.update_team(tx, tid, name=name, member_ids=members)
+    return JSONResponse(await _ctx(request).db.write(job))
 
 
 @requires(Role.admin)
@@ -755,4 +762,4 @@ routes = [
     Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),
     Route("/api/canned_responses/{id}", delete_canned, methods=["DELETE"]),
     Route("/api/tokens/{id}", delete_token, methods=["DELETE"]),
-]
+] + calendars.ROUTES

@@ -1,6 +1,7 @@
 """Admin pages: one view per section (inboxes with the exact webhook URLs to give each
 provider and their routing, users with their presence and capacity, teams with their
-routing overrides, labels, canned responses, API tokens) under /admin/<section>,
+routing overrides, business-hours calendars, labels, canned responses, API tokens) under
+/admin/<section>,
 reached from the section nav. Plain forms that post and redirect back to their section;
 every change goes through the same actions and checks as the REST API. Deletions post
 from a confirmation dialog that says what will happen (ui/static/admin.js opens it)."""
@@ -25,10 +26,11 @@ from inbox.domain import routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
+from ui.pages import admin_calendars
 from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
 # The sections in nav order: path segment -> heading. /admin shows the first.
-SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "labels": "Labels",
+SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "calendars": "Calendars", "labels": "Labels",
             "canned": "Canned responses", "tokens": "API tokens"}
 
 
@@ -45,7 +47,7 @@ def _read_users(c: Any, registry: Any) -> dict[str, Any]:
 
 
 def _read_teams(c: Any, registry: Any) -> dict[str, Any]:
-    return {"teams": queries.list_teams(c), "users": queries.list_users(c)}
+    return {"teams": queries.list_teams(c), "users": queries.list_users(c), "calendars": queries.list_calendars(c)}
 
 
 def _read_canned(c: Any, registry: Any) -> dict[str, Any]:
@@ -62,8 +64,8 @@ def _read_labels(c: Any, registry: Any) -> dict[str, Any]:
 
 
 READERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
-    "inboxes": _read_inboxes, "users": _read_users, "teams": _read_teams, "labels": _read_labels,
-    "canned": _read_canned, "tokens": _read_tokens}
+    "inboxes": _read_inboxes, "users": _read_users, "teams": _read_teams, "calendars": admin_calendars.read_calendars,
+    "labels": _read_labels, "canned": _read_canned, "tokens": _read_tokens}
 
 
 def _labels_ready() -> bool:
@@ -91,7 +93,7 @@ async def _section(request: Request, viewer: Viewer, section: str, status_code: 
     response = _render(request, "admin.html", viewer=viewer, section=section, sections=sections,
                        channels={c.kind: c for c in registry.channels()},
                        done=request.query_params.get("done"), error=request.query_params.get("error"),
-                       **data, **extra)
+                       now=request.app.state.ctx.clock.now(), **data, **extra)
     response.status_code = status_code
     return response
 
@@ -122,11 +124,14 @@ def _channel_settings(registry: Any, form: dict[str, str], kind: str) -> dict[st
 AdminAction = Callable[[Request, Viewer, dict[str, str]], Awaitable[str | Response]]
 
 
-def admin_action(section: str) -> Callable[[AdminAction], Callable[[Request], Awaitable[Response]]]:
+def admin_action(section: str, redraw: Callable[[dict[str, str]], dict[str, Any]] | None = None
+                 ) -> Callable[[AdminAction], Callable[[Request], Awaitable[Response]]]:
     """The route handler of one admin form of ``section``: admins only; ``act(request,
     viewer, form)`` makes the change and says what it did, shown on the section it
     redirects back to (or the reason it refused). An act that must show something once
-    (a generated password, a new token) answers the page itself instead."""
+    (a generated password, a new token) answers the page itself instead. With ``redraw``,
+    a refusal shows the section at once (422) with ``redraw(form)`` in its context, so a
+    long form comes back as it was typed, with the reason as ``form_error``."""
     def wrap(act: AdminAction) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(act)
         async def endpoint(request: Request) -> Response:
@@ -137,6 +142,8 @@ def admin_action(section: str) -> Callable[[AdminAction], Callable[[Request], Aw
             try:
                 done = await act(request, viewer, form)
             except InboxError as exc:
+                if redraw is not None:
+                    return await _section(request, viewer, section, 422, form_error=exc.message, **redraw(form))
                 return _back(section, error=exc.message)
             except ValueError:
                 return _back(section, error="a number was expected")
@@ -356,6 +363,14 @@ async def delete_team(request: Request, viewer: Viewer, form: dict[str, str]) ->
     return "Team deleted"
 
 
+# -- calendars (ui/pages/admin_calendars.py) ------------------------------------------------
+
+create_calendar = admin_action("calendars", admin_calendars.redraw)(admin_calendars.create_calendar)
+update_calendar = admin_action("calendars", admin_calendars.redraw)(admin_calendars.update_calendar)
+delete_calendar = admin_action("calendars")(admin_calendars.delete_calendar)
+set_team_calendar = admin_action("teams")(admin_calendars.set_team_calendar)
+
+
 # -- canned responses ---------------------------------------------------------------------
 
 @admin_action("canned")
@@ -441,6 +456,10 @@ routes = [
     Route("/admin/team", create_team, methods=["POST"]),
     Route("/admin/team-update", update_team, methods=["POST"]),
     Route("/admin/team-delete", delete_team, methods=["POST"]),
+    Route("/admin/calendar", create_calendar, methods=["POST"]),
+    Route("/admin/calendar-update", update_calendar, methods=["POST"]),
+    Route("/admin/calendar-delete", delete_calendar, methods=["POST"]),
+    Route("/admin/team-calendar", set_team_calendar, methods=["POST"]),
     Route("/admin/canned", create_canned, methods=["POST"]),
     Route("/admin/canned-update", update_canned, methods=["POST"]),
     Route("/admin/canned-delete", delete_canned, methods=["POST"]),
