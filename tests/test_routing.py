@@ -127,13 +127,23 @@ async def test_weights_count_what_the_work_costs(live: Live) -> None:
     assert (me["load"], me["open"]) == (1.0, 2)
 
 
-async def test_nobody_online_waits_and_an_agent_coming_online_gets_it(live: Live) -> None:
+async def test_nobody_online_waits_and_an_agent_coming_online_gets_it(live: Live, clock: MovableClock) -> None:
     await _route(live, mode="balanced")
     lead = await live.events("lead")
     conv = await _text(live, lead, "+15554000001", "anyone?")
     [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
     assert (waiting["reason"], waiting["reason_text"]) == ("nobody_online", "nobody online")
     assert waiting["waited_seconds"] >= 0
+    # Its inbox's business hours are closed (they open only on a day weeks away): the board says so.
+    opening = (clock.now() + timedelta(days=40)).date()
+    r = await live.client.post("/api/calendars", headers=live.as_("admin"), json={
+        "name": "Opening day", "timezone": "UTC", "intervals": [],
+        "exceptions": [{"date": opening.isoformat(), "intervals": [{"start": "09:00", "end": "17:00"}]}]})
+    assert r.status_code == 201, r.text
+    live.app.state.ctx.db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], r.json()["id"]))
+    [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
+    assert (waiting["reason"], waiting["reason_text"]) == (
+        "nobody_online", f"nobody online: outside business hours, opens {opening:%a %-d %b} 09:00 UTC")
     present = await live.events("agent2")  # a socket: agent2 opens the app
     ev = await lead.next(_assigned(conv["id"]))
     assert ev["data"]["conversation"]["assignee_id"] == live.users["agent2"]["id"]

@@ -7,7 +7,7 @@ not assigned, and an agent's presence history.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
@@ -266,8 +266,10 @@ class _Hours:
 
     def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn, self.now = conn, now
-        self.inboxes = dict(conn.execute(select(INBOXES.c.id, INBOXES.c.calendar_id)).tuples().all())
-        self.teams = dict(conn.execute(select(TEAMS.c.id, TEAMS.c.calendar_id)).tuples().all())
+        self.inboxes: dict[int, int | None] = dict(
+            (r[0], r[1]) for r in conn.execute(select(INBOXES.c.id, INBOXES.c.calendar_id)))
+        self.teams: dict[int, int | None] = dict(
+            (r[0], r[1]) for r in conn.execute(select(TEAMS.c.id, TEAMS.c.calendar_id)))
         self.said: dict[int, str | None] = {}
 
     def closed_until(self, inbox_id: int | None, team_id: int | None) -> str | None:
@@ -281,9 +283,12 @@ class _Hours:
             found = calendar_version(self.conn, calendar_id)
             if found is not None and not found[0].is_open(self.now):
                 opens = found[0].next_open(self.now)
-                local = opens.astimezone(found[0].zone) if opens is not None else None
-                self.said[calendar_id] = (f"opens {local:%a %H:%M} {local.tzname()}" if local is not None
-                                          else "not opening again")
+                if opens is None:
+                    self.said[calendar_id] = "not opening again"
+                else:
+                    local = opens.astimezone(found[0].zone)  # a weekday alone would be ambiguous beyond a week
+                    when = f"{local:%a %H:%M}" if opens - self.now < timedelta(days=6) else f"{local:%a %-d %b %H:%M}"
+                    self.said[calendar_id] = f"opens {when} {local.tzname()}"
         return self.said[calendar_id]
 
 
