@@ -25,6 +25,7 @@ from inbox.actions.admin import set_inbox_active as set_inbox_active
 from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user
+from inbox.actions.autoreply import set_auto_reply as set_auto_reply
 from inbox.actions.common import STATUS_RANK as STATUS_RANK
 from inbox.actions.common import access_conversation as access_conversation
 from inbox.actions.contacts import CONTACT_FIELDS as CONTACT_FIELDS

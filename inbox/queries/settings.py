@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from inbox.domain.calendar import Calendar
 from inbox.domain.records import Dict
 from inbox.domain.serialize import _row, iso
-from inbox.domain.tables import CANNED, INBOXES
+from inbox.domain.tables import CALENDARS, CANNED, INBOXES
 
 
 def list_inboxes(conn: Connection, *, include_deleted: bool = False) -> list[Dict]:
@@ -23,6 +24,14 @@ def list_inboxes(conn: Connection, *, include_deleted: bool = False) -> list[Dic
 def get_inbox(conn: Connection, inbox_id: int) -> Dict | None:
     """An inbox that is not deleted (a deleted one is gone for every setting and send)."""
     return _row(conn.execute(select(INBOXES).where(INBOXES.c.id == inbox_id, INBOXES.c.deleted_at.is_(None))).first())
+
+
+def calendar_of(conn: Connection, calendar_id: int) -> Calendar | None:
+    """A calendar's business hours (inbox/domain/calendar.py), or None when there is no such
+    calendar (an inbox that points at none is open around the clock)."""
+    row = conn.execute(select(CALENDARS.c.timezone, CALENDARS.c.intervals, CALENDARS.c.exceptions)
+                       .where(CALENDARS.c.id == calendar_id)).first()
+    return Calendar.from_row(dict(row._mapping)) if row is not None else None
 
 
 def list_canned(conn: Connection) -> list[Dict]:
