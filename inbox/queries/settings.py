@@ -34,6 +34,12 @@ def calendar_of(conn: Connection, calendar_id: int) -> Calendar | None:
     return Calendar.from_row(dict(row._mapping)) if row is not None else None
 
 
+def calendar_choices(conn: Connection) -> list[Dict]:
+    """Every calendar's id, name and zone, by name: what an inbox may point at."""
+    return [dict(r._mapping) for r in conn.execute(
+        select(CALENDARS.c.id, CALENDARS.c.name, CALENDARS.c.timezone).order_by(CALENDARS.c.name, CALENDARS.c.id))]
+
+
 def list_canned(conn: Connection) -> list[Dict]:
     return [_canned(r) for r in conn.execute(select(CANNED).order_by(CANNED.c.short_code))]
 
