@@ -87,7 +87,7 @@ def auto_reply(tx: Tx, msg: InboundMessage, replies: Mapping[str, Any], conversa
         return None
     calendar = queries.calendar_of(conn, row.calendar_id) if row.calendar_id is not None else None
     state = "open" if calendar is None or calendar.is_open(now) else "closed"
-    setting = autoreply.normalised(replies)[state]  # type: ignore[literal-required]
+    setting = autoreply.reply(replies, state)
     if not setting["enabled"] or not setting["text"] or _agent_replied(conn, conversation_id, now - AGENT_QUIET):
         return None
     channels = {c["inbox_id"]: c for c in queries.reply_channels(conn, conversation_id, now, policy.windows)}
@@ -120,8 +120,10 @@ def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any]) -> Dict:
     values: Dict = {}
     if "calendar_id" in patch:
         calendar_id = patch["calendar_id"]
-        if calendar_id is not None and (isinstance(calendar_id, bool) or not isinstance(calendar_id, int)):
-            raise Invalid("calendar_id must be a calendar's id, or null", "invalid_field")
+        if calendar_id is not None and (isinstance(calendar_id, bool) or not isinstance(calendar_id, int)
+                                        or not -2**63 < calendar_id < 2**63):  # what the column holds
+            raise Invalid("calendar_id must be a calendar's id (an integer of at most 64 bits), or null",
+                          "invalid_field")
         if calendar_id is not None and conn.execute(
                 select(CALENDARS.c.id).where(CALENDARS.c.id == calendar_id)).first() is None:
             raise Invalid(f"no such calendar: {calendar_id}", "unknown_calendar")

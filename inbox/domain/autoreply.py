@@ -40,15 +40,16 @@ class AutoReply(TypedDict):
     open: Reply
 
 
-def normalised(stored: Mapping[str, Any] | None) -> AutoReply:
-    """Both replies, off and empty where nothing is stored (``{}``: the column's default)."""
-    stored = stored or {}
-    return {"closed": _reply(stored.get("closed")), "open": _reply(stored.get("open"))}
-
-
-def _reply(value: Any) -> Reply:
+def reply(stored: Mapping[str, Any] | None, key: str) -> Reply:
+    """One of the replies ("closed" or "open"), off and empty where nothing is stored."""
+    value = (stored or {}).get(key)
     value = value if isinstance(value, Mapping) else {}
     return {"enabled": bool(value.get("enabled", False)), "text": str(value.get("text", ""))}
+
+
+def normalised(stored: Mapping[str, Any] | None) -> AutoReply:
+    """Both replies (``{}``, the column's default, is both off and empty)."""
+    return {"closed": reply(stored, "closed"), "open": reply(stored, "open")}
 
 
 def enabled(stored: Mapping[str, Any] | None) -> bool:
@@ -63,20 +64,20 @@ def check(patch: Any, current: Mapping[str, Any] | None) -> AutoReply:
     if not isinstance(patch, Mapping):
         raise Invalid('auto_reply must be an object: {"closed": {"enabled", "text"}, "open": {...}}',
                       "invalid_auto_reply")
-    merged = normalised(current)
+    merged = {key: reply(current, key) for key in KINDS}
     for key, value in patch.items():
         if key not in KINDS:
             raise Invalid(f"auto_reply.{key}: unknown; the keys are closed and open", "invalid_auto_reply")
         if not isinstance(value, Mapping):
             raise Invalid(f'auto_reply.{key} must be an object: {{"enabled": true, "text": "..."}}',
                           "invalid_auto_reply")
-        reply = merged[key]  # type: ignore[literal-required]
+        changed = merged[key]
         for field, given in value.items():
             where = f"auto_reply.{key}.{field}"
             if field == "enabled":
                 if not isinstance(given, bool):
                     raise Invalid(f"{where} must be true or false", "invalid_auto_reply")
-                reply["enabled"] = given
+                changed["enabled"] = given
             elif field == "text":
                 if not isinstance(given, str) or len(given) > MAX_TEXT_CHARS:
                     raise Invalid(f"{where} must be text of at most {MAX_TEXT_CHARS} characters", "invalid_auto_reply")
@@ -84,12 +85,12 @@ def check(patch: Any, current: Mapping[str, Any] | None) -> AutoReply:
                 if unknown:
                     raise Invalid(f"{where}: no variable {{{{{unknown[0]}}}}}; the variables are "
                                   + ", ".join(f"{{{{{v}}}}}" for v in VARIABLES), "invalid_auto_reply")
-                reply["text"] = given.strip()
+                changed["text"] = given.strip()
             else:
                 raise Invalid(f"{where}: unknown; the fields are enabled and text", "invalid_auto_reply")
-        if reply["enabled"] and not reply["text"]:
+        if changed["enabled"] and not changed["text"]:
             raise Invalid(f"auto_reply.{key}.text: a reply that is on needs a text", "invalid_auto_reply")
-    return merged
+    return {"closed": merged["closed"], "open": merged["open"]}
 
 
 # -- the text ------------------------------------------------------------------------------
