@@ -55,8 +55,8 @@ class AutoReplyPolicy:
 def stored_replies(raw: Any) -> Dict | None:
     """An inbox's ``auto_reply`` as the driver hands it over (text from SQLite, parsed by
     psycopg), when a reply is on; None, the usual answer, at the cost of a comparison."""
-    if raw is None or raw == "{}" or raw == {}:
-        return None
+    if raw is None or raw == "{}" or raw == {} or (isinstance(raw, str) and "true" not in raw):
+        return None  # (texts stored with both replies off are not even parsed)
     value = json.loads(raw) if isinstance(raw, str) else raw
     return value if isinstance(value, dict) and autoreply.enabled(value) else None
 

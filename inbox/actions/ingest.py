@@ -8,10 +8,10 @@ automatic replies), find identity, latest conversation (with whether its owner w
 hear of the message), insert message, update conversation, plus one insert per live event
 (and one read of its labels, for the events, when it has any); and, when the conversation
 has an owner, the owner's notification; and, only when the inbox has an automatic reply
-on, the reads of ``inbox/actions/autoreply.py`` (and its reply, when one goes). The events' contact,
-conversation and message are the values just written, not read back, put through the
-serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a payload
-cannot drift from what a GET returns.
+on, the reads of ``inbox/actions/autoreply.py`` (and its reply, when one goes). The
+events' contact, conversation and message are the values just written, not read back, put
+through the serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a
+payload cannot drift from what a GET returns.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from inbox.actions.common import _log, preview
 from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
+
 
 def _insert(table: Table, *columns: str) -> Prepared:
     return Prepared(insert(table).values({c: bindparam(c) for c in columns}).returning(table.c.id))
