@@ -3,7 +3,7 @@ one `inbox serve` process on SQLite, each against a bare Starlette endpoint unde
 uvicorn settings fed the same request bodies, in the same run.
 
     .venv/bin/python bench/ingest.py [--seconds 10] [--connections 64] [--channel twilio|whatsapp|both]
-                                     [--rate 2000]
+                                     [--rate 2000] [--quick]
 
 Without ``--rate`` the 64 connections send as fast as each server answers: the throughput
 ceiling, where latency is mostly queueing (Little's law: 64 connections at 2,000/s is 32 ms
@@ -207,7 +207,10 @@ def main() -> None:
     ap.add_argument("--channel", choices=["twilio", "whatsapp", "both"], default="both")
     ap.add_argument("--rate", type=float, default=0,
                     help="offer about this many requests a second instead of saturating (e.g. 2000)")
+    ap.add_argument("--quick", action="store_true", help="5 seconds of Twilio only: a before/after check")
     args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.channel = 5, "twilio"
     tmp = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
     port = free_port()
     public = f"http://127.0.0.1:{port}"

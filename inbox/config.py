@@ -29,6 +29,8 @@ class Settings:
     graph_api_version: str = "v23.0"
     telegram_api_base: str = "https://api.telegram.org"
     reopen_days: float = 7.0
+    # At most one automatic reply (out of office, acknowledgement) per conversation this often.
+    auto_reply_interval_hours: float = 24.0
     event_retention_days: float = 7.0
     max_body_bytes: int = 1_048_576
     # Delivery worker: exponential backoff base and cap (seconds), and attempts before a message fails.
@@ -82,6 +84,7 @@ class Settings:
             graph_api_version=_env("GRAPH_API_VERSION", d.graph_api_version),
             telegram_api_base=_env("TELEGRAM_API_BASE", d.telegram_api_base).rstrip("/"),
             reopen_days=float(_env("REOPEN_DAYS", str(d.reopen_days))),
+            auto_reply_interval_hours=_hours("AUTO_REPLY_INTERVAL", d.auto_reply_interval_hours),
             event_retention_days=float(_env("EVENT_RETENTION_DAYS", str(d.event_retention_days))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))),
             retry_base_seconds=float(_env("RETRY_BASE_SECONDS", str(d.retry_base_seconds))),
@@ -109,6 +112,18 @@ class Settings:
             presence_grace_seconds=float(_env("PRESENCE_GRACE_SECONDS", str(d.presence_grace_seconds))),
             routing_interval_seconds=float(_env("ROUTING_INTERVAL_SECONDS", str(d.routing_interval_seconds))),
         )
+
+
+def _hours(name: str, default: float) -> float:
+    """A positive number of hours ("24", "0.5"), or an error at start naming the variable."""
+    value = _env(name, str(default)).strip()
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours < float("inf"):
+        raise InboxError(f"INBOX_{name}={value!r} must be a number of hours above 0, e.g. 24", "invalid_setting")
+    return hours
 
 
 def checked_public_url(value: str) -> str:

@@ -4,7 +4,6 @@ a real aiosmtpd sink, whose received mail is parsed to check the threading heade
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -13,24 +12,14 @@ import aiosmtplib
 import pytest
 
 from tests.conftest import Live
-from tests.helpers.email import Sink, eml, mailgun_post, sendgrid_post, smtp_send, smtp_sink
+from tests.helpers.email import Sink, eml, mailgun_post, sendgrid_post, sink, smtp_port, smtp_send, smtp_sink
 from tests.helpers.server import free_port
 
 ADDRESS = "support@example.com"
 CUSTOMER = "ana.souza@example.org"
 SECRET = "inbound-secret-0123456789"
 MAX_EMAIL_BYTES = 64 * 1024
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    async with smtp_sink() as s:
-        yield s
+__all__ = ["sink", "smtp_port"]  # fixtures
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from inbox.actions.admin import set_inbox_active as set_inbox_active
 from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user
+from inbox.actions.autoreply import set_auto_reply as set_auto_reply
 from inbox.actions.calendars import calendar_ref as calendar_ref
 from inbox.actions.calendars import check_calendar as check_calendar
 from inbox.actions.calendars import create_calendar as create_calendar

@@ -23,8 +23,19 @@ from inbox.domain.tables import (
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared
 
+PREVIEW_CHARS = 140  # of a conversation's latest message, in the list
+
 # Delivery receipts never move a message backwards (providers' callbacks arrive out of order).
 STATUS_RANK = {"received": 0, "queued": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+def preview(text: str, attachments: list[Dict]) -> str:
+    """A message as the conversation list previews it."""
+    if text:
+        return text[:PREVIEW_CHARS]
+    if attachments:
+        return f"[{len(attachments)} attachment{'s' if len(attachments) > 1 else ''}]"
+    return ""
 
 
 def _conversation(conn: Connection, conversation_id: int) -> Conversation:

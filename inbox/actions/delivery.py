@@ -51,7 +51,7 @@ def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[Cl
     q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment,
                 MESSAGES.c.id.label("message_id"), MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.payload,
                 MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings, IDENTITIES.c.handle,
-                MESSAGES.c.identity_id)
+                MESSAGES.c.identity_id, MESSAGES.c.automatic)
          .join(MESSAGES, MESSAGES.c.id == JOBS.c.message_id)
          .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id)
          .join(IDENTITIES, IDENTITIES.c.id == MESSAGES.c.identity_id)
@@ -73,7 +73,8 @@ def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[Cl
             attachments=attachments, message_id=r.message_id, payload=r.payload,
             last_inbound_at=latest.created_at if latest else None,
             reply_to_id=latest.provider_message_id if latest else None,
-            reply_to_payload=latest.payload if latest else None, attempted_at=now), r.attachment))
+            reply_to_payload=latest.payload if latest else None, attempted_at=now, automatic=r.automatic),
+            r.attachment))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
     # A lease running out is work falling due too: the job of a worker that died.

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from inbox import queries
+from inbox.actions.autoreply import AutoReplyPolicy
 from inbox.actions.common import STATUS_RANK, _update_message
 from inbox.actions.context import Context
 from inbox.actions.ingest import IngestResult, find_message, ingest
@@ -32,11 +33,9 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
     """Store one customer message: contact, identity, conversation and message in one
     transaction, idempotent on (inbox, provider message id). See ingest.py."""
     reopen_after = timedelta(days=ctx.settings.reopen_days)
+    auto = AutoReplyPolicy(timedelta(hours=ctx.settings.auto_reply_interval_hours), ctx.reply_windows)
     try:
-        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now()))
-        if result.fetches:
-            ctx.wake_delivery()
-        return result
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now(), auto))
     except IntegrityError:
         # Another process committed a unique row of ours first (PostgreSQL scale-out): the
         # same provider message id (a duplicate), or this new customer's identity from
@@ -44,10 +43,10 @@ async def record_inbound(ctx: Context, msg: InboundMessage) -> IngestResult:
         found = await ctx.db.read(lambda c: find_message(c, msg.inbox_id, msg.provider_message_id))
         if found is not None:
             return IngestResult(*found, duplicate=True)
-        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now()))
-        if result.fetches:
-            ctx.wake_delivery()
-        return result
+        result = await ctx.db.write(lambda tx: ingest(tx, msg, reopen_after, ctx.clock.now(), auto))
+    if result.fetches or result.auto_reply is not None:
+        ctx.wake_delivery()
+    return result
 
 
 async def record_edit(ctx: Context, edit: MessageEdit) -> bool:

@@ -3,14 +3,15 @@
 Every statement is built once, at import, with bind parameters, so SQLAlchemy reuses its
 compiled form and cache key; building a Core statement per call cost more than running
 it (profiled: ~60% of the writer's time). A message from a known customer with an open
-conversation takes five statements: find duplicate, find identity, latest conversation
-(with whether its owner wants to hear of the message), insert message, update
-conversation, plus one insert per live event (and one read of its labels, for the
-events, when it has any); and, when the conversation has an owner, the owner's
-notification. The events' contact,
-conversation and message are the values just written, not read back, put through the
-serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a payload
-cannot drift from what a GET returns.
+conversation takes five statements: find duplicate (read from the inbox's row, with its
+automatic replies), find identity, latest conversation (with whether its owner wants to
+hear of the message), insert message, update conversation, plus one insert per live event
+(and one read of its labels, for the events, when it has any); and, when the conversation
+has an owner, the owner's notification; and, only when the inbox has an automatic reply
+on, the reads of ``inbox/actions/autoreply.py`` (and its reply, when one goes). The
+events' contact, conversation and message are the values just written, not read back, put
+through the serializers of ``inbox/domain/serialize.py`` as the REST API's are, so that a
+payload cannot drift from what a GET returns.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, select, update
 
 from inbox.domain import serialize
 from inbox.domain.access import conversation_scopes
+from inbox.domain.autoreply import AUTO_SUBMITTED
 from inbox.domain.channels import InboundMessage
 from inbox.domain.events import (
     CONTACT_UPDATED,
@@ -38,18 +40,19 @@ from inbox.domain.tables import (
     CONVERSATION_LABELS,
     CONVERSATIONS,
     IDENTITIES,
+    INBOXES,
     JOBS,
     MESSAGES,
     PREFERENCES,
+    SLA_POLICIES,
 )
 from inbox.queries.labels import labels_of
 from inbox.actions import sla
-from inbox.actions.common import _log
+from inbox.actions.autoreply import AutoReplyPolicy, auto_reply, stored_replies
+from inbox.actions.common import _log, preview
 from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
-
-PREVIEW_CHARS = 140
 
 
 def _insert(table: Table, *columns: str) -> Prepared:
@@ -58,6 +61,15 @@ def _insert(table: Table, *columns: str) -> Prepared:
 
 _FIND_MESSAGE = Prepared(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
     MESSAGES.c.inbox_id == bindparam("inbox_id"), MESSAGES.c.provider_message_id == bindparam("pid")))
+# The same, from the inbox's row, with its automatic replies and whether any SLA policy is
+# on: what ingest asks first, so a deployment without either pays no statement to learn it
+# (the message columns are NULL when new).
+_ANY_SLA = exists().where(SLA_POLICIES.c.enabled.is_(True)).label("any_sla")
+_FIND_MESSAGE_AND_REPLIES = Prepared(
+    select(MESSAGES.c.id, MESSAGES.c.conversation_id, INBOXES.c.auto_reply, _ANY_SLA)
+    .select_from(INBOXES.outerjoin(MESSAGES, and_(MESSAGES.c.inbox_id == INBOXES.c.id,
+                                                  MESSAGES.c.provider_message_id == bindparam("pid"))))
+    .where(INBOXES.c.id == bindparam("inbox_id")))
 _FIND_IDENTITY = Prepared(
     select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.profile_name, IDENTITIES.c.opted_out,
            CONTACTS.c.name, IDENTITIES.c.last_seen_at)
@@ -87,7 +99,7 @@ _CONVERSATION_BY_ID = Prepared(_WITH_OWNER_CHOICE.where(CONVERSATIONS.c.id == bi
 _DATETIMES = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith(("_at", "_until", "_since")))
 _INSERT_MESSAGE = _insert(MESSAGES, "conversation_id", "inbox_id", "direction", "identity_id", "text", "attachments",
                           "provider_message_id", "reply_to", "status", "provider_timestamp", "payload", "raw",
-                          "created_at", "updated_at")
+                          "automatic", "created_at", "updated_at")
 _INSERT_FETCH_JOB = _insert(JOBS, "message_id", "kind", "attachment", "state", "attempts", "next_attempt_at",
                             "created_at")
 _INSERT_CONTACT = _insert(CONTACTS, "name", "phone", "email", "avatar_url", "attributes", "created_at", "updated_at")
@@ -109,14 +121,6 @@ _TOUCH_IDENTITY = Prepared(update(IDENTITIES).where(IDENTITIES.c.id == bindparam
 SEEN_RESOLUTION = timedelta(minutes=10)
 
 
-def preview(text: str, attachments: list[Dict]) -> str:
-    if text:
-        return text[:PREVIEW_CHARS]
-    if attachments:
-        return f"[{len(attachments)} attachment{'s' if len(attachments) > 1 else ''}]"
-    return ""
-
-
 def find_message(conn: Connection, inbox_id: int, provider_message_id: str) -> tuple[int, int] | None:
     row = _FIND_MESSAGE.first(conn, {"inbox_id": inbox_id, "pid": provider_message_id})
     return (row[0], row[1]) if row is not None else None
@@ -128,13 +132,18 @@ class IngestResult:
     conversation_id: int
     duplicate: bool = False
     fetches: int = 0  # attachments queued for download
+    auto_reply: int | None = None  # the automatic reply queued in answer, if one was
 
 
-def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) -> IngestResult:
-    """Store one inbound message, or recognise it as one already stored, ``now`` by the app's clock."""
+def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
+           auto: AutoReplyPolicy | None = None) -> IngestResult:
+    """Store one inbound message, or recognise it as one already stored, ``now`` by the app's
+    clock; with ``auto``, answer it with the inbox's automatic reply where one is due."""
     conn = tx.conn
-    if (dup := find_message(conn, msg.inbox_id, msg.provider_message_id)) is not None:
-        return IngestResult(*dup, duplicate=True)
+    found = _FIND_MESSAGE_AND_REPLIES.first(conn, {"inbox_id": msg.inbox_id, "pid": msg.provider_message_id})
+    if found is not None and found[0] is not None:
+        return IngestResult(found[0], found[1], duplicate=True)
+    replies = stored_replies(found[2]) if found is not None and auto is not None else None
     identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
     attachments = [a.as_dict() for a in msg.attachments]
     text_preview = preview(msg.text, attachments)
@@ -184,7 +193,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
         "identity_id": identity_id, "text": msg.text, "attachments": attachments,
         "provider_message_id": msg.provider_message_id, "reply_to": msg.reply_to, "status": status,
         "provider_timestamp": msg.timestamp, "payload": dict(msg.payload) if msg.payload else None,
-        "raw": dict(msg.raw) if msg.unsupported else None, "created_at": now, "updated_at": now}
+        "raw": dict(msg.raw) if msg.unsupported else None, "automatic": AUTO_SUBMITTED if msg.automatic else None,
+        "created_at": now, "updated_at": now}
     message_id = _INSERT_MESSAGE.scalar(conn, message)
     fetches = 0
     for index, attachment in enumerate(attachments):
@@ -194,7 +204,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
                                              "created_at": now})
             fetches += 1
 
-    if inbound and (summary := sla.sync(tx, values["id"], now, values)) is not None:
+    any_sla = found is None or bool(found[3])
+    if inbound and (summary := sla.sync(tx, values["id"], now, values, any_policy=any_sla)) is not None:
         values.update(summary)  # an SLA started, or its clock resumed
     # The events carry the rows as just written, through the serializers the REST API uses.
     labelled = not created and conv is not None and conv["labelled"]
@@ -220,7 +231,11 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime) 
     owner = values["assignee_id"]
     if inbound and not created and owner is not None and (owner_wants is None or bool(owner_wants)):
         _notify_owner(tx, owner, values["id"], message_id, text_preview, contact_name, now)
-    return IngestResult(message_id, values["id"], fetches=fetches)
+    answer = None
+    if replies is not None and inbound:
+        assert auto is not None
+        answer = auto_reply(tx, msg, replies, values["id"], contact_id, now, auto)
+    return IngestResult(message_id, values["id"], fetches=fetches, auto_reply=answer)
 
 
 def _notify_owner(tx: Tx, owner: int, conversation_id: int, message_id: int, text_preview: str, contact_name: str,

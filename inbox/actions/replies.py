@@ -12,10 +12,9 @@ from sqlalchemy import insert, select, update
 
 from inbox import queries
 from inbox.actions import sla
-from inbox.actions.common import _update_message, access_conversation
+from inbox.actions.common import _update_message, access_conversation, preview
 from inbox.actions.context import Context
 from inbox.actions.conversations import assign_in
-from inbox.actions.ingest import preview
 from inbox.domain import serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.channels import ReplyWindow
@@ -109,26 +108,48 @@ def _queue_reply(tx: Tx, viewer: Viewer, conversation_id: int, text: str, inbox_
         raise Conflict(choice["reason"], code)
     if take and conv["assignee_id"] is None:
         conv = assign_in(tx, viewer, conv, {"user_id": viewer.user_id}, now)
+    message = write_outbound(tx, conversation_id, conv["contact"]["id"], choice, text, now, author_id=viewer.user_id,
+                             attachments=attachments, payload=payload, idempotency_key=idempotency_key)
+    return message, False
+
+
+def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mapping[str, Any], text: str,
+                   now: datetime, *, author_id: int | None, attachments: list[Dict] | None = None,
+                   payload: Dict | None = None, idempotency_key: str | None = None,
+                   automatic: str | None = None) -> Message:
+    """A message to the customer through ``choice`` (one of ``queries.reply_channels``, checked
+    by the caller), queued with its delivery job, and its ``message.created``: what an agent's
+    reply and an automatic one (``automatic``: its kind, author None) both write.
+
+    An agent's reply answers the customer: the conversation's latest message, read, no
+    longer waiting. An automatic one answers nothing: waiting_since (how long the customer has
+    waited for a person; SLA and reports read it), unread and the list's latest message stay
+    the customer's, and only auto_replied_at records it."""
+    conn = tx.conn
+    attachments = attachments or []
     identity_id = conn.execute(select(IDENTITIES.c.id).where(
-        IDENTITIES.c.contact_id == conv["contact"]["id"], IDENTITIES.c.handle == choice["handle"],
+        IDENTITIES.c.contact_id == contact_id, IDENTITIES.c.handle == choice["handle"],
         IDENTITIES.c.kind == choice["kind"])).scalar_one()
     message_id = conn.execute(insert(MESSAGES).values(
-        conversation_id=conversation_id, inbox_id=inbox_id, direction=Direction.outbound, identity_id=identity_id,
-        author_id=viewer.user_id, text=text, attachments=attachments, payload=payload, status=DeliveryStatus.queued,
-        idempotency_key=idempotency_key, created_at=now, updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+        conversation_id=conversation_id, inbox_id=choice["inbox_id"], direction=Direction.outbound,
+        identity_id=identity_id, author_id=author_id, text=text, attachments=attachments, payload=payload,
+        status=DeliveryStatus.queued, idempotency_key=idempotency_key, automatic=automatic, created_at=now,
+        updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
     conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
                                      next_attempt_at=now, created_at=now))
-    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-        last_message_at=now, last_message_preview=preview(text, attachments),
-        last_message_direction=Direction.outbound, unread_count=0, updated_at=now,
-        waiting_since=None))  # the customer has their answer
-    sla.sync(tx, conversation_id, now)  # ... and the response target is met
+    touched: Dict = ({"auto_replied_at": now} if automatic is not None else {
+        "last_message_at": now, "last_message_preview": preview(text, attachments),
+        "last_message_direction": Direction.outbound, "unread_count": 0, "updated_at": now,
+        "waiting_since": None})  # the customer has their answer
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**touched))
+    if automatic is None:
+        sla.sync(tx, conversation_id, now)  # ... and the response target is met
     message = queries.get_message(conn, message_id)
     conversation = queries.get_conversation(conn, conversation_id)
     assert message is not None and conversation is not None
     scopes = conversation_scopes(conversation["assignee_id"], conversation["team_id"])
     tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
-    return message, False
+    return message
 
 
 async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Message:

@@ -113,12 +113,16 @@ class _Clock:
         return self._calendar[2]
 
 
-def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | None = None) -> Dict | None:
+def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | None = None, *,
+         any_policy: bool = True) -> Dict | None:
     """Bring the conversation's SLA targets in step with the conversation as it is now (in
     the transaction that changed it; ``conv``: its row as just written, when the caller has
-    it, with the columns of ``_FACT_COLUMNS``). Returns the new summary columns
-    (``sla_status``, ``sla_due_at``) when they changed, else None."""
+    it, with the columns of ``_FACT_COLUMNS``; ``any_policy`` False: the caller has read that
+    no policy is on, ingest's way of paying nothing for SLAs where there are none). Returns
+    the new summary columns (``sla_status``, ``sla_due_at``) when they changed, else None."""
     conn = tx.conn
+    if not any_policy and conv is not None and conv.get("sla_status") is None:
+        return None
     policies = queries.enabled_policies(conn)
     if conv is None:
         row = _CONVERSATION.first(conn, {"id": conversation_id})

@@ -75,6 +75,11 @@ class InboundMessage:
     # when one is a message of this contact's, the new one joins that message's conversation
     # (reopening it if need be), whatever the subject or the reopen window.
     thread_refs: tuple[str, ...] = ()
+    # Sent by a machine, not a person (email: Auto-Submitted, a vacation responder's or a
+    # list's headers, a bounce): stored as automatic, never answered automatically.
+    automatic: bool = False
+    # The sender asked that nothing answer it automatically (email: X-Auto-Response-Suppress).
+    no_auto_reply: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +137,9 @@ class OutboundMessage:
     reply_to_payload: Mapping[str, Any] | None = None
     # When this attempt goes, by the app's clock: a reply window is judged against it.
     attempted_at: datetime = field(default_factory=utcnow)
+    # Sent by us automatically ("out_of_office", "acknowledgement"): email marks it so
+    # (Auto-Submitted: auto-replied), so that the customer's own responder does not answer it.
+    automatic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

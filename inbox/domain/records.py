@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from inbox.domain.autoreply import AutoReply
+
 Dict = dict[str, Any]
 
 
@@ -29,6 +31,8 @@ class Inbox(TypedDict):
     settings: dict[str, Any]  # secret values masked
     active: bool  # False: disabled, stores inbound, sends nothing
     routing: dict[str, Any]  # what it sets of its routing policy (docs/routing.md)
+    calendar_id: int | None  # its business hours; None: open around the clock
+    auto_reply: AutoReply  # its out-of-office and acknowledgement replies (docs/time.md)
     created_at: str | None
 
 
@@ -145,6 +149,9 @@ class Message(TypedDict):
     payload: dict[str, Any] | None
     edited_at: str | None
     has_raw: bool
+    # Sent or written by a machine: "out_of_office" or "acknowledgement" (ours, outbound),
+    # "auto_submitted" (the customer's side, inbound); None for a person's message.
+    automatic: str | None
     error: MessageError | None
     created_at: str | None
     updated_at: str | None

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from inbox.domain import autoreply
 from inbox.domain.records import (
     BusinessCalendar,
     Contact,
@@ -57,6 +58,7 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
     settings = {k: ("********" if k in secrets and v else v) for k, v in m["settings"].items()}
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
             "active": bool(m.get("active", True)), "routing": dict(m.get("routing") or {}),
+            "calendar_id": m.get("calendar_id"), "auto_reply": autoreply.normalised(m.get("auto_reply")),
             "created_at": iso(m["created_at"])}
 
 
@@ -143,7 +145,7 @@ def message_dict(row: Fields) -> Message:
         "direction": m["direction"], "author_id": m["author_id"], "identity_id": m["identity_id"], "text": m["text"],
         "attachments": m["attachments"], "provider_message_id": m["provider_message_id"], "reply_to": m["reply_to"],
         "status": m["status"], "payload": m["payload"], "edited_at": iso(m["edited_at"]),
-        "has_raw": m["raw"] is not None,
+        "has_raw": m["raw"] is not None, "automatic": m["automatic"],
         "error": {"code": error_code, "message": error_message} if (error_code or error_message) else None,
         "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"]),
     }

@@ -40,6 +40,7 @@ from inbox.queries.people import list_tokens as list_tokens
 from inbox.queries.people import list_users as list_users
 from inbox.queries.people import team_ids_of as team_ids_of
 from inbox.queries.people import user_for_token as user_for_token
+from inbox.queries.settings import calendar_choices as calendar_choices
 from inbox.queries.settings import get_canned as get_canned
 from inbox.queries.settings import get_inbox as get_inbox
 from inbox.queries.settings import list_canned as list_canned

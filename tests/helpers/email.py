@@ -21,7 +21,10 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.helpers.server import free_port
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
 _SENDERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-smtp-client")
@@ -135,6 +138,18 @@ async def smtp_sink(port: int = 0) -> AsyncIterator[Sink]:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    """The port our SMTP receiver listens on (a test's live_overrides gives it as smtp_listen)."""
+    return free_port()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    async with smtp_sink() as s:
+        yield s
 
 
 # -- hostile mail: small or plain messages that cost a naive reader seconds to minutes -------

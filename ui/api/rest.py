@@ -14,7 +14,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.actions.context import Context
-from inbox.domain import serialize
+from inbox.domain import autoreply, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
@@ -412,13 +412,29 @@ ROUTING = {"type": "object", "description": "routing policy keys to set (null: b
                                            "docs/routing.md"}
 
 
-@takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}, routing=ROUTING))
+AUTO_REPLY_TEXT = {"type": "object", "properties": {
+    "enabled": {"type": "boolean"}, "text": {"type": "string", "maxLength": autoreply.MAX_TEXT_CHARS}}}
+AUTO_REPLY = {"type": "object", "description": "the out-of-office (closed) and acknowledgement (open) replies; "
+                                              "docs/time.md",
+              "properties": {"closed": AUTO_REPLY_TEXT, "open": AUTO_REPLY_TEXT}}
+
+
+@takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}, routing=ROUTING,
+            calendar_id=NULLABLE_ID, auto_reply=AUTO_REPLY))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     """Rename, reconfigure, or disable (``active``: false) or enable an inbox, or change
-    how its conversations are routed (``routing``)."""
+    how its conversations are routed (``routing``), its business hours (``calendar_id``) and
+    automatic replies (``auto_reply``)."""
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
+    replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply") if k in data}
+    if replies:
+        await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies))
+        if data.keys() <= replies.keys():
+            inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+            assert inbox is not None
+            return JSONResponse(_inbox_out(request, inbox))
     if "routing" in data:
         await actions.change_routing(_ctx(request), "inbox", iid, data["routing"])
         if data.keys() == {"routing"}:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
-from inbox.domain import routing
+from inbox.domain import autoreply, routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
@@ -37,7 +37,8 @@ SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "calendars
 def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
     described = [inboxes.describe(registry, i) for i in queries.list_inboxes(c)]
     return {"inboxes": described, "teams": queries.list_teams(c), "defaults": routing.DEFAULTS,
-            "policies": {i["id"]: routing.effective(i["routing"], None) for i in described}}
+            "policies": {i["id"]: routing.effective(i["routing"], None) for i in described},
+            "calendars": queries.calendar_choices(c), "auto_reply_max": autoreply.MAX_TEXT_CHARS}
 
 
 def _read_users(c: Any, registry: Any) -> dict[str, Any]:
@@ -93,7 +94,8 @@ async def _section(request: Request, viewer: Viewer, section: str, status_code: 
     response = _render(request, "admin.html", viewer=viewer, section=section, sections=sections,
                        channels={c.kind: c for c in registry.channels()},
                        done=request.query_params.get("done"), error=request.query_params.get("error"),
-                       now=request.app.state.ctx.clock.now(), **data, **extra)
+                       now=request.app.state.ctx.clock.now(),
+                       interval_hours=request.app.state.ctx.settings.auto_reply_interval_hours, **data, **extra)
     response.status_code = status_code
     return response
 
@@ -194,6 +196,23 @@ async def delete_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -
     await ctx.db.write(lambda tx: actions.delete_inbox(tx, iid, ctx.clock.now()))
     await request.app.state.directory.reload()
     return f"Inbox {inbox['name'] if inbox else iid} deleted"
+
+
+@admin_action("inboxes")
+async def set_inbox_auto_reply(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    """The inbox's calendar and both automatic replies, as the form shows them."""
+    iid = form_id(form.get("inbox_id"), "inbox_id")
+    calendar = form.get("calendar_id", "").strip()
+    patch = {"calendar_id": form_id(calendar, "calendar_id") if calendar else None,
+             "auto_reply": {key: {"enabled": form.get(f"{key}_enabled") == "true", "text": form.get(f"{key}_text", "")}
+                            for key in autoreply.KINDS}}
+    try:
+        inbox = await request.app.state.ctx.db.write(lambda tx: actions.set_auto_reply(tx, iid, patch))
+    except Invalid as exc:  # in the form's words: "Out of office text: ..."
+        message = exc.message.replace("auto_reply.closed.", "Out of office ")
+        message = message.replace("auto_reply.open.", "Acknowledgement ")
+        raise Invalid(message, exc.code) from None
+    return f"Automatic replies of {inbox['name']} saved"
 
 
 # -- routing ------------------------------------------------------------------------------
@@ -447,6 +466,7 @@ routes = [
     Route("/admin/inbox-active", set_inbox_active, methods=["POST"]),
     Route("/admin/inbox-delete", delete_inbox, methods=["POST"]),
     Route("/admin/inbox-routing", set_inbox_routing, methods=["POST"]),
+    Route("/admin/inbox-auto-reply", set_inbox_auto_reply, methods=["POST"]),
     Route("/admin/team-routing", set_team_routing, methods=["POST"]),
     Route("/admin/user-capacity", set_user_capacity, methods=["POST"]),
     Route("/admin/user", create_user, methods=["POST"]),

@@ -46,9 +46,10 @@ FORM_OVERHEAD = 1024 * 1024  # the other form fields (SendGrid repeats the heade
 _WARNED: set[int] = set()  # inboxes whose old URL was used: said once per process
 
 
-async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
+async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes, mail_from: str | None = None) -> str:
     """Store one mail for ``inbox`` (committed when this returns), or apply the bounce it
-    is. Returns what happened, for logs and SMTP replies. BadRequest when unreadable."""
+    is. Returns what happened, for logs and SMTP replies. BadRequest when unreadable.
+    ``mail_from``: the SMTP envelope's sender, when it came by SMTP ("<>": a mail system's)."""
     reading = await read_mail(ctx.settings, inbox["id"], raw)
     if isinstance(reading, mime.Refused):
         raise BadRequest(reading.message, reading.code)
@@ -64,7 +65,8 @@ async def accept(ctx: Context, inbox: Mapping[str, Any], raw: bytes) -> str:
         log.warning("email inbox %s: dropped a mail from its own address", inbox["id"])
         return "dropped: sent from the inbox's own address"
     assert ctx.media is not None
-    message = await to_inbound(inbox["id"], reading, raw, ctx.media)
+    null_sender = mail_from is not None and not mail_from.strip().strip("<>").strip()
+    message = await to_inbound(inbox["id"], reading, raw, ctx.media, null_sender)
     verdict = await sender_auth.authenticate(ctx.settings, inbox, reading.auth_results, raw, reading.address)
     message = replace(message, payload={**(message.payload or {}), "sender_auth": verdict})
     result = await actions.record_inbound(ctx, message)

@@ -62,6 +62,14 @@ MAX_HEADER_BYTES = 256 * 1024  # the header section read when the body cannot be
 _CHUNK = 8192  # fed to the parser at a time, so the part count is checked as it grows
 # RFC 3834 and the de-facto headers of vacation responders and list software.
 AUTO_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "list"})
+# X-Auto-Response-Suppress ([MS-OXCMAIL] 2.1.3.2.20, Exchange and Outlook): the kinds of
+# automatic answer the sender asks not to get. "OOF" (out-of-office), "AutoReply" (any other
+# automatic reply) and "All" cover ours; "DR", "NDR", "RN", "NRN" are delivery and read
+# reports, which we never send; "None" asks nothing.
+SUPPRESSING = frozenset({"all", "oof", "autoreply"})
+# The local parts of From that only mail systems write from (RFC 3834 section 2: never
+# answer what a mail system sent; a bounce that is no RFC 3464 report still comes from one).
+SYSTEM_SENDERS = frozenset({"mailer-daemon"})
 _CID = re.compile(r"""cid:([^"'\s>)]+)""", re.IGNORECASE)
 # Types some mailers use for the standard ones the media store keeps.
 _TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
@@ -160,14 +168,36 @@ def message_id(mail: Message, raw: bytes) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def is_auto_reply(mail: Message) -> bool:
-    """RFC 3834's Auto-Submitted, and the older X-Autoreply / Precedence conventions."""
+def is_auto_reply(mail: Message, address: str | None = None) -> bool:
+    """Sent by a machine, so never to be answered by one (RFC 3834 section 2):
+    - Auto-Submitted with any value but "no" (RFC 3834 section 5: auto-replied,
+      auto-generated, auto-notified);
+    - X-Autoreply or X-Autorespond, which vacation responders older than RFC 3834 put on
+      their answers, whatever the value;
+    - Precedence bulk, junk or list (mass mail and mailing lists, RFC 2076), or auto_reply
+      (some responders' own mark);
+    - a null reverse path (Return-Path: <>, as the delivering server records MAIL FROM:<>):
+      bounces and reports, whose answer would have nowhere to go;
+    - From MAILER-DAEMON (``address``, already read), and any multipart/report (a delivery
+      or read report that the bounce reader did not take)."""
     auto = (header(mail, "Auto-Submitted") or "").strip().lower()
     if auto and not auto.startswith("no"):
         return True
     if header(mail, "X-Autoreply") is not None or header(mail, "X-Autorespond") is not None:
         return True
-    return (header(mail, "Precedence") or "").strip().lower() in AUTO_PRECEDENCE
+    if (header(mail, "Precedence") or "").strip().lower() in AUTO_PRECEDENCE:
+        return True
+    if (header(mail, "Return-Path") or "x").strip().strip("<>").strip() == "":
+        return True
+    if address is not None and address.rpartition("@")[0] in SYSTEM_SENDERS:
+        return True
+    return mail.get_content_type() == "multipart/report"
+
+
+def suppresses_auto_reply(mail: Message) -> bool:
+    """The sender asked for no automatic answer (X-Auto-Response-Suppress, see SUPPRESSING)."""
+    value = (header(mail, "X-Auto-Response-Suppress") or "").lower()
+    return any(part.strip() in SUPPRESSING for part in value.split(",")[:20])
 
 
 def _timestamp(mail: Message) -> datetime | None:
@@ -285,7 +315,8 @@ class Digest:
     html: str | None = None  # sanitised; inline images point at placeholders until stored
     files: list[File] = field(default_factory=list)
     inline: dict[str, int] = field(default_factory=dict)  # placeholder -> index in files
-    auto_submitted: bool = False
+    auto_submitted: bool = False  # sent by a machine (is_auto_reply)
+    no_auto_reply: bool = False  # the sender asked for no automatic answer (suppresses_auto_reply)
     note: str | None = None  # shown to agents: what could not be read, and why
     keep_original: bool = False  # not all of it could be read: keep the whole mail as an .eml download
     auth_results: list[str] = field(default_factory=list)  # Authentication-Results, top first (sender_auth.py)
@@ -514,8 +545,8 @@ def digest(raw: bytes) -> Digest | Bounce | Refused:
         timestamp=_timestamp(mail), text=text, quoted=quoted,
         html=clean_html if clean_html and len(clean_html) <= MAX_HTML_CHARS else None,
         files=parts.files, inline={p: int(p[len(token):]) for p in placeholders.values()},
-        auto_submitted=is_auto_reply(mail), note=note, keep_original=bool(notes),
-        auth_results=authentication_results(mail))
+        auto_submitted=is_auto_reply(mail, address), no_auto_reply=suppresses_auto_reply(mail), note=note,
+        keep_original=bool(notes), auth_results=authentication_results(mail))
 
 
 def authentication_results(mail: Message) -> list[str]:
@@ -544,8 +575,8 @@ def headers_only(raw: bytes, reason: str) -> Digest | Refused:
         references=(refs or in_reply_to)[-MAX_REFS:],
         thread_refs=list(dict.fromkeys([*refs, *in_reply_to]))[-MAX_REFS:],
         timestamp=_timestamp(mail), text=f"[{reason} The whole mail is attached as original.eml.]",
-        auto_submitted=is_auto_reply(mail), note=reason, keep_original=True,
-        auth_results=authentication_results(mail))
+        auto_submitted=is_auto_reply(mail, address), no_auto_reply=suppresses_auto_reply(mail), note=reason,
+        keep_original=True, auth_results=authentication_results(mail))
 
 
 def escape_text_as_html(text: str) -> str:

@@ -45,6 +45,8 @@ def compose(message: OutboundMessage, files: list[tuple[Attachment, bytes]]) -> 
     mail["Subject"] = reply_subject(previous.get("subject"))
     mail["Date"] = format_datetime(datetime.now(timezone.utc))
     mail["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[1])
+    if message.automatic:  # RFC 3834 section 5: a responder's answer, which no responder answers
+        mail["Auto-Submitted"] = "auto-replied"
     if message.reply_to_id:
         chain = [r for r in previous.get("references") or [] if r != message.reply_to_id]
         mail["In-Reply-To"] = f"<{message.reply_to_id}>"

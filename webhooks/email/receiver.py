@@ -69,7 +69,7 @@ class Handler:
             for address in dict.fromkeys(a.strip().lower() for a in rcpt_tos):
                 inbox = await self.directory.by_address(KIND, address)
                 if inbox is not None:  # removed between RCPT and DATA: nothing to keep it in
-                    outcomes.append(await accept(self.ctx, inbox, raw))
+                    outcomes.append(await accept(self.ctx, inbox, raw, mail_from))
         except BadRequest as exc:
             return f"550 5.6.0 {exc.message}"
         except Exception:  # noqa: BLE001 - the sender keeps the mail and retries

@@ -34,8 +34,10 @@ def _kind(content_type: str) -> str:
     return major if major in ("image", "video", "audio") else "document"
 
 
-async def to_inbound(inbox_id: int, mail: Digest, raw: bytes, media: MediaStore) -> InboundMessage:
-    """The message to record: files stored, inline images pointed at the stored copies."""
+async def to_inbound(inbox_id: int, mail: Digest, raw: bytes, media: MediaStore,
+                     null_sender: bool = False) -> InboundMessage:
+    """The message to record: files stored, inline images pointed at the stored copies.
+    ``null_sender``: it came with MAIL FROM:<> (a mail system's), so it is automatic."""
     files = list(mail.files)
     if mail.keep_original:
         files.append(File(raw, "application/octet-stream", "original.eml"))
@@ -50,7 +52,8 @@ async def to_inbound(inbox_id: int, mail: Digest, raw: bytes, media: MediaStore)
         payload["html"] = markup
     if mail.quoted:
         payload["quoted"] = mail.quoted
-    if mail.auto_submitted:
+    automatic = mail.auto_submitted or null_sender
+    if automatic:
         payload["auto_submitted"] = True
     if mail.note:
         payload["note"] = mail.note
@@ -58,4 +61,4 @@ async def to_inbound(inbox_id: int, mail: Digest, raw: bytes, media: MediaStore)
         inbox_id=inbox_id, kind=KIND, handle=mail.address, email=mail.address,
         profile_name=mail.name, provider_message_id=mail.message_id, text=mail.text,
         timestamp=mail.timestamp or datetime.now(timezone.utc), attachments=tuple(attachments), payload=payload,
-        thread_refs=tuple(mail.thread_refs))
+        thread_refs=tuple(mail.thread_refs), automatic=automatic, no_auto_reply=mail.no_auto_reply)
