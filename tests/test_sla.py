@@ -13,13 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from inbox import actions
 from inbox.domain import sla
 from inbox.domain.calendar import Calendar
 from inbox.domain.clock import MovableClock
-from inbox.domain.tables import CALENDARS, EVENTS
+from inbox.domain.tables import EVENTS
 from inbox.storage.db import Database
 from inbox.storage.redisbus import make_bus
 from inbox.workers.sla import SlaScheduler
@@ -197,11 +197,10 @@ async def test_business_time_stops_over_the_weekend(live: Live, clock: MovableCl
     berlin = ZoneInfo("Europe/Berlin")
     week = Calendar.parse("Europe/Berlin", [{"day": d, "start": "09:00", "end": "17:00"}
                                             for d in ("mon", "tue", "wed", "thu", "fri")])
-    db = live.app.state.ctx.db
-    now = clock.now()
-    calendar_id = db.write_sync(lambda tx: tx.conn.execute(insert(CALENDARS).values(
-        name="Support EU", timezone=week.timezone, intervals=week.intervals_json(), exceptions=[],
-        version=1, created_at=now, updated_at=now)).inserted_primary_key[0])
+    r = await live.client.post("/api/calendars", headers=live.as_("admin"), json={
+        "name": "Support EU", "timezone": week.timezone, "intervals": week.intervals_json()})
+    assert r.status_code == 201, r.text
+    calendar_id = r.json()["id"]
     await _policy(live, name="Business", first_response_minutes=30, business_hours=True, calendar_id=calendar_id)
     # Next Friday 16:50 in Berlin: 10 minutes of Friday, the other 20 on Monday morning.
     local = clock.now().astimezone(berlin)
@@ -217,6 +216,17 @@ async def test_business_time_stops_over_the_weekend(live: Live, clock: MovableCl
         (timedelta(minutes=30) - (started.replace(hour=17, minute=0, second=0, microsecond=0) - started))
     assert due.weekday() == 0 and due == expected
     assert first["calendar_id"] == calendar_id and first["calendar_version"] == 1
+
+    # Monday becomes a holiday: the running target's due time moves to Tuesday, live.
+    monday = due.date().isoformat()
+    r = await live.client.patch(f"/api/calendars/{calendar_id}", headers=live.as_("admin"), json={
+        "exceptions": [{"date": monday, "closed": True, "name": "Founders' day"}]})
+    assert r.status_code == 200, r.text
+    moved = await lead.next(lambda e: e["type"] == "conversation.updated" and e["data"]["conversation"]["id"] == cid)
+    first = _open(await _detail(live, cid))["first_response"]
+    assert _at(first["due_at"]).astimezone(berlin) == expected + timedelta(days=1)
+    assert _at(moved["data"]["conversation"]["sla"]["due_at"]) == _at(first["due_at"])
+    assert first["calendar_version"] == 2 and first["used_seconds"] == pytest.approx(0, abs=1)
 
 
 async def test_sort_by_due_time_and_bad_requests(live: Live, clock: MovableClock) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 
 from inbox import queries
+from inbox.actions import sla
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.calendar import Calendar, CalendarError
@@ -97,7 +98,11 @@ async def update_calendar(ctx: Context, viewer: Viewer, calendar_id: int,
         calendar = queries.get_calendar(tx.conn, calendar_id)
         assert calendar is not None
         return calendar
-    return await ctx.db.write(job)
+    before = await ctx.db.read(lambda c: queries.get_calendar(c, calendar_id))
+    calendar = await ctx.db.write(job)
+    if before is not None and calendar["version"] != before["version"]:
+        await sla.replan_calendar(ctx, calendar_id)  # SLA due times in its business time move with it
+    return calendar
 
 
 async def delete_calendar(ctx: Context, viewer: Viewer, calendar_id: int) -> None:

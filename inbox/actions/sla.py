@@ -27,7 +27,7 @@ from inbox.domain import serialize, sla
 from inbox.domain.access import conversation_scopes
 from inbox.domain.calendar import Calendar
 from inbox.domain.errors import Invalid, NotFound
-from inbox.domain.events import SLA_BREACHED, SLA_WARNING
+from inbox.domain.events import CONVERSATION_UPDATED, SLA_BREACHED, SLA_WARNING
 from inbox.domain.models import ConversationStatus, Direction, NotificationKind, Role
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
@@ -360,6 +360,54 @@ def _told(conn: Connection, assignee_id: int | None, team_id: int | None) -> lis
     if assignee_id is not None:
         users.add(assignee_id)
     return sorted(users)
+
+
+# -- a calendar changed -----------------------------------------------------------------------
+
+
+async def replan_calendar(ctx: Context, calendar_id: int) -> int:
+    """A calendar was edited (a holiday added, hours changed): every target running in its
+    business time gets its due and warning times worked out again from now, in batches
+    (the writer is never held long). The time used so far is counted in the calendar as
+    it now is. Answers how many targets moved."""
+    moved, after = 0, 0
+    while True:
+        count, last = await ctx.db.write(lambda tx: _replan(tx, calendar_id, after, ctx.clock.now()))
+        moved += count
+        if last is None:
+            return moved
+        after = last
+
+
+def _replan(tx: Tx, calendar_id: int, after: int, now: datetime) -> tuple[int, int | None]:
+    conn = tx.conn
+    found = queries.calendar_version(conn, calendar_id)
+    if found is None:
+        return 0, None
+    calendar, version = found
+    t = SLA_TARGETS.c
+    rows = conn.execute(select(*(t[c] for c in _TARGET_COLUMNS), t.conversation_id, SLA_POLICIES.c.warn_percent)
+                        .join(SLA_POLICIES, SLA_POLICIES.c.id == t.policy_id)
+                        .where(t.calendar_id == calendar_id, t.status == sla.Status.running.value,
+                               t.ended.is_(None), t.id > after).order_by(t.id).limit(FIRE_BATCH)).all()
+    conversations = set()
+    for row in rows:
+        target = _target(row[:-2])
+        used_seconds = target["used_seconds"] + sla.used(calendar, target["resumed_at"], now)
+        due, warn = sla.plan(target["budget_seconds"], used_seconds, now, row[-1], calendar)
+        if target["warned_at"] is not None:
+            warn = None
+        conn.execute(update(SLA_TARGETS).where(t.id == target["id"], t.resumed_at == row.resumed_at).values(
+            used_seconds=used_seconds, resumed_at=now, due_at=due, warn_at=warn, fire_at=warn or due,
+            calendar_version=version))
+        conversations.add(row[-2])
+    for conversation_id in sorted(conversations):
+        if _summarize(tx, conversation_id, {}, now, KEEP) is not None:
+            conv = queries.get_conversation(conn, conversation_id)
+            assert conv is not None
+            tx.emit(CONVERSATION_UPDATED, {"conversation": conv},
+                    conversation_scopes(conv["assignee_id"], conv["team_id"]))
+    return len(rows), (rows[-1].id if len(rows) == FIRE_BATCH else None)
 
 
 # -- policies ---------------------------------------------------------------------------------
