@@ -8,6 +8,7 @@ from inbox.queries.contacts import get_contact as get_contact
 from inbox.queries.contacts import likely_duplicates as likely_duplicates
 from inbox.queries.contacts import merge_preview as merge_preview
 from inbox.queries.contacts import search_contacts as search_contacts
+from inbox.queries.conversations import SLA_FILTERS as SLA_FILTERS
 from inbox.queries.conversations import get_conversation as get_conversation
 from inbox.queries.conversations import get_conversations as get_conversations
 from inbox.queries.conversations import list_conversations as list_conversations
@@ -55,6 +56,7 @@ from inbox.queries.routing import presence_of as presence_of
 from inbox.queries.routing import routing_queue as routing_queue
 from inbox.queries.routing import routing_snapshot as routing_snapshot
 from inbox.queries.routing import why_waiting as why_waiting
+from inbox.queries.sla import calendar_choices as calendar_choices
 from inbox.queries.sla import calendar_version as calendar_version
 from inbox.queries.sla import enabled_policies as enabled_policies
 from inbox.queries.sla import get_policy as get_policy

@@ -66,6 +66,12 @@ def get_policy(conn: Connection, policy_id: int) -> Dict | None:
     return serialize.sla_policy_dict(row) if row is not None else None
 
 
+def calendar_choices(conn: Connection) -> list[Dict]:
+    """Every calendar's id and name, by name: what a policy's clock may count in."""
+    rows = conn.execute(select(CALENDARS.c.id, CALENDARS.c.name).order_by(CALENDARS.c.name, CALENDARS.c.id)).all()
+    return [{"id": r.id, "name": r.name} for r in rows]
+
+
 def sla_detail(conn: Connection, conversation_id: int) -> Dict:
     """A conversation's SLA for GET /api/conversations/{id}: the policy applying now, its
     targets (the latest first: every cycle's, up to RECENT_TARGETS) and the clock's spans."""

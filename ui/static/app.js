@@ -190,7 +190,8 @@
     var cid = conversationOf(ev);
     if (cid && String(cid) === open()) {
       refresh("timeline");
-      if (ev.type.indexOf("conversation.") === 0) refresh("header");
+      // the header's state: who owns it, its status... and its SLA timers (a warning, a breach)
+      if (ev.type.indexOf("conversation.") === 0 || ev.type.indexOf("sla.") === 0) refresh("header");
     }
   }
 
