@@ -128,7 +128,7 @@ def _described(policy: dict[str, Any], known: Mapping[str, Mapping[int, str]],
     pauses = [STATUS_LABELS.get(s, s) for s in policy["pause_statuses"]]
     return {**policy, "promises": promises(policy), "applies": applies, "fallback": not conditions,
             "clock_text": clock, "pauses_text": ", ".join(pauses) if pauses else "Never: the clock always runs",
-            "values": _values(policy)}
+            "form_values": _values(policy)}
 
 
 def read(c: Any, registry: Any) -> dict[str, Any]:
