@@ -115,7 +115,7 @@ async def test_a_kind_switched_off_creates_nothing(live: Live) -> None:
     assert r.status_code == 200, r.text
     prefs = r.json()
     assert prefs["notify"] == {"assigned": True, "mentioned": True, "new_message": False, "sla_warning": True,
-                              "no_reply": True}
+                              "sla_breached": True, "no_reply": True}
     assert (prefs["sound"], prefs["desktop"]) == (True, False)
     assert await live.get("/api/me/preferences") == prefs
     conv = await _conversation(live, text="first")

@@ -78,4 +78,5 @@ from inbox.actions.sla import create_sla_policy as create_sla_policy
 from inbox.actions.sla import delete_sla_policy as delete_sla_policy
 from inbox.actions.sla import FIRE_BATCH as FIRE_BATCH
 from inbox.actions.sla import fire_due as fire_due
+from inbox.actions.sla import move_sla_policy as move_sla_policy
 from inbox.actions.sla import update_sla_policy as update_sla_policy

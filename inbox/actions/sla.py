@@ -345,7 +345,7 @@ def _announce(tx: Tx, conversation_id: int, target: dict[str, Any], breach: bool
             {"conversation": conv, "target": serialize.sla_target_dict(_target(updated))},
             conversation_scopes(conv["assignee_id"], conv["team_id"]))
     label = target["kind"].replace("_", " ").capitalize()
-    preview = f"{label} missed (due {due})" if breach else f"{label} due {due}"
+    preview = f"{label} missed" if breach else f"{label} due soon"  # when: the notification's own time
     notification = NotificationKind.sla_breached if breach else NotificationKind.sla_warning
     for user_id in _told(conn, conv["assignee_id"], conv["team_id"]):
         notify(tx, user_id, notification, conversation_id, now, preview=preview)
@@ -456,6 +456,24 @@ async def update_sla_policy(ctx: Context, policy_id: int, body: Mapping[str, Any
         if not any(found[m] for m in sla.MINUTES.values()):
             raise Invalid("a policy needs at least one target", "invalid_sla_policy")
         return found
+    return await ctx.db.write(job)
+
+
+async def move_sla_policy(ctx: Context, policy_id: int, step: int) -> list[Dict]:
+    """Move a policy ``step`` places earlier (negative) or later in the order they are
+    tried; every policy is numbered again by its place (0, 1, 2...), in one transaction, so
+    equal positions cannot leave a move without effect. Answers the policies in order."""
+    def job(tx: Tx) -> list[Dict]:
+        order = [p["id"] for p in queries.list_policies(tx.conn)]
+        if policy_id not in order:
+            raise NotFound("no such SLA policy")
+        at = order.index(policy_id)
+        order.insert(max(0, min(len(order) - 1, at + step)), order.pop(at))
+        now = ctx.clock.now()
+        for position, pid in enumerate(order):
+            tx.conn.execute(update(SLA_POLICIES).where(SLA_POLICIES.c.id == pid, SLA_POLICIES.c.position != position)
+                            .values(position=position, updated_at=now))
+        return queries.list_policies(tx.conn)
     return await ctx.db.write(job)
 
 

@@ -172,7 +172,7 @@ def notification_dict(row: Fields) -> Notification:
             "read_at": iso(m["read_at"])}
 
 
-NOTIFY_KINDS = ("assigned", "mentioned", "new_message", "sla_warning", "no_reply")
+NOTIFY_KINDS = ("assigned", "mentioned", "new_message", "sla_warning", "sla_breached", "no_reply")
 
 
 def preferences_dict(row: Fields | None) -> Preferences:

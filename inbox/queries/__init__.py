@@ -3,6 +3,7 @@ never build queries. One module per area; this package gathers them, so callers 
 ``queries.get_conversation(conn, id)``.
 """
 
+from inbox.queries.calendars import calendar_choices as calendar_choices
 from inbox.queries.calendars import calendar_of as calendar_of
 from inbox.queries.calendars import calendar_version as calendar_version
 from inbox.queries.calendars import calendar_users as calendar_users
@@ -13,6 +14,7 @@ from inbox.queries.contacts import get_contact as get_contact
 from inbox.queries.contacts import likely_duplicates as likely_duplicates
 from inbox.queries.contacts import merge_preview as merge_preview
 from inbox.queries.contacts import search_contacts as search_contacts
+from inbox.queries.conversations import SLA_FILTERS as SLA_FILTERS
 from inbox.queries.conversations import get_conversation as get_conversation
 from inbox.queries.conversations import get_conversations as get_conversations
 from inbox.queries.conversations import list_conversations as list_conversations
@@ -40,7 +42,6 @@ from inbox.queries.people import list_tokens as list_tokens
 from inbox.queries.people import list_users as list_users
 from inbox.queries.people import team_ids_of as team_ids_of
 from inbox.queries.people import user_for_token as user_for_token
-from inbox.queries.settings import calendar_choices as calendar_choices
 from inbox.queries.settings import get_canned as get_canned
 from inbox.queries.settings import get_inbox as get_inbox
 from inbox.queries.settings import list_canned as list_canned

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, bindparam, distinct, func, select
 
 from inbox.domain.calendar import Calendar
-from inbox.domain.records import BusinessCalendar
+from inbox.domain.records import BusinessCalendar, Dict
 from inbox.domain.serialize import calendar_dict
 from inbox.domain.tables import CALENDARS, INBOXES, SLA_POLICIES, SLA_TARGETS, TEAMS
 from inbox.storage.prepared import Prepared, as_json
@@ -64,3 +64,9 @@ def calendar_users(conn: Connection, calendar_id: int) -> list[str]:
     if kept:
         found.append(f"the SLA history of {kept} conversation{'' if kept == 1 else 's'}")
     return found
+
+
+def calendar_choices(conn: Connection) -> list[Dict]:
+    """Every calendar's id, name and zone, by name: what an inbox or an SLA policy may point at."""
+    return [dict(r._mapping) for r in conn.execute(
+        select(CALENDARS.c.id, CALENDARS.c.name, CALENDARS.c.timezone).order_by(CALENDARS.c.name, CALENDARS.c.id))]

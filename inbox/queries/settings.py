@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, select
 
 from inbox.domain.records import Dict
 from inbox.domain.serialize import _row, iso
-from inbox.domain.tables import CALENDARS, CANNED, INBOXES
+from inbox.domain.tables import CANNED, INBOXES
 
 
 def list_inboxes(conn: Connection, *, include_deleted: bool = False) -> list[Dict]:
@@ -23,12 +23,6 @@ def list_inboxes(conn: Connection, *, include_deleted: bool = False) -> list[Dic
 def get_inbox(conn: Connection, inbox_id: int) -> Dict | None:
     """An inbox that is not deleted (a deleted one is gone for every setting and send)."""
     return _row(conn.execute(select(INBOXES).where(INBOXES.c.id == inbox_id, INBOXES.c.deleted_at.is_(None))).first())
-
-
-def calendar_choices(conn: Connection) -> list[Dict]:
-    """Every calendar's id, name and zone, by name: what an inbox may point at."""
-    return [dict(r._mapping) for r in conn.execute(
-        select(CALENDARS.c.id, CALENDARS.c.name, CALENDARS.c.timezone).order_by(CALENDARS.c.name, CALENDARS.c.id))]
 
 
 def list_canned(conn: Connection) -> list[Dict]:

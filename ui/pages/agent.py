@@ -27,19 +27,22 @@ from starlette.routing import Route
 
 from inbox import actions, queries
 from inbox.actions.context import Context
-from inbox.domain import routing
+from inbox.domain import routing, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
 from inbox.domain.models import Priority
 from ui.api.media import store_upload, viewable_html
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
+from ui.pages import sla as sla_view
 from ui.pages.avatar import avatar_colour, initials
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
 TEMPLATES.filters["zip"] = zip
 TEMPLATES.filters.update(initials=initials, avatar_colour=avatar_colour)  # ui.html's avatar()
+TEMPLATES.filters.update(sla_exact=sla_view.exact, sla_duration=sla_view.duration)  # sla.html's
+TEMPLATES.globals.update(sla_timer=sla_view.timer, sla_kinds=sla_view.KIND_LABELS)
 TABS = ("mine", "unassigned", "all")
 
 
@@ -100,7 +103,10 @@ async def _filters(request: Request, viewer: Viewer) -> dict[str, Any]:
             "inbox": inbox if parse_id(inbox) is not None else "",
             # one label (an id or a name) and one priority: the list's two filters
             "label": label.strip()[:100],
-            "priority": priority if priority in {p.value for p in Priority} else ""}
+            "priority": priority if priority in {p.value for p in Priority} else "",
+            # the SLA filter (due_soon, breached, running) and the order (sla_due: the soonest due first)
+            "sla": q.get("sla") if q.get("sla") in queries.SLA_FILTERS else "",
+            "sort": "sla_due" if q.get("sort") == "sla_due" else ""}
 
 
 async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str, Any]:
@@ -115,8 +121,10 @@ async def _list(request: Request, viewer: Viewer, f: dict[str, Any]) -> dict[str
         page = queries.list_conversations(
             c, viewer, status=f["status"] or None, assignee=assignee, team=team, channel=f["channel"] or None,
             inbox=int(f["inbox"]) if f["inbox"] else None, labels=[label["id"] for label in known],
-            priority=[f["priority"]] if f["priority"] else [], q=f["q"] or None, limit=50)
+            priority=[f["priority"]] if f["priority"] else [], q=f["q"] or None, limit=50,
+            sla=f["sla"] or None, sort=f["sort"] or "recent")
         page["labels"] = labels
+        page["now"] = serialize.iso(request.app.state.ctx.clock.now())  # what the SLA chips count from
         teams = queries.list_teams(c)
         page["teams"] = teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]
         page["inboxes"] = [{"id": i["id"], "name": i["name"], "kind": i["kind"]} for i in queries.list_inboxes(c)]
@@ -149,7 +157,9 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int,
         subject = subjects[-1] if subjects else None
         if subject and not subject.lower().startswith("re:"):
             subject = "Re: " + subject
+        now = ctx.clock.now()
         return {"conv": conv, "reply": _reply_state(conv["reply_channels"]), "timeline": timeline["items"],
+                "sla": sla_view.view(queries.sla_detail(c, conversation_id), now), "now": serialize.iso(now),
                 "earlier": timeline["next_cursor"],
                 "contact": contact, "users": users, "teams": teams,
                 "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),

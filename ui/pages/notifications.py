@@ -23,7 +23,8 @@ from ui.pages.agent import TABS, _render, _to_login, _viewer
 
 PANEL_SIZE = 20
 KIND_LABELS = {"assigned": "Assigned to you", "mentioned": "Mentioned in a note",
-               "new_message": "New message in a conversation of yours", "sla_warning": "SLA warnings",
+               "new_message": "New message in a conversation of yours",
+               "sla_warning": "SLA warnings: a target is due soon", "sla_breached": "SLA breaches: a target was missed",
                "no_reply": "A conversation routed to someone was not answered in time"}
 AWAY_ERROR = "Set me away after: a whole number of minutes from 1 to 480, or empty for never."
 LEAD_KINDS = {"no_reply"}  # sent to leads only: not offered to agents

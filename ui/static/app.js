@@ -190,7 +190,8 @@
     var cid = conversationOf(ev);
     if (cid && String(cid) === open()) {
       refresh("timeline");
-      if (ev.type.indexOf("conversation.") === 0) refresh("header");
+      // the header's state: who owns it, its status... and its SLA timers (a warning, a breach)
+      if (ev.type.indexOf("conversation.") === 0 || ev.type.indexOf("sla.") === 0) refresh("header");
     }
   }
 
@@ -222,8 +223,12 @@
     document.querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       t.title = d.toLocaleString();
-      t.textContent = t.classList.contains("ago") ? ago(t.getAttribute("datetime")) :
-        d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+      var time = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+      // .with-day: a time that may be on another day (an SLA's due time) says which, unless today
+      if (t.classList.contains("with-day") && d.toDateString() !== new Date().toDateString()) {
+        time = d.toLocaleDateString([], {weekday: "short", day: "numeric", month: "short"}) + ", " + time;
+      }
+      t.textContent = t.classList.contains("ago") ? ago(t.getAttribute("datetime")) : time;
     });
     var tl = document.getElementById("timeline");
     if (tl) dayDividers(tl);

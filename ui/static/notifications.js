@@ -50,6 +50,8 @@
     if (n.kind === "assigned") return (n.actor_name || "Someone") + " assigned you " + (n.contact_name || "a conversation");
     if (n.kind === "mentioned") return (n.actor_name || "Someone") + " mentioned you";
     if (n.kind === "new_message") return (n.contact_name || "A customer") + " wrote";
+    if (n.kind === "sla_warning") return "SLA due soon: " + (n.contact_name || "a conversation");
+    if (n.kind === "sla_breached") return "SLA missed: " + (n.contact_name || "a conversation");
     return "inbox";
   }
 
