@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 
 from inbox import queries
 from inbox.actions.common import _log
@@ -32,10 +32,9 @@ from inbox.actions.calendars import calendar_ref, set_calendar
 from inbox.domain import autoreply
 from inbox.domain.channels import InboundMessage, ReplyWindow
 from inbox.domain.errors import NotFound
-from inbox.domain.models import Direction
 from inbox.domain.records import Dict
 from inbox.domain.serialize import iso
-from inbox.domain.tables import CONTACTS, CONVERSATIONS, INBOXES, MESSAGES
+from inbox.domain.tables import CONTACTS, CONVERSATIONS, INBOXES
 from inbox.storage.db import Tx
 from inbox.storage.prepared import as_utc
 
@@ -70,12 +69,6 @@ _CONTEXT = (select(CONVERSATIONS.c.auto_replied_at, CONTACTS.c.name, CONTACTS.c.
             .where(CONVERSATIONS.c.id == bindparam("conversation_id")))
 
 
-def _agent_replied(conn: Connection, conversation_id: int, since: datetime) -> bool:
-    return conn.execute(select(MESSAGES.c.id).where(
-        MESSAGES.c.conversation_id == conversation_id, MESSAGES.c.created_at >= since,
-        MESSAGES.c.direction == Direction.outbound, MESSAGES.c.author_id.is_not(None)).limit(1)).first() is not None
-
-
 def auto_reply(tx: Tx, msg: InboundMessage, replies: Mapping[str, Any], conversation_id: int, contact_id: int,
                now: datetime, policy: AutoReplyPolicy) -> int | None:
     """The automatic reply to the customer's message just stored, if one is due (see the
@@ -89,7 +82,8 @@ def auto_reply(tx: Tx, msg: InboundMessage, replies: Mapping[str, Any], conversa
     calendar = queries.calendar_of(conn, row.calendar_id)
     state = "open" if calendar is None or calendar.is_open(now) else "closed"
     setting = autoreply.reply(replies, state)
-    if not setting["enabled"] or not setting["text"] or _agent_replied(conn, conversation_id, now - AGENT_QUIET):
+    if not setting["enabled"] or not setting["text"] or \
+            queries.agent_replied_since(conn, conversation_id, now - AGENT_QUIET):
         return None
     channels = {c["inbox_id"]: c for c in queries.reply_channels(conn, conversation_id, now, policy.windows)}
     choice = channels.get(msg.inbox_id)

@@ -17,7 +17,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from inbox import queries
 from inbox.actions.common import _log
@@ -28,7 +28,7 @@ from inbox.domain.access import conversation_scopes
 from inbox.domain.calendar import Calendar
 from inbox.domain.errors import Invalid, NotFound
 from inbox.domain.events import CONVERSATION_UPDATED, SLA_BREACHED, SLA_WARNING
-from inbox.domain.models import ConversationStatus, Direction, NotificationKind, Role
+from inbox.domain.models import ConversationStatus, NotificationKind, Role
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CALENDARS,
@@ -36,7 +36,6 @@ from inbox.domain.tables import (
     CONVERSATIONS,
     INBOXES,
     MEMBERS,
-    MESSAGES,
     SLA_POLICIES,
     SLA_SPANS,
     SLA_TARGETS,
@@ -191,7 +190,8 @@ def _reconcile(clock: _Clock, targets: list[dict[str, Any]], open_: list[dict[st
     if response is None and waiting:
         in_cycle = [t for t in targets if t["cycle"] == cycle]
         start = min((t["started_at"] for t in in_cycle), default=now)
-        kind = sla.Kind.next_response if _answered_since(conn, conv["id"], start) else sla.Kind.first_response
+        answered = queries.agent_replied_since(conn, conv["id"], start)
+        kind = sla.Kind.next_response if answered else sla.Kind.first_response
         if policy[sla.MINUTES[kind]]:
             open_.append(_start(clock, kind, cycle))
     if sla.Kind.resolution not in kinds and policy[sla.MINUTES[sla.Kind.resolution]]:
@@ -203,14 +203,6 @@ def _reconcile(clock: _Clock, targets: list[dict[str, Any]], open_: list[dict[st
         elif not paused and t["status"] == sla.Status.paused:
             _resume(clock, t)
     return bool(open_)
-
-
-def _answered_since(conn: Connection, conversation_id: int, since: datetime) -> bool:
-    """Whether an agent replied (not an automatic message, not a note) since the cycle began."""
-    m = MESSAGES.c
-    return bool(conn.execute(select(exists().where(
-        m.conversation_id == conversation_id, m.created_at >= since, m.direction == Direction.outbound.value,
-        m.author_id.is_not(None), m.automatic.is_(None)))).scalar())
 
 
 def _start(clock: _Clock, kind: sla.Kind, cycle: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from inbox.queries.contacts import likely_duplicates as likely_duplicates
 from inbox.queries.contacts import merge_preview as merge_preview
 from inbox.queries.contacts import search_contacts as search_contacts
 from inbox.queries.conversations import SLA_FILTERS as SLA_FILTERS
+from inbox.queries.conversations import agent_replied_since as agent_replied_since
 from inbox.queries.conversations import get_conversation as get_conversation
 from inbox.queries.conversations import get_conversations as get_conversations
 from inbox.queries.conversations import list_conversations as list_conversations

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, case, false, func, select, tuple_
 from inbox.domain.access import Viewer, visibility_clause
 from inbox.domain.channels import ReplyWindow
 from inbox.domain.errors import Invalid
-from inbox.domain.models import Priority
+from inbox.domain.models import Direction, Priority
 from inbox.domain.records import Conversation, Dict
 from inbox.domain.serialize import conversation_dict, iso
 from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, IDENTITIES, INBOXES, MESSAGES
@@ -138,6 +138,15 @@ def _by_due_time(conn: Connection, query: Any, cursor: str | None, limit: int) -
         last = rows[limit - 1]
         next_cursor = encode_cursor(as_utc(last.sla_due_at).isoformat(), last.id)
     return {"items": with_labels(conn, rows[:limit]), "next_cursor": next_cursor}
+
+
+def agent_replied_since(conn: Connection, conversation_id: int, since: datetime) -> bool:
+    """Whether an agent replied in the conversation since then: a message a person sent (not
+    an automatic one, not a note, not an echo of the business's own app)."""
+    m = MESSAGES.c
+    return conn.execute(select(m.id).where(
+        m.conversation_id == conversation_id, m.created_at >= since, m.direction == Direction.outbound.value,
+        m.author_id.is_not(None)).limit(1)).first() is not None
 
 
 def open_loads(conn: Connection) -> dict[int, int]:
