@@ -182,6 +182,9 @@ async def test_settings_keep_the_socket_and_report_activity(live: Live, browser:
     def presence(status: str, cause: str) -> Any:
         return lambda e: e["type"] == "agent.presence_changed" and e["data"]["user_id"] == me and \
             (e["data"]["status"], e["data"]["cause"]) == (status, cause)
+    # The server has recorded the socket (and with it the agent's last activity) before the
+    # clock moves: a page's socket can be open before its connection is written.
+    await watcher.next(presence("online", "back"))
     clock.advance(timedelta(minutes=6))
     await watcher.next(presence("away", "inactive"))
     await expect(page.locator("#user-menu summary")).to_have_attribute("aria-label", "Your account: Agent, away")

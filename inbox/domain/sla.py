@@ -93,7 +93,7 @@ def check(patch: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
             out[key] = value
         elif key == "pause_statuses":
             allowed = (ConversationStatus.open.value, *PAUSABLE)
-            if not isinstance(value, list) or any(v not in allowed[1:] for v in value):
+            if not isinstance(value, list) or any(not isinstance(v, str) or v not in allowed[1:] for v in value):
                 raise _bad(f"pause_statuses: a list of {', '.join(PAUSABLE)}")
             out[key] = sorted(set(value))
         elif key == "conditions":
@@ -115,7 +115,7 @@ def _check_conditions(value: object) -> dict[str, list[Any]]:
         if not isinstance(items, list) or len(items) > 100:
             raise _bad(f"conditions.{key}: a list of at most 100")
         if key == "priorities":
-            if any(p not in Priority.__members__ for p in items):
+            if any(not isinstance(p, str) or p not in Priority.__members__ for p in items):
                 raise _bad(f"conditions.priorities: any of {', '.join(Priority.__members__)}")
         elif any(isinstance(i, bool) or not isinstance(i, int) for i in items):
             raise _bad(f"conditions.{key}: a list of ids")
