@@ -32,8 +32,10 @@ check: $(STAMP)
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
 
+# One worker per core (pytest-xdist): each starts its own PostgreSQL and Redis and
+# uses its own ports and files, so the suite runs in about half the time on this project's 2 cores.
 test: deps check
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto
 
 container-check:
 	$(PYTHON) .ci/container_check.py
