@@ -265,8 +265,9 @@ def child_main(spec: str) -> None:
 
 
 @contextlib.contextmanager
-def children(jobs: list[dict[str, Any]], cwd: Path) -> Iterator[list[subprocess.Popen[str]]]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(j)], stdin=subprocess.PIPE,
+def children(jobs: list[dict[str, Any]], cwd: Path, script: str = __file__) -> Iterator[list[subprocess.Popen[str]]]:
+    """``script --child <job>`` per job (this script's, or another bench's), killed on the way out."""
+    procs = [subprocess.Popen([sys.executable, script, "--child", json.dumps(j)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=cwd,
                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
              for j in jobs]

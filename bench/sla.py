@@ -22,7 +22,7 @@ Timed, per round: a serving process built as in production
 (2,000) are added to as many of those conversations, a next response each, whose times
 fall in the next ``--window`` seconds (25) of real time: two fifths warn (due later), two
 fifths breach (warned already), one fifth do both, warned at their time and breached 3 s
-later; ``--burst`` of them (200) at one instant in the middle of the window, the rest
+later (``--gap``); ``--burst`` of them (200) at one instant in the middle of the window, the rest
 spread at random. The serving process is then woken once, as the ``conversation.*``
 event that accompanies a change of targets wakes it in production (it would otherwise
 look again within ``MAX_WAIT``, 5 s). PostgreSQL runs a second round with two serving
@@ -55,16 +55,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import cProfile
+import io
 import json
-import os
+import pstats
 import random
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -74,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 
+from bench.routing import children, pct, pg_database, postgres_and_redis  # noqa: E402
 from inbox.domain import tables  # noqa: E402
 from inbox.domain.events import SLA_BREACHED, SLA_WARNING  # noqa: E402
 from inbox.storage.db import make_engine  # noqa: E402
@@ -82,7 +83,6 @@ AGENTS, TEAMS = 40, 5  # a lead per team besides
 WEEK, HOUR = 7 * 24 * 3600, 3600
 TARGET_MS = 1000.0  # the issue's: p99 under 1 s
 LEAD_SECONDS = 2.0  # from adding the due targets to the window's start
-BOTH_GAP = 3.0  # a target that warns and breaches in the window: breached this long after
 
 
 # -- set-up (not timed) -------------------------------------------------------------------
@@ -169,11 +169,12 @@ class Expected:
     burst: bool
 
 
-def add_due(url: str, *, first_conversation: int, due: int, burst: int, window: float,
+def add_due(url: str, *, first_conversation: int, due: int, burst: int, window: float, gap: float,
             seed: int) -> list[Expected]:
     """Give ``due`` conversations from ``first_conversation`` on a next-response target whose
-    warning or due time falls in the next ``window`` seconds (after LEAD_SECONDS); the
-    events expected, with their instants."""
+    warning or due time falls in the next ``window`` seconds (after LEAD_SECONDS), a fifth
+    of them breaching ``gap`` seconds after their warning; the events expected, with their
+    instants."""
     rng = random.Random(seed)
     start = time.time() + LEAD_SECONDS
     instants = [(start + window / 2, True) if n < burst else (start + rng.uniform(0, window), False)
@@ -202,13 +203,13 @@ def add_due(url: str, *, first_conversation: int, due: int, burst: int, window: 
                     row.update(budget_seconds=HOUR, started_at=instant - timedelta(seconds=HOUR), due_at=instant,
                                warn_at=None, fire_at=instant, warned_at=instant - timedelta(seconds=HOUR * 0.25))
                     expected.append(Expected(tid, SLA_BREACHED, at, is_burst))
-                else:  # a 12 s budget: warns now, breaches BOTH_GAP later
-                    budget = BOTH_GAP * 4
-                    row.update(budget_seconds=int(budget), started_at=instant - timedelta(seconds=budget * 0.75),
-                               due_at=instant + timedelta(seconds=BOTH_GAP), warn_at=instant, fire_at=instant,
+                else:  # a budget of 4 gaps (12 s): warns now, breaches a gap later
+                    row.update(budget_seconds=max(1, round(gap * 4)), started_at=instant - timedelta(seconds=gap * 3),
+                               due_at=instant + timedelta(seconds=gap), warn_at=instant, fire_at=instant,
                                warned_at=None)
                     expected.append(Expected(tid, SLA_WARNING, at, is_burst))
-                    expected.append(Expected(tid, SLA_BREACHED, at + BOTH_GAP, False))
+                    expected.append(Expected(tid, SLA_BREACHED, (instant + timedelta(seconds=gap)).timestamp(),
+                                             False))
                 row["resumed_at"] = row["started_at"]
                 rows.append(row)
             conn.execute(insert(tables.SLA_TARGETS), rows)
@@ -301,9 +302,17 @@ async def serve_and_listen(job: dict[str, Any]) -> dict[str, Any]:
     reads: list[float] = []  # next_fire seconds, in the reading thread
     real_fire, real_next = actions.fire_due, queries.next_fire
 
+    profile = cProfile.Profile() if job["profile"] else None
+
     def timed_fire(tx: Any, now: datetime, limit: int = actions.sla.FIRE_BATCH) -> int:
         started, t = time.time(), time.perf_counter()
-        fired = real_fire(tx, now, limit)
+        if profile is not None:
+            profile.enable()
+        try:
+            fired = real_fire(tx, now, limit)
+        finally:
+            if profile is not None:
+                profile.disable()
         calls.append((started, time.perf_counter() - t, fired))
         return fired
 
@@ -350,8 +359,15 @@ async def serve_and_listen(job: dict[str, Any]) -> dict[str, Any]:
         shift = time.time() + 1.0 - min(instants)
         idle_late = await timers(loop, [at + shift for at in instants])
         fired = proc.sla.fired
+    stats_text = None
+    if profile is not None:
+        buf = io.StringIO()
+        st = pstats.Stats(profile, stream=buf)
+        st.sort_stats("cumulative").print_stats(r"inbox/", 30)
+        st.sort_stats("tottime").print_stats(15)
+        stats_text = buf.getvalue()
     return {"arrivals": arrivals, "beside": beside_late, "idle": idle_late, "calls": calls, "reads": reads,
-            "fired": fired, "timed_out": timed_out}
+            "fired": fired, "timed_out": timed_out, "profile": stats_text}
 
 
 def timers(loop: asyncio.AbstractEventLoop, instants: list[float]) -> asyncio.Future[list[float]]:
@@ -377,22 +393,7 @@ def child_main(spec: str) -> None:
             result = runner.run(serve_and_listen(job))
     else:
         result = asyncio.run(serve_and_listen(job))
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-@contextlib.contextmanager
-def children(jobs: list[dict[str, Any]], cwd: Path) -> Iterator[list[subprocess.Popen[str]]]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(j)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=cwd,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
-             for j in jobs]
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    Path(job["result"]).write_text(json.dumps(result))  # not stdout: a pipe left full would cut it
 
 
 # -- a round --------------------------------------------------------------------------------
@@ -410,8 +411,9 @@ class Round:
 def run_round(url: str, args: argparse.Namespace, *, processes: int, redis_url: str, first_conversation: int,
               tmp: Path, label: str) -> Round:
     jobs = [{"url": url, "redis_url": redis_url if processes > 1 else "", "media_dir": str(tmp / "media"),
-             "loop": args.loop, "grace": args.grace, "settle": args.settle} for _ in range(processes)]
-    with children(jobs, tmp) as procs:
+             "loop": args.loop, "grace": args.grace, "settle": args.settle, "profile": args.profile,
+             "result": str(tmp / f"result-{first_conversation}-{part}.json")} for part in range(processes)]
+    with children(jobs, tmp, __file__) as procs:
         for p in procs:
             assert p.stdout is not None
             line = p.stdout.readline()
@@ -419,22 +421,21 @@ def run_round(url: str, args: argparse.Namespace, *, processes: int, redis_url: 
                 raise SystemExit(f"a serving process did not start: {line!r}")
         time.sleep(1.0)  # let them settle into their idle waits
         expected = add_due(url, first_conversation=first_conversation, due=args.due, burst=args.burst,
-                           window=args.window, seed=first_conversation)
+                           window=args.window, gap=args.gap, seed=first_conversation)
         line = json.dumps([[e.target_id, e.type, e.at] for e in expected]) + "\n"
         for p in procs:
             assert p.stdin is not None
             p.stdin.write(line)
             p.stdin.flush()
         results = []
-        for p in procs:
+        for p, job in zip(procs, jobs):
             try:
                 out, _ = p.communicate(timeout=args.window + args.grace + 120)
             except subprocess.TimeoutExpired:
                 raise SystemExit("a serving process did not finish in time") from None
-            found = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
-            if p.returncode != 0 or not found:
+            if p.returncode != 0:
                 raise SystemExit(f"a serving process failed ({p.returncode}):\n{out}")
-            results.append(json.loads(found[-1][len("RESULT "):]))
+            results.append(json.loads(Path(job["result"]).read_text()))
     rnd = Round(label, processes, expected, results)
     engine = make_engine(url)
     ev, ce = tables.EVENTS.c, tables.CONV_EVENTS.c
@@ -449,13 +450,6 @@ def run_round(url: str, args: argparse.Namespace, *, processes: int, redis_url: 
 
 
 # -- counting afterwards ------------------------------------------------------------------
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
 
 def stats(values: list[float]) -> tuple[int, float, float, float]:
     """count, p50, p99, max, in ms (from seconds)."""
@@ -552,21 +546,6 @@ def print_idle(engine: str, args: argparse.Namespace, idle: dict[str, Any]) -> N
 
 # -- the engines --------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def postgres_and_redis() -> Iterator[tuple[str, str]]:
-    from tests.helpers import servers
-    with servers.postgres() as admin_url, servers.redis() as redis_url:
-        yield admin_url, redis_url
-
-
-def pg_database(admin_url: str, name: str) -> str:
-    import psycopg
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
 def bench_engine(engine: str, args: argparse.Namespace, tmp: Path, admin_url: str = "",
                  redis_url: str = "") -> list[tuple[Round, dict[str, Any]]]:
     name = f"bench_sla_{random.randrange(1 << 30)}"
@@ -586,6 +565,8 @@ def bench_engine(engine: str, args: argparse.Namespace, tmp: Path, admin_url: st
         before |= set(rnd.counts)
         out.append((rnd, s))
         print_round(engine, args, rnd, s)
+        for i, r in enumerate(rnd.results if args.profile else []):
+            print(f"\n[{engine}] process {i + 1}: fire_due by cumulative time\n{r['profile']}", file=sys.stderr)
     return out
 
 
@@ -598,10 +579,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--window", type=float, default=25.0, help="seconds the due times spread over")
     ap.add_argument("--processes", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
                     help="PostgreSQL rounds: serving processes in each (default 1,2)")
+    ap.add_argument("--gap", type=float, default=3.0,
+                    help="seconds from warning to breach of the targets that do both in the window")
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     ap.add_argument("--reads", type=int, default=2000, help="idle reads timed")
     ap.add_argument("--grace", type=float, default=30.0, help="seconds past the last instant to wait for events")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait for duplicates afterwards")
+    ap.add_argument("--profile", action="store_true", help="cProfile of fire_due in each serving process")
     ap.add_argument("--quick", action="store_true", help="10,000 running, 200 due (20 at once) in a 6 s window")
     args = ap.parse_args(argv)
     if args.quick:
