@@ -32,10 +32,11 @@ check: $(STAMP)
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
 
-# One worker per core (pytest-xdist): each starts its own PostgreSQL and Redis and
-# uses its own ports and files, so the suite runs in about half the time on this project's 2 cores.
+# One worker per core (pytest-xdist): each starts its own PostgreSQL and Redis and uses its
+# own ports and files; the browser tests all go to one worker, one after another
+# (tests/conftest.py). About half the time of a serial run on this project's 2 cores.
 test: deps check
-	$(VENV)/bin/python -m pytest -n auto
+	$(VENV)/bin/python -m pytest -n auto --dist loadgroup
 
 container-check:
 	$(PYTHON) .ci/container_check.py

@@ -238,3 +238,14 @@ async def live(tmp_path: Path, fake_twilio: FakeTwilio, live_overrides: dict[str
             "settings": {"phone_number": "+1 555-000-1111", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}})
         assert r.status_code == 201, r.text
         yield Live(url, app, client, tokens, users, r.json(), fake_twilio)
+
+
+# -- parallel runs (pytest -n auto, as make test does) ------------------------------------------
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that drives a browser goes to one worker (--dist loadgroup), one after
+    another: two Chromiums rendering at once beside the servers on a 2-core machine made
+    panes late enough to fail assertions; the other tests fill the other workers."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("browser"))

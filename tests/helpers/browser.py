@@ -10,6 +10,10 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# What an assertion waits for at most (Playwright's default is 5 s): the suite runs a browser
+# on each core beside the servers (pytest -n auto), and a pane re-rendered under that load can
+# take longer; a passing check returns as soon as it holds, so only a failure waits this long.
+expect.set_options(timeout=10_000)
 # As the machine's own check starts it: no sandbox as root, and nothing reaching the network.
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

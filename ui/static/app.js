@@ -454,8 +454,18 @@
   // only the conversation pane, a live refresh only the list). While the agent is looking at
   // it, what the customer writes there is read: no badge, not counted in the title, and
   // marked read on the server (which tells every other tab and process).
+  // The row last clicked or moved to, until its conversation is the open one: a live
+  // re-render of the list meanwhile keeps it selected (not the conversation still shown),
+  // so "k k" moves twice even when the list re-renders between the two.
+  var choosing = null;
+  document.addEventListener("click", function (e) {
+    var row = e.target.closest && e.target.closest("#list .row");
+    if (row) choosing = row.dataset.conversation || null;
+  }, true);
+
   function markSelected() {
-    var id = open();
+    if (choosing && choosing === open()) choosing = null;
+    var id = choosing || open();
     document.querySelectorAll("#list .row").forEach(function (row) {
       var selected = !!id && row.dataset.conversation === id, link = row.querySelector("a");
       row.classList.toggle("selected", selected);
