@@ -118,7 +118,10 @@ class Subscription:
         if self._sees_all:
             if event.scopes == INTERNAL_SCOPES or is_personal_to_another(event.scopes, self._viewer.user_id):
                 return
-        elif self._scopes.isdisjoint(event.scopes):
+        elif self._scopes.isdisjoint(event.scopes) and self.gate is None:
+            # (While the rights are rechecked, everything queues: an agent just added to a
+            # team must get its next event, which their old scopes would have dropped;
+            # ``refilter`` applies the new ones before anything is sent.)
             return
         if self.idle and self.send is not None:
             if event.id > self.last_sent:
