@@ -32,11 +32,12 @@ check: $(STAMP)
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
 
-# One worker per core (pytest-xdist): each starts its own PostgreSQL and Redis and uses its
-# own ports and files; the browser tests all go to one worker, one after another
-# (tests/conftest.py). About half the time of a serial run on this project's 2 cores.
+# Serial: on this project's 2 cores, `-n auto --dist loadgroup` (pytest-xdist; each worker its
+# own PostgreSQL and Redis, the browser tests on one worker, tests/conftest.py) runs the suite
+# in half the time, but three timing-sensitive browser tests fail now and then under that load
+# (docs/performance.md, "The suite"); run it so by hand until they are fixed.
 test: deps check
-	$(VENV)/bin/python -m pytest -n auto --dist loadgroup
+	$(VENV)/bin/python -m pytest
 
 container-check:
 	$(PYTHON) .ci/container_check.py
