@@ -440,7 +440,7 @@ async def test_the_timeline_shows_an_automatic_reply_as_automatic(
 # -- the hot path ----------------------------------------------------------------------------
 
 def test_an_inbox_without_an_automatic_reply_costs_ingest_no_statement(tmp_path: Path) -> None:
-    """A known customer's next message takes the five statements of ingest.py's docstring,
+    """A known customer's next message takes the six statements of ingest.py's docstring,
     whether the inbox has no automatic reply or has texts switched off."""
     db = Database(f"sqlite:///{tmp_path}/hot.db")
     db.migrate()
@@ -468,11 +468,13 @@ def test_an_inbox_without_an_automatic_reply_costs_ingest_no_statement(tmp_path:
         return [s for i, s in enumerate(top) if i == 0 or s != top[i - 1]]
 
     traced(1)  # the customer's first message: contact, identity, conversation
-    assert len(traced(2)) == 5
+    second = traced(2)
+    assert len(second) == 6 and sum("INSERT INTO report_fact" in s for s in second) == 1
     db.write_sync(lambda tx: actions.set_auto_reply(tx, inbox["id"], {"auto_reply": {
         "closed": {"enabled": False, "text": "We are closed."}, "open": {"enabled": False, "text": "Thanks"}}}))
     statements = traced(3)
-    assert len(statements) == 5 and not any("calendar" in s or "auto_replied_at" in s for s in statements)
+    assert len(statements) == 6 and not any(("calendar" in s and "report_fact" not in s) or "auto_replied_at" in s
+                                               for s in statements)
     db.write_sync(lambda tx: actions.set_auto_reply(tx, inbox["id"], {"auto_reply": {"open": {"enabled": True}}}))
     assert len(traced(4)) > 5  # now it looks (and answers: no calendar is always open)
     db.stop()

@@ -211,7 +211,8 @@ async def test_the_data_it_creates_is_private_and_the_log_has_no_library_chatter
 async def _read_all(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
     try:
         return await asyncio.wait_for(reader.read(), timeout)
-    except ConnectionResetError:  # refused while the client was still sending: closed all the same
+    except (ConnectionResetError, BrokenPipeError):  # refused while the client was still sending
+        # (a reset, or a broken pipe when our unsent bytes met the closed socket): closed all the same
         return b""
 
 

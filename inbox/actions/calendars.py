@@ -23,7 +23,7 @@ from inbox.domain.calendar import Calendar, CalendarError
 from inbox.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from inbox.domain.models import Role
 from inbox.domain.records import BusinessCalendar
-from inbox.domain.tables import CALENDARS, INBOXES, TEAMS
+from inbox.domain.tables import CALENDAR_VERSIONS, CALENDARS, INBOXES, TEAMS
 from inbox.storage.db import Tx
 
 FIELDS = ("name", "timezone", "intervals", "exceptions")
@@ -72,10 +72,19 @@ async def create_calendar(ctx: Context, viewer: Viewer, fields: Mapping[str, Any
         now = ctx.clock.now()
         calendar_id = tx.conn.execute(insert(CALENDARS).values(**values, version=1, created_at=now, updated_at=now)
                                       ).inserted_primary_key[0]  # type: ignore[index]
+        _keep_version(tx, calendar_id, 1, values, now)
         calendar = queries.get_calendar(tx.conn, calendar_id)
         assert calendar is not None
         return calendar
     return await ctx.db.write(job)
+
+
+def _keep_version(tx: Tx, calendar_id: int, version: int, values: Mapping[str, Any], now: Any) -> None:
+    """Keep this version's hours, valid from now: reports rebuilt later compute each figure
+    in the version that was valid when it happened. A rename changes no hours and keeps none."""
+    tx.conn.execute(insert(CALENDAR_VERSIONS).values(
+        calendar_id=calendar_id, version=version, timezone=values["timezone"], intervals=values["intervals"],
+        exceptions=values["exceptions"], valid_from=now))
 
 
 async def update_calendar(ctx: Context, viewer: Viewer, calendar_id: int,
@@ -93,8 +102,11 @@ async def update_calendar(ctx: Context, viewer: Viewer, calendar_id: int,
         if values == stored:
             return current
         _unique(tx, values["name"], calendar_id)
+        now = ctx.clock.now()
         tx.conn.execute(update(CALENDARS).where(CALENDARS.c.id == calendar_id).values(
-            **values, version=CALENDARS.c.version + 1, updated_at=ctx.clock.now()))
+            **values, version=CALENDARS.c.version + 1, updated_at=now))
+        if any(values[key] != stored[key] for key in ("timezone", "intervals", "exceptions")):
+            _keep_version(tx, calendar_id, current["version"] + 1, values, now)
         calendar = queries.get_calendar(tx.conn, calendar_id)
         assert calendar is not None
         return calendar

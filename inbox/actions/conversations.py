@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from inbox import queries
-from inbox.actions import sla
+from inbox.actions import csat, reports, sla
 from inbox.actions.common import _conversation, _log, access_conversation
 from inbox.actions.context import Context
 from inbox.actions.notifications import notify, read_conversation
-from inbox.domain import serialize
+from inbox.domain import metrics, serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid
 from inbox.domain.events import (
@@ -100,7 +100,11 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
             snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
         _log(tx, conversation_id, "status_changed", viewer.user_id,
              {"from": conv["status"], "to": new.value, "snoozed_until": serialize.iso(snoozed_until)}, now)
+        reports.apply(conn, conversation_id, lambda p: metrics.status(p, now, conv["status"], new.value,
+                                                                     reports.timer(conn)))
         sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
+        if new == ConversationStatus.resolved:
+            csat.resolved(tx, conversation_id, now)
         updated = _conversation(conn, conversation_id)
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
                 conversation_scopes(updated["assignee_id"], updated["team_id"]))

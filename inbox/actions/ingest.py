@@ -3,9 +3,10 @@
 Every statement is built once, at import, with bind parameters, so SQLAlchemy reuses its
 compiled form and cache key; building a Core statement per call cost more than running
 it (profiled: ~60% of the writer's time). A message from a known customer with an open
-conversation takes five statements: find duplicate (read from the inbox's row, with its
+conversation takes six statements: find duplicate (read from the inbox's row, with its
 automatic replies), find identity, latest conversation (with whether its owner wants to
-hear of the message), insert message, update conversation, plus one insert per live event
+hear of the message and where its reports stand), insert message, insert its report fact
+(``inbox/domain/metrics.py``), update conversation, plus one insert per live event
 (and one read of its labels, for the events, when it has any); and, when the conversation
 has an owner, the owner's notification; and, only when the inbox has an automatic reply
 on, the reads of ``inbox/actions/autoreply.py`` (and its reply, when one goes). The
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, exists, insert, select, update
 
-from inbox.domain import serialize
+from inbox.domain import metrics, serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.autoreply import AUTO_SUBMITTED
 from inbox.domain.channels import InboundMessage
@@ -47,7 +48,8 @@ from inbox.domain.tables import (
     SLA_POLICIES,
 )
 from inbox.queries.labels import labels_of
-from inbox.actions import sla
+from inbox.actions import csat, sla
+from inbox.actions.reports import store
 from inbox.actions.autoreply import AutoReplyPolicy, auto_reply, stored_replies
 from inbox.actions.common import _log, preview
 from inbox.actions.notifications import write_notification
@@ -84,7 +86,8 @@ _CONTACT_BY = {
 _CONVERSATION_COLUMNS = ("contact_id", "status", "assignee_id", "team_id", "unread_count", "snoozed_until",
                          "resolved_at", "created_at", "last_message_at", "last_message_preview",
                          "last_message_direction", "last_inbound_at", "last_inbound_inbox_id", "channel", "updated_at",
-                         "priority", "waiting_since", "assigned_by", "assigned_at", "sla_status", "sla_due_at")
+                         "priority", "waiting_since", "assigned_by", "assigned_at", "sla_status", "sla_due_at",
+                         "cycle", "cycle_started_at", "responded_at", "csat_survey_id")
 _INSERT_CONVERSATION = _insert(CONVERSATIONS, *_CONVERSATION_COLUMNS)
 # With the conversation, in the same statement: whether it has labels (only then are they
 # read, one more statement, for the events) and whether its owner wants a notification of
@@ -110,7 +113,8 @@ _TOUCH_CONVERSATION = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id ==
     last_inbound_inbox_id=bindparam("b_inbox"), channel=bindparam("b_channel"), updated_at=bindparam("b_at"),
     unread_count=CONVERSATIONS.c.unread_count + 1, status=bindparam("b_status"),
     resolved_at=bindparam("b_resolved_at"), snoozed_until=bindparam("b_snoozed_until"),
-    waiting_since=func.coalesce(CONVERSATIONS.c.waiting_since, bindparam("b_at"))))
+    waiting_since=bindparam("b_waiting"), cycle=bindparam("b_cycle"), cycle_started_at=bindparam("b_cycle_at"),
+    responded_at=bindparam("b_responded")))
 _TOUCH_FOR_ECHO = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     last_message_at=bindparam("b_at"), last_message_preview=bindparam("b_preview"),
     last_message_direction=Direction.outbound.value, updated_at=bindparam("b_at")))
@@ -156,36 +160,49 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
         touched.update(last_inbound_at=now, last_inbound_inbox_id=msg.inbox_id, channel=msg.kind)
     previous_status = None
     owner_wants = None
+    facts: list[Dict] = []
     if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
                             last_inbound_at=None, last_inbound_inbox_id=None, channel=None,
-                            priority=Priority.none.value, waiting_since=now if inbound else None,
-                            assigned_by=None, assigned_at=None, sla_status=None, sla_due_at=None)
+                            priority=Priority.none.value, waiting_since=None, assigned_by=None, assigned_at=None,
+                            sla_status=None, sla_due_at=None, csat_survey_id=None)
         values.update(touched)
+        # Its report progress: a first cycle, and the message's facts (docs/metrics.md).
+        progress, facts = metrics.created(metrics.Progress(0, inbox_id=msg.inbox_id, channel=msg.kind), now)
+        progress, more = _message_facts(progress, msg, now)
+        values.update(progress.columns())
         values["id"] = _INSERT_CONVERSATION.scalar(conn, values)
+        facts = [{**f, "conversation_id": values["id"]} for f in facts + more]
         _log(tx, values["id"], "created", None, {"channel": msg.kind, "inbox_id": msg.inbox_id}, now)
         created = True
     elif inbound:
         created = False
-        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1,
-                      waiting_since=conv["waiting_since"] or now)  # as the UPDATE's coalesce()
+        values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
         owner_wants = conv["owner_wants"]
+        progress = metrics.Progress.of(conv)
         if conv["status"] != ConversationStatus.open:
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
             values.update(status="open", resolved_at=None, snoozed_until=None)
             _log(tx, conv["id"], "status_changed", None,
                  {"from": conv["status"], "to": "open", "reason": "customer_replied"}, now)
+            progress, facts = metrics.status(progress, now, conv["status"], "open", metrics.no_calendar)
+        progress, more = _message_facts(progress, msg, now)
+        facts += more
+        values.update(progress.columns())
         _TOUCH_CONVERSATION.execute(conn, {
             "b_id": conv["id"], "b_at": now, "b_preview": text_preview, "b_inbox": msg.inbox_id,
             "b_channel": msg.kind, "b_status": values["status"], "b_resolved_at": values["resolved_at"],
-            "b_snoozed_until": values["snoozed_until"]})
+            "b_snoozed_until": values["snoozed_until"], "b_waiting": values["waiting_since"],
+            "b_cycle": values["cycle"], "b_cycle_at": values["cycle_started_at"],
+            "b_responded": values["responded_at"]})
     else:  # an echo of the business's own message changes nothing but the latest message
         created = False
         values = dict(conv, **touched)
         _TOUCH_FOR_ECHO.execute(conn, {"b_id": conv["id"], "b_at": now, "b_preview": text_preview})
+        facts = _message_facts(metrics.Progress.of(conv), msg, now)[1]
 
     status = DeliveryStatus.received.value if inbound else DeliveryStatus.sent.value
     message: Dict = {
@@ -203,6 +220,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
                                              "state": "pending", "attempts": 0, "next_attempt_at": now,
                                              "created_at": now})
             fetches += 1
+    store(conn, facts)
 
     any_sla = found is None or bool(found[3])
     if inbound and (summary := sla.sync(tx, values["id"], now, values, any_policy=any_sla)) is not None:
@@ -210,7 +228,8 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     # The events carry the rows as just written, through the serializers the REST API uses.
     labelled = not created and conv is not None and conv["labelled"]
     labels: list[LabelRef] = labels_of(conn, [values["id"]])[values["id"]] if labelled else []
-    for key in ("threaded", "labelled", "owner_wants"):
+    survey = values.pop("csat_survey_id", None)
+    for key in ("threaded", "labelled", "owner_wants", "cycle", "cycle_started_at", "responded_at"):
         values.pop(key, None)
     conversation = serialize.conversation_dict({**values, "contact_name": contact_name}, labels)
     scopes = conversation_scopes(values["assignee_id"], values["team_id"])
@@ -231,11 +250,20 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     owner = values["assignee_id"]
     if inbound and not created and owner is not None and (owner_wants is None or bool(owner_wants)):
         _notify_owner(tx, owner, values["id"], message_id, text_preview, contact_name, now)
+    if survey is not None and inbound:
+        csat.answer_from_message(tx, {**values, "csat_survey_id": survey}, msg, message_id, now)
     answer = None
     if replies is not None and inbound:
         assert auto is not None
         answer = auto_reply(tx, msg, replies, values["id"], contact_id, now, auto)
     return IngestResult(message_id, values["id"], fetches=fetches, auto_reply=answer)
+
+
+def _message_facts(progress: metrics.Progress, msg: InboundMessage, now: datetime
+                   ) -> tuple[metrics.Progress, list[Dict]]:
+    if msg.direction == "in":
+        return metrics.inbound(progress, now, msg.inbox_id, msg.kind, msg.automatic)
+    return metrics.outbound(progress, now, msg.inbox_id, msg.kind, None, False, metrics.no_calendar)
 
 
 def _notify_owner(tx: Tx, owner: int, conversation_id: int, message_id: int, text_preview: str, contact_name: str,

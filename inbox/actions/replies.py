@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from inbox import queries
-from inbox.actions import sla
+from inbox.actions import reports, sla
 from inbox.actions.common import _update_message, access_conversation, preview
 from inbox.actions.context import Context
 from inbox.actions.conversations import assign_in
-from inbox.domain import serialize
+from inbox.domain import metrics, serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.channels import ReplyWindow
 from inbox.domain.errors import Conflict, Invalid, NotFound
@@ -135,6 +135,8 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
         identity_id=identity_id, author_id=author_id, text=text, attachments=attachments, payload=payload,
         status=DeliveryStatus.queued, idempotency_key=idempotency_key, automatic=automatic, created_at=now,
         updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    reports.apply(conn, conversation_id, lambda p: metrics.outbound(
+        p, now, choice["inbox_id"], choice["kind"], author_id, automatic is not None, reports.timer(conn)))
     conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
                                      next_attempt_at=now, created_at=now))
     touched: Dict = ({"auto_replied_at": now} if automatic is not None else {

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from inbox import queries
+from inbox.actions import reports
 from inbox.actions.common import _log
 from inbox.actions.context import Context
 from inbox.actions.notifications import write_notification
@@ -145,7 +146,7 @@ def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | 
     state: str | None = None
     if status == ConversationStatus.resolved:
         for t in open_:
-            _end(conn, t, now, "resolved")
+            _end(conn, conversation_id, t, now, "resolved")
         if open_ or span is not None:
             state = "stopped"
     else:
@@ -158,7 +159,7 @@ def sync(tx: Tx, conversation_id: int, now: datetime, conv: Mapping[str, Any] | 
         current = open_[0]["policy_id"] if open_ else None
         if open_ and (policy is None or current != policy["id"]):
             for t in open_:
-                _end(conn, t, now, "replaced")
+                _end(conn, conversation_id, t, now, "replaced")
             _log(tx, conversation_id, "sla_policy", None, {
                 "from": _policy_ref(conn, current), "to": _policy_ref(conn, policy["id"]) if policy else None}, now)
             open_ = []
@@ -189,7 +190,7 @@ def _reconcile(clock: _Clock, targets: list[dict[str, Any]], open_: list[dict[st
     kinds = {t["kind"]: t for t in open_}
     response = kinds.get(sla.Kind.first_response) or kinds.get(sla.Kind.next_response)
     if response is not None and not waiting:
-        _end(conn, response, now, "met")  # an agent answered
+        _end(conn, clock.conv["id"], response, now, "met")  # an agent answered
         open_.remove(response)
         response = None
     if response is None and waiting:
@@ -237,9 +238,10 @@ def _resume(clock: _Clock, t: dict[str, Any]) -> None:
          status=sla.Status.running.value, calendar_id=clock.calendar_id, calendar_version=clock.calendar_version)
 
 
-def _end(conn: Connection, t: dict[str, Any], now: datetime, why: str) -> None:
+def _end(conn: Connection, conversation_id: int, t: dict[str, Any], now: datetime, why: str) -> None:
     """Stop a target: met (an answer, or the resolution), or replaced by another policy's.
-    A missed target stays missed; its met_at says when it was met after all."""
+    A missed target stays missed; its met_at says when it was met after all. Met in time,
+    it is a report fact (a miss was one when it happened)."""
     missed = t["status"] == sla.Status.missed
     if t["resumed_at"] is not None:
         found = queries.calendar_version(conn, t["calendar_id"])
@@ -247,6 +249,8 @@ def _end(conn: Connection, t: dict[str, Any], now: datetime, why: str) -> None:
     status = sla.Status.missed if missed else sla.Status.replaced if why == "replaced" else sla.Status.met
     _set(conn, t, ended=why, status=status.value, met_at=None if why == "replaced" else now, resumed_at=None,
          fire_at=None, warn_at=None, used_seconds=t["used_seconds"])
+    if status == sla.Status.met:
+        reports.record_sla(conn, conversation_id, t["kind"], True, now)
 
 
 def _set(conn: Connection, t: dict[str, Any], **values: Any) -> None:
@@ -317,6 +321,8 @@ def fire_due(tx: Tx, now: datetime, limit: int = FIRE_BATCH) -> int:
             else {"warned_at": target["warn_at"], "warn_at": None, "fire_at": target["due_at"]})
         if conn.execute(claim.values(**values)).rowcount:
             target.update(values)  # the row as it now is: nothing to read back
+            if breach:
+                reports.record_sla(conn, row[-1], target["kind"], False, target["due_at"])
             fired.append((row[-1], target, breach))
     if fired:
         _announce(tx, fired, now)

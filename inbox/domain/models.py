@@ -193,6 +193,15 @@ class Conversation(SQLModel, table=True):
     # warning share) or "breached" (a target missed and not yet met); None: no SLA running.
     sla_due_at: datetime | None = Field(default=None, index=True)
     sla_status: str | None = None
+    # Where its reports stand (docs/metrics.md): the number of its current cycle (created
+    # or reopened until resolved; 0 until its first), when that cycle began, and when an
+    # agent first answered a customer in it (None: not yet). ``waiting_since`` is the rest.
+    cycle: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cycle_started_at: datetime | None = None
+    responded_at: datetime | None = None
+    # The satisfaction survey waiting for this customer's answer, if one is (docs/csat.md):
+    # read with the conversation by ingest, so a plain "4" on SMS can answer it.
+    csat_survey_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -498,3 +507,47 @@ class SlaSpan(SQLModel, table=True):
     reason: str = ""  # the status that paused it, or what started it
     started_at: datetime
     ended_at: datetime | None = None
+
+
+class CalendarVersion(SQLModel, table=True):
+    """Each version of a calendar as it was, from when: a figure computed in business time
+    names the version it used, and ``inbox reports rebuild`` computes in the same one."""
+
+    __tablename__ = "calendar_version"
+    calendar_id: int = Field(primary_key=True)
+    version: int = Field(primary_key=True)
+    timezone: str
+    intervals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    exceptions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    valid_from: datetime
+
+
+class ReportFact(SQLModel, table=True):
+    """One fact reports count (docs/metrics.md), append-only, written in the transaction
+    of the event that completes it: a cycle begun, a message in or out, a first response, a
+    reply, a resolution, an SLA target met or missed, a satisfaction answer. ``at`` is when
+    it happened (a figure belongs to the period holding it); the dimensions are the
+    conversation's at that moment; ``agent_id`` is who gets the credit. Time figures are in
+    seconds, in calendar time and in the business time of the inbox's calendar (the
+    calendar and version used beside them; no calendar: always open)."""
+
+    __tablename__ = "report_fact"
+    __table_args__ = (Index("ix_report_fact_kind_at", "kind", "at"),
+                      Index("ix_report_fact_conversation", "conversation_id", "cycle"))
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    at: datetime
+    conversation_id: int
+    cycle: int
+    inbox_id: int | None = None
+    channel: str | None = None
+    team_id: int | None = None
+    agent_id: int | None = None
+    seconds: float | None = None
+    business_seconds: float | None = None
+    calendar_id: int | None = None
+    calendar_version: int | None = None
+    # What kind of one: a cycle "created" or "reopened"; a message "agent", "automatic" or
+    # "echo" (out) or "customer", "automatic" (in); an SLA target's kind and "met"/"missed".
+    outcome: str | None = None
+    score: int | None = None  # a satisfaction answer's score, 1 to 5
