@@ -132,6 +132,20 @@ def cmd_db_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reports_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    """Recompute every report fact from the stored timeline (docs/metrics.md), a batch of
+    conversations a transaction, so a running server's writes wait a moment, not the whole."""
+    from inbox.actions.reports import rebuild
+
+    db = compose.database(settings)
+    try:
+        conversations, facts = rebuild(db, progress=lambda line: print(line, file=sys.stderr))
+    finally:
+        db.stop()
+    print(json.dumps({"conversations": conversations, "facts": facts}))
+    return 0
+
+
 def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
     password, generated = _new_password(args)
     if len(password) < 8:
@@ -245,6 +259,11 @@ def parser() -> argparse.ArgumentParser:
     sd.add_argument("--messages", type=int, default=10000, help="in all; one conversation gets 5,000 of them")
     sd.add_argument("--random-seed", type=int, default=7)
     sd.set_defaults(func=cmd_db_seed)
+
+    reports = sub.add_parser("reports", help="report figures").add_subparsers(dest="action", required=True)
+    rb = reports.add_parser("rebuild", help="recompute every report fact from the stored timeline (after an "
+                                            "upgrade, or to check); prints a JSON summary")
+    rb.set_defaults(func=cmd_reports_rebuild)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     uc = user.add_parser("create", help="create a user")

@@ -34,7 +34,7 @@ from inbox.domain.tables import (
     MESSAGES,
     SLA_TARGETS,
 )
-from inbox.storage.db import Tx
+from inbox.storage.db import Database, Tx
 from inbox.storage.prepared import Prepared, as_json, as_utc
 
 FACT_COLUMNS = ("kind", "at", "conversation_id", "cycle", "inbox_id", "channel", "team_id", "agent_id", "seconds",
@@ -203,20 +203,25 @@ def timelines(conn: Connection, ids: list[int]) -> dict[int, list[tuple[datetime
             items[row.conversation_id].append((as_utc(row.missed_at), _SLA, row.id, (row.kind, False)))
         elif row.status == "met" and row.met_at is not None:
             items[row.conversation_id].append((as_utc(row.met_at), _SLA, row.id, (row.kind, True)))
+    # A conversation whose log has no "created" (written by other means) begins when it was.
+    for cid, created in conn.execute(select(CONVERSATIONS.c.id, CONVERSATIONS.c.created_at)
+                                     .where(CONVERSATIONS.c.id.in_(ids))):
+        if not any(item[1] == _CREATED for item in items[cid]):
+            items[cid].append((as_utc(created), _CREATED, 0, {}))
     for answer in answers_for_reports(conn, ids):
         items[answer["conversation_id"]].append((answer["at"], _CSAT, answer["id"], answer))
     return items
 
 
-def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[int | None, int]:
+def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[int | None, int, int]:
     """Replace the facts of the next ``limit`` conversations after ``after_id`` with those
     their timelines give, and their report columns; (the last id done, or None when there
-    were none, and the facts written)."""
+    were none; how many conversations; the facts written)."""
     conn = tx.conn
     ids = list(conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id > after_id)
                             .order_by(CONVERSATIONS.c.id).limit(limit)).scalars())
     if not ids:
-        return None, 0
+        return None, 0, 0
     history = _History(conn)
     found = timelines(conn, ids)
     conn.execute(delete(FACTS).where(FACTS.c.conversation_id.in_(ids)))
@@ -228,4 +233,16 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
             save(conn, p)
     if rows:
         conn.execute(insert(FACTS), rows)
-    return ids[-1], len(rows)
+    return ids[-1], len(ids), len(rows)
+
+
+def rebuild(db: Database, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
+    """Rebuild every conversation's facts, a batch a transaction; (conversations, facts)."""
+    after, conversations, written = 0, 0, 0
+    while True:
+        last, done, facts = db.write_sync(lambda tx: rebuild_batch(tx, after))
+        if last is None:
+            return conversations, written
+        after, conversations, written = last, conversations + done, written + facts
+        if progress is not None:
+            progress(f"reports: {conversations} conversations, {written} facts")

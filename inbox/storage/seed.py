@@ -4,7 +4,8 @@ big inbox; never for a production database.
 
 What it writes: agents, leads and an admin in teams, one inbox per channel kind (two for
 SMS), contacts with an identity each, conversations spread over statuses, inboxes, teams
-and assignees across the last year, and their messages, whose words follow a Zipf
+and assignees across the last year, their log (created, assigned, the status they are in:
+what ``inbox reports rebuild`` computes report facts from), and their messages, whose words follow a Zipf
 distribution (a few very common words, a long tail of rare ones, order numbers) so that
 search has common and rare words to find. One conversation, the most recent, has 5,000
 messages (or a tenth of them all, if fewer), for paging through a long history.
@@ -280,6 +281,7 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
     counts = _message_counts(rng, n_conversations, n_messages)
     contact0, identity0 = w.next_id("contact"), w.next_id("contact_identity")
     conv0, msg0 = w.next_id("conversation"), w.next_id("message")
+    event_id = w.next_id("conversation_event")
     now = datetime.now(timezone.utc)
     year = 365 * 86400
     inbox_weights = [weight for _, _, weight in inboxes]
@@ -287,7 +289,7 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
     msg_id = msg0
     per_chunk = max(1, CHUNK // max(1, n_messages // n_conversations))
     for start in range(0, n_conversations, per_chunk):
-        contacts, identities, convs, msgs = [], [], [], []
+        contacts, identities, convs, msgs, events = [], [], [], [], []
         for i in range(start, min(start + per_chunk, n_conversations)):
             inbox_id, kind, _ = rng.choices(inboxes, inbox_weights)[0]
             contact_id, identity_id = contact0 + i, identity0 + i
@@ -323,6 +325,16 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
                 if direction == "in":
                     last_in = when
                 preview = text[:140]
+            # The log reports are rebuilt from: created, assigned, and the status it ended in.
+            log = [("created", None, {"channel": kind, "inbox_id": inbox_id}, times[0])]
+            if assignee is not None or team is not None:
+                log.append(("assigned", None, {"from_user_id": None, "to_user_id": assignee, "from_team_id": None,
+                                               "to_team_id": team}, times[0] + timedelta(seconds=1)))
+            if status != "open":
+                log.append(("status_changed", assignee, {"from": "open", "to": status}, last_at))
+            for kind_, actor, data, when in log:
+                events.append((event_id, conv0 + i, kind_, actor, w.json(data), w.stamp(when)))
+                event_id += 1
             convs.append((conv0 + i, contact_id, status, assignee, team,
                           rng.randint(0, 3) if status == "open" else 0, w.stamp(last_at), preview, direction,
                           w.stamp(last_in), inbox_id, kind,
@@ -334,6 +346,7 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
         w.insert("conversation", _CONVERSATION_COLUMNS, convs)
         for part in _chunks(msgs, CHUNK):
             w.insert("message", _MESSAGE_COLUMNS, part)
+        w.insert("conversation_event", ("id", "conversation_id", "kind", "actor_id", "data", "created_at"), events)
         say(f"{start + len(convs):,} conversations, {msg_id - msg0:,} messages")
     return conv0
 

@@ -1,0 +1,283 @@
+"""Report figures from the fact table (docs/metrics.md): a period's overview against the
+period before it, its breakdown by channel, inbox, team, agent or label, a day-by-day
+series and an hour-by-weekday heatmap of incoming messages in a chosen time zone, and the
+facts behind any figure (the drill-down).
+
+Every figure counts facts whose ``at`` falls in [start, end): a period's figures are final
+once it is over. Counts are done by the database; times are read for the period's timed
+facts only and their median and 90th percentile computed here (``statistics``, inclusive
+method, as a spreadsheet's PERCENTILE.INC). The series and heatmap group facts by the
+quarter hour in UTC in SQL and put each quarter into its local day and hour here, which is
+exact for every zone (all offsets are whole quarters of an hour).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Integer, and_, cast, func, literal, select
+
+from inbox.domain.metrics import TIMED, Kind
+from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, FACTS, INBOXES, LABELS, TEAMS, USERS
+from inbox.storage.prepared import as_utc
+
+GROUPS = ("channel", "inbox", "team", "agent", "label")
+METRICS = ("conversations_created", "conversations_reopened", "messages_in", "messages_out", "resolved",
+           "first_response", "reply", "resolution", "sla_met", "sla_missed", "csat")
+QUARTER = 900
+DRILL_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    first: date
+    last: date
+
+    @classmethod
+    def of(cls, first: date, last: date, zone: ZoneInfo) -> Period:
+        start = datetime.combine(first, datetime.min.time(), zone).astimezone(timezone.utc)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).astimezone(timezone.utc)
+        return cls(start, end, zone, first, last)
+
+    def previous(self) -> Period:
+        days = (self.last - self.first).days + 1
+        return Period.of(self.first - timedelta(days=days), self.first - timedelta(days=1), self.zone)
+
+
+# What each metric counts: (fact kind, outcome or None for any).
+_COUNTED: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "conversations_created": (Kind.cycle, ("created",)), "conversations_reopened": (Kind.cycle, ("reopened",)),
+    "messages_in": (Kind.message_in, None), "messages_out": (Kind.message_out, None),
+    "resolved": (Kind.resolution, None), "first_response": (Kind.first_response, None),
+    "reply": (Kind.reply, None), "resolution": (Kind.resolution, None), "csat": (Kind.csat, None),
+}
+_GROUP_COLUMN = {"channel": FACTS.c.channel, "inbox": FACTS.c.inbox_id, "team": FACTS.c.team_id,
+                 "agent": FACTS.c.agent_id, "label": CONVERSATION_LABELS.c.label_id}
+
+
+def _where(period: Period, kinds: Iterable[str]) -> Any:
+    return and_(FACTS.c.kind.in_(list(kinds)), FACTS.c.at >= period.start, FACTS.c.at < period.end)
+
+
+def _grouped(query: Any, group: str | None) -> tuple[Any, Any]:
+    if group is None:
+        return query.add_columns(literal(None).label("key")), None
+    column = _GROUP_COLUMN[group]
+    if group == "label":
+        query = query.select_from(FACTS.outerjoin(CONVERSATION_LABELS,
+                                                  CONVERSATION_LABELS.c.conversation_id == FACTS.c.conversation_id))
+    return query.add_columns(column.label("key")), column
+
+
+def _figures(conn: Connection, period: Period, group: str | None, business: bool) -> dict[Any, dict[str, Any]]:
+    """Each group's figures (key None without a group)."""
+    counts: dict[Any, Counter[str]] = defaultdict(Counter)
+    query, column = _grouped(select(FACTS.c.kind, FACTS.c.outcome, func.count().label("n"))
+                             .where(_where(period, [Kind.cycle, Kind.message_in, Kind.message_out, Kind.sla])),
+                             group)
+    query = query.group_by(FACTS.c.kind, FACTS.c.outcome, *([column] if column is not None else []))
+    for kind, outcome, n, key in conn.execute(query):
+        if kind == Kind.sla:
+            counts[key]["sla_met" if str(outcome).endswith(":met") else "sla_missed"] += n
+        elif kind == Kind.cycle:
+            counts[key]["conversations_created" if outcome == "created" else "conversations_reopened"] += n
+        else:
+            counts[key][kind.replace("message_", "messages_")] += n
+    values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    scores: dict[Any, list[int]] = defaultdict(list)
+    seconds = FACTS.c.business_seconds if business else FACTS.c.seconds
+    query, _ = _grouped(select(FACTS.c.kind, seconds, FACTS.c.score).where(_where(period, [*TIMED, Kind.csat])), group)
+    for kind, value, score, key in conn.execute(query):
+        if kind == Kind.csat:
+            scores[key].append(score)
+        else:
+            values[key][kind].append(value)
+    out: dict[Any, dict[str, Any]] = {}
+    for key in set(counts) | set(values) | set(scores):
+        c, v = counts.get(key, Counter()), values.get(key, {})
+        met, missed = c["sla_met"], c["sla_missed"]
+        got = scores.get(key, [])
+        out[key] = {
+            **{name: c[name] for name in ("conversations_created", "conversations_reopened", "messages_in",
+                                           "messages_out")},
+            "resolved": len(v.get(Kind.resolution, [])),
+            "first_response": _times(v.get(Kind.first_response, [])), "reply": _times(v.get(Kind.reply, [])),
+            "resolution": _times(v.get(Kind.resolution, [])),
+            "sla": {"met": met, "missed": missed, "attainment": round(met / (met + missed), 4) if met + missed else None},
+            "csat": {"responses": len(got), "average": round(statistics.fmean(got), 2) if got else None,
+                     "satisfied": round(sum(1 for s in got if s >= 4) / len(got), 4) if got else None,
+                     "distribution": {str(s): got.count(s) for s in range(1, 6)}},
+        }
+    return out
+
+
+def _times(values: list[float]) -> dict[str, Any]:
+    """Count, median and 90th percentile (inclusive, as PERCENTILE.INC) in seconds."""
+    if not values:
+        return {"count": 0, "median": None, "p90": None}
+    ordered = sorted(values)
+    p90 = ordered[0] if len(ordered) == 1 else statistics.quantiles(ordered, n=10, method="inclusive")[8]
+    return {"count": len(ordered), "median": round(statistics.median(ordered), 1), "p90": round(p90, 1)}
+
+
+EMPTY: dict[str, Any] = {
+    "conversations_created": 0, "conversations_reopened": 0, "messages_in": 0, "messages_out": 0, "resolved": 0,
+    "first_response": _times([]), "reply": _times([]), "resolution": _times([]),
+    "sla": {"met": 0, "missed": 0, "attainment": None},
+    "csat": {"responses": 0, "average": None, "satisfied": None, "distribution": {str(s): 0 for s in range(1, 6)}}}
+
+
+def _names(conn: Connection, group: str, keys: Iterable[Any]) -> dict[Any, str]:
+    ids = [k for k in keys if k is not None]
+    table = {"inbox": INBOXES, "team": TEAMS, "agent": USERS, "label": LABELS}.get(group)
+    if table is None or not ids:
+        return {k: str(k) for k in ids}
+    return {row.id: row.name for row in conn.execute(select(table.c.id, table.c.name).where(table.c.id.in_(ids)))}
+
+
+def _quarters(conn: Connection, period: Period, kinds: list[str]) -> list[tuple[str, str | None, int, int]]:
+    """(kind, outcome, quarter hour since the epoch, count) of the period's facts."""
+    if conn.dialect.name == "postgresql":
+        epoch = func.floor(func.extract("epoch", FACTS.c.at) / QUARTER)
+    else:
+        epoch = cast(func.strftime("%s", FACTS.c.at), Integer) / QUARTER
+    quarter = cast(epoch, Integer).label("q")
+    rows = conn.execute(select(FACTS.c.kind, FACTS.c.outcome, quarter, func.count())
+                        .where(_where(period, kinds)).group_by(FACTS.c.kind, FACTS.c.outcome, quarter))
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def overview(conn: Connection, period: Period, *, group: str | None = None, business: bool = False) -> dict[str, Any]:
+    """The period's figures against the previous period's, a series by local day, the
+    heatmap of incoming messages (weekday 0 = Monday, by local hour), and with ``group``
+    the same figures for each group."""
+    now_figures = _figures(conn, period, None, business).get(None, EMPTY)
+    before = _figures(conn, period.previous(), None, business).get(None, EMPTY)
+    days = [period.first + timedelta(days=i) for i in range((period.last - period.first).days + 1)]
+    series = {d: Counter[str]() for d in days}
+    heatmap = [[0] * 24 for _ in range(7)]
+    for kind, outcome, q, n in _quarters(conn, period, [Kind.cycle, Kind.message_in, Kind.message_out,
+                                                        Kind.resolution]):
+        local = datetime.fromtimestamp(q * QUARTER, timezone.utc).astimezone(period.zone)
+        name = ("conversations_created" if outcome == "created" else "conversations_reopened") \
+            if kind == Kind.cycle else "resolved" if kind == Kind.resolution else kind.replace("message_", "messages_")
+        if local.date() in series:
+            series[local.date()][name] += n
+        if kind == Kind.message_in:
+            heatmap[local.weekday()][local.hour] += n
+    answer: dict[str, Any] = {
+        "from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.zone.key,
+        "hours": "business" if business else "calendar",
+        "start": period.start.isoformat(), "end": period.end.isoformat(),
+        "previous": {"from": period.previous().first.isoformat(), "to": period.previous().last.isoformat(),
+                     "metrics": before},
+        "metrics": now_figures,
+        "series": [{"date": d.isoformat(), **{k: series[d][k] for k in ("conversations_created",
+                    "conversations_reopened", "messages_in", "messages_out", "resolved")}} for d in days],
+        "heatmap": heatmap,
+    }
+    if group is not None:
+        rows = _figures(conn, period, group, business)
+        names = _names(conn, group, rows)
+        answer["group"] = group
+        answer["groups"] = sorted(
+            ({"key": key, "name": names.get(key, str(key)) if key is not None else None, "metrics": figures}
+             for key, figures in rows.items()), key=lambda g: (g["key"] is None, str(g["name"] or "")))
+    return answer
+
+
+def drill(conn: Connection, period: Period, metric: str, *, group: str | None = None, key: Any = None,
+          after: int = 0, limit: int = DRILL_PAGE) -> dict[str, Any]:
+    """The facts behind one figure (``metric``, and with ``group`` one group's ``key``; key
+    None: the facts with no value there), oldest first, ``limit`` a page after fact id
+    ``after``: each with its conversation, cycle, time and value. ``total`` is the figure."""
+    kinds, outcomes = ((Kind.sla, None) if metric in ("sla_met", "sla_missed") else _COUNTED[metric])
+    where = [_where(period, [kinds])]
+    if outcomes is not None:
+        where.append(FACTS.c.outcome.in_(outcomes))
+    if metric in ("sla_met", "sla_missed"):
+        where.append(FACTS.c.outcome.like("%:met" if metric == "sla_met" else "%:missed"))
+    source: Any = FACTS
+    if group is not None:
+        column = _GROUP_COLUMN[group]
+        if group == "label":
+            source = FACTS.outerjoin(CONVERSATION_LABELS, CONVERSATION_LABELS.c.conversation_id
+                                     == FACTS.c.conversation_id)
+        where.append(column.is_(None) if key is None else column == key)
+    total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(FACTS.c.id, FACTS.c.conversation_id, FACTS.c.cycle, FACTS.c.at, FACTS.c.seconds,
+               FACTS.c.business_seconds, FACTS.c.agent_id, FACTS.c.team_id, FACTS.c.inbox_id, FACTS.c.channel,
+               FACTS.c.outcome, FACTS.c.score, CONTACTS.c.name.label("contact_name"))
+        .select_from(source.join(CONVERSATIONS, CONVERSATIONS.c.id == FACTS.c.conversation_id)
+                     .join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id))
+        .where(*where, FACTS.c.id > after).order_by(FACTS.c.id).limit(limit)).all()
+    items = [{"fact_id": r.id, "conversation_id": r.conversation_id, "cycle": r.cycle,
+              "at": as_utc(r.at).isoformat(), "seconds": r.seconds, "business_seconds": r.business_seconds,
+              "agent_id": r.agent_id, "team_id": r.team_id, "inbox_id": r.inbox_id, "channel": r.channel,
+              "outcome": r.outcome, "score": r.score, "contact_name": r.contact_name} for r in rows]
+    return {"metric": metric, "total": total, "items": items,
+            "next_after": items[-1]["fact_id"] if len(items) == limit else None}
+
+
+CYCLE_COLUMNS = (
+    "conversation_id", "cycle", "contact_name", "began", "began_at", "channel", "inbox_id", "team_id", "agent_id",
+    "messages_in", "messages_out", "first_response_seconds", "first_response_business_seconds",
+    "first_response_agent_id", "replies", "reply_seconds_total", "reply_business_seconds_total",
+    "resolved_at", "resolution_seconds", "resolution_business_seconds", "resolution_agent_id",
+    "sla_met", "sla_missed", "csat_score", "calendar_id", "calendar_version")
+
+
+def cycles(conn: Connection, period: Period) -> list[dict[str, Any]]:
+    """One row per conversation cycle with a fact in the period, with each metric of its facts
+    in the period (so a column's rows add up to the overview's figure), by conversation and
+    cycle. The dimensions are those of its latest fact in the period."""
+    query = (select(FACTS, CONTACTS.c.name.label("contact_name"))
+             .select_from(FACTS.join(CONVERSATIONS, CONVERSATIONS.c.id == FACTS.c.conversation_id)
+                          .join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id))
+             .where(FACTS.c.at >= period.start, FACTS.c.at < period.end)
+             .order_by(FACTS.c.conversation_id, FACTS.c.cycle, FACTS.c.id))
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for f in conn.execute(query):
+        row = out.get((f.conversation_id, f.cycle))
+        if row is None:
+            row = out[(f.conversation_id, f.cycle)] = {c: None for c in CYCLE_COLUMNS} | {
+                "conversation_id": f.conversation_id, "cycle": f.cycle, "contact_name": f.contact_name,
+                "messages_in": 0, "messages_out": 0, "replies": 0, "reply_seconds_total": 0.0,
+                "reply_business_seconds_total": 0.0, "sla_met": 0, "sla_missed": 0}
+        row.update(channel=f.channel, inbox_id=f.inbox_id, team_id=f.team_id)
+        at = as_utc(f.at).isoformat()
+        if f.kind == Kind.cycle:
+            row.update(began=f.outcome, began_at=at)
+        elif f.kind == Kind.message_in:
+            row["messages_in"] += 1
+        elif f.kind == Kind.message_out:
+            row["messages_out"] += 1
+        elif f.kind == Kind.first_response:
+            row.update(first_response_seconds=f.seconds, first_response_business_seconds=f.business_seconds,
+                       first_response_agent_id=f.agent_id)
+        elif f.kind == Kind.reply:
+            row["replies"] += 1
+            row["reply_seconds_total"] += f.seconds
+            row["reply_business_seconds_total"] += f.business_seconds
+        elif f.kind == Kind.resolution:
+            row.update(resolved_at=at, resolution_seconds=f.seconds, resolution_business_seconds=f.business_seconds,
+                       resolution_agent_id=f.agent_id, agent_id=f.agent_id)
+        elif f.kind == Kind.sla:
+            row["sla_met" if str(f.outcome).endswith(":met") else "sla_missed"] += 1
+        elif f.kind == Kind.csat:
+            row["csat_score"] = f.score
+        if f.kind in TIMED and f.calendar_id is not None:
+            row.update(calendar_id=f.calendar_id, calendar_version=f.calendar_version)
+        if f.kind != Kind.resolution and f.agent_id is not None and row["resolution_agent_id"] is None:
+            row["agent_id"] = f.agent_id
+    return list(out.values())

@@ -1,0 +1,118 @@
+"""/api/reports: the figures leads and admins read (docs/api.md, "Reports"; the definitions
+in docs/metrics.md): the overview of a period, its breakdowns, the facts behind a figure,
+and one CSV row per conversation cycle."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inbox.actions.context import Context
+from inbox.domain.access import Viewer
+from inbox.domain.errors import Invalid
+from inbox.domain.models import Role
+from inbox.queries import reports
+from ui.api.openapi import takes
+from ui.auth import requires
+
+MAX_DAYS = 366
+_DATE = {"type": "string", "format": "date"}
+_PERIOD = {"from": _DATE, "to": _DATE, "tz": {"type": "string"},
+           "hours": {"enum": ["calendar", "business"]}}
+_GROUP = {"group": {"enum": list(reports.GROUPS)}}
+
+
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def period(request: Request) -> reports.Period:
+    """The period asked (``from`` and ``to``, days included, in ``tz``); default the last 30
+    days to today in UTC. 400 with the reason for a bad date, zone or order."""
+    q = request.query_params
+    try:
+        zone = ZoneInfo(q.get("tz") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("tz: not a time zone (an IANA name such as Europe/Berlin)", "invalid_period") from None
+    today = _ctx(request).clock.now().astimezone(zone).date()
+    try:
+        last = date.fromisoformat(q["to"]) if q.get("to") else today
+        first = date.fromisoformat(q["from"]) if q.get("from") else last - timedelta(days=29)
+    except ValueError:
+        raise Invalid("from, to: dates as YYYY-MM-DD", "invalid_period") from None
+    if first > last:
+        raise Invalid("from is after to", "invalid_period")
+    if (last - first).days >= MAX_DAYS:
+        raise Invalid(f"a period is at most {MAX_DAYS} days", "invalid_period")
+    return reports.Period.of(first, last, zone)
+
+
+def _group(request: Request) -> str | None:
+    group = request.query_params.get("group") or None
+    if group is not None and group not in reports.GROUPS:
+        raise Invalid(f"group: one of {', '.join(reports.GROUPS)}", "invalid_group")
+    return group
+
+
+@takes(query={**_PERIOD, **_GROUP})
+@requires(Role.lead)
+async def overview(request: Request, viewer: Viewer) -> Response:
+    """The period's figures against the previous period, by day, the heatmap, and per group."""
+    chosen, group = period(request), _group(request)
+    business = request.query_params.get("hours") == "business"
+    return JSONResponse(await _ctx(request).db.read(
+        lambda conn: reports.overview(conn, chosen, group=group, business=business)))
+
+
+@takes(query={**_PERIOD, **_GROUP, "metric": {"enum": list(reports.METRICS)},
+              "key": {"type": "string"}, "after": {"type": "integer", "minimum": 0}})
+@requires(Role.lead)
+async def conversations(request: Request, viewer: Viewer) -> Response:
+    """The facts behind one figure, with their conversations; ``total`` is the figure."""
+    chosen, group = period(request), _group(request)
+    q = request.query_params
+    metric = q.get("metric") or ""
+    if metric not in reports.METRICS:
+        raise Invalid(f"metric: one of {', '.join(reports.METRICS)}", "invalid_metric")
+    key: Any = q.get("key") or None
+    if key is not None and group in ("inbox", "team", "agent", "label"):
+        if not key.isdigit() or len(key) > 18:
+            raise Invalid("key: the id of the group", "invalid_key")
+        key = int(key)
+    after = q.get("after") or "0"
+    if not after.isdigit() or len(after) > 18:
+        raise Invalid("after: a fact id", "invalid_cursor")
+    return JSONResponse(await _ctx(request).db.read(
+        lambda conn: reports.drill(conn, chosen, metric, group=group, key=key, after=int(after))))
+
+
+@takes(query=_PERIOD)
+@requires(Role.lead)
+async def cycles_csv(request: Request, viewer: Viewer) -> Response:
+    """One row per conversation cycle with every metric, calendar and business time."""
+    chosen = period(request)
+    rows = await _ctx(request).db.read(lambda conn: reports.cycles(conn, chosen))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=reports.CYCLE_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        name = str(row["contact_name"] or "")
+        row["contact_name"] = "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name  # no formulas
+        writer.writerow(row)
+    filename = f"cycles-{chosen.first.isoformat()}-{chosen.last.isoformat()}.csv"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+ROUTES = [
+    Route("/api/reports/overview", overview),
+    Route("/api/reports/conversations", conversations),
+    Route("/api/reports/cycles.csv", cycles_csv),
+]
