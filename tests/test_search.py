@@ -184,7 +184,10 @@ def test_seeding_a_small_database(empty_engine: Engine, tmp_path: Path) -> None:
         everything = queries.list_conversations(conn, viewer, limit=100)["items"]
         assert len(everything) == 30 and everything[0]["id"] == summary["big_conversation_id"]
         big = queries.timeline(conn, summary["big_conversation_id"], limit=200)
-        assert len(big["items"]) == 60 and big["next_cursor"] is None  # a tenth of the messages
+        messages = [item for item in big["items"] if item["type"] == "message"]
+        assert len(messages) == 60 and big["next_cursor"] is None  # a tenth of the messages
+        # ... and its log: created, and assigned (the big one is always an agent's).
+        assert [item["kind"] for item in big["items"] if item["type"] == "event"] == ["created", "assigned"]
         assert {c["status"] for c in everything} >= {"open", "resolved"}
         # the seeded words are searchable, the search index filled
         assert queries.list_conversations(conn, viewer, q="hi")["items"]

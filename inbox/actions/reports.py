@@ -34,6 +34,8 @@ from inbox.domain.tables import (
     MESSAGES,
     SLA_TARGETS,
 )
+from inbox.queries.calendars import calendar_version
+from inbox.queries.csat import answers_for_reports
 from inbox.storage.db import Database, Tx
 from inbox.storage.prepared import Prepared, as_json, as_utc
 
@@ -42,7 +44,8 @@ FACT_COLUMNS = ("kind", "at", "conversation_id", "cycle", "inbox_id", "channel",
 _INSERT_FACT = Prepared(insert(FACTS).values({c: bindparam(c) for c in FACT_COLUMNS}))
 PROGRESS_COLUMNS = ("id", "cycle", "cycle_started_at", "responded_at", "waiting_since", "status",
                     "last_inbound_inbox_id", "channel", "team_id", "assignee_id", "created_at")
-_PROGRESS = Prepared(select(*(CONVERSATIONS.c[c] for c in PROGRESS_COLUMNS)).where(CONVERSATIONS.c.id == bindparam("id")))
+_PROGRESS = Prepared(select(*(CONVERSATIONS.c[c] for c in PROGRESS_COLUMNS))
+                     .where(CONVERSATIONS.c.id == bindparam("id")))
 _SAVE = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_id")).values(
     cycle=bindparam("b_cycle"), cycle_started_at=bindparam("b_started"), responded_at=bindparam("b_responded"),
     waiting_since=bindparam("b_waiting")))
@@ -74,8 +77,6 @@ def save(conn: Connection, p: Progress) -> None:
 
 def timer(conn: Connection) -> Timer:
     """Business time now: in the current version of the inbox's calendar."""
-    from inbox.queries.calendars import calendar_version  # (queries is below actions)
-
     def business(inbox_id: int | None, start: datetime, end: datetime) -> tuple[float, int | None, int | None]:
         calendar_id = _INBOX_CALENDAR.first(conn, {"id": inbox_id}) if inbox_id is not None else None
         found = calendar_version(conn, calendar_id[0]) if calendar_id is not None else None
@@ -161,7 +162,8 @@ def replay(conversation_id: int, items: list[tuple[datetime, int, int, Any]], hi
             channel = what.get("channel") or history.inboxes.get(inbox_id, (None, None))[1]
             p, step = metrics.created(Progress(conversation_id, inbox_id=inbox_id, channel=channel), at)
         elif order == _INBOUND:
-            p, step = metrics.inbound(p, at, what.inbox_id, history.inboxes[what.inbox_id][1], what.automatic is not None)
+            p, step = metrics.inbound(p, at, what.inbox_id, history.inboxes[what.inbox_id][1],
+                                      what.automatic is not None)
         elif order == _OUTBOUND:
             p, step = metrics.outbound(p, at, what.inbox_id, history.inboxes[what.inbox_id][1], what.author_id,
                                        what.automatic is not None, timer)
@@ -180,9 +182,8 @@ def replay(conversation_id: int, items: list[tuple[datetime, int, int, Any]], hi
 
 def timelines(conn: Connection, ids: list[int]) -> dict[int, list[tuple[datetime, int, int, Any]]]:
     """The stored timelines of these conversations, as ``replay`` reads them."""
-    from inbox.queries.csat import answers_for_reports  # (queries is below actions)
-
     items: dict[int, list[tuple[datetime, int, int, Any]]] = {cid: [] for cid in ids}
+    row: Any
     for row in conn.execute(select(CONV_EVENTS.c.id, CONV_EVENTS.c.conversation_id, CONV_EVENTS.c.kind,
                                    CONV_EVENTS.c.data, CONV_EVENTS.c.created_at)
                             .where(CONV_EVENTS.c.conversation_id.in_(ids),

@@ -112,7 +112,8 @@ def _figures(conn: Connection, period: Period, group: str | None, business: bool
             "resolved": len(v.get(Kind.resolution, [])),
             "first_response": _times(v.get(Kind.first_response, [])), "reply": _times(v.get(Kind.reply, [])),
             "resolution": _times(v.get(Kind.resolution, [])),
-            "sla": {"met": met, "missed": missed, "attainment": round(met / (met + missed), 4) if met + missed else None},
+            "sla": {"met": met, "missed": missed,
+                    "attainment": round(met / (met + missed), 4) if met + missed else None},
             "csat": {"responses": len(got), "average": round(statistics.fmean(got), 2) if got else None,
                      "satisfied": round(sum(1 for s in got if s >= 4) / len(got), 4) if got else None,
                      "distribution": {str(s): got.count(s) for s in range(1, 6)}},
@@ -146,10 +147,8 @@ def _names(conn: Connection, group: str, keys: Iterable[Any]) -> dict[Any, str]:
 
 def _quarters(conn: Connection, period: Period, kinds: list[str]) -> list[tuple[str, str | None, int, int]]:
     """(kind, outcome, quarter hour since the epoch, count) of the period's facts."""
-    if conn.dialect.name == "postgresql":
-        epoch = func.floor(func.extract("epoch", FACTS.c.at) / QUARTER)
-    else:
-        epoch = cast(func.strftime("%s", FACTS.c.at), Integer) / QUARTER
+    epoch: Any = (func.floor(func.extract("epoch", FACTS.c.at) / QUARTER) if conn.dialect.name == "postgresql"
+                  else cast(func.strftime("%s", FACTS.c.at), Integer) / QUARTER)
     quarter = cast(epoch, Integer).label("q")
     rows = conn.execute(select(FACTS.c.kind, FACTS.c.outcome, quarter, func.count())
                         .where(_where(period, kinds)).group_by(FACTS.c.kind, FACTS.c.outcome, quarter))

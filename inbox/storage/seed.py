@@ -326,7 +326,8 @@ def _plan(w: _Writer, rng: random.Random, n_conversations: int, n_messages: int,
                     last_in = when
                 preview = text[:140]
             # The log reports are rebuilt from: created, assigned, and the status it ended in.
-            log = [("created", None, {"channel": kind, "inbox_id": inbox_id}, times[0])]
+            log: list[tuple[str, int | None, dict[str, Any], datetime]] = [(
+                "created", None, {"channel": kind, "inbox_id": inbox_id}, times[0])]
             if assignee is not None or team is not None:
                 log.append(("assigned", None, {"from_user_id": None, "to_user_id": assignee, "from_team_id": None,
                                                "to_team_id": team}, times[0] + timedelta(seconds=1)))

@@ -76,6 +76,9 @@ def takes(body: dict[str, Any] | None = None, *, form: bool = False, query: dict
     return mark
 
 
+# Routes whose answer is not JSON, by route name.
+PRODUCES = {"cycles_csv": "text/csv"}
+
 # Routes defined outside the API (ui/auth.py), whose requests are described here.
 SERVICE_TAKES = {
     "login": Takes(body(("email", "password"), email=STRING, password=STRING, next=STRING)),
@@ -89,7 +92,8 @@ def build_spec(routes: list[Any]) -> dict[str, Any]:
             continue
         params = re.findall(r"{(\w+)}", route.path)
         statuses = [SUCCESS.get(route.name, 200), *([ALSO_SUCCESS[route.name]] if route.name in ALSO_SUCCESS else [])]
-        successes = {str(status): _success(status) for status in statuses}
+        successes = {str(status): _success(status, PRODUCES.get(route.name, "application/json"))
+                     for status in statuses}
         request = getattr(route.endpoint, "openapi_takes", None) or SERVICE_TAKES.get(route.name, Takes())
         for method in sorted((route.methods or set()) - {"HEAD"}):
             doc = (route.endpoint.__doc__ or route.name.replace("_", " ")).strip().splitlines()[0]
@@ -128,10 +132,11 @@ def build_spec(routes: list[Any]) -> dict[str, Any]:
     }
 
 
-def _success(status: int) -> dict[str, Any]:
+def _success(status: int, media: str) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(status).phrase}
     if status != 204:
-        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+        schema = {"type": "object"} if media == "application/json" else {"type": "string"}
+        success["content"] = {media: {"schema": schema}}
     return success
 
 

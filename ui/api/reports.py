@@ -23,10 +23,10 @@ from ui.api.openapi import takes
 from ui.auth import requires
 
 MAX_DAYS = 366
-_DATE = {"type": "string", "format": "date"}
-_PERIOD = {"from": _DATE, "to": _DATE, "tz": {"type": "string"},
+_DATE: dict[str, Any] = {"type": "string", "format": "date"}
+_PERIOD: dict[str, dict[str, Any]] = {"from": _DATE, "to": _DATE, "tz": {"type": "string"},
            "hours": {"enum": ["calendar", "business"]}}
-_GROUP = {"group": {"enum": list(reports.GROUPS)}}
+_GROUP: dict[str, dict[str, Any]] = {"group": {"enum": list(reports.GROUPS)}}
 
 
 def _ctx(request: Request) -> Context:

@@ -59,7 +59,8 @@ def upgrade() -> None:
         sa.Column("score", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_report_fact_kind_at", "report_fact", ["kind", "at"])
+    op.create_index("ix_report_fact_kind_at", "report_fact", ["kind", "at", "outcome", "seconds", "business_seconds",
+                                                              "score", "channel", "inbox_id", "team_id", "agent_id"])
     op.create_index("ix_report_fact_conversation", "report_fact", ["conversation_id", "cycle"])
     op.add_column("conversation", sa.Column("cycle", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("conversation", sa.Column("cycle_started_at", sa.DateTime(timezone=True), nullable=True))
