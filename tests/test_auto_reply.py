@@ -471,10 +471,10 @@ def test_an_inbox_without_an_automatic_reply_costs_ingest_no_statement(tmp_path:
     second = traced(2)
     assert len(second) == 6 and sum("INSERT INTO report_fact" in s for s in second) == 1
     db.write_sync(lambda tx: actions.set_auto_reply(tx, inbox["id"], {"auto_reply": {
-        "closed": {"enabled": False, "text": "We are closed."}, "open": {"enabled": False, "text": "Thanks"}}}))
+        "closed": {"enabled": False, "text": "We are closed."}, "open": {"enabled": False, "text": "Thanks"}}}, now))
     statements = traced(3)
     assert len(statements) == 6 and not any(("calendar" in s and "report_fact" not in s) or "auto_replied_at" in s
                                                for s in statements)
-    db.write_sync(lambda tx: actions.set_auto_reply(tx, inbox["id"], {"auto_reply": {"open": {"enabled": True}}}))
-    assert len(traced(4)) > 5  # now it looks (and answers: no calendar is always open)
+    db.write_sync(lambda tx: actions.set_auto_reply(tx, inbox["id"], {"auto_reply": {"open": {"enabled": True}}}, now))
+    assert len(traced(4)) > 6  # now it looks (and answers: no calendar is always open)
     db.stop()

@@ -215,7 +215,8 @@ async def test_a_calendar_in_use_is_not_deleted(live: Live, clock: MovableClock)
 
     # An inbox and an SLA policy too (set here as their own actions would).
     db = live.app.state.ctx.db
-    db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], eu["id"]))
+    db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], eu["id"],
+                                                      live.app.state.ctx.clock.now()))
     now = clock.now()
     db.write_sync(lambda tx: tx.conn.execute(insert(SLA_POLICIES).values(
         name="Gold", position=0, enabled=True, conditions={}, business_hours=True, calendar_id=eu["id"],
@@ -225,7 +226,8 @@ async def test_a_calendar_in_use_is_not_deleted(live: Live, clock: MovableClock)
 
     # Pointing elsewhere (or at none) frees it, but for what SLA targets computed in it.
     await call(live, "PATCH", team_path, json={"calendar_id": None})
-    db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], None))
+    db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], None,
+                                                      live.app.state.ctx.clock.now()))
     db.write_sync(lambda tx: tx.conn.execute(SLA_POLICIES.delete()))
     assert (await live.sms("+15557654321", "hello")).status_code == 200
     [conv] = (await call(live, "GET", "/api/conversations"))["items"]

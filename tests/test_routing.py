@@ -140,7 +140,8 @@ async def test_nobody_online_waits_and_an_agent_coming_online_gets_it(live: Live
         "name": "Opening day", "timezone": "UTC", "intervals": [],
         "exceptions": [{"date": opening.isoformat(), "intervals": [{"start": "09:00", "end": "17:00"}]}]})
     assert r.status_code == 201, r.text
-    live.app.state.ctx.db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], r.json()["id"]))
+    live.app.state.ctx.db.write_sync(lambda tx: actions.set_calendar(tx, "inbox", live.inbox["id"], r.json()["id"],
+                                                                           live.app.state.ctx.clock.now()))
     [waiting] = [w for w in (await live.get("/api/queue", who="lead"))["waiting"] if w["id"] == conv["id"]]
     assert (waiting["reason"], waiting["reason_text"]) == (
         "nobody_online", f"nobody online: outside business hours, opens {opening:%a %-d %b} 09:00 UTC")

@@ -104,7 +104,7 @@ def auto_reply(tx: Tx, msg: InboundMessage, replies: Mapping[str, Any], conversa
 
 # -- settings ------------------------------------------------------------------------------
 
-def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any]) -> Dict:
+def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any], now: datetime) -> Dict:
     """PATCH /api/inboxes/{id} and the admin form: ``calendar_id`` (an id, or None: open
     around the clock) and ``auto_reply`` (see domain/autoreply.py ``check``), whichever
     ``patch`` has. Returns the inbox as stored."""
@@ -115,7 +115,7 @@ def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any]) -> Dict:
     values: Dict = {}
     if "calendar_id" in patch:
         values["calendar_id"] = calendar_ref(patch["calendar_id"])
-        set_calendar(tx, "inbox", inbox_id, values["calendar_id"])
+        set_calendar(tx, "inbox", inbox_id, values["calendar_id"], now)
     if "auto_reply" in patch:
         values["auto_reply"] = autoreply.check(patch["auto_reply"], current.get("auto_reply"))
     if values:

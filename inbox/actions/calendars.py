@@ -11,9 +11,10 @@ A calendar something points at cannot be deleted (the pointers carry no foreign 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from inbox import queries
 from inbox.actions import sla
@@ -23,7 +24,7 @@ from inbox.domain.calendar import Calendar, CalendarError
 from inbox.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from inbox.domain.models import Role
 from inbox.domain.records import BusinessCalendar
-from inbox.domain.tables import CALENDAR_VERSIONS, CALENDARS, INBOXES, TEAMS
+from inbox.domain.tables import CALENDAR_VERSIONS, CALENDARS, INBOX_CALENDARS, INBOXES, TEAMS
 from inbox.storage.db import Tx
 
 FIELDS = ("name", "timezone", "intervals", "exceptions")
@@ -81,7 +82,8 @@ async def create_calendar(ctx: Context, viewer: Viewer, fields: Mapping[str, Any
 
 def _keep_version(tx: Tx, calendar_id: int, version: int, values: Mapping[str, Any], now: Any) -> None:
     """Keep this version's hours, valid from now: reports rebuilt later compute each figure
-    in the version that was valid when it happened. A rename changes no hours and keeps none."""
+    in the version that was valid when it happened (a rename is a version too: the figures
+    name the version they used)."""
     tx.conn.execute(insert(CALENDAR_VERSIONS).values(
         calendar_id=calendar_id, version=version, timezone=values["timezone"], intervals=values["intervals"],
         exceptions=values["exceptions"], valid_from=now))
@@ -105,8 +107,7 @@ async def update_calendar(ctx: Context, viewer: Viewer, calendar_id: int,
         now = ctx.clock.now()
         tx.conn.execute(update(CALENDARS).where(CALENDARS.c.id == calendar_id).values(
             **values, version=CALENDARS.c.version + 1, updated_at=now))
-        if any(values[key] != stored[key] for key in ("timezone", "intervals", "exceptions")):
-            _keep_version(tx, calendar_id, current["version"] + 1, values, now)
+        _keep_version(tx, calendar_id, current["version"] + 1, values, now)
         calendar = queries.get_calendar(tx.conn, calendar_id)
         assert calendar is not None
         return calendar
@@ -144,12 +145,21 @@ def calendar_ref(value: Any) -> int | None:
     return value
 
 
-def set_calendar(tx: Tx, kind: Literal["team", "inbox"], target_id: int, calendar_id: int | None) -> None:
+def set_calendar(tx: Tx, kind: Literal["team", "inbox"], target_id: int, calendar_id: int | None,
+                 now: datetime) -> None:
     """Point a team or an inbox at a calendar (None: at none). An unknown calendar is
-    refused (422 ``unknown_calendar``); an unknown or deleted target is not found."""
+    refused (422 ``unknown_calendar``); an unknown or deleted target is not found. An
+    inbox's change is kept with its time (reports rebuilt later compute in the calendar the
+    inbox had then)."""
     if calendar_id is not None and queries.get_calendar(tx.conn, calendar_id) is None:
         raise Invalid(f"no such calendar: {calendar_id}", "unknown_calendar")
     table = TEAMS if kind == "team" else INBOXES
     where = [table.c.id == target_id] + ([INBOXES.c.deleted_at.is_(None)] if kind == "inbox" else [])
-    if tx.conn.execute(update(table).where(*where).values(calendar_id=calendar_id)).rowcount == 0:
+    before = tx.conn.execute(select(table.c.calendar_id).where(*where)).first()
+    if before is None:
         raise NotFound(f"no such {kind}")
+    tx.conn.execute(update(table).where(*where).values(calendar_id=calendar_id))
+    if kind == "inbox" and before[0] != calendar_id:
+        tx.conn.execute(delete(INBOX_CALENDARS).where(INBOX_CALENDARS.c.inbox_id == target_id,
+                                                      INBOX_CALENDARS.c.valid_from == now))
+        tx.conn.execute(insert(INBOX_CALENDARS).values(inbox_id=target_id, valid_from=now, calendar_id=calendar_id))

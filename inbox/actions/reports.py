@@ -30,6 +30,7 @@ from inbox.domain.tables import (
     CONV_EVENTS,
     CONVERSATIONS,
     FACTS,
+    INBOX_CALENDARS,
     INBOXES,
     MESSAGES,
     SLA_TARGETS,
@@ -137,14 +138,21 @@ class _History:
             self.versions.setdefault(row.calendar_id, []).append((as_utc(row.valid_from), row.version, calendar))
         self.inboxes = {row.id: (row.calendar_id, row.kind)
                         for row in conn.execute(select(INBOXES.c.id, INBOXES.c.calendar_id, INBOXES.c.kind))}
+        self.pointers: dict[int, list[tuple[datetime, int | None]]] = {}
+        for row in conn.execute(select(INBOX_CALENDARS).order_by(INBOX_CALENDARS.c.inbox_id,
+                                                                 INBOX_CALENDARS.c.valid_from)):
+            self.pointers.setdefault(row.inbox_id, []).append((as_utc(row.valid_from), row.calendar_id))
 
     def business(self, inbox_id: int | None, start: datetime, end: datetime) -> tuple[float, int | None, int | None]:
-        calendar_id = self.inboxes.get(inbox_id, (None, None))[0] if inbox_id is not None else None
-        versions = self.versions.get(calendar_id) if calendar_id is not None else None
-        if not versions:
-            return metrics.no_calendar(inbox_id, start, end)
+        """In the calendar the inbox had at ``end``, in its version valid then; none: calendar time."""
+        pointers = self.pointers.get(inbox_id, []) if inbox_id is not None else []
+        at = bisect.bisect_right([p[0] for p in pointers], end) - 1
+        calendar_id = pointers[at][1] if at >= 0 else None
+        versions = self.versions.get(calendar_id, []) if calendar_id is not None else []
         at = bisect.bisect_right([v[0] for v in versions], end) - 1
-        _, version, calendar = versions[max(at, 0)]
+        if at < 0:
+            return metrics.no_calendar(inbox_id, start, end)
+        _, version, calendar = versions[at]
         return calendar.between(start, end).total_seconds(), calendar_id, version
 
 

@@ -522,6 +522,16 @@ class CalendarVersion(SQLModel, table=True):
     valid_from: datetime
 
 
+class InboxCalendar(SQLModel, table=True):
+    """Which calendar an inbox pointed at, from when (None: none): a rebuild computes each
+    figure in the calendar its inbox had when it happened."""
+
+    __tablename__ = "inbox_calendar"
+    inbox_id: int = Field(primary_key=True)
+    valid_from: datetime = Field(primary_key=True)
+    calendar_id: int | None = None
+
+
 class ReportFact(SQLModel, table=True):
     """One fact reports count (docs/metrics.md), append-only, written in the transaction
     of the event that completes it: a cycle begun, a message in or out, a first response, a

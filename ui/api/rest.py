@@ -431,7 +431,7 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply") if k in data}
     if replies:
-        await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies))
+        await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies, _ctx(request).clock.now()))
         if data.keys() <= replies.keys():
             inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
             assert inbox is not None
@@ -560,7 +560,7 @@ async def patch_team(request: Request, viewer: Viewer) -> Response:
 
     def job(tx: Any) -> Any:
         if "calendar_id" in data:
-            actions.set_calendar(tx, "team", tid, calendar)
+            actions.set_calendar(tx, "team", tid, calendar, _ctx(request).clock.now())
         return actions.update_team(tx, tid, name=name, member_ids=members)
     return JSONResponse(await _ctx(request).db.write(job))
 

@@ -207,7 +207,8 @@ async def set_inbox_auto_reply(request: Request, viewer: Viewer, form: dict[str,
              "auto_reply": {key: {"enabled": form.get(f"{key}_enabled") == "true", "text": form.get(f"{key}_text", "")}
                             for key in autoreply.KINDS}}
     try:
-        inbox = await request.app.state.ctx.db.write(lambda tx: actions.set_auto_reply(tx, iid, patch))
+        inbox = await request.app.state.ctx.db.write(lambda tx: actions.set_auto_reply(tx, iid, patch,
+                                                                                     request.app.state.ctx.clock.now()))
     except Invalid as exc:  # in the form's words: "Out of office text: ..."
         message = exc.message.replace("auto_reply.closed.", "Out of office ")
         message = message.replace("auto_reply.open.", "Acknowledgement ")

@@ -163,7 +163,7 @@ async def set_team_calendar(request: Request, viewer: Viewer, form: dict[str, st
     cid = form_id(form["calendar_id"], "calendar_id") if form.get("calendar_id") else None
 
     def job(tx: Any) -> tuple[str, str]:
-        actions.set_calendar(tx, "team", tid, cid)
+        actions.set_calendar(tx, "team", tid, cid, request.app.state.ctx.clock.now())
         team, calendar = queries.get_team(tx.conn, tid), queries.get_calendar(tx.conn, cid) if cid else None
         assert team is not None
         return team["name"], calendar["name"] if calendar else "none (its inboxes')"

@@ -3,10 +3,11 @@ where each conversation's reports stand.
 
 ``report_fact`` is append-only: one row per cycle begun, message, first response, reply,
 resolution, SLA target met or missed and satisfaction answer, written with the event
-(docs/metrics.md). ``calendar_version`` keeps each version of a calendar; the versions
-calendars have now are written here, valid from their creation (earlier versions were not
-kept before this revision). Conversations get their cycle number and start, when they were
-first answered in it, and the satisfaction survey awaiting an answer. Facts for what
+(docs/metrics.md). ``calendar_version`` keeps each version of a calendar, ``inbox_calendar``
+which calendar each inbox pointed at from when; what they are now is written here, valid
+from the calendar's or inbox's creation (the history before this revision was not kept).
+Conversations get their cycle number and start, when they were first answered in it, and
+the satisfaction survey awaiting an answer. Facts for what
 happened before this revision come from ``inbox reports rebuild``.
 
 Revision ID: 0009
@@ -40,6 +41,15 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO calendar_version (calendar_id, version, timezone, intervals, exceptions, valid_from) "
                "SELECT id, version, timezone, intervals, exceptions, created_at FROM calendar")
+    op.create_table(
+        "inbox_calendar",
+        sa.Column("inbox_id", sa.Integer(), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("calendar_id", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("inbox_id", "valid_from"),
+    )
+    op.execute("INSERT INTO inbox_calendar (inbox_id, valid_from, calendar_id) "
+               "SELECT id, created_at, calendar_id FROM inbox WHERE calendar_id IS NOT NULL")
     op.create_table(
         "report_fact",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -76,4 +86,5 @@ def downgrade() -> None:
     op.drop_index("ix_report_fact_conversation", table_name="report_fact")
     op.drop_index("ix_report_fact_kind_at", table_name="report_fact")
     op.drop_table("report_fact")
+    op.drop_table("inbox_calendar")
     op.drop_table("calendar_version")
