@@ -17,7 +17,6 @@ Where the two views legitimately differ, the difference is named where it is rem
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,20 +25,10 @@ import pytest
 from tests.conftest import Live
 from tests.fakes.telegram import FakeTelegram
 from tests.helpers.live import EventStream
-from tests.helpers.server import serve
-from tests.helpers.telegram import deliver, update
+from tests.helpers.telegram import BOT_TOKEN, SECRET, deliver, fake_telegram, update
 
+__all__ = ["fake_telegram"]  # a fixture
 WHO = "lead"  # sees every conversation, so every event and every GET
-BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
-SECRET = "webhook-secret_0123456789"
-
-
-@pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram([BOT_TOKEN])
-    async with serve(fake.app) as url:
-        fake.url = url
-        yield fake
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from inbox.domain.channels import OutboundMessage, ProviderRejected
 from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.fakes.messenger import PERSON_UNAVAILABLE, RATE_LIMITED, UNEXPECTED, FakeGraph
+from tests.helpers.csat import answer_and_resolve, ask_on_resolve, events
 from tests.helpers.forms import form_login
 from tests.helpers.live import EventStream
 from tests.helpers.messenger import _fixture, body, event, now_ms, signed
@@ -478,3 +479,29 @@ async def test_the_page_token_reaches_no_url_and_no_log_record(page: Page, caplo
     requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert any(f"/v23.0/{PAGE_ID}/messages" in line for line in requests), requests
     assert [r.getMessage() for r in caplog.records if PAGE_TOKEN in r.getMessage()] == []
+
+
+# -- satisfaction survey (docs/csat.md) -----------------------------------------------------
+
+async def test_csat_goes_as_quick_replies_and_a_press_is_the_answer(page: Page) -> None:
+    live = page.live
+    await ask_on_resolve(live, page.inbox["id"])
+    conv = await page.say("My parcel is late")
+    await answer_and_resolve(live, conv["id"])
+    _, survey = await page.graph.wait_for_sent(2)
+    message = survey["body"]["message"]
+    assert message["text"].startswith("How would you rate the help you got from us?\nChoose a score below")
+    quick = message["quick_replies"]
+    assert [q["title"] for q in quick] == ["5 - Excellent", "4 - Good", "3 - Okay", "2 - Poor", "1 - Very poor"]
+    assert all(q["content_type"] == "text" for q in quick)
+    r = await page.post(event("quick_reply", PAGE_ID, PSID, text=quick[2]["title"],
+                              quick_reply={"payload": quick[2]["payload"]}))
+    assert r.status_code == 200, r.text
+    [answered] = await events(live, conv["id"], "csat_answered")
+    assert answered["data"]["score"] == 3 and answered["data"]["source"] == "channel"
+    timeline = await live.get(f"/api/conversations/{conv['id']}", who="lead")
+    assert timeline["status"] == "resolved"
+    # A forged press naming another survey id is only a message: nothing is recorded for it.
+    forged = await page.post(event("quick_reply", PAGE_ID, PSID, text="5", quick_reply={"payload": "csat:999999:5"}))
+    assert forged.status_code == 200
+    assert len(await events(live, conv["id"], "csat_answered")) == 1

@@ -100,7 +100,7 @@ async def test_creating_the_inbox_registers_its_webhook_with_the_secret(bot: Bot
     assert [m for m, _, _ in bot.fake.calls] == ["getMe", "setWebhook"]
     hook = bot.fake.received("setWebhook")[0]
     assert hook["url"] == url and hook["secret_token"] == SECRET
-    assert hook["allowed_updates"] == ["message", "edited_message", "my_chat_member"]
+    assert hook["allowed_updates"] == ["message", "edited_message", "my_chat_member", "callback_query"]
 
     again = await create_inbox(live, bot_token=BOT_TOKEN)
     assert again.status_code == 409 and again.json()["error"]["code"] == "inbox_exists"

@@ -19,6 +19,7 @@ from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.fakes.whatsapp import FakeGraph
 from tests.helpers.browser import browser, login
+from tests.helpers.csat import answer_and_resolve, ask_on_resolve, events
 from tests.helpers.server import serve
 from tests.helpers.whatsapp import fixture, message, signed, status_for, value
 
@@ -469,3 +470,51 @@ async def test_sms_and_whatsapp_of_one_number_are_one_contact_and_conversation(w
     # The reply goes out through the channel the customer last wrote on.
     assert (await wa.reply(conv["id"], text="Got it")).status_code == 202
     assert (await wa.graph.wait_for_sent(1))[0]["to"] == CUSTOMER
+
+
+# -- satisfaction survey (docs/csat.md) -----------------------------------------------------
+
+async def test_csat_is_a_list_message_in_the_window_and_the_template_outside_it(
+        wa: WhatsApp, clock: MovableClock) -> None:
+    live = wa.live
+    await ask_on_resolve(live, wa.inbox["id"], interval_days=0,
+                         whatsapp_template={"name": "csat_survey", "language": "en_US"})
+    assert (await wa.post(fixture("text"))).status_code == 200
+    conv = await wa.conversation()
+    await answer_and_resolve(live, conv["id"])
+    _, survey = await wa.graph.wait_for_sent(2)
+    assert survey["type"] == "interactive" and survey["interactive"]["type"] == "list"
+    [section] = survey["interactive"]["action"]["sections"]
+    rows = section["rows"]
+    assert [r["title"] for r in rows] == ["5 - Excellent", "4 - Good", "3 - Okay", "2 - Poor", "1 - Very poor"]
+    assert survey["interactive"]["body"]["text"].startswith("How would you rate the help you got from us?")
+
+    press = fixture("interactive_list_reply")
+    message(press)["interactive"]["list_reply"] = {"id": rows[1]["id"], "title": rows[1]["title"]}
+    assert (await wa.post(press)).status_code == 200
+    [answered] = await events(live, conv["id"], "csat_answered")
+    assert answered["data"]["score"] == 4 and (await wa.conversation())["status"] == "resolved"
+
+    # The customer writes again; a day and more later the window has closed: the template goes,
+    # its quick-reply buttons carrying the scores, and a press on one is the answer.
+    again = fixture("text")
+    message(again)["id"] = "wamid.second-message-of-the-customer"
+    assert (await wa.post(again)).status_code == 200
+    clock.advance(timedelta(hours=25))
+    r = await live.client.post(f"/api/conversations/{conv['id']}/status", headers=live.as_("agent"),
+                               json={"status": "resolved"})
+    assert r.status_code == 200
+    *_, template = await wa.graph.wait_for_sent(3)
+    assert template["type"] == "template" and template["template"]["name"] == "csat_survey"
+    buttons = [c for c in template["template"]["components"] if c["type"] == "button"]
+    assert [b["index"] for b in buttons] == ["0", "1", "2", "3", "4"]
+    payloads = [b["parameters"][0]["payload"] for b in buttons]
+    assert all(p.endswith(f":{s}") for p, s in zip(payloads, (5, 4, 3, 2, 1)))
+    button = fixture("text")
+    msg = message(button)
+    msg.pop("text")
+    msg.update(id="wamid.template-button-press", type="button",
+               button={"text": "1 - Very poor", "payload": payloads[4]})
+    assert (await wa.post(button)).status_code == 200
+    scores = [e["data"]["score"] for e in await events(live, conv["id"], "csat_answered")]
+    assert scores == [4, 1]

@@ -26,6 +26,8 @@ from inbox.actions.admin import update_inbox as update_inbox
 from inbox.actions.admin import update_team as update_team
 from inbox.actions.admin import update_user as update_user
 from inbox.actions.autoreply import set_auto_reply as set_auto_reply
+from inbox.actions.csat import rate_by_link as rate_by_link
+from inbox.actions.csat import survey_by_token as survey_by_token
 from inbox.actions.calendars import calendar_ref as calendar_ref
 from inbox.actions.calendars import check_calendar as check_calendar
 from inbox.actions.calendars import create_calendar as create_calendar

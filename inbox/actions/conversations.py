@@ -89,7 +89,11 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
     if new == ConversationStatus.snoozed and snoozed_until is None:
         raise Invalid("snoozing needs snoozed_until", "snoozed_until_required")
 
+    survey = csat.SurveyPolicy.of(ctx)
+    surveyed: int | None = None
+
     def job(tx: Tx) -> Conversation:
+        nonlocal surveyed
         conn = tx.conn
         conv = access_conversation(conn, viewer, conversation_id)
         if conv["status"] == new and new != ConversationStatus.snoozed:
@@ -104,7 +108,7 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
                                                                      reports.timer(conn)))
         sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
         if new == ConversationStatus.resolved:
-            csat.resolved(tx, conversation_id, now)
+            surveyed = csat.resolved(tx, conversation_id, now, survey)
         updated = _conversation(conn, conversation_id)
         tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
                 conversation_scopes(updated["assignee_id"], updated["team_id"]))
@@ -112,6 +116,8 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
     updated = await ctx.db.write(job)
     if new == ConversationStatus.snoozed:
         ctx.snoozes_changed()
+    if surveyed is not None:
+        ctx.wake_delivery()
     return updated
 
 

@@ -154,6 +154,10 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
 
     inbound = msg.direction == "in"
     conv = _threaded_conversation(conn, msg, contact_id) or _latest_conversation(conn, contact_id)
+    # A satisfaction answer (docs/csat.md) goes to its survey's conversation and reopens nothing.
+    rating = csat.answer_in(conn, conv, msg, contact_id, now) if inbound and (conv or msg.payload) else None
+    if rating is not None and (conv is None or conv["id"] != rating.conversation_id):
+        conv = _conversation_row(_CONVERSATION_BY_ID.first(conn, {"id": rating.conversation_id}))
     touched: Dict = dict(last_message_at=now, last_message_preview=text_preview, last_message_direction=msg.direction,
                          updated_at=now)
     if inbound:
@@ -161,7 +165,7 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     previous_status = None
     owner_wants = None
     facts: list[Dict] = []
-    if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded")
+    if conv is None or (conv["status"] == ConversationStatus.resolved and not conv.get("threaded") and rating is None
                         and (conv["resolved_at"] is None or conv["resolved_at"] < now - reopen_after)):
         values: Dict = dict(contact_id=contact_id, status="open", assignee_id=None, team_id=None,
                             unread_count=1 if inbound else 0, snoozed_until=None, resolved_at=None, created_at=now,
@@ -182,14 +186,15 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
         values = dict(conv, **touched, unread_count=conv["unread_count"] + 1)
         owner_wants = conv["owner_wants"]
         progress = metrics.Progress.of(conv)
-        if conv["status"] != ConversationStatus.open:
+        if conv["status"] != ConversationStatus.open and rating is None:
             # The customer wrote again: a pending, snoozed or recently resolved conversation is open again.
             previous_status = conv["status"]
             values.update(status="open", resolved_at=None, snoozed_until=None)
             _log(tx, conv["id"], "status_changed", None,
                  {"from": conv["status"], "to": "open", "reason": "customer_replied"}, now)
             progress, facts = metrics.status(progress, now, conv["status"], "open", metrics.no_calendar)
-        progress, more = _message_facts(progress, msg, now)
+        # An answer is counted as a message in, and awaits no reply (as an automatic one).
+        progress, more = _message_facts(progress, msg, now, answer=rating is not None)
         facts += more
         values.update(progress.columns())
         _TOUCH_CONVERSATION.execute(conn, {
@@ -250,8 +255,11 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     owner = values["assignee_id"]
     if inbound and not created and owner is not None and (owner_wants is None or bool(owner_wants)):
         _notify_owner(tx, owner, values["id"], message_id, text_preview, contact_name, now)
-    if survey is not None and inbound:
-        csat.answer_from_message(tx, {**values, "csat_survey_id": survey}, msg, message_id, now)
+    if rating is not None:
+        csat.record(tx, rating.survey_id, rating.score, None, now, "channel", message_id)
+    elif survey is not None and previous_status is not None:
+        # Reopened by the customer: a new cycle, whose messages are never a typed rating.
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == values["id"]).values(csat_survey_id=None))
     answer = None
     if replies is not None and inbound:
         assert auto is not None
@@ -259,10 +267,10 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     return IngestResult(message_id, values["id"], fetches=fetches, auto_reply=answer)
 
 
-def _message_facts(progress: metrics.Progress, msg: InboundMessage, now: datetime
+def _message_facts(progress: metrics.Progress, msg: InboundMessage, now: datetime, answer: bool = False
                    ) -> tuple[metrics.Progress, list[Dict]]:
     if msg.direction == "in":
-        return metrics.inbound(progress, now, msg.inbox_id, msg.kind, msg.automatic)
+        return metrics.inbound(progress, now, msg.inbox_id, msg.kind, msg.automatic or answer)
     return metrics.outbound(progress, now, msg.inbox_id, msg.kind, None, False, metrics.no_calendar)
 
 

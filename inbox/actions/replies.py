@@ -139,11 +139,13 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
         p, now, choice["inbox_id"], choice["kind"], author_id, automatic is not None, reports.timer(conn)))
     conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
                                      next_attempt_at=now, created_at=now))
-    touched: Dict = ({"auto_replied_at": now} if automatic is not None else {
+    # (A satisfaction survey is no reply at all: it leaves the auto-reply interval alone.)
+    touched: Dict = ({"auto_replied_at": now} if automatic not in (None, "csat") else {} if automatic else {
         "last_message_at": now, "last_message_preview": preview(text, attachments),
         "last_message_direction": Direction.outbound, "unread_count": 0, "updated_at": now,
         "waiting_since": None})  # the customer has their answer
-    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**touched))
+    if touched:
+        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(**touched))
     if automatic is None:
         sla.sync(tx, conversation_id, now)  # ... and the response target is met
     message = queries.get_message(conn, message_id)

@@ -126,6 +126,8 @@ class Inbox(SQLModel, table=True):
     # Out-of-office and acknowledgement replies: {"closed": {"enabled", "text"}, "open": {...}}.
     auto_reply: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False,
                                                                                server_default="{}"))
+    # Satisfaction surveys (inbox/domain/csat.py): {} is off.
+    csat: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -564,3 +566,33 @@ class ReportFact(SQLModel, table=True):
     # "echo" (out) or "customer", "automatic" (in); an SLA target's kind and "met"/"missed".
     outcome: str | None = None
     score: int | None = None  # a satisfaction answer's score, 1 to 5
+
+
+class CsatSurvey(SQLModel, table=True):
+    """A satisfaction survey sent when a conversation was resolved (docs/csat.md): one per
+    cycle. What it was asked with is kept as it was then: the assignee at resolution (who
+    gets the credit), the team, the inbox and channel it went through, the question and its
+    wording version. ``answered_at`` set once: the link and the buttons work one time."""
+
+    __tablename__ = "csat_survey"
+    __table_args__ = (UniqueConstraint("conversation_id", "cycle"),
+                      Index("ix_csat_survey_contact", "contact_id", "sent_at"),
+                      Index("ix_csat_survey_answered", "answered_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int
+    cycle: int
+    contact_id: int
+    inbox_id: int
+    channel: str
+    message_id: int | None = None  # the survey as sent (an automatic message, "csat")
+    agent_id: int | None = None
+    team_id: int | None = None
+    question: str
+    version: int
+    sent_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None = None
+    score: int | None = None
+    comment: str | None = None
+    source: str | None = None  # how it was answered: "channel" (a press or a typed digit) or "link"
+    answer_message_id: int | None = None

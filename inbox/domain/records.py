@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 from inbox.domain.autoreply import AutoReply
+from inbox.domain.csat import Setting as CsatSetting
 
 Dict = dict[str, Any]
 
@@ -33,6 +34,7 @@ class Inbox(TypedDict):
     routing: dict[str, Any]  # what it sets of its routing policy (docs/routing.md)
     calendar_id: int | None  # its business hours; None: open around the clock
     auto_reply: AutoReply  # its out-of-office and acknowledgement replies (docs/time.md)
+    csat: CsatSetting  # its satisfaction survey (docs/csat.md)
     created_at: str | None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from inbox.domain import autoreply
+from inbox.domain import autoreply, csat
 from inbox.domain.records import (
     BusinessCalendar,
     Contact,
@@ -59,6 +59,7 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
     return {"id": m["id"], "kind": m["kind"], "name": m["name"], "address": m["address"], "settings": settings,
             "active": bool(m.get("active", True)), "routing": dict(m.get("routing") or {}),
             "calendar_id": m.get("calendar_id"), "auto_reply": autoreply.normalised(m.get("auto_reply")),
+            "csat": csat.normalised(m.get("csat")),
             "created_at": iso(m["created_at"])}
 
 

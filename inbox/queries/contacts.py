@@ -16,7 +16,7 @@ from inbox.domain.localtime import local_time
 from inbox.domain.records import Contact, Dict, Identity
 from inbox.domain.serialize import contact_dict, identity_dict
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, NOTES
-from inbox.queries import search
+from inbox.queries import csat, search
 from inbox.queries.conversations import _conversation_select, with_labels
 
 
@@ -173,11 +173,13 @@ def merge_preview(conn: Connection, contact_id: int, other_id: int, viewer: View
 
 def contact_panel(conn: Connection, contact_id: int, viewer: Viewer, now: datetime) -> Dict | None:
     """The contact as the panel beside a conversation shows it: ``get_contact`` for
-    ``viewer``, with its ``duplicates`` and its ``local_time`` at ``now``."""
+    ``viewer``, with its ``duplicates``, its ``local_time`` at ``now`` and its latest
+    satisfaction answers (``surveys``)."""
     contact = get_contact(conn, contact_id, viewer=viewer)
     if contact is None:
         return None
     phones, _ = _handles(contact, contact.get("identities", []))
     numbers = ([contact["phone"]] if contact["phone"] else []) + sorted(phones - {contact["phone"]})
     return {**contact, "local_time": local_time(contact["attributes"], numbers, now),
-            "duplicates": likely_duplicates(conn, contact_id, viewer)}
+            "duplicates": likely_duplicates(conn, contact_id, viewer),
+            "surveys": [s for s in csat.for_contact(conn, contact_id, limit=5) if s["answered_at"]]}

@@ -118,6 +118,10 @@ class FakeGraph:
                 return _error(400, 100, None, "(#100) Tag is required for MESSAGE_TAG messaging type")
             if not message.get("text") and not message.get("attachment"):
                 return _error(400, 100, None, "(#100) Message cannot be empty, must provide valid attachment or text")
+            quick = message.get("quick_replies") or []
+            if len(quick) > 13 or any(len(q.get("title", "")) > 20 or len(q.get("payload", "")) > 1000 for q in quick):
+                return _error(400, 100, None, "(#100) Param message[quick_replies] must have at most 13 items, "
+                                              "titles of at most 20 characters")
             mid = "m_" + secrets.token_urlsafe(40)
             self.sent.append({"page_id": page, "path": request.url.path, "access_token": token, "body": body,
                               "message_id": mid, "query": dict(request.query_params)})

@@ -119,6 +119,11 @@ class FakeTelegram:
             return _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
         return _ok(True, description="Webhook was set")
 
+    def _answerCallbackQuery(self, token: str, params: dict[str, Any]) -> Response:
+        if not params.get("callback_query_id"):
+            return _error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        return _ok(True)
+
     def _getFile(self, token: str, params: dict[str, Any]) -> Response:
         file_id = str(params.get("file_id", ""))
         stored = self.files.get(file_id)
@@ -145,6 +150,8 @@ class FakeTelegram:
             if not params.get("text"):
                 return _error(400, "Bad Request: message text is empty")
             message["text"] = params["text"]
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
         else:
             file = {"file_id": "AgAC" + secrets.token_hex(8), "file_unique_id": secrets.token_hex(4)}
             message[field_name] = [{**file, "width": 800, "height": 600}] if name == "sendPhoto" else file

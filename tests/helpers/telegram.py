@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+from tests.fakes.telegram import FakeTelegram
+from tests.helpers.server import serve
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+SECRET = "webhook-secret_0123456789"
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    """A fake Bot API that knows BOT_TOKEN (import it into a test module to use it)."""
+    fake = FakeTelegram([BOT_TOKEN])
+    async with serve(fake.app) as url:
+        fake.url = url
+        yield fake
 
 
 def update(name: str, **message: Any) -> dict[str, Any]:

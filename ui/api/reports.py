@@ -18,6 +18,7 @@ from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid
 from inbox.domain.models import Role
+from inbox.queries import csat as surveys
 from inbox.queries import reports
 from ui.api.openapi import takes
 from ui.auth import requires
@@ -111,8 +112,31 @@ async def cycles_csv(request: Request, viewer: Viewer) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@takes(query={**_PERIOD, "comments": {"type": "boolean"}, "after": {"type": "integer", "minimum": 0}})
+@requires(Role.lead)
+async def csat_answers(request: Request, viewer: Viewer) -> Response:
+    """The period's satisfaction answers, newest first, with their comments and the agent
+    credited (docs/csat.md); ``?comments=true``: only those with a comment. 100 a page;
+    ``next_after`` the next page's ``after``."""
+    chosen = period(request)
+    q = request.query_params
+    after = q.get("after") or None
+    if after is not None and (not after.isdigit() or len(after) > 18):
+        raise Invalid("after: a survey id", "invalid_cursor")
+    comments = (q.get("comments") or "").lower() in ("1", "true", "yes")
+    items = await _ctx(request).db.read(lambda conn: surveys.answers(
+        conn, chosen.start, chosen.end, comments_only=comments, after=int(after) if after else None,
+        limit=CSAT_PAGE + 1))
+    more = len(items) > CSAT_PAGE
+    items = items[:CSAT_PAGE]
+    return JSONResponse({"items": items, "next_after": items[-1]["id"] if more else None})
+
+
+CSAT_PAGE = 100
+
 ROUTES = [
     Route("/api/reports/overview", overview),
+    Route("/api/reports/csat", csat_answers),
     Route("/api/reports/conversations", conversations),
     Route("/api/reports/cycles.csv", cycles_csv),
 ]

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.actions.context import Context
-from inbox.domain import autoreply, serialize
+from inbox.domain import autoreply, csat, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
@@ -420,16 +420,25 @@ AUTO_REPLY = {"type": "object", "description": "the out-of-office (closed) and a
               "properties": {"closed": AUTO_REPLY_TEXT, "open": AUTO_REPLY_TEXT}}
 
 
+CSAT = {"type": "object", "description": "the satisfaction survey asked on resolve; docs/csat.md", "properties": {
+    "mode": {"type": "string", "enum": list(csat.MODES)},
+    "question": {"type": "string", "maxLength": csat.MAX_QUESTION_CHARS},
+    "interval_days": {"type": "integer", "minimum": 0, "maximum": 365},
+    "expiry_days": {"type": "integer", "minimum": 1, "maximum": 365},
+    "whatsapp_template": {"type": ["object", "null"], "properties": {
+        "name": {"type": "string"}, "language": {"type": "string"}}}}}
+
+
 @takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}, routing=ROUTING,
-            calendar_id=NULLABLE_ID, auto_reply=AUTO_REPLY))
+            calendar_id=NULLABLE_ID, auto_reply=AUTO_REPLY, csat=CSAT))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     """Rename, reconfigure, or disable (``active``: false) or enable an inbox, or change
-    how its conversations are routed (``routing``), its business hours (``calendar_id``) and
-    automatic replies (``auto_reply``)."""
+    how its conversations are routed (``routing``), its business hours (``calendar_id``),
+    automatic replies (``auto_reply``) and satisfaction survey (``csat``)."""
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
-    replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply") if k in data}
+    replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply", "csat") if k in data}
     if replies:
         await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies, _ctx(request).clock.now()))
         if data.keys() <= replies.keys():

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from inbox import actions, queries
 from inbox.actions.context import Context
-from inbox.domain import routing, serialize
+from inbox.domain import csat, routing, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
 from inbox.domain.models import Priority
@@ -43,6 +43,7 @@ TEMPLATES.filters["zip"] = zip
 TEMPLATES.filters.update(initials=initials, avatar_colour=avatar_colour)  # ui.html's avatar()
 TEMPLATES.filters.update(sla_exact=sla_view.exact, sla_duration=sla_view.duration)  # sla.html's
 TEMPLATES.globals.update(sla_timer=sla_view.timer, sla_kinds=sla_view.KIND_LABELS)
+TEMPLATES.globals.update(csat_labels=csat.LABELS)
 TABS = ("mine", "unassigned", "all")
 
 

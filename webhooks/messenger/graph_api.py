@@ -391,6 +391,10 @@ class MessengerAdapter(Adapter, Sender, MediaFetcher):
             raise ProviderRejected("templates_unsupported", "Messenger has no message templates")
         envelope = self._envelope(message)
         parts: list[dict[str, Any]] = [{"text": message.text}] if message.text else []
+        if parts and (survey := (message.payload or {}).get("csat")):
+            # A satisfaction survey's scores as quick replies, each returning its payload.
+            parts[0]["quick_replies"] = [{"content_type": "text", "title": str(c["label"])[:20],
+                                          "payload": str(c["data"])} for c in survey["choices"]]
         for a in message.attachments:
             if not a.url:
                 raise ProviderRejected("no_url", "an attachment has no URL for Messenger to fetch")

@@ -336,7 +336,9 @@ class TwilioAdapter(Adapter, Sender, MediaFetcher):
     def content(self, message: OutboundMessage) -> dict[str, Any]:
         """The Messages API fields that carry the reply: its text and media."""
         media = [a.url for a in message.attachments if a.url]
-        return {"body": message.text, **({"media_url": media} if media else {})}
+        # A satisfaction survey has no buttons here: its words ask for a digit (docs/csat.md).
+        text = ((message.payload or {}).get("csat") or {}).get("plain") or message.text
+        return {"body": text, **({"media_url": media} if media else {})}
 
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
         """MMS media: a GET on the MediaUrl, which Twilio redirects to its storage. The

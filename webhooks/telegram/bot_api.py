@@ -30,7 +30,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatMemberStatus, ChatType, MessageType
 from telegram.error import BadRequest as TelegramBadRequest
 from telegram.error import ChatMigrated, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -67,9 +67,10 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 WEBHOOK_PATH = "/webhooks/telegram/{inbox_id}"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
-ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"]
-# What we read from an update, besides those: a button press under one of the bot's messages.
-UPDATE_KINDS = (*ALLOWED_UPDATES, "callback_query")
+# callback_query: a press on a button under one of the bot's messages (a satisfaction survey's).
+ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member", "callback_query"]
+UPDATE_KINDS = tuple(ALLOWED_UPDATES)
+CALLBACK_PREFIX = "callback:"  # the provider id of a stored press: its callback query's id
 BOT_TOKEN = re.compile(r"(\d+):[A-Za-z0-9_-]+")
 SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile refuses bigger files ("file is too big")
@@ -283,7 +284,7 @@ def parse_callback(inbox_id: int, query: Mapping[str, Any], raw: Mapping[str, An
                  None)
     replied = _int(message.get("message_id"))
     return InboundMessage(
-        inbox_id=inbox_id, kind=KIND, handle=str(chat[0]), provider_message_id=f"callback:{query_id}",
+        inbox_id=inbox_id, kind=KIND, handle=str(chat[0]), provider_message_id=f"{CALLBACK_PREFIX}{query_id}",
         text=f"[Button] {label or data}", timestamp=datetime.now(timezone.utc), profile_name=name,
         reply_to=message_key(chat[0], replied) if replied is not None else None,
         payload={**payload, "callback_data": data}, raw=raw)
@@ -306,9 +307,28 @@ async def inbound(request: Request) -> Response:
     work = _interpret(inbox["id"], parse_update(raw))
     if isinstance(work, InboundMessage):
         await actions.record_inbound(ctx, work)
+        if work.provider_message_id.startswith(CALLBACK_PREFIX):
+            await _answer_callback(request, inbox, work.provider_message_id.removeprefix(CALLBACK_PREFIX))
     elif isinstance(work, MessageEdit) and not await actions.record_edit(ctx, work):
         log.info("telegram inbox %s: edit of unknown message %s", inbox["id"], work.provider_message_id)
     return JSONResponse({"ok": True})
+
+
+async def _answer_callback(request: Request, inbox: Mapping[str, Any], query_id: str) -> None:
+    """Tell Telegram the press was handled, or the customer's client shows a spinner
+    (PROTOCOLS.md). Best effort, after the commit: a failure loses nothing we keep."""
+    adapter: TelegramAdapter = request.app.state.registry.get(KIND)
+    try:
+        await adapter.answer_callback(str(inbox["settings"].get("bot_token") or ""), query_id)
+    except (TelegramError, OSError) as exc:
+        log.info("telegram inbox %s: answerCallbackQuery failed: %s", inbox["id"], type(exc).__name__)
+
+
+def _rating_keyboard(survey: Mapping[str, Any]) -> InlineKeyboardMarkup:
+    """A survey's five scores under the message, one row, best first; each press returns
+    its ``csat:<survey>:<score>`` (well under callback_data's 64 bytes)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(str(c["score"]), callback_data=str(c["data"]))
+                                  for c in survey["choices"]]])
 
 
 def _interpret(inbox_id: int, data: Mapping[str, Any]) -> InboundMessage | MessageEdit | None:
@@ -405,6 +425,10 @@ class TelegramAdapter(Adapter, Sender, MediaFetcher, WebhookRegistrar):
             self._bots[token] = bot
         return bot
 
+    async def answer_callback(self, token: str, query_id: str) -> None:
+        bot = await self._ready(token)
+        await bot.answer_callback_query(query_id)
+
     async def _ready(self, token: str) -> Bot:
         bot = self.bot(token)
         await bot.initialize()  # getMe, once: a no-op after the first success
@@ -437,7 +461,9 @@ class TelegramAdapter(Adapter, Sender, MediaFetcher, WebhookRegistrar):
             chat_id = message.to
             caption: str | None = text or None
             first: Message | None = None
-            if not files or (caption is not None and len(caption) > MAX_CAPTION_CHARS):
+            if survey := (message.payload or {}).get("csat"):
+                first = await bot.send_message(chat_id, text, reply_markup=_rating_keyboard(survey))
+            elif not files or (caption is not None and len(caption) > MAX_CAPTION_CHARS):
                 # Text alone, or too long to be a caption: its own message before the files.
                 first = await bot.send_message(chat_id, text)
                 caption = None

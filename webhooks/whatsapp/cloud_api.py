@@ -33,6 +33,7 @@ import httpx
 from pywa_async.client import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.types.templates import TemplateLanguage
+from pywa_async.types.callback import Section, SectionList, SectionRow
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -198,6 +199,13 @@ def render(m: Mapping[str, Any]) -> tuple[str, tuple[Attachment, ...], dict[str,
             text = f"reacted {emoji} to a message" if emoji else "removed a reaction from a message"
             return text, (), {"reaction": body}, body.get("message_id") or reply_to, False
     return f"[Unsupported WhatsApp message: {kind or 'unknown'}]", (), None, reply_to, True
+
+
+def _rating_list(survey: Mapping[str, Any]) -> SectionList:
+    """A survey's five scores as a list message: reply buttons stop at three (PROTOCOLS.md);
+    a row's id is what its press returns."""
+    rows = [SectionRow(title=str(c["label"])[:24], callback_data=str(c["data"])) for c in survey["choices"]]
+    return SectionList(button_title="Rate us", sections=[Section(title="Your rating", rows=rows)])
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -392,6 +400,8 @@ class WhatsAppAdapter(Adapter, Sender, MediaFetcher, TemplateSource):
         try:
             if template:
                 sent = await self._send_template(wa, message.to, template)
+            elif survey := (message.payload or {}).get("csat"):
+                sent = await wa.send_message(message.to, message.text, buttons=_rating_list(survey))
             elif message.attachments:
                 sent = await self._send_media(wa, message)
             else:
@@ -412,8 +422,13 @@ class WhatsAppAdapter(Adapter, Sender, MediaFetcher, TemplateSource):
             raise ProviderRejected("invalid_template_language",
                                    f"{template.get('language')!r} is not a WhatsApp template language") from None
         parameters = [{"type": "text", "text": str(p)} for p in template.get("parameters") or []]
-        params = [{"type": "body", "parameters": parameters}] if parameters else None
-        return await wa.send_template(to, name=str(template["name"]), language=language, params=params)
+        params: list[dict[str, Any]] = [{"type": "body", "parameters": parameters}] if parameters else []
+        # Quick-reply buttons defined in the template, each given the payload its press returns
+        # (a satisfaction survey's scores, best first: docs/csat.md).
+        params += [{"type": "button", "sub_type": "quick_reply", "index": str(i),
+                    "parameters": [{"type": "payload", "payload": str(data)}]}
+                   for i, data in enumerate(template.get("buttons") or [])]
+        return await wa.send_template(to, name=str(template["name"]), language=language, params=params or None)
 
     async def _send_media(self, wa: WhatsApp, message: OutboundMessage) -> Any:
         # One file per WhatsApp message, and an id we record per message: several files
