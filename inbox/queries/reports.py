@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, func, literal, select
+from sqlalchemy import Connection, Text, and_, bindparam, cast, func, literal, select
 
 from inbox.domain.metrics import TIMED, Kind
 from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, FACTS, INBOXES, LABELS, TEAMS, USERS
@@ -96,9 +96,10 @@ def _in_period(*columns: Any, label: bool = False) -> Any:
 
 @functools.cache
 def _values(column: str, group: str | None) -> Prepared:
-    """(key, value) of a kind's facts in the period (key None without a group)."""
-    key: Any = literal(None) if group is None else _GROUP_COLUMN[group]
-    return Prepared(_in_period(key, FACTS.c[column], label=group == "label"))
+    """(value,) of a kind's facts in the period; with a group (key, value)."""
+    value = FACTS.c[column]
+    return Prepared(_in_period(value) if group is None
+                    else _in_period(_GROUP_COLUMN[group], value, label=group == "label"))
 
 
 @functools.cache
@@ -109,6 +110,35 @@ def _counts(group: str | None, by_outcome: bool) -> Prepared:
     query = _in_period(key, outcome, func.count(), label=group == "label")
     by = [*([key] if group is not None else []), *([outcome] if by_outcome else [])]
     return Prepared(query.group_by(*by) if by else query)
+
+
+@functools.cache
+def _keys(group: str) -> Prepared:
+    """SQLite: the group's key of every one of a kind's facts in the period, as one text.
+    Counted here, in half the time of a GROUP BY, which sorts every row there."""
+    text = func.group_concat(func.ifnull(_GROUP_COLUMN[group], ""), func.char(_SEPARATOR))
+    return Prepared(_in_period(text, label=group == "label"))
+
+
+@functools.cache
+def _joined(column: str, group: str | None) -> Prepared:
+    """PostgreSQL: (key, a kind's values in the period as one text), by key. A row per value
+    costs psycopg three times as much; PostgreSQL writes a float8 as the shortest text that
+    reads back as the same number (since version 12), so no value changes."""
+    key: Any = literal(None) if group is None else _GROUP_COLUMN[group]
+    query = _in_period(key, func.string_agg(cast(FACTS.c[column], Text), ","), label=group == "label")
+    return Prepared(query.group_by(key) if group is not None else query)
+
+
+_SEPARATOR = 31  # ASCII's unit separator: in no channel's name
+
+
+def _key_counts(conn: Connection, period: Period, group: str, kind: str) -> Iterable[tuple[Any, int]]:
+    if conn.dialect.name != "sqlite":
+        return ((key, n) for key, _, n in _counts(group, False).all(conn, _bound(period, kind)))
+    text = _keys(group).scalar(conn, _bound(period, kind))
+    found = Counter(text.split(chr(_SEPARATOR))) if text else Counter[str]()
+    return (((k or None) if group == "channel" else (int(k) if k else None), n) for k, n in found.items())
 
 
 def _bound(period: Period, kind: str) -> dict[str, Any]:
@@ -136,14 +166,26 @@ def _tallies(conn: Connection, period: Period, group: str | None, business: bool
     without a group)."""
     out: dict[Any, _Tally] = defaultdict(_tally)
     for kind in kinds:
+        if group is not None and kind not in _OUTCOME_SPLIT:
+            for key, n in _key_counts(conn, period, group, kind):
+                out[key]["counts"][_count_name(kind, None)] += n
+            continue
         for key, outcome, n in _counts(group, kind in _OUTCOME_SPLIT).all(conn, _bound(period, kind)):
             out[key]["counts"][_count_name(kind, outcome)] += n
     seconds = "business_seconds" if business else "seconds"
     for kind in TIMED:
-        for key, value in _values(seconds, group).all(conn, _bound(period, kind)):
-            out[key]["values"][kind].append(value)
-    for key, score in _values("score", group).all(conn, _bound(period, Kind.csat)):
-        out[key]["scores"].append(score)
+        if conn.dialect.name == "postgresql":
+            for key, text in _joined(seconds, group).all(conn, _bound(period, kind)):
+                out[key]["values"][kind] += map(float, text.split(","))
+            continue
+        rows = _values(seconds, group).all(conn, _bound(period, kind))
+        if group is None:
+            out[None]["values"][kind] += [value for value, in rows]
+        else:
+            for key, value in rows:
+                out[key]["values"][kind].append(value)
+    for row in _values("score", group).all(conn, _bound(period, Kind.csat)):
+        out[row[0] if group is not None else None]["scores"].append(row[-1])
     return out
 
 
@@ -187,6 +229,7 @@ def _names(conn: Connection, group: str, keys: Iterable[Any]) -> dict[Any, str]:
     return {row.id: row.name for row in conn.execute(select(table.c.id, table.c.name).where(table.c.id.in_(ids)))}
 
 
+@functools.lru_cache(maxsize=64)
 def _hours(period: Period) -> list[tuple[datetime, date, int]]:
     """The period's local hours: (start in UTC, local day, local hour), in order; each
     ends where the next starts, the last at the period's end. Taken a quarter hour at a
@@ -317,13 +360,17 @@ def drill(conn: Connection, period: Period, metric: str, *, group: str | None = 
                                      == FACTS.c.conversation_id)
         where.append(column.is_(None) if key is None else column == key)
     total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
+    # The page's ids first, from the index (which holds the id on SQLite, as the rowid), then
+    # those facts with their contacts: joined first, every fact of the period would be visited.
+    page = list(conn.execute(select(FACTS.c.id).select_from(source).where(*where, FACTS.c.id > after)
+                             .order_by(FACTS.c.id).limit(limit)).scalars())
     rows = conn.execute(
         select(FACTS.c.id, FACTS.c.conversation_id, FACTS.c.cycle, FACTS.c.at, FACTS.c.seconds,
                FACTS.c.business_seconds, FACTS.c.agent_id, FACTS.c.team_id, FACTS.c.inbox_id, FACTS.c.channel,
                FACTS.c.outcome, FACTS.c.score, CONTACTS.c.name.label("contact_name"))
-        .select_from(source.join(CONVERSATIONS, CONVERSATIONS.c.id == FACTS.c.conversation_id)
+        .select_from(FACTS.join(CONVERSATIONS, CONVERSATIONS.c.id == FACTS.c.conversation_id)
                      .join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id))
-        .where(*where, FACTS.c.id > after).order_by(FACTS.c.id).limit(limit)).all()
+        .where(FACTS.c.id.in_(page)).order_by(FACTS.c.id)).all() if page else []
     items = [{"fact_id": r.id, "conversation_id": r.conversation_id, "cycle": r.cycle,
               "at": as_utc(r.at).isoformat(), "seconds": r.seconds, "business_seconds": r.business_seconds,
               "agent_id": r.agent_id, "team_id": r.team_id, "inbox_id": r.inbox_id, "channel": r.channel,
