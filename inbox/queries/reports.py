@@ -176,7 +176,8 @@ def _tallies(conn: Connection, period: Period, group: str | None, business: bool
     for kind in TIMED:
         if conn.dialect.name == "postgresql":
             for key, text in _joined(seconds, group).all(conn, _bound(period, kind)):
-                out[key]["values"][kind] += map(float, text.split(","))
+                if text is not None:  # (none at all, without a group)
+                    out[key]["values"][kind] += map(float, text.split(","))
             continue
         rows = _values(seconds, group).all(conn, _bound(period, kind))
         if group is None:
@@ -387,47 +388,63 @@ CYCLE_COLUMNS = (
     "sla_met", "sla_missed", "csat_score", "calendar_id", "calendar_version")
 
 
+_CYCLE_FACTS = Prepared(
+    select(FACTS.c.conversation_id, FACTS.c.cycle, FACTS.c.kind, FACTS.c.at, FACTS.c.channel, FACTS.c.inbox_id,
+           FACTS.c.team_id, FACTS.c.agent_id, FACTS.c.seconds, FACTS.c.business_seconds, FACTS.c.outcome,
+           FACTS.c.score, FACTS.c.calendar_id, FACTS.c.calendar_version)
+    .where(FACTS.c.at >= bindparam("start"), FACTS.c.at < bindparam("end")).order_by(FACTS.c.id))
+_NAMES_BATCH = 5000
+
+
 def cycles(conn: Connection, period: Period) -> list[dict[str, Any]]:
     """One row per conversation cycle with a fact in the period, with each metric of its facts
     in the period (so a column's rows add up to the overview's figure), by conversation and
     cycle. The dimensions are those of its latest fact in the period."""
-    query = (select(FACTS, CONTACTS.c.name.label("contact_name"))
-             .select_from(FACTS.join(CONVERSATIONS, CONVERSATIONS.c.id == FACTS.c.conversation_id)
-                          .join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id))
-             .where(FACTS.c.at >= period.start, FACTS.c.at < period.end)
-             .order_by(FACTS.c.conversation_id, FACTS.c.cycle, FACTS.c.id))
+    # Facts in the order they were written (a scan, not a sort of the period's facts); the
+    # contacts' names afterwards, once per conversation.
     out: dict[tuple[int, int], dict[str, Any]] = {}
-    for f in conn.execute(query):
-        row = out.get((f.conversation_id, f.cycle))
+    cursor = _CYCLE_FACTS.execute(conn, {"start": period.start, "end": period.end})
+    for (conversation_id, cycle, kind, at, channel, inbox_id, team_id, agent_id, seconds, business_seconds,
+         outcome, score, calendar_id, calendar_version) in cursor:
+        row = out.get((conversation_id, cycle))
         if row is None:
-            row = out[(f.conversation_id, f.cycle)] = {c: None for c in CYCLE_COLUMNS} | {
-                "conversation_id": f.conversation_id, "cycle": f.cycle, "contact_name": f.contact_name,
+            row = out[(conversation_id, cycle)] = {c: None for c in CYCLE_COLUMNS} | {
+                "conversation_id": conversation_id, "cycle": cycle,
                 "messages_in": 0, "messages_out": 0, "replies": 0, "reply_seconds_total": 0.0,
                 "reply_business_seconds_total": 0.0, "sla_met": 0, "sla_missed": 0}
-        row.update(channel=f.channel, inbox_id=f.inbox_id, team_id=f.team_id)
-        at = as_utc(f.at).isoformat()
-        if f.kind == Kind.cycle:
-            row.update(began=f.outcome, began_at=at)
-        elif f.kind == Kind.message_in:
+        row["channel"], row["inbox_id"], row["team_id"] = channel, inbox_id, team_id
+        if kind == Kind.message_in:
             row["messages_in"] += 1
-        elif f.kind == Kind.message_out:
+        elif kind == Kind.message_out:
             row["messages_out"] += 1
-        elif f.kind == Kind.first_response:
-            row.update(first_response_seconds=f.seconds, first_response_business_seconds=f.business_seconds,
-                       first_response_agent_id=f.agent_id)
-        elif f.kind == Kind.reply:
+        elif kind == Kind.reply:
             row["replies"] += 1
-            row["reply_seconds_total"] += f.seconds
-            row["reply_business_seconds_total"] += f.business_seconds
-        elif f.kind == Kind.resolution:
-            row.update(resolved_at=at, resolution_seconds=f.seconds, resolution_business_seconds=f.business_seconds,
-                       resolution_agent_id=f.agent_id, agent_id=f.agent_id)
-        elif f.kind == Kind.sla:
-            row["sla_met" if str(f.outcome).endswith(":met") else "sla_missed"] += 1
-        elif f.kind == Kind.csat:
-            row["csat_score"] = f.score
-        if f.kind in TIMED and f.calendar_id is not None:
-            row.update(calendar_id=f.calendar_id, calendar_version=f.calendar_version)
-        if f.kind != Kind.resolution and f.agent_id is not None and row["resolution_agent_id"] is None:
-            row["agent_id"] = f.agent_id
-    return list(out.values())
+            row["reply_seconds_total"] += seconds
+            row["reply_business_seconds_total"] += business_seconds
+        elif kind == Kind.cycle:
+            row.update(began=outcome, began_at=as_utc(at).isoformat())
+        elif kind == Kind.first_response:
+            row.update(first_response_seconds=seconds, first_response_business_seconds=business_seconds,
+                       first_response_agent_id=agent_id)
+        elif kind == Kind.resolution:
+            row.update(resolved_at=as_utc(at).isoformat(), resolution_seconds=seconds,
+                       resolution_business_seconds=business_seconds, resolution_agent_id=agent_id,
+                       agent_id=agent_id)
+        elif kind == Kind.sla:
+            row["sla_met" if str(outcome).endswith(":met") else "sla_missed"] += 1
+        elif kind == Kind.csat:
+            row["csat_score"] = score
+        if calendar_id is not None and kind in TIMED:
+            row["calendar_id"], row["calendar_version"] = calendar_id, calendar_version
+        if agent_id is not None and kind != Kind.resolution and row["resolution_agent_id"] is None:
+            row["agent_id"] = agent_id
+    ids = sorted({cid for cid, _ in out})
+    names: dict[int, str | None] = {}
+    for i in range(0, len(ids), _NAMES_BATCH):
+        names.update((cid, name) for cid, name in conn.execute(
+            select(CONVERSATIONS.c.id, CONTACTS.c.name)
+            .select_from(CONVERSATIONS.join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id))
+            .where(CONVERSATIONS.c.id.in_(ids[i:i + _NAMES_BATCH]))))
+    for (cid, _), row in out.items():
+        row["contact_name"] = names.get(cid)
+    return [out[key] for key in sorted(out) if key[0] in names]
