@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Text, and_, bindparam, cast, func, literal, select
 
+from sqlalchemy.dialects import sqlite
+
 from inbox.domain.metrics import TIMED, Kind
 from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, FACTS, INBOXES, LABELS, TEAMS, USERS
 from inbox.storage.prepared import Prepared, as_utc
@@ -149,7 +151,7 @@ _Tally = dict[str, Any]  # "counts": Counter, "values": {kind: [seconds]}, "scor
 
 
 def _tally() -> _Tally:
-    return {"counts": Counter[str](), "values": defaultdict(list), "scores": []}
+    return {"counts": Counter(), "values": defaultdict(list), "scores": []}
 
 
 def _count_name(kind: str, outcome: str | None) -> str:
@@ -231,18 +233,27 @@ def _names(conn: Connection, group: str, keys: Iterable[Any]) -> dict[Any, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _hours(period: Period) -> list[tuple[datetime, date, int]]:
-    """The period's local hours: (start in UTC, local day, local hour), in order; each
-    ends where the next starts, the last at the period's end. Taken a quarter hour at a
+def _hours(period: Period) -> tuple[tuple[datetime, ...], tuple[tuple[date, int, int], ...]]:
+    """The period's local hours: when each starts (UTC; each ends where the next starts, the
+    last at the period's end) and its (local day, weekday, hour). Taken a quarter hour at a
     time, so exact in every zone (offsets are whole quarters of an hour)."""
-    out: list[tuple[datetime, date, int]] = []
+    starts: list[datetime] = []
+    local_hours: list[tuple[date, int, int]] = []
     at, step = period.start, timedelta(seconds=QUARTER)
     while at < period.end:
         local = at.astimezone(period.zone)
-        if not out or (out[-1][1], out[-1][2]) != (local.date(), local.hour):
-            out.append((at, local.date(), local.hour))
+        here = (local.date(), local.weekday(), local.hour)
+        if not local_hours or local_hours[-1] != here:
+            starts.append(at)
+            local_hours.append(here)
         at += step
-    return out
+    return tuple(starts), tuple(local_hours)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_starts(period: Period) -> tuple[datetime, ...]:
+    return tuple(Period.of(period.first + timedelta(days=i), period.first + timedelta(days=i), period.zone).start
+                 for i in range((period.last - period.first).days + 1))
 
 
 _RANGES = {
@@ -257,32 +268,37 @@ _RANGES = {
 }
 
 
-def _range_counts(conn: Connection, kind: str, outcome: str | None, starts: list[datetime], end: datetime
+@functools.lru_cache(maxsize=64)
+def _sqlite_bounds(starts: tuple[datetime, ...], end: datetime) -> str:
+    """The ranges as SQLite compares them: [[lo, hi], ...] in the text a datetime is stored as."""
+    dialect = sqlite.dialect()
+    stamp = FACTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert stamp is not None
+    return json.dumps([[stamp(lo), stamp(hi)] for lo, hi in zip(starts, (*starts[1:], end))])
+
+
+def _range_counts(conn: Connection, kind: str, outcome: str | None, starts: tuple[datetime, ...], end: datetime
                   ) -> list[int]:
     """How many facts of ``kind`` (and ``outcome``) in each range from a start to the next
     (the last to ``end``)."""
-    ends = [*starts[1:], end]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     if conn.dialect.name == "postgresql":
-        cursor.execute(_RANGES["postgresql"], {"kind": kind, "outcome": outcome, "lo": starts, "hi": ends})
+        cursor.execute(_RANGES["postgresql"], {"kind": kind, "outcome": outcome, "lo": list(starts),
+                                               "hi": [*starts[1:], end]})
     else:
-        stamp = FACTS.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        assert stamp is not None
-        bounds = json.dumps([[stamp(lo), stamp(hi)] for lo, hi in zip(starts, ends)])
-        cursor.execute(_RANGES["sqlite"], (kind, outcome, outcome, bounds))
+        cursor.execute(_RANGES["sqlite"], (kind, outcome, outcome, _sqlite_bounds(starts, end)))
     return [int(row[0]) for row in cursor.fetchall()]
 
 
 def _series(conn: Connection, period: Period, days: list[date]) -> tuple[dict[date, Counter[str]], list[list[int]]]:
     """The counts of each local day, and incoming messages by local weekday and hour."""
-    series = {d: Counter[str]() for d in days}
+    series: dict[date, Counter[str]] = {d: Counter() for d in days}
     heatmap = [[0] * 24 for _ in range(7)]
-    hours = _hours(period)
-    for (_, day, hour), n in zip(hours, _range_counts(conn, Kind.message_in, None, [h[0] for h in hours],
-                                                      period.end)):
+    starts, local_hours = _hours(period)
+    for (day, weekday, hour), n in zip(local_hours, _range_counts(conn, Kind.message_in, None, starts, period.end)):
         series[day]["messages_in"] += n
-        heatmap[day.weekday()][hour] += n
-    starts = [Period.of(d, d, period.zone).start for d in days]
+        heatmap[weekday][hour] += n
+    starts = _day_starts(period)
     for name, kind, outcome in (("conversations_created", Kind.cycle, "created"),
                                 ("conversations_reopened", Kind.cycle, "reopened"),
                                 ("messages_out", Kind.message_out, None), ("resolved", Kind.resolution, None)):
