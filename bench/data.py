@@ -16,6 +16,19 @@ go one at a time over a keep-alive connection: the figures are the latency of on
 on an otherwise idle server. Every query is asked --requests times in each of --rounds
 rounds; printed are the medians over rounds of p50 and p99 in ms, the worst round's p99,
 and whether p99 is under the target (50 ms).
+
+With --reports (issue 16) the same seeding is asked for reports instead. The seed writes
+no report facts, so `inbox reports rebuild` computes them first (timed, in conversations
+a second; kept with the cached file, redone when the rules or the seed change), and 8
+labels are put on about 40% of the conversations (1 or 2 each) so that the breakdown by
+label has something to join. Then, over the 90 days ending on the day of the newest fact:
+GET /api/reports/overview without a group and by channel, inbox, team, agent and label, in
+calendar and business hours; drill-downs (/api/reports/conversations) of a few figures,
+first page and a later page by cursor; target 300 ms at p99. And /api/reports/cycles.csv,
+every cycle of the period (about 25,000 rows), fewer times, against no target: it is
+measured and reported on its own.
+
+    .venv/bin/python bench/data.py --reports             # ~25 min: both engines, rebuilds included
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import statistics
@@ -32,8 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +60,9 @@ sys.path.insert(0, str(ROOT))
 from ingest import free_port, wait_healthy  # noqa: E402
 
 TARGET_MS = 50.0
+REPORTS_TARGET_MS = 300.0
+REPORT_DAYS = 90
+BENCH_LABELS, LABELLED = 8, 0.4  # labels, and the share of conversations carrying one or two
 CLI = [sys.executable, "-m", "inbox.cli"]
 BARE_APP = '''
 from starlette.applications import Starlette
@@ -66,6 +84,8 @@ class Case:
     who: str  # "admin" or "agent" (the seeded agent1, who is assigned the big conversation)
     path: str
     params: dict[str, Any]
+    target: float | None = TARGET_MS  # p99 in ms; None: measured only
+    share: int = 1  # asked requests // share times (the CSV: far fewer)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -105,10 +125,15 @@ def run_seed(url: str, conversations: int, messages: int, cwd: Path) -> dict[str
     return summary
 
 
-def sqlite_database(conversations: int, messages: int) -> tuple[str, dict[str, Any]]:
+def sqlite_file(conversations: int, messages: int) -> Path:
     cache = Path(tempfile.gettempdir()) / "inbox-bench-data"
     cache.mkdir(exist_ok=True)
-    db = cache / f"seed-{conversations}-{messages}-{seed_version()}.db"
+    return cache / f"seed-{conversations}-{messages}-{seed_version()}.db"
+
+
+def sqlite_database(conversations: int, messages: int) -> tuple[str, dict[str, Any]]:
+    db = sqlite_file(conversations, messages)
+    cache = db.parent
     summary_file = db.with_suffix(".json")
     url = f"sqlite:///{db}"
     if not summary_file.exists():
@@ -141,6 +166,69 @@ def postgres_database(url: str, conversations: int, messages: int, cwd: Path) ->
     print("reusing the seeded PostgreSQL database", flush=True)
     return url, {"big_conversation_id": big[0], "agent_email": "agent1@seed.example",
                  "admin_email": "admin@seed.example"}
+
+
+def facts_version() -> str:
+    """What the report facts of a seeded database depend on: the seed and the rules."""
+    sources = [ROOT / "inbox" / "domain" / "metrics.py", ROOT / "inbox" / "actions" / "reports.py"]
+    return seed_version() + "-" + hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
+
+
+def prepare_reports(url: str, cwd: Path, summary_file: Path | None) -> dict[str, Any]:
+    """Report facts (`inbox reports rebuild`, timed) and labels on a seeded database, unless
+    it has them already (the SQLite file's summary says so; PostgreSQL: facts are there)."""
+    from sqlalchemy import func, insert, select
+
+    from inbox.domain.tables import CONVERSATION_LABELS, CONVERSATIONS, FACTS, LABELS
+    from inbox.storage.db import make_engine
+    known = json.loads(summary_file.read_text()) if summary_file is not None else {}
+    if known.get("reports", {}).get("version") == facts_version():
+        print(f"  report facts kept from before (rebuilt at {known['reports']['conversations_per_second']:,.0f} "
+              "conversations/s)", flush=True)
+        return dict(known["reports"])
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        facts = conn.execute(select(func.count()).select_from(FACTS)).scalar_one()
+        labelled = conn.execute(select(func.count()).select_from(CONVERSATION_LABELS)).scalar_one()
+    result: dict[str, Any] = {"version": facts_version()}
+    if summary_file is None and facts:
+        print("  report facts kept from before (PostgreSQL)", flush=True)
+    else:
+        env = {**os.environ, "INBOX_DATABASE_URL": url, "INBOX_SECRET_KEY": "bench", "INBOX_LOG_LEVEL": "warning"}
+        start = time.monotonic()
+        out = subprocess.run([*CLI, "reports", "rebuild"], env=env, cwd=cwd, check=True, capture_output=True,
+                             text=True)
+        seconds = time.monotonic() - start
+        done = json.loads(out.stdout)
+        rate = done["conversations"] / seconds
+        print(f"  inbox reports rebuild: {done['conversations']:,} conversations, {done['facts']:,} facts in "
+              f"{seconds:.0f} s ({rate:,.0f} conversations/s, {done['facts'] / seconds:,.0f} facts/s)", flush=True)
+        result.update(seconds=round(seconds, 1), conversations=done["conversations"], facts=done["facts"],
+                      conversations_per_second=round(rate))
+    if not labelled:
+        rng = random.Random(16)
+        with engine.begin() as conn:
+            ids = list(conn.execute(select(CONVERSATIONS.c.id)).scalars())
+            first = conn.execute(select(func.coalesce(func.max(LABELS.c.id), 0))).scalar_one() + 1
+            names = ["Billing", "Shipping", "Refund", "Bug", "Account", "Feedback", "Urgent", "VIP"][:BENCH_LABELS]
+            now = datetime.now(timezone.utc)
+            conn.execute(insert(LABELS), [{"id": first + i, "name": f"Bench {n}", "name_key": f"bench {n.lower()}",
+                                           "colour": "#336699", "description": "", "created_at": now}
+                                          for i, n in enumerate(names)])
+            rows = [{"conversation_id": cid, "label_id": first + label} for cid in ids if rng.random() < LABELLED
+                    for label in rng.sample(range(BENCH_LABELS), rng.choice((1, 1, 2)))]
+            conn.execute(insert(CONVERSATION_LABELS), rows)
+        print(f"  {len(rows):,} labels on conversations", flush=True)
+    if engine.dialect.name == "postgresql":  # as autovacuum would: index-only scans over the new facts
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    if summary_file is not None:
+        summary_file.write_text(json.dumps({**known, "reports": result}))
+    return result
 
 
 @contextlib.contextmanager
@@ -255,32 +343,90 @@ def cases(client: httpx.Client, tokens: dict[str, str], summary: dict[str, Any],
     return out
 
 
+def newest_day(url: str) -> date:
+    """The day of the newest report fact: the period ends there, whenever the file was seeded."""
+    from sqlalchemy import func, select
+
+    from inbox.domain.tables import FACTS
+    from inbox.storage.db import make_engine
+    from inbox.storage.prepared import as_utc
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        newest = conn.execute(select(func.max(FACTS.c.at))).scalar_one()
+    engine.dispose()
+    return as_utc(newest).date()
+
+
+def report_cases(client: httpx.Client, tokens: dict[str, str], last: date) -> list[Case]:
+    period = {"from": (last - timedelta(days=REPORT_DAYS - 1)).isoformat(), "to": last.isoformat()}
+
+    def get(path: str, **params: Any) -> Any:
+        r = client.get(path, params={**period, **params}, headers={"Authorization": f"Bearer {tokens['admin']}"})
+        r.raise_for_status()
+        return r.json()
+
+    T = REPORTS_TARGET_MS
+    out = []
+    for hours in ("calendar", "business"):
+        extra = {"hours": "business"} if hours == "business" else {}
+        out.append(Case(f"overview, {hours} hours", "admin", "/api/reports/overview", {**period, **extra}, T))
+        for group in ("channel", "inbox", "team", "agent", "label"):
+            out.append(Case(f"overview by {group}, {hours} hours", "admin", "/api/reports/overview",
+                            {**period, "group": group, **extra}, T))
+    agents = get("/api/reports/overview", group="agent")["groups"]
+    busiest = max((g for g in agents if g["key"] is not None), key=lambda g: g["metrics"]["messages_out"])
+    labels = [g for g in get("/api/reports/overview", group="label")["groups"] if g["key"] is not None]
+    for metric, extra in (("reply", {}), ("messages_in", {}),
+                          ("resolution", {"group": "agent", "key": busiest["key"]}),
+                          ("messages_in", {"group": "label", "key": labels[0]["key"]} if labels else {})):
+        what = f"drill-down {metric}" + (f" of {extra['group']} {extra['key']}" if extra else "")
+        first = get("/api/reports/conversations", metric=metric, **extra)
+        out.append(Case(f"{what}, first page (of {first['total']:,})", "admin", "/api/reports/conversations",
+                        {**period, "metric": metric, **extra}, T))
+        after, page = first["next_after"], 2
+        while after is not None and page < 20:  # keyset paging: a later page costs what the first does
+            found = get("/api/reports/conversations", metric=metric, after=after, **extra)
+            if found["next_after"] is None:
+                break
+            after, page = found["next_after"], page + 1
+        if after is not None:
+            out.append(Case(f"{what}, page {page} (cursor)", "admin", "/api/reports/conversations",
+                            {**period, "metric": metric, "after": after, **extra}, T))
+    out.append(Case("cycles.csv, every cycle of the period", "admin", "/api/reports/cycles.csv", period, None,
+                    share=10))
+    return out
+
+
 Rounds = list[list[float]]  # the times of each round
 
 
-def bench_engine(label: str, url: str, summary: dict[str, Any], words: dict[str, str], n: int, rounds: int,
-                 cwd: Path) -> list[tuple[str, Rounds]]:
+Make = Callable[[httpx.Client, dict[str, str]], list[Case]]
+
+
+def bench_engine(label: str, url: str, make: Make, n: int, rounds: int, cwd: Path
+                 ) -> list[tuple[str, Rounds, float | None]]:
     """Every query ``n`` times, then again, ``rounds`` times: a burst of load from elsewhere
     on the machine spoils one round of a query, not its figure (the median of rounds)."""
-    with inbox_server(url, cwd) as (base, _, tokens), httpx.Client(base_url=base, timeout=30) as client:
-        todo = cases(client, tokens, summary, words)
-        results: list[tuple[str, Rounds]] = [(f"{label} {case.name}", []) for case in todo]
+    with inbox_server(url, cwd) as (base, _, tokens), httpx.Client(base_url=base, timeout=120) as client:
+        todo = make(client, tokens)
+        results: list[tuple[str, Rounds, float | None]] = [(f"{label} {case.name}", [], case.target)
+                                                           for case in todo]
         for r in range(rounds):
-            for case, (_, times) in zip(todo, results):
+            for case, (_, times, _) in zip(todo, results):
                 headers = {"Authorization": f"Bearer {tokens[case.who]}"}
-                times.append(timed(client, case.path, case.params, headers, n))
+                times.append(timed(client, case.path, case.params, headers, max(3, n // case.share)))
             print(f"  {label}: round {r + 1} of {rounds} done", flush=True)
     return results
 
 
-def table(rows: list[tuple[str, Rounds]], ceiling: Rounds) -> None:
-    width = max(len(name) for name, _ in rows) + 2
-    print(f"\n{'query (median of rounds)':<{width}}{'p50 ms':>9}{'p99 ms':>9}{'worst p99':>11}  p99 < {TARGET_MS:g} ms")
-    for name, rounds in [("ceiling: bare Starlette JSON endpoint", ceiling), *rows]:
+def table(rows: list[tuple[str, Rounds, float | None]], ceiling: Rounds) -> None:
+    width = max(len(name) for name, _, _ in rows) + 2
+    print(f"\n{'query (median of rounds)':<{width}}{'p50 ms':>9}{'p99 ms':>9}{'worst p99':>11}  p99 under target")
+    for name, rounds, target in [("ceiling: bare Starlette JSON endpoint", ceiling, None), *rows]:
         p50 = statistics.median(statistics.median(times) for times in rounds)
         p99s = [percentile(times, 99) for times in rounds]
         p99 = statistics.median(p99s)
-        verdict = "" if name.startswith("ceiling") else ("yes" if p99 < TARGET_MS else "NO")
+        verdict = "" if target is None else (f"yes (< {target:g})" if p99 < target else f"NO (>= {target:g})")
         print(f"{name:<{width}}{p50:>9.2f}{p99:>9.2f}{max(p99s):>11.2f}  {verdict}")
 
 
@@ -288,20 +434,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conversations", type=int, default=100_000)
     ap.add_argument("--messages", type=int, default=1_000_000)
-    ap.add_argument("--requests", type=int, default=200, help="timed requests per query and round")
+    ap.add_argument("--requests", type=int, help="timed requests per query and round (default 200)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds over every query; figures are their medians")
     ap.add_argument("--postgres", help="a PostgreSQL URL to use (seeded if empty); default: a throw-away cluster")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--reports", action="store_true",
+                    help=f"the reports over {REPORT_DAYS} days instead (default --requests 30)")
     args = ap.parse_args()
+    n = args.requests or (30 if args.reports else 200)
     cwd = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
     sqlite_url, sqlite_summary = sqlite_database(args.conversations, args.messages)
-    words = search_words(sqlite_url)
-    ceiling = [bare_ceiling(args.requests, cwd) for _ in range(args.rounds)]
-    rows = bench_engine("sqlite", sqlite_url, sqlite_summary, words, args.requests, args.rounds, cwd)
+
+    def make(url: str, summary: dict[str, Any], words: dict[str, str], summary_file: Path | None) -> Make:
+        if not args.reports:
+            return lambda client, tokens: cases(client, tokens, summary, words)
+        prepare_reports(url, cwd, summary_file)
+        last = newest_day(url)
+        print(f"  reports over {REPORT_DAYS} days to {last}", flush=True)
+        return lambda client, tokens: report_cases(client, tokens, last)
+
+    words = {} if args.reports else search_words(sqlite_url)
+    sqlite_make = make(sqlite_url, sqlite_summary, words,
+                       sqlite_file(args.conversations, args.messages).with_suffix(".json"))
+    ceiling = [bare_ceiling(n, cwd) for _ in range(args.rounds)]
+    rows = bench_engine("sqlite", sqlite_url, sqlite_make, n, args.rounds, cwd)
     if not args.no_postgres:
         with (contextlib.nullcontext(args.postgres) if args.postgres else throwaway_postgres()) as pg:
             pg_url, pg_summary = postgres_database(pg, args.conversations, args.messages, cwd)
-            rows += bench_engine("postgres", pg_url, pg_summary, words, args.requests, args.rounds, cwd)
+            rows += bench_engine("postgres", pg_url, make(pg_url, pg_summary, words, None), n, args.rounds, cwd)
+        ceiling += [bare_ceiling(n, cwd) for _ in range(args.rounds)]  # the same endpoint, later in the run
     table(rows, ceiling)
 
 
