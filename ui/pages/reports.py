@@ -164,17 +164,17 @@ def delta(now: float | None, before: float | None, kind: str, good: str | None) 
                 "spoken": f"the same as the previous period, {show(before)}"}
     direction = "up" if diff > 0 else "down"
     if kind == "count":
-        text = f"{'+' if diff > 0 else '−'}{round(abs(diff) / before * 100)}%" if before else "new"
+        text = f"{round(abs(diff) / before * 100)}%" if before else "new"
     elif kind == "time":
         text = duration(abs(diff))
     elif kind == "ratio":
-        text = f"{'+' if diff > 0 else '−'}{abs(diff) * 100:.1f}".removesuffix(".0") + " pts"
+        text = f"{abs(diff) * 100:.1f}".removesuffix(".0") + " pts"
     else:
-        text = f"{'+' if diff > 0 else '−'}{abs(diff):.2f}".rstrip("0").rstrip(".")
+        text = f"{abs(diff):.2f}".rstrip("0").rstrip(".")
     tone = "neutral" if good is None else "good" if direction == good else "bad"
     verdict = {"good": ", better", "bad": ", worse", "neutral": ""}[tone]
     return {"direction": direction, "tone": tone, "text": text, "was": show(before),
-            "spoken": f"{direction} {text.lstrip('+−')} from {show(before)} in the previous period{verdict}"}
+            "spoken": f"{direction} {text} from {show(before)} in the previous period{verdict}"}
 
 
 def cards(now: Mapping[str, Any], before: Mapping[str, Any], drill: Callable[..., str]) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def row(metrics: Mapping[str, Any], drill: Callable[..., str]) -> dict[str, Any]
 
 
 COLUMNS = ("Conversations", "Messages in", "Messages out", "Resolved", "First response (median)",
-           "Reply (median)", "Resolution (median)", "SLA met", "CSAT")
+           "Reply (median)", "Resolution (median)", "SLA attainment", "CSAT")
 
 
 def _ticks(top: float, timed: bool) -> tuple[float, list[tuple[float, str]]]:
@@ -287,7 +287,7 @@ def _day_labels(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         day = date.fromisoformat(d["date"])
         text = f"{WEEKDAYS[day.weekday()]} {day.day}" if every == 1 else f"{day.day} {day:%b}"
-        out.append({"x": round(i * slot + slot / 2, 3), "text": text, "narrow": len(series) > 7 and i % 2 == 1})
+        out.append({"x": round(i * slot + slot / 2, 3), "text": text, "narrow": len(series) > 4 and (i // every) % 2 == 1})
     return out
 
 
