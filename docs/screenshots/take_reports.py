@@ -89,7 +89,7 @@ async def seed(live: Live, clock: MovableClock, days: int = 14) -> None:
 
 
 async def shoot(browser: Browser, live: Live, path: str, out: Path, *, dark: bool = False,
-                viewport: dict[str, int] = DESKTOP, **context: Any) -> None:
+                viewport: Any = DESKTOP, **context: Any) -> None:
     page = await (await browser.new_context(locale="en-GB", viewport=viewport, timezone_id="Europe/Berlin",
                                             color_scheme="dark" if dark else "light", **context)).new_page()
     await page.goto(live.url + "/login")

@@ -154,7 +154,7 @@ def delta(now: float | None, before: float | None, kind: str, good: str | None) 
     ``direction`` (up, down, flat, none), ``tone`` (good, bad or neutral: ``good`` says
     which way is good, None for a volume) and the sentence a screen reader hears."""
     word = {"count": count, "time": time_text, "ratio": percent, "score": lambda v: f"{v:.2f}".rstrip("0").rstrip(".")}
-    show: Callable[[Any], str] = word[kind]  # type: ignore[assignment]
+    show: Callable[[Any], str] = word[kind]
     if now is None or before is None:
         return {"direction": "none", "tone": "neutral", "text": "no earlier figure" if before is None else "",
                 "was": "", "spoken": "nothing to compare with in the previous period"}
@@ -287,7 +287,8 @@ def _day_labels(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         day = date.fromisoformat(d["date"])
         text = f"{WEEKDAYS[day.weekday()]} {day.day}" if every == 1 else f"{day.day} {day:%b}"
-        out.append({"x": round(i * slot + slot / 2, 3), "text": text, "narrow": len(series) > 4 and (i // every) % 2 == 1})
+        out.append({"x": round(i * slot + slot / 2, 3), "text": text,
+                    "narrow": len(series) > 4 and (i // every) % 2 == 1})
     return out
 
 
