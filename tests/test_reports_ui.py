@@ -38,7 +38,8 @@ def test_a_figure_moves_in_words_coloured_by_whether_that_is_good() -> None:
     more = delta(29, 27, "count", None)
     assert (more["direction"], more["tone"], more["text"]) == ("up", "neutral", "7%")  # volume: neither
     assert delta(3, 0, "count", None)["text"] == "new" and delta(5, 5, "count", None)["text"] == "no change"
-    assert delta(None, 300, "time", "down")["direction"] == "none" and delta(300, None, "time", "down")["text"]
+    assert delta(None, 300, "time", "down")["text"] == "" and delta(300, None, "time", "down")["text"] == \
+        "no earlier figure"
 
 
 def _address(path: str, **params: str) -> str:

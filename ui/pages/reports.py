@@ -155,9 +155,11 @@ def delta(now: float | None, before: float | None, kind: str, good: str | None) 
     which way is good, None for a volume) and the sentence a screen reader hears."""
     word = {"count": count, "time": time_text, "ratio": percent, "score": lambda v: f"{v:.2f}".rstrip("0").rstrip(".")}
     show: Callable[[Any], str] = word[kind]
-    if now is None or before is None:
-        return {"direction": "none", "tone": "neutral", "text": "no earlier figure" if before is None else "",
-                "was": "", "spoken": "nothing to compare with in the previous period"}
+    if now is None:  # nothing measured now: the card says so, no comparison
+        return {"direction": "none", "tone": "neutral", "text": "", "was": "", "spoken": ""}
+    if before is None:
+        return {"direction": "none", "tone": "neutral", "text": "no earlier figure", "was": "",
+                "spoken": "nothing to compare with in the previous period"}
     diff = now - before
     if abs(diff) < 1e-9 or (kind == "time" and abs(diff) < 60):
         return {"direction": "flat", "tone": "neutral", "text": "no change", "was": show(before),
