@@ -51,13 +51,13 @@ async def seed(live: Live, clock: MovableClock, days: int = 14) -> None:
     people = ["agent", "agent2", "lead"]
     phones: list[str] = []
     for day in range(days):
-        weekday = (clock.now().weekday())
-        arrivals = rng.randint(2, 4) if weekday >= 5 else rng.randint(5, 9)
-        spent = timedelta()
+        now = clock.now()  # each day's customers write from 07:00 UTC (08:00 in Berlin) on
+        opening = now.replace(hour=7, minute=0, second=0, microsecond=0)
+        clock.advance((opening if opening > now else opening + timedelta(days=1)) - now)
+        weekday = clock.now().weekday()
+        arrivals = rng.randint(2, 4) if weekday >= 5 else rng.randint(6, 11)
         for _ in range(arrivals):
-            gap = timedelta(minutes=rng.randint(40, 150))
-            clock.advance(gap)
-            spent += gap
+            clock.advance(timedelta(minutes=rng.randint(20, 80)))
             reopen = phones and rng.random() < 0.2
             phone = rng.choice(phones) if reopen else f"+1555200{len(phones):04d}"
             if not reopen:
@@ -75,17 +75,11 @@ async def seed(live: Live, clock: MovableClock, days: int = 14) -> None:
             if rng.random() < 0.4:
                 await call(live, "POST", f"/api/conversations/{conv['id']}/labels", "lead",
                            json={"add": [rng.choice(["Refund", "Shipping"])]})
-            wait = timedelta(minutes=rng.choice([2, 5, 8, 12, 20, 35, 50]) + day % 5)
-            clock.advance(wait)
-            spent += wait
+            clock.advance(timedelta(minutes=rng.choice([2, 5, 8, 12, 20, 35, 50]) + day % 5))
             await call(live, "POST", f"/api/conversations/{conv['id']}/messages", who, json={"text": "On it!"})
             if rng.random() < 0.75:
-                done = timedelta(minutes=rng.randint(10, 240))
-                clock.advance(done)
-                spent += done
+                clock.advance(timedelta(minutes=rng.randint(10, 240)))
                 await call(live, "POST", f"/api/conversations/{conv['id']}/status", who, json={"status": "resolved"})
-        if spent < timedelta(days=1):
-            clock.advance(timedelta(days=1) - spent)
 
 
 async def shoot(browser: Browser, live: Live, path: str, out: Path, *, dark: bool = False,
