@@ -186,6 +186,9 @@ async def test_the_browser_zone_is_the_default_and_an_empty_period_says_so(live:
     await expect(page.locator("#report-tz")).to_have_value("Asia/Tokyo")
     await expect(page.locator("#report-empty")).to_contain_text("Nothing happened in this period")
     assert "NaN" not in await page.content()
+    await page.goto(live.url + "/reports?tz=US/Eastern")  # a zone the list leaves out, typed in the address
+    await expect(page.locator("#report-tz")).to_have_value("US/Eastern")
+    await expect(page.locator("#report-period")).to_contain_text("US/Eastern")
     await page.goto(live.url + "/reports?from=2027-03-09&to=2027-03-01&tz=UTC")
     await expect(page.get_by_role("alert")).to_have_text(
         "The period starts after it ends: choose a From date before the To date.")

@@ -330,7 +330,8 @@ async def reports_page(request: Request) -> Response:
     chosen = choose(request.query_params, zone, ctx.clock.now())
     chosen = dataclasses.replace(chosen, group=chosen.group or "channel")  # a breakdown is always shown
     channels = _channels(request)
-    context: dict[str, Any] = {"viewer": viewer, "chosen": chosen, "zones": zones(), "groups": GROUP_LABELS,
+    listed = zones() if chosen.tz in zones() or chosen.error else [chosen.tz, *zones()]  # a zone typed in the address
+    context: dict[str, Any] = {"viewer": viewer, "chosen": chosen, "zones": listed, "groups": GROUP_LABELS,
                                "columns": COLUMNS, "weekdays": WEEKDAYS, "channels": channels,
                                "tz_named": bool(request.query_params.get("tz"))}
     period = chosen.period
