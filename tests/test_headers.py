@@ -13,7 +13,7 @@ from inbox import actions
 from inbox.domain.channels import InboundMessage
 from inbox.domain.tables import INBOXES
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, live_ready, login
 from tests.helpers.forms import form_login
 from tests.test_ui_browser import _png
 
@@ -66,7 +66,7 @@ async def test_the_ui_works_whole_under_the_policy(live: Live, browser: Browser)
         e => (window.cspViolations = window.cspViolations || []).push(e.violatedDirective + ' ' + e.blockedURI))""")
     await page.goto(live.url + "/inbox?tab=unassigned&channel=sms")  # a page load with both listeners on
     assert await page.evaluate("typeof window.htmx") == "object"  # htmx loaded from /static
-    await page.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")  # app.js, /ws
+    await live_ready(page)  # app.js, /ws
 
     assert (await live.sms("+15557654321", "arrives live under the policy")).status_code == 200
     await expect(page.locator("#list")).to_contain_text("arrives live under the policy")  # htmx swap on an event

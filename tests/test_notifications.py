@@ -9,7 +9,7 @@ from typing import Any
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, live_ready, login, until
 from tests.helpers.forms import form_login, page_token
 
 __all__ = ["browser"]
@@ -230,20 +230,19 @@ async def test_desktop_notification_and_sound_when_opted_in_but_not_for_the_open
     other = await _conversation(live, phone="+15551112222", text="can I get a refund?")
     r = await live.client.patch("/api/me/preferences", headers=live.as_("agent"), json={"desktop": True, "sound": True})
     assert r.status_code == 200, r.text
-    # bypass_csp: wait_for_function compiles its predicate in the page when it has to poll
-    # (the first check false), which our CSP (no 'unsafe-eval') refuses: a failure under load.
-    page = await login(browser, live, "agent", permissions=["notifications"], bypass_csp=True)
+    page = await login(browser, live, "agent", permissions=["notifications"])
     await page.context.add_init_script(RECORD)
     await page.goto(live.url + f"/inbox?tab=all&c={opened['id']}")
     bell = page.locator("#notification-badge")
     await expect(bell).to_have_attribute("data-desktop", "true")
+    await live_ready(page)  # a popup comes of a live event only: the socket must be subscribed
 
     await _assign(live, "lead", other["id"], "agent")  # not the one on screen: a popup and a chime
-    await page.wait_for_function("window.__shown.length === 1", timeout=5000)
+    await until(page, "window.__shown.length === 1", timeout=10_000)
     assert await page.evaluate("window.__shown") == ["Lead assigned you +15551112222"]
     assert await page.evaluate("window.__tones") == 2  # two tones of one chime
 
     await _assign(live, "lead", opened["id"], "agent")  # the one being read: no popup, no chime
-    await page.wait_for_function("window.__heard === 2", timeout=5000)  # heard (and handled: same dispatch)
+    await until(page, "window.__heard === 2", timeout=10_000)  # heard (and handled: same dispatch)
     assert await page.evaluate("window.__shown.length") == 1
     assert await page.evaluate("window.__tones") == 2

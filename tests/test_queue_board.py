@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, expect
 
 from inbox.domain.clock import MovableClock
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, live_ready, login, renders, until
 from tests.helpers.forms import form_login, page_token
 
 __all__ = ["browser"]
@@ -43,21 +43,16 @@ def _agent(page: Page, live: Live, who: str) -> Any:
     return page.locator(f".agent-card[data-agent='{live.users[who]['id']}']")
 
 
-# The page's own promise, run through the DevTools protocol (a wait_for_function polls by eval,
-# which the page's Content-Security-Policy refuses).
-SOCKET_OPEN = """new Promise(done => (function check() {
-  if (window.inboxSocket && window.inboxSocket.readyState === 1) done(true); else setTimeout(check, 20);
-})())"""
-
-
-async def socket_open(page: Page) -> None:
-    await page.evaluate(SOCKET_OPEN)
-
-
-async def _board(browser: Browser, live: Live, **context: Any) -> Page:
+async def _board(browser: Browser, live: Live, clock: bool = False, **context: Any) -> Page:
+    """The lead's board once it is live: its socket subscribed (an event from then on reaches
+    it), and the re-render that its "ready" asks for (app.js) in the page. ``clock``: the
+    page's time is Playwright's, moved by the test (page.clock)."""
     page = await login(browser, live, "lead", **context)
+    if clock:
+        await page.clock.install()
     await page.goto(live.url + "/queue")
-    await socket_open(page)
+    await live_ready(page)
+    await until(page, "window.inboxTestRenders.queue >= 1")
     return page
 
 
@@ -66,16 +61,19 @@ async def test_the_board_shows_who_waits_why_and_for_how_long(live: Live, browse
     await _route(live, mode="balanced", capacity=2)
     conv = await _waiting(live, "+15557654321", "where is my parcel?")
     clock.advance(timedelta(minutes=4))
-    page = await _board(browser, live)
+    page = await _board(browser, live, clock=True)
     card = _card(page, conv["id"])
     await expect(card.locator(".why")).to_have_text("Not assigned: nobody online")
     await expect(card.locator("[data-waited]")).to_have_text("4 min")
     await expect(card).to_contain_text("where is my parcel?")
     await expect(page.locator("#queue-total")).to_have_text("1 waiting")
     await expect(page.locator(".reason-group.reason-nobody_online h3")).to_have_text("Nobody online 1")
-    # The waited time goes on in the browser between renders.
-    await page.evaluate("document.querySelector('[data-waited]').dataset.t0 -= 60000; window.inboxQueueTick()")
+    # The waited time goes on in the browser between renders: a minute passes in the page
+    # (its timers fire), none on the server, and no render comes meanwhile.
+    shown = await renders(page, "queue")
+    await page.clock.run_for(60_000)
     await expect(card.locator("[data-waited]")).to_have_text("5 min")
+    assert await renders(page, "queue") == shown
     # Filter by reason: only that group; the address says so.
     await page.locator(".reason-filter a", has_text="Nobody online").click()
     await expect(page).to_have_url(live.url + "/queue?reason=nobody_online")
@@ -176,7 +174,7 @@ async def test_settings_keep_the_socket_and_report_activity(live: Live, browser:
     watcher = await live.events("lead")
     page = await login(browser, live, "agent")
     await page.goto(live.url + "/settings")
-    await socket_open(page)
+    await live_ready(page)
     me = live.users["agent"]["id"]
 
     def presence(status: str, cause: str) -> Any:

@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from inbox.domain.clock import MovableClock
 from inbox.domain.tables import CALENDARS
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, live_ready, login
 from tests.helpers.forms import form_login, page_token
 from tests.test_accessibility import _axe
 from ui.pages.sla import countdown, duration
@@ -29,9 +29,6 @@ from ui.pages.sla import countdown, duration
 __all__ = ["browser"]
 
 AT = r"(?:\w{3} \d{1,2} \w{3}, )?\d\d:\d\d"  # 14:05 today, else Thu 3 Dec, 14:05 (en-GB)
-SOCKET_OPEN = """new Promise(done => (function check() {
-  if (window.inboxSocket && window.inboxSocket.readyState === 1) done(true); else setTimeout(check, 20);
-})())"""
 
 
 def test_durations_read_as_people_say_them() -> None:
@@ -141,7 +138,7 @@ async def test_the_admin_forms_without_javascript_in_readable_units(live: Live) 
 async def _inbox(browser: Browser, live: Live, who: str = "lead") -> Page:
     page = await login(browser, live, who, locale="en-GB")  # 24-hour times
     await page.goto(live.url + "/inbox?tab=all")
-    await page.evaluate(SOCKET_OPEN)
+    await live_ready(page)
     return page
 
 

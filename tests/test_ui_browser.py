@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, live_ready, login
 from tests.helpers.forms import form_login, page_token
 
 _login = login
@@ -361,7 +361,7 @@ async def test_agent_and_lead_side_by_side_ticks_and_reassignment(live: Live, br
 async def test_after_a_reconnect_the_page_catches_up(live: Live, browser: Browser) -> None:
     page = await _login(browser, live)
     await page.goto(live.url + "/inbox?tab=unassigned")
-    await page.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    await live_ready(page)
     await page.evaluate("window.inboxSocket.close()")  # the network drops
     await live.sms("+15557654321", "sent while you were offline")
     await expect(page.locator(".row").first).to_contain_text("sent while you were offline", timeout=10000)
@@ -469,7 +469,7 @@ async def test_admin_edits_an_inbox_and_a_mention_notifies_the_agent(live: Live,
 
     agent = await _login(browser, live, "agent")
     await agent.goto(live.url + "/inbox?tab=all")
-    await agent.wait_for_function("window.inboxSocket && window.inboxSocket.readyState === 1")
+    await live_ready(agent)  # subscribed: the note's event reaches the page (a toast is live only)
     conv = (await live.get("/api/conversations"))["items"][0]
     await live.client.post(f"/api/conversations/{conv['id']}/notes", headers=live.as_("lead"),
                            json={"text": "@agent please call this customer back"})
