@@ -166,6 +166,7 @@ class Note(TypedDict):
     author_id: int | None
     text: str
     mentions: list[int]
+    by: Dict | None  # an automation rule's note: the rule (its author made the rule)
     created_at: str | None
     # Only in the answer to its writer: who was mentioned but not notified, and why.
     not_notified: NotRequired[list[Dict]]

@@ -155,7 +155,7 @@ def message_dict(row: Fields) -> Message:
 def note_dict(row: Fields) -> Note:
     m = _fields(row)
     return {"id": m["id"], "conversation_id": m["conversation_id"], "author_id": m["author_id"], "text": m["text"],
-            "mentions": m["mentions"], "created_at": iso(m["created_at"])}
+            "mentions": m["mentions"], "by": m.get("by"), "created_at": iso(m["created_at"])}
 
 
 def conv_event_dict(row: Fields) -> ConversationEvent:

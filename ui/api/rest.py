@@ -21,6 +21,7 @@ from inbox.domain.errors import Forbidden, Invalid, NotFound
 from inbox.domain.models import Priority, Role
 from inbox.domain.records import Conversation
 from webhooks.registry import channels
+from ui.api import automation as automation_api
 from ui.api import calendars
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
@@ -783,6 +784,7 @@ routes = [
     Route("/api/labels/{id}", patch_label, methods=["PATCH"]),
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     *sla_api.ROUTES,
+    *automation_api.ROUTES,
     *reports_api.ROUTES,
     Route("/api/canned_responses", list_canned),
     Route("/api/canned_responses", create_canned, methods=["POST"]),

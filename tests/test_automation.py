@@ -1,0 +1,220 @@
+"""Automation rules end to end (docs/automation.md): a real server, rules made through the
+API, customers writing through the fake providers' signed webhooks; the test awaits the
+rule's events on the live socket, and moves time with the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from inbox.domain.clock import MovableClock
+from tests.conftest import Live
+from tests.helpers.browser import browser, login
+from tests.helpers.live import EventStream
+
+__all__ = ["browser"]  # a fixture
+
+
+async def _post(live: Live, path: str, body: dict[str, Any], who: str = "admin", status: int = 201) -> Any:
+    r = await live.client.post(path, headers=live.as_(who), json=body)
+    assert r.status_code == status, r.text
+    return r.json() if r.content else None
+
+
+async def rule(live: Live, **fields: Any) -> dict[str, Any]:
+    return await _post(live, "/api/automations", {"name": "a rule", **fields})  # type: ignore[no-any-return]
+
+
+async def _conversation_of(live: Live, phone: str) -> dict[str, Any]:
+    found = await live.get("/api/conversations", who="lead")
+    return next(c for c in found["items"] if c["contact"]["name"] == phone)
+
+
+def by_rule(rule_id: int, type_: str | None = None) -> Any:
+    return lambda e: (type_ is None or e["type"] == type_) and (e["data"].get("by") or {}).get("rule_id") == rule_id
+
+
+async def _runs(live: Live, rule_id: int) -> list[dict[str, Any]]:
+    return (await live.get(f"/api/automations/{rule_id}/runs", who="admin"))["items"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("database_engine", ["sqlite", "postgres"])
+async def test_a_keyword_on_sms_assigns_team_billing_and_labels(live: Live) -> None:
+    team = await _post(live, "/api/teams", {"name": "Billing"})
+    label = await _post(live, "/api/labels", {"name": "invoice", "colour": "#336699"})
+    made = await rule(live, name="Invoices to Billing", trigger="message_received", conditions=[
+        {"field": "channel", "op": "in", "value": ["sms"]},
+        {"field": "text", "op": "contains_words", "value": ["invoice", "credit note"]}],
+        actions=[{"type": "assign_team", "team_id": team["id"]}, {"type": "add_label", "label_id": label["id"]}])
+    assert made["active"] and made["trigger"] == "message_received"
+    watcher: EventStream = await live.events("lead")
+    assert (await live.sms("+15550001111", "hello, where is my parcel?")).status_code == 200
+    assert (await live.sms("+15550002222", "My INVOICE is wrong!")).status_code == 200
+    labelled = await watcher.next(by_rule(made["id"], "conversation.updated"))
+    conv = labelled["data"]["conversation"]
+    assert conv["contact"]["name"] == "+15550002222"
+    assert conv["team_id"] == team["id"] and [x["name"] for x in conv["labels"]] == ["invoice"]
+    assert labelled["data"]["by"] == {"rule_id": made["id"], "rule_name": "Invoices to Billing", "depth": 1}
+    # Events are asked in order: the parcel question, before it, matched nothing.
+    other = await _conversation_of(live, "+15550001111")
+    assert other["team_id"] is None and other["labels"] == []
+    # The timeline says which rule did it; the log has one line, done.
+    timeline = await live.get(f"/api/conversations/{conv['id']}/timeline", who="lead")
+    by = [item for item in timeline["items"] if (item.get("data") or {}).get("by")]
+    assert {item["kind"] for item in by} >= {"assigned", "labelled"}
+    runs = await _runs(live, made["id"])
+    assert [(r["conversation_id"], r["outcome"]) for r in runs] == [(conv["id"], "done")]
+    assert runs[0]["detail"]["done"] == [f"assigned to team {team['id']}", f"added label {label['id']}"]
+    # Another message of that customer: the team is theirs already, the label too: the rule
+    # runs again (each message is asked) and changes nothing.
+    await watcher.close()
+
+
+async def test_two_rules_that_would_ping_pong_stop_at_the_depth_limit(live: Live) -> None:
+    a = await _post(live, "/api/labels", {"name": "ping", "colour": "#336699"})
+    b = await _post(live, "/api/labels", {"name": "pong", "colour": "#993366"})
+    one = await rule(live, name="ping to pong", trigger="label_added",
+                     conditions=[{"field": "label", "op": "has_any", "value": [a["id"]]}],
+                     actions=[{"type": "remove_label", "label_id": a["id"]},
+                              {"type": "add_label", "label_id": b["id"]}])
+    two = await rule(live, name="pong to ping", trigger="label_added",
+                     conditions=[{"field": "label", "op": "has_any", "value": [b["id"]]}],
+                     actions=[{"type": "remove_label", "label_id": b["id"]},
+                              {"type": "add_label", "label_id": a["id"]}])
+    assert (await live.sms("+15550003333", "hi")).status_code == 200
+    conv = await _conversation_of(live, "+15550003333")
+    watcher = await live.events("lead")
+    await _post(live, f"/api/conversations/{conv['id']}/labels", {"add": [a["id"]]}, who="agent", status=200)
+    # ping (by the agent) -> rule one (depth 1) -> pong -> rule two (2) -> ping -> rule one
+    # (3) -> pong -> rule two would be depth 4: stopped, logged.
+    for expected in (one, two, one):
+        await watcher.next(by_rule(expected["id"], "conversation.updated"))
+    await _wait_for_runs(live, two["id"], 2)  # the stop is logged in the pass after the third change
+    runs_one, runs_two = await _runs(live, one["id"]), await _runs(live, two["id"])
+    assert [(r["outcome"], r["depth"]) for r in reversed(runs_one)] == [("done", 1), ("done", 3)]
+    assert [(r["outcome"], r["depth"]) for r in reversed(runs_two)] == [("done", 2), ("stopped", 4)]
+    assert runs_two[0]["detail"]["caused_by"]["rule_id"] == one["id"]
+    final = await live.get(f"/api/conversations/{conv['id']}", who="lead")
+    assert [x["name"] for x in final["labels"]] == ["pong"]
+    await watcher.close()
+
+
+async def _wait_for_runs(live: Live, rule_id: int, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The rule's log once it has ``count`` lines, looked at again after each event on the
+    socket (or half a second without one), for at most ``timeout`` seconds."""
+    watcher = await live.events("admin")
+    try:
+        async with asyncio.timeout(timeout):
+            while len(got := await _runs(live, rule_id)) < count:
+                try:
+                    await watcher.next(timeout=0.5)
+                except TimeoutError:
+                    pass
+            return got
+    finally:
+        await watcher.close()
+
+
+async def test_a_time_trigger_fires_when_the_clock_moves_and_a_customer_reply_cancels_it(
+        live: Live, clock: MovableClock) -> None:
+    chase = await rule(live, name="Chase after an hour", trigger="no_customer_reply", delay_minutes=60,
+                       actions=[{"type": "add_note", "text": "No answer from {{contact_name}} for an hour"}])
+    for phone in ("+15550004444", "+15550005555"):
+        assert (await live.sms(phone, "can you help?")).status_code == 200
+    quiet, talkative = await _conversation_of(live, "+15550004444"), await _conversation_of(live, "+15550005555")
+    watcher = await live.events("lead")
+    for conv in (quiet, talkative):
+        await _post(live, f"/api/conversations/{conv['id']}/messages", {"text": "Sure, which order?"},
+                    who="agent", status=202)
+    assert (await live.sms("+15550005555", "order 42")).status_code == 200  # answers: no chase
+    clock.advance(timedelta(minutes=59))
+    clock.advance(timedelta(minutes=2))
+    note = await watcher.next(by_rule(chase["id"], "note.created"))
+    assert note["data"]["conversation_id"] == quiet["id"]
+    assert note["data"]["note"]["text"] == "No answer from +15550004444 for an hour"
+    assert note["data"]["note"]["author_id"] == live.users["admin"]["id"]  # who made the rule
+    assert note["data"]["note"]["by"] == {"rule_id": chase["id"], "rule_name": "Chase after an hour", "depth": 1}
+    runs = await _runs(live, chase["id"])
+    assert [(r["conversation_id"], r["trigger"], r["outcome"]) for r in runs] == [
+        (quiet["id"], "no_customer_reply", "done")]
+    await watcher.close()
+
+
+async def test_the_dry_run_says_what_would_match_and_changes_nothing(live: Live) -> None:
+    for phone, text in (("+15550006666", "refund please"), ("+15550007777", "thanks!")):
+        assert (await live.sms(phone, text)).status_code == 200
+    label = await _post(live, "/api/labels", {"name": "refund", "colour": "#336699"})
+    draft = {"name": "Refunds", "trigger": "message_received", "active": False,
+             "conditions": [{"field": "text", "op": "matches", "value": r"\brefunds?\b"}],
+             "actions": [{"type": "add_label", "label_id": label["id"]}, {"type": "set_priority", "priority": "high"}]}
+    got = await _post(live, "/api/automations/dry_run", {"rule": draft, "last": 10}, status=200)
+    assert got["checked"] == 2
+    refund = await _conversation_of(live, "+15550006666")
+    assert got["matched"] == [{"conversation_id": refund["id"], "contact_name": "+15550006666",
+                               "would": [f"add label {label['id']}", "set priority high"]}]
+    assert (await _conversation_of(live, "+15550006666"))["labels"] == []
+    assert (await live.get("/api/automations", who="admin"))["items"] == []  # not saved
+
+
+async def test_an_automatic_message_obeys_the_opt_out(live: Live) -> None:
+    made = await rule(live, name="Greet", trigger="message_received",
+                      actions=[{"type": "send_message", "text": "Hello {{contact_name}}, we got it."},
+                               {"type": "set_priority", "priority": "low"}])
+    watcher = await live.events("lead")
+    assert (await live.sms("+15550008888", "STOP")).status_code == 200
+    await watcher.next(by_rule(made["id"], "conversation.updated"))
+    runs = await _runs(live, made["id"])
+    assert runs[0]["outcome"] == "done" and runs[0]["detail"]["done"] == ["priority low"]
+    assert runs[0]["detail"]["skipped"][0].startswith("send_message: ")
+    assert (await live.sms("+15550009999", "hi there")).status_code == 200
+    sent = await watcher.next(by_rule(made["id"], "message.created"))
+    assert sent["data"]["message"]["text"] == "Hello +15550009999, we got it."
+    assert sent["data"]["message"]["automatic"] == "automation" and sent["data"]["message"]["author_id"] is None
+    await watcher.close()
+
+
+async def test_rules_are_checked_and_for_admins(live: Live) -> None:
+    r = await live.client.get("/api/automations", headers=live.as_("lead"))
+    assert r.status_code == 403
+    for body, words in (
+            ({"trigger": "message_received", "actions": [{"type": "resolve"}],
+              "conditions": [{"field": "text", "op": "matches", "value": "(a"}]}, "not a pattern RE2 accepts"),
+            ({"trigger": "no_customer_reply", "actions": [{"type": "resolve"}]}, "delay_minutes"),
+            ({"trigger": "message_received", "actions": []}, "actions must be a list of 1 to"),
+            ({"trigger": "message_received", "actions": [{"type": "send_message", "text": "{{secret}}"}]},
+             "no variable {{secret}}"),
+            ({"trigger": "message_received", "actions": [{"type": "resolve"}],
+              "conditions": [{"field": "channel", "op": "in", "value": ["pigeon"]}]}, "'pigeon' is not one of")):
+        r = await live.client.post("/api/automations", headers=live.as_("admin"), json={"name": "x", **body})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_rule", r.text
+        assert words in r.json()["error"]["message"], r.text
+
+
+async def test_the_timeline_says_which_rule_acted(live: Live, browser: Browser, tmp_path: Path) -> None:
+    label = await _post(live, "/api/labels", {"name": "vip", "colour": "#336699"})
+    made = await rule(live, name="VIPs first", trigger="message_received",
+                      conditions=[{"field": "text", "op": "matches", "value": r"\bvip\b"}],
+                      actions=[{"type": "add_label", "label_id": label["id"]},
+                               {"type": "add_note", "text": "{{contact_name}} says they are a VIP"},
+                               {"type": "send_message", "text": "Thanks {{contact_name}}, a person will answer."}])
+    watcher = await live.events("lead")
+    assert (await live.sms("+15550001212", "I am a VIP customer")).status_code == 200
+    await watcher.next(by_rule(made["id"], "message.created"))
+    await watcher.close()
+    conv = await _conversation_of(live, "+15550001212")
+    for scheme, width in (("light", 1280), ("dark", 390)):
+        page = await login(browser, live, "lead", color_scheme=scheme, viewport={"width": width, "height": 900})
+        await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+        timeline = page.locator("#timeline")
+        await expect(timeline.locator("li.event", has_text="label added: vip")).to_contain_text(
+            "by automation “VIPs first”")
+        await expect(timeline.locator("li.note")).to_contain_text("Private note by automation “VIPs first”")
+        await expect(timeline.locator("li.note p")).to_have_text("+15550001212 says they are a VIP")
+        await expect(timeline.get_by_text("Sent by automation")).to_be_visible()
+        await page.screenshot(path=str(Path("/tmp") / f"automation-timeline-{scheme}.png"), full_page=True)
+        await page.close()
