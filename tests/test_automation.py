@@ -218,3 +218,77 @@ async def test_the_timeline_says_which_rule_acted(live: Live, browser: Browser, 
         await expect(timeline.get_by_text("Sent by automation")).to_be_visible()
         await page.screenshot(path=str(Path("/tmp") / f"automation-timeline-{scheme}.png"), full_page=True)
         await page.close()
+
+
+# -- macros ----------------------------------------------------------------------------------
+
+async def test_a_macro_runs_its_steps_as_the_agent_in_one_go(live: Live) -> None:
+    label = await _post(live, "/api/labels", {"name": "refund", "colour": "#336699"})
+    shared = await _post(live, "/api/macros", {"name": "Refund done", "shared": True, "steps": [
+        {"type": "add_label", "label_id": label["id"]},
+        {"type": "add_note", "text": "Refund sent to {{contact_name}}"},
+        {"type": "reply", "text": "Your refund is on its way, {{contact_name}}."},
+        {"type": "resolve"}]}, who="lead")
+    assert shared["shared"] and shared["owner_id"] is None
+    mine = await _post(live, "/api/macros", {"name": "Urgent", "steps": [
+        {"type": "set_priority", "priority": "urgent"}]}, who="agent2")
+    # Everyone sees the shared ones, each their own too; an agent makes no shared one.
+    assert [m["name"] for m in (await live.get("/api/macros", who="agent"))["items"]] == ["Refund done"]
+    assert [m["name"] for m in (await live.get("/api/macros", who="agent2"))["items"]] == ["Refund done", "Urgent"]
+    r = await live.client.post("/api/macros", headers=live.as_("agent"), json={"name": "x", "shared": True,
+                                                                              "steps": [{"type": "resolve"}]})
+    assert r.status_code == 403
+    r = await live.client.post("/api/macros", headers=live.as_("agent"), json={"name": "x", "steps": [
+        {"type": "send_csat"}]})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_macro"
+    assert (await live.sms("+15550001313", "where is my refund?")).status_code == 200
+    conv = await _conversation_of(live, "+15550001313")
+    r = await live.client.post(f"/api/conversations/{conv['id']}/macros/{mine['id']}", headers=live.as_("agent"))
+    assert r.status_code == 404  # agent2's own
+    ran = await _post(live, f"/api/conversations/{conv['id']}/macros/{shared['id']}", {}, who="agent", status=200)
+    assert ran["done"] == [f"added label {label['id']}", "added a note", "replied", "resolved"]
+    assert ran["conversation"]["status"] == "resolved" and ran["conversation"]["assignee_id"] in (
+        None, live.users["agent"]["id"])
+    timeline = (await live.get(f"/api/conversations/{conv['id']}/timeline", who="agent"))["items"]
+    reply = next(i for i in timeline if i["type"] == "message" and i["direction"] == "out")
+    assert reply["text"] == "Your refund is on its way, +15550001313."
+    assert reply["author_id"] == live.users["agent"]["id"]
+    note = next(i for i in timeline if i["type"] == "note")
+    assert note["author_id"] == live.users["agent"]["id"] and note["by"]["macro_name"] == "Refund done"
+    steps = [i for i in timeline if i["type"] == "event" and (i.get("data") or {}).get("by")]
+    assert {"labelled", "status_changed"} <= {i["kind"] for i in steps} <= {"labelled", "status_changed", "assigned"}
+    assert all(i["actor_id"] == live.users["agent"]["id"] for i in steps)
+
+
+async def test_a_macro_refused_at_a_step_does_nothing(live: Live) -> None:
+    label = await _post(live, "/api/labels", {"name": "spam", "colour": "#336699"})
+    macro = await _post(live, "/api/macros", {"name": "Say bye", "steps": [
+        {"type": "add_label", "label_id": label["id"]}, {"type": "reply", "text": "Bye"}]}, who="agent")
+    assert (await live.sms("+15550001414", "STOP")).status_code == 200  # opted out: no reply can go
+    conv = await _conversation_of(live, "+15550001414")
+    r = await live.client.post(f"/api/conversations/{conv['id']}/macros/{macro['id']}", headers=live.as_("agent"))
+    assert r.status_code == 409, r.text
+    assert (await live.get(f"/api/conversations/{conv['id']}", who="agent"))["labels"] == []
+
+
+async def test_an_agent_runs_a_macro_from_the_header_and_from_the_composer(live: Live, browser: Browser) -> None:
+    await _post(live, "/api/macros", {"name": "Needs billing", "steps": [
+        {"type": "set_priority", "priority": "high"}, {"type": "add_note", "text": "Billing to check"}]}, who="agent")
+    await _post(live, "/api/macros", {"name": "Close politely", "steps": [{"type": "resolve"}]}, who="agent")
+    assert (await live.sms("+15550001515", "my bill is wrong")).status_code == 200
+    conv = await _conversation_of(live, "+15550001515")
+    page = await login(browser, live, "agent")
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    await page.locator("details[data-keep=macros] summary").click()
+    await page.locator("details[data-keep=macros]").get_by_role("button", name="Needs billing").click()
+    await expect(page.locator("#timeline li.note")).to_contain_text("via macro “Needs billing”")
+    await expect(page.locator("#timeline li.event", has_text="priority set to high")).to_contain_text(
+        "by Agent via macro “Needs billing”")
+    composer = page.locator("#composer-text")
+    await composer.fill("/close")
+    suggestions = page.get_by_role("listbox", name="Canned responses and macros")
+    await expect(suggestions).to_contain_text("Run macro · Close politely")
+    await composer.press("Enter")
+    await expect(page.locator("#timeline li.event", has_text="resolved")).to_contain_text("via macro “Close politely”")
+    assert (await live.get(f"/api/conversations/{conv['id']}", who="agent"))["status"] == "resolved"
+    await page.close()

@@ -28,9 +28,9 @@ from inbox.actions.conversations import assign_in, status_in
 from inbox.actions.csat import SurveyPolicy, resolved
 from inbox.actions.labels import labels_in, priority_in
 from inbox.actions.notes import note_in
-from inbox.actions.replies import write_outbound
+from inbox.actions.replies import _queue_reply, write_outbound
 from inbox.domain import automation, autoreply
-from inbox.domain.access import AUTOMATION
+from inbox.domain.access import AUTOMATION, Viewer
 from inbox.domain.automation import Facts, Trigger
 from inbox.domain.channels import ReplyWindow
 from inbox.domain.errors import InboxError, NotFound
@@ -64,6 +64,7 @@ class Policy:
     windows: Mapping[str, ReplyWindow]
     interval: timedelta
     survey: SurveyPolicy
+    take: bool = False  # INBOX_ASSIGN_ON_REPLY, for a macro's reply
 
 
 @dataclass(slots=True)
@@ -246,42 +247,49 @@ def _values(conn: Connection, conversation_id: int) -> dict[str, str]:
             "inbox_name": (row.inbox_name or "")[:autoreply.MAX_NAME_CHARS]}
 
 
-def perform(tx: Tx, rule: Mapping[str, Any], action: Mapping[str, Any], conversation_id: int, now: datetime,
-            policy: Policy, outcome: Outcome) -> str:
-    """Do one action; what it did, in words for the log. Skipped when it does not apply."""
+def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: datetime, policy: Policy,
+            outcome: Outcome, *, actor: Viewer = AUTOMATION, author_id: int | None = None) -> str:
+    """Do one action (a rule's, as the automation; a macro's step, as the agent who runs
+    it: ``actor``); what it did, in words for the log. Skipped when it does not apply.
+    ``author_id``: who a note is written by (a rule's creator)."""
     conn, kind = tx.conn, action["type"]
     conv = queries.get_conversation(conn, conversation_id)
     if conv is None:
         raise NotFound("the conversation is gone")
     if kind == "assign_team":
-        assign_in(tx, AUTOMATION, conv, {"team_id": action["team_id"]}, now)
+        assign_in(tx, actor, conv, {"team_id": action["team_id"]}, now)
         return f"assigned to team {action['team_id']}"
     if kind == "assign_agent":
-        assign_in(tx, AUTOMATION, conv, {"user_id": action["user_id"]}, now)
+        assign_in(tx, actor, conv, {"user_id": action["user_id"]}, now)
         return f"assigned to user {action['user_id']}"
     if kind == "route":
-        assign_in(tx, AUTOMATION, conv, {"user_id": None}, now)
+        assign_in(tx, actor, conv, {"user_id": None}, now)
         outcome.routed = True
         return "handed to routing"
     if kind in ("add_label", "remove_label"):
         adding = [action["label_id"]] if kind == "add_label" else []
-        labels_in(tx, AUTOMATION, conversation_id, adding, [action["label_id"]] if not adding else [], now)
+        labels_in(tx, actor, conversation_id, adding, [action["label_id"]] if not adding else [], now)
         return f"{'added' if adding else 'removed'} label {action['label_id']}"
     if kind == "set_priority":
-        priority_in(tx, AUTOMATION, conversation_id, action["priority"], now)
+        priority_in(tx, actor, conversation_id, action["priority"], now)
         return f"priority {action['priority']}"
     if kind == "add_note":
-        note_in(tx, AUTOMATION, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)),
-                None, now, author_id=rule.get("created_by"))
+        note_in(tx, actor, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)),
+                None, now, author_id=author_id)
         return "added a note"
     if kind in ("resolve", "reopen", "snooze"):
         status = {"resolve": ConversationStatus.resolved, "reopen": ConversationStatus.open,
                   "snooze": ConversationStatus.snoozed}[kind]
         until = now + timedelta(minutes=action["minutes"]) if kind == "snooze" else None
-        _, surveyed = status_in(tx, AUTOMATION, conversation_id, status, until, now, policy.survey)
+        _, surveyed = status_in(tx, actor, conversation_id, status, until, now, policy.survey)
         outcome.sent = outcome.sent or surveyed is not None
         outcome.snoozed = outcome.snoozed or kind == "snooze"
         return {"resolve": "resolved", "reopen": "reopened", "snooze": f"snoozed {action.get('minutes')} min"}[kind]
+    if kind == "reply":  # a macro's: the agent's own reply
+        _queue_reply(tx, actor, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)),
+                     None, [], None, None, policy.windows, now, policy.take)
+        outcome.sent = True
+        return "replied"
     if kind == "send_message":
         message = _send(tx, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)), now,
                         policy)
@@ -329,7 +337,8 @@ def _run_rule(tx: Tx, rule: Mapping[str, Any], trigger: Trigger, key: str, got: 
         for action in rule["actions"]:
             try:
                 with conn.begin_nested():
-                    done.append(perform(tx, rule, action, trigger.conversation_id, now, policy, outcome))
+                    done.append(perform(tx, action, trigger.conversation_id, now, policy, outcome,
+                                        author_id=rule.get("created_by")))
             except Skipped as why:
                 skipped.append(f"{action['type']}: {why}")
         savepoint.commit()

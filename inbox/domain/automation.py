@@ -74,6 +74,12 @@ ACTIONS: dict[str, dict[str, str]] = {
     "reopen": {},
     "send_csat": {},
 }
+# A macro's steps (an agent runs them, as themselves): the rules' actions that make sense
+# by hand, and an agent's reply.
+MACRO_STEPS = ("assign_team", "assign_agent", "add_label", "remove_label", "set_priority", "add_note", "reply",
+               "resolve", "snooze", "reopen")
+_MACRO_ONLY: dict[str, dict[str, str]] = {"reply": {"text": "text"}}
+
 # Actions that send the customer something: they obey opt-outs, reply windows and the
 # automatic-reply interval (docs/time.md).
 SENDING = ("send_message", "send_template", "send_csat")
@@ -178,12 +184,12 @@ def _condition(raw: Any, where: str, channels: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _action(raw: Any, where: str) -> dict[str, Any]:
-    if not isinstance(raw, Mapping) or raw.get("type") not in ACTIONS:
-        raise _fail(f"{where}.type must be one of {', '.join(ACTIONS)}")
+def _action(raw: Any, where: str, allowed: Sequence[str] = tuple(ACTIONS)) -> dict[str, Any]:
+    if not isinstance(raw, Mapping) or raw.get("type") not in allowed:
+        raise _fail(f"{where}.type must be one of {', '.join(allowed)}")
     kind = raw["type"]
     out: dict[str, Any] = {"type": kind}
-    for name, what in ACTIONS[kind].items():
+    for name, what in {**ACTIONS, **_MACRO_ONLY}[kind].items():
         value, at = raw.get(name), f"{where}.{name}"
         if what == "id":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -256,6 +262,29 @@ def check(raw: Any, channels: Iterable[str], current: Mapping[str, Any] | None =
             "conditions": [_condition(c, f"conditions[{i}]", known) for i, c in enumerate(conditions)],
             "actions": [_action(a, f"actions[{i}]") for i, a in enumerate(actions)],
             "active": rule["active"], "position": rule["position"]}
+
+
+def check_macro(raw: Any, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A macro ``{"name", "steps": [...], "shared"}`` checked (merged into ``current``);
+    Invalid ``invalid_macro`` names the field."""
+    if not isinstance(raw, Mapping):
+        raise Invalid("a macro must be an object", "invalid_macro")
+    unknown = set(raw) - {"name", "steps", "shared"}
+    if unknown:
+        raise Invalid(f"{sorted(unknown)[0]}: unknown; the fields are name, steps and shared", "invalid_macro")
+    macro = {"name": "", "steps": [], "shared": False, **(current or {}), **raw}
+    name, steps = macro["name"], macro["steps"]
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise Invalid(f"name must be text of 1 to {MAX_NAME_CHARS} characters", "invalid_macro")
+    if not isinstance(steps, list) or not steps or len(steps) > MAX_ACTIONS:
+        raise Invalid(f"steps must be a list of 1 to {MAX_ACTIONS}", "invalid_macro")
+    if not isinstance(macro["shared"], bool):
+        raise Invalid("shared must be true or false", "invalid_macro")
+    try:
+        checked = [_action(s, f"steps[{i}]", MACRO_STEPS) for i, s in enumerate(steps)]
+    except Invalid as exc:
+        raise Invalid(exc.message, "invalid_macro") from None
+    return {"name": name.strip(), "steps": checked, "shared": macro["shared"]}
 
 
 # -- the triggers of an event --------------------------------------------------------------

@@ -657,3 +657,15 @@ class AutomationCursor(SQLModel, table=True):
     __tablename__ = "automation_cursor"
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = 0
+
+
+class Macro(SQLModel, table=True):
+    """A named sequence of steps an agent runs on a conversation (docs/automation.md,
+    "Macros"): personal (``owner_id``) or shared with everyone (``owner_id`` None)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    steps: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inbox.actions import automation as rules
+from inbox.actions import macros
 from inbox.actions.context import Context
 from inbox.domain import automation
 from inbox.domain.access import Viewer
@@ -121,4 +122,65 @@ ROUTES = [
     Route("/api/automations/{id}", patch_rule, methods=["PATCH"]),
     Route("/api/automations/{id}", delete_rule, methods=["DELETE"]),
     Route("/api/automations/{id}/runs", list_runs),
+]
+
+
+# -- macros --------------------------------------------------------------------------------
+
+MACRO: dict[str, dict[str, Any]] = dict(
+    name=STRING, shared={"type": "boolean"},
+    steps={"type": "array", "maxItems": automation.MAX_ACTIONS, "items": {"type": "object"}})
+
+
+@requires()
+async def list_macros(request: Request, viewer: Viewer) -> Response:
+    """The viewer's own macros and the shared ones."""
+    return JSONResponse({"items": await _ctx(request).db.read(lambda c: macros.list_macros(c, viewer))})
+
+
+@takes(body(("name", "steps"), closed=True, **MACRO))
+@requires()
+async def create_macro(request: Request, viewer: Viewer) -> Response:
+    data, ctx = await json_body(request, JSON_LIMIT), _ctx(request)
+    return JSONResponse(await ctx.db.write(lambda tx: macros.save_macro(tx, viewer, data, ctx.clock.now())),
+                        status_code=201)
+
+
+@takes(body((), closed=True, **MACRO))
+@requires()
+async def patch_macro(request: Request, viewer: Viewer) -> Response:
+    data, ctx, macro_id = await json_body(request, JSON_LIMIT), _ctx(request), _macro_id(request)
+    return JSONResponse(await ctx.db.write(lambda tx: macros.save_macro(tx, viewer, data, ctx.clock.now(), macro_id)))
+
+
+@requires()
+async def delete_macro(request: Request, viewer: Viewer) -> Response:
+    macro_id = _macro_id(request)
+    await _ctx(request).db.write(lambda tx: macros.delete_macro(tx, viewer, macro_id))
+    return Response(status_code=204)
+
+
+@requires()
+async def run_macro(request: Request, viewer: Viewer) -> Response:
+    """Run a macro on the conversation: ``{"conversation", "macro_id", "done"}``."""
+    conversation_id = parse_id(request.path_params["id"])
+    if conversation_id is None:
+        raise NotFound("no such conversation")
+    conv, ran = await macros.run_macro(_ctx(request), viewer, conversation_id, _macro_id(request))
+    return JSONResponse({"conversation": conv, **ran})
+
+
+def _macro_id(request: Request) -> int:
+    number = parse_id(request.path_params["macro_id"])
+    if number is None:
+        raise NotFound("no such macro")
+    return number
+
+
+ROUTES += [
+    Route("/api/macros", list_macros),
+    Route("/api/macros", create_macro, methods=["POST"]),
+    Route("/api/macros/{macro_id}", patch_macro, methods=["PATCH"]),
+    Route("/api/macros/{macro_id}", delete_macro, methods=["DELETE"]),
+    Route("/api/conversations/{id}/macros/{macro_id}", run_macro, methods=["POST"]),
 ]

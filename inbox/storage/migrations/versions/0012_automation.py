@@ -1,5 +1,5 @@
-"""Automation rules (docs/automation.md): the rules, their execution log, the timers of
-timed triggers, and the cursor of the last live event the rules were asked about (set to
+"""Automation rules and macros (docs/automation.md): the rules, their execution log, the
+timers of timed triggers, the macros, and the cursor of the last live event the rules were asked about (set to
 the newest event: rules act on what happens from now on, never on the past).
 
 Revision ID: 0012
@@ -74,10 +74,24 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "macro",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("steps", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["owner_id"], ["user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_macro_owner_id", "macro", ["owner_id"])
     op.execute("INSERT INTO automation_cursor (id, event_id) SELECT 1, coalesce(max(id), 0) FROM event")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_macro_owner_id", table_name="macro")
+    op.drop_table("macro")
     op.drop_column("note", "by")
     op.drop_table("automation_cursor")
     op.drop_index("ix_automation_timer_due", table_name="automation_timer")
