@@ -128,6 +128,9 @@ class Inbox(SQLModel, table=True):
                                                                                server_default="{}"))
     # Satisfaction surveys (inbox/domain/csat.py): {} is off.
     csat: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # Opt-out, opt-in and help words and keyword replies (inbox/domain/keywords.py): {} is the defaults.
+    keywords: dict[str, Any] = Field(default_factory=dict,
+                                     sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 

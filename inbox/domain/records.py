@@ -35,6 +35,7 @@ class Inbox(TypedDict):
     calendar_id: int | None  # its business hours; None: open around the clock
     auto_reply: AutoReply  # its out-of-office and acknowledgement replies (docs/time.md)
     csat: CsatSetting  # its satisfaction survey (docs/csat.md)
+    keywords: Dict  # opt-out words and keyword replies (inbox/domain/keywords.py)
     created_at: str | None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from inbox.domain import autoreply, csat
+from inbox.domain import autoreply, csat, keywords
 from inbox.domain.records import (
     BusinessCalendar,
     Contact,
@@ -60,6 +60,7 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
             "active": bool(m.get("active", True)), "routing": dict(m.get("routing") or {}),
             "calendar_id": m.get("calendar_id"), "auto_reply": autoreply.normalised(m.get("auto_reply")),
             "csat": csat.normalised(m.get("csat")),
+            "keywords": dict(keywords.normalised(keywords.stored(m.get("keywords")), m["kind"])),
             "created_at": iso(m["created_at"])}
 
 

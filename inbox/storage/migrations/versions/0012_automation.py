@@ -22,6 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("note", sa.Column("by", sa.JSON(), nullable=True))  # in place: no batch copy
+    op.add_column("inbox", sa.Column("keywords", sa.JSON(), nullable=False, server_default="{}"))
     op.create_table(
         "automation_rule",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -93,6 +94,7 @@ def downgrade() -> None:
     op.drop_index("ix_macro_owner_id", table_name="macro")
     op.drop_table("macro")
     op.drop_column("note", "by")
+    op.drop_column("inbox", "keywords")
     op.drop_table("automation_cursor")
     op.drop_index("ix_automation_timer_due", table_name="automation_timer")
     op.drop_table("automation_timer")
