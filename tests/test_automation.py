@@ -216,7 +216,7 @@ async def test_the_timeline_says_which_rule_acted(live: Live, browser: Browser, 
         await expect(timeline.locator("li.note")).to_contain_text("Private note by automation “VIPs first”")
         await expect(timeline.locator("li.note p")).to_have_text("+15550001212 says they are a VIP")
         await expect(timeline.get_by_text("Sent by automation")).to_be_visible()
-        await page.screenshot(path=str(Path("/tmp") / f"automation-timeline-{scheme}.png"), full_page=True)
+        await page.screenshot(path=str(tmp_path / f"automation-timeline-{scheme}.png"), full_page=True)
         await page.close()
 
 
@@ -292,3 +292,63 @@ async def test_an_agent_runs_a_macro_from_the_header_and_from_the_composer(live:
     await expect(page.locator("#timeline li.event", has_text="resolved")).to_contain_text("via macro “Close politely”")
     assert (await live.get(f"/api/conversations/{conv['id']}", who="agent"))["status"] == "resolved"
     await page.close()
+
+
+# -- the admin page ----------------------------------------------------------------------------
+
+async def test_an_admin_makes_a_rule_on_the_page_dry_runs_it_and_reads_its_log(
+        live: Live, browser: Browser, tmp_path: Path) -> None:
+    team = await _post(live, "/api/teams", {"name": "Billing"})
+    label = await _post(live, "/api/labels", {"name": "invoice", "colour": "#336699"})
+    assert (await live.sms("+15550003030", "my invoice is wrong")).status_code == 200
+    assert (await live.sms("+15550003131", "hello")).status_code == 200
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/automation")
+    form = page.locator("details.sla-add form")
+    await expect(page.locator(".sla-none")).to_have_text("No rule yet: the inbox does nothing by itself.")
+    await form.get_by_label("Name").fill("Invoices to Billing")
+    await form.get_by_label("Trigger").select_option(label="A customer writes")
+    await form.get_by_label("The message contains any of the words").fill("invoice, credit note")
+    await form.get_by_label("Action 1", exact=True).select_option(label="Assign to the team")
+    await expect(form.get_by_label("Team of action 1")).to_be_visible()
+    await expect(form.get_by_label("Text of action 1")).to_be_hidden()  # only what the action needs
+    await form.get_by_label("Team of action 1").select_option(label="Billing")
+    await form.get_by_label("Action 2", exact=True).select_option(label="Add the label")
+    await form.get_by_label("Label of action 2").select_option(label="invoice")
+    await form.get_by_role("button", name="Dry run on the last 50 conversations").click()
+    dry = page.locator(".automation-dry")
+    await expect(dry).to_contain_text("1 of the last 2 conversations would have matched")
+    await expect(dry).to_contain_text(f"+15550003030: assign to team {team['id']}, add label {label['id']}")
+    assert (await live.get("/api/automations", who="admin"))["items"] == []  # a dry run saves nothing
+    await page.locator("details.sla-add form").get_by_role("button", name="Create rule").click()
+    await expect(page.get_by_role("status").first).to_have_text("Rule Invoices to Billing created")
+    card = page.locator("article[data-rule]")
+    await expect(card.locator("dd").nth(2)).to_have_text("assign to the team Billing, then add the label invoice")
+    [made] = (await live.get("/api/automations", who="admin"))["items"]
+    assert made["conditions"] == [{"field": "text", "op": "contains_words", "value": ["invoice", "credit note"]}]
+    watcher = await live.events("lead")
+    assert (await live.sms("+15550003232", "Credit note please")).status_code == 200
+    await watcher.next(by_rule(made["id"], "conversation.updated"))
+    await watcher.close()
+    await page.reload()
+    await page.locator("article[data-rule] details.automation-log summary").click()
+    await expect(page.locator("article[data-rule] .automation-log tbody tr")).to_have_count(1)
+    await expect(page.locator("article[data-rule] .automation-log tbody tr")).to_contain_text("done")
+    # Refused in the form's words, kept as typed.
+    await page.locator("article[data-rule] details.sla-edit summary").click()
+    edit = page.locator("article[data-rule] details.sla-edit form")
+    await edit.get_by_label("The message matches the pattern").fill("(unclosed")
+    await edit.get_by_role("button", name="Save Invoices to Billing").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Condition 2: not a pattern RE2 accepts")
+    await expect(page.locator("article[data-rule] details.sla-edit form").get_by_label(
+        "The message matches the pattern")).to_have_value("(unclosed")
+    for scheme, width in (("light", 1280), ("dark", 390)):
+        shot = await login(browser, live, "admin", color_scheme=scheme, viewport={"width": width, "height": 900})
+        await shot.goto(live.url + "/admin/automation")
+        await shot.locator("article[data-rule] details.sla-edit summary").click()
+        await shot.screenshot(path=str(tmp_path / f"admin-automation-{scheme}.png"), full_page=True)
+        wide = await shot.evaluate("""[...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .slice(0, 5).map(e => e.tagName + '.' + e.className)""")
+        assert await shot.evaluate("document.documentElement.scrollWidth") <= width, wide
+        await shot.close()

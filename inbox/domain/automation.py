@@ -96,6 +96,7 @@ VARIABLES = ("contact_name", "inbox_name")
 _RE2 = re2.Options()
 _RE2.max_mem = 1 << 20  # a pattern's automaton is bounded too
 _RE2.case_sensitive = False
+_RE2.log_errors = False  # a refused pattern is the admin's answer, not the server log's
 _WORD = re2.compile(r"\w+")
 
 
@@ -132,7 +133,9 @@ def compile_pattern(pattern: str, where: str = "pattern") -> Any:
     try:
         return re2.compile(pattern, _RE2)
     except re2.error as exc:
-        raise _fail(f"{where}: not a pattern RE2 accepts ({exc})") from None
+        detail = exc.args[0] if exc.args else ""
+        detail = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        raise _fail(f"{where}: not a pattern RE2 accepts ({detail})") from None
 
 
 def _condition(raw: Any, where: str, channels: Iterable[str]) -> dict[str, Any]:

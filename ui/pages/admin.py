@@ -31,7 +31,8 @@ from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
 # The sections in nav order: path segment -> heading. /admin shows the first.
 SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "calendars": "Calendars",
-            "sla": "SLA policies", "labels": "Labels", "canned": "Canned responses", "tokens": "API tokens"}
+            "sla": "SLA policies", "automation": "Automation", "labels": "Labels", "canned": "Canned responses",
+            "tokens": "API tokens"}
 
 
 def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
