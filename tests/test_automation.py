@@ -352,3 +352,16 @@ async def test_an_admin_makes_a_rule_on_the_page_dry_runs_it_and_reads_its_log(
             .slice(0, 5).map(e => e.tagName + '.' + e.className)""")
         assert await shot.evaluate("document.documentElement.scrollWidth") <= width, wide
         await shot.close()
+
+
+async def test_an_sla_warning_triggers_a_rule(live: Live, clock: MovableClock) -> None:
+    await _post(live, "/api/sla_policies", {"name": "Fast", "first_response_minutes": 10, "warn_percent": 50})
+    made = await rule(live, name="Near breach: urgent", trigger="sla_warning",
+                      actions=[{"type": "set_priority", "priority": "urgent"}])
+    assert (await live.sms("+15550004040", "anyone there?")).status_code == 200
+    watcher = await live.events("lead")
+    clock.advance(timedelta(minutes=6))
+    changed = await watcher.next(by_rule(made["id"], "conversation.updated"))
+    assert changed["data"]["conversation"]["priority"] == "urgent"
+    assert changed["data"]["previous_priority"] == "none"
+    await watcher.close()
