@@ -46,7 +46,8 @@ def answer(tx: Tx, msg: InboundMessage, keywords: kw.Keywords, asked: str, conve
                                    and "opted out" in (choice["reason"] or "")):
             sent = write_outbound(tx, conversation_id, contact_id, choice, str(text), now, author_id=None,
                                   automatic="keyword")["id"]
-    _log(tx, conversation_id, "keyword", None, {"word": kw.whole(msg.text) if asked else kw.first(msg.text),
-                                               "kind": asked or "rule", "message_id": sent,
-                                               "label_ids": rule["label_ids"] if rule else []}, now)
+    if sent is not None or rule is not None:  # what was done, in the timeline (an opt-out shows on the contact)
+        _log(tx, conversation_id, "keyword", None, {"word": kw.whole(msg.text) if asked else kw.first(msg.text),
+                                                   "kind": asked or "rule", "message_id": sent,
+                                                   "label_ids": rule["label_ids"] if rule else []}, now)
     return sent
