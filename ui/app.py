@@ -146,4 +146,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.online = process.ctx.connections  # user id -> open WebSockets in this process (ui/live.py)
     app.state.registry = process.registry
     app.state.directory = process.directory
+    app.state.webhooks = process.webhooks  # the outbound webhook worker: its test sends
     return app

@@ -17,6 +17,7 @@ from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid
 from inbox.domain.events import (
     CONVERSATION_ASSIGNED,
+    CONVERSATION_RESOLVED,
     CONVERSATION_UPDATED,
 )
 from inbox.domain.models import ConversationStatus, NotificationKind
@@ -110,8 +111,11 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
         if new == ConversationStatus.resolved:
             surveyed = csat.resolved(tx, conversation_id, now, survey)
         updated = _conversation(conn, conversation_id)
-        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
-                conversation_scopes(updated["assignee_id"], updated["team_id"]))
+        scopes = conversation_scopes(updated["assignee_id"], updated["team_id"])
+        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]}, scopes)
+        if new == ConversationStatus.resolved:
+            tx.emit(CONVERSATION_RESOLVED, {"conversation": updated, "previous_status": conv["status"],
+                                            "actor_id": viewer.user_id}, scopes)
         return updated
     updated = await ctx.db.write(job)
     if new == ConversationStatus.snoozed:

@@ -24,6 +24,7 @@ from webhooks.registry import channels
 from ui.api import calendars
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
+from ui.api import webhooks as webhooks_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
@@ -784,6 +785,7 @@ routes = [
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     *sla_api.ROUTES,
     *reports_api.ROUTES,
+    *webhooks_api.ROUTES,
     Route("/api/canned_responses", list_canned),
     Route("/api/canned_responses", create_canned, methods=["POST"]),
     Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),
