@@ -11,12 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +26,11 @@ from starlette.routing import Route
 
 from inbox.domain.clock import MovableClock
 from tests.conftest import Live
+from tests.helpers.browser import browser, login
 from tests.helpers.server import serve
+from tests.test_accessibility import _axe
+
+__all__ = ["browser"]  # a fixture
 
 FAST_RETRIES = {"webhook_retry_base_seconds": 0.05}
 
@@ -145,7 +151,7 @@ async def test_an_event_arrives_signed_per_the_standard_webhooks_scheme(live: Li
     assert payload["type"] == "message.created" and payload["timestamp"].endswith("Z")
     assert payload["data"]["message"]["text"] == "Hi, my order #1042 has not arrived yet"
     # The same entity the live event carries: the event's id ties the two together.
-    [logged] = await deliveries(live, endpoint["id"])
+    [logged] = await settled(live, endpoint["id"], lambda log: log[0]["state"] == "delivered")
     assert logged["event_id"] == payload["event_id"] and logged["webhook_id"] == request.headers["webhook-id"]
     assert logged["state"] == "delivered" and logged["last_status"] == 200
     assert logged["payload"] == request.body.decode()
@@ -198,8 +204,8 @@ async def test_a_receiver_that_fails_then_recovers_gets_each_event_once_in_order
     # Each refusal was the first message, sent again with the same webhook-id, before any other.
     assert [r.headers["webhook-id"] for r in receiver.requests[:4]] == [ids[0]] * 4
     assert [r.status for r in receiver.requests[:4]] == [503, 503, 503, 200]
-    logged = await deliveries(live, endpoint["id"])
-    assert [d["state"] for d in logged] == ["delivered"] * 5
+    logged = await settled(live, endpoint["id"], lambda log: all(d["state"] == "delivered" for d in log))
+    assert len(logged) == 5
     first = logged[-1]
     assert first["attempts"] == 4 and [a["status"] for a in first["attempt_log"]] == [503, 503, 503, 200]
     assert first["attempt_log"][0]["response"] == "busy, try later"
@@ -221,3 +227,222 @@ async def test_a_delivery_is_written_with_its_event_before_the_webhook_is_answer
     assert json.loads(logged[0]["payload"])["data"] == created["data"]
     assert (await live.get(f"/api/webhooks/{endpoint['id']}", "admin"))["pending"] == 2
     assert receiver.requests == []
+
+
+async def settled(live: Live, endpoint_id: int, done: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The endpoint's log once ``done(log)`` holds: the worker records an answer just after
+    the receiver has given it. Read again every 20 ms, failing after ``timeout``."""
+    async def check() -> list[dict[str, Any]]:
+        while not done(log := await deliveries(live, endpoint_id)):
+            await asyncio.sleep(0.02)
+        return log
+    try:
+        return await asyncio.wait_for(check(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"not settled after {timeout} s: {await deliveries(live, endpoint_id)}") from None
+
+
+async def test_an_endpoint_failing_for_a_day_is_paused_then_resumed_loses_nothing(live: Live, receiver: Receiver,
+                                                                                   clock: MovableClock) -> None:
+    endpoint = await create(live, receiver.url, ["message.created"])
+    eid = endpoint["id"]
+    receiver.answers = [503] * 100
+    await messages(live, "is anyone there?")
+    attempts = 1
+    while True:
+        [head] = await settled(live, eid, lambda log, n=attempts: log and log[0]["attempts"] == n)
+        state = await live.get(f"/api/webhooks/{eid}", "admin")
+        if not state["active"]:
+            break
+        assert attempts < 30, "never paused"
+        due = clock.now().fromisoformat(head["next_attempt_at"].replace("Z", "+00:00"))
+        clock.advance(max(due - clock.now(), timedelta()) + timedelta(milliseconds=5))
+        attempts += 1
+        await receiver.wait_for(attempts)
+
+    assert "failed for 2" in state["paused_reason"] and "hours" in state["paused_reason"], state
+    stamps = [int(r.headers["webhook-timestamp"]) for r in receiver.requests]
+    assert stamps[-1] - stamps[0] >= 24 * 3600  # the attempts spanned at least a day
+    assert stamps[1] - stamps[0] in (5, 6)  # the first retry after INBOX_WEBHOOK_RETRY_BASE_SECONDS (5, +10% jitter)
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+    page = await live.client.get("/admin/inboxes", headers=live.as_("admin"))
+    assert "is paused" in page.text and state["paused_reason"] in page.text  # every admin page says so
+
+    # Paused, it still queues what happens; resumed, everything goes, in order, once.
+    await messages(live, "hello?")
+    assert (await live.get(f"/api/webhooks/{eid}", "admin"))["pending"] == 2
+    receiver.answers = []
+    r = await live.client.patch(f"/api/webhooks/{eid}", headers=live.as_("admin"), json={"active": True})
+    assert r.status_code == 200 and r.json()["active"] and r.json()["paused_reason"] is None
+    await receiver.wait_for(attempts + 2)
+    assert [r.json["data"]["message"]["text"] for r in receiver.delivered] == ["is anyone there?", "hello?"]
+
+
+async def test_410_gone_pauses_the_endpoint_at_once(live: Live, receiver: Receiver) -> None:
+    endpoint = await create(live, receiver.url, ["message.created"])
+    receiver.answers = [410]
+    await messages(live, "hi")
+    await receiver.wait_for(1)
+    await settled(live, endpoint["id"], lambda log: log and log[0]["attempts"] == 1)
+    state = await live.get(f"/api/webhooks/{endpoint['id']}", "admin")
+    assert not state["active"] and "410 Gone" in state["paused_reason"]
+
+
+@pytest.mark.parametrize("live_overrides", [FAST_RETRIES])
+async def test_a_redirect_is_not_followed(live: Live, receiver: Receiver, elsewhere: Receiver) -> None:
+    endpoint = await create(live, receiver.url + "/old", ["message.created"])
+    receiver.answers, receiver.redirect_to = [302], elsewhere.url + "/new"
+    r = await live.client.post(f"/api/webhooks/{endpoint['id']}/test", headers=live.as_("admin"))
+    assert r.status_code == 200, r.text
+    test = r.json()
+    assert test["state"] == "failed" and test["last_status"] == 302
+    assert "not followed" in test["last_error"]
+    assert elsewhere.requests == [] and len(receiver.requests) == 1
+
+
+async def test_send_test_and_replay(live: Live, receiver: Receiver, clock: MovableClock) -> None:
+    endpoint = await create(live, receiver.url, ["message.created"])
+    r = await live.client.post(f"/api/webhooks/{endpoint['id']}/test", headers=live.as_("admin"))
+    assert r.status_code == 200, r.text
+    test = r.json()
+    assert test["type"] == "webhook.test" and test["state"] == "delivered" and test["last_status"] == 200
+    [sent] = receiver.requests
+    assert sent.json["type"] == "webhook.test" and sent.headers["webhook-id"] == test["webhook_id"]
+    assert verify(endpoint["secret"], sent.headers, sent.body, clock.now().timestamp()) == 1
+
+    await messages(live, "replay me")
+    first = (await receiver.wait_for(2))[1]
+    [message, _] = await settled(live, endpoint["id"], lambda log: log[0]["state"] == "delivered")
+    clock.advance(timedelta(minutes=10))
+    r = await live.client.post(f"/api/webhooks/deliveries/{message['id']}/replay", headers=live.as_("admin"))
+    assert r.status_code == 202 and r.json()["state"] == "pending", r.text
+    again = (await receiver.wait_for(3))[2]
+    assert again.body == first.body and again.headers["webhook-id"] == first.headers["webhook-id"]
+    assert int(again.headers["webhook-timestamp"]) >= int(first.headers["webhook-timestamp"]) + 600  # signed anew
+    assert verify(endpoint["secret"], again.headers, again.body, clock.now().timestamp()) == 1
+    [replayed, _] = await settled(live, endpoint["id"], lambda log: log[0]["state"] == "delivered")
+    assert [a["status"] for a in replayed["attempt_log"]] == [200, 200]
+    r = await live.client.post("/api/webhooks/deliveries/999999/replay", headers=live.as_("admin"))
+    assert r.status_code == 404
+
+
+# -- where requests may go -----------------------------------------------------------------
+
+@pytest.mark.parametrize("live_overrides", [{"webhooks_allow_private": False}])
+async def test_private_addresses_are_refused_at_creation_and_at_connect(live: Live, receiver: Receiver) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    for url in (receiver.url, "http://10.0.0.7/hook", "http://[::1]:8080/hook", "http://169.254.169.254/latest/",
+                "http://[::ffff:127.0.0.1]/hook", "https://192.168.1.20/hook", "http://0.0.0.0/", "http://100.64.0.1/"):
+        r = await live.client.post("/api/webhooks", headers=live.as_("admin"),
+                                   json={"url": url, "events": ["message.created"]})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "blocked_address", (url, r.text)
+    # A name is checked where it is connected to: localhost resolves to 127.0.0.1.
+    endpoint = await create(live, f"http://localhost:{port}/hook", ["message.created"])
+    r = await live.client.patch(f"/api/webhooks/{endpoint['id']}", headers=live.as_("admin"),
+                                json={"url": "http://127.0.0.1/hook"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "blocked_address"
+    r = await live.client.post(f"/api/webhooks/{endpoint['id']}/test", headers=live.as_("admin"))
+    test = r.json()
+    assert test["state"] == "failed" and test["last_status"] is None
+    assert "localhost resolves to 127.0.0.1, a private or local address" in test["last_error"]
+    await messages(live, "hi")
+    refused = (await settled(live, endpoint["id"], lambda log: log[0]["type"] == "message.created"
+                             and log[0]["attempts"] >= 1))[0]
+    assert "private or local address" in refused["last_error"] and refused["state"] == "pending"
+    assert receiver.requests == []
+
+
+# -- the API -------------------------------------------------------------------------------
+
+async def test_endpoints_are_admins_and_checked(live: Live, receiver: Receiver) -> None:
+    for who in ("lead", "agent"):
+        r = await live.client.post("/api/webhooks", headers=live.as_(who),
+                                   json={"url": receiver.url, "events": ["message.created"]})
+        assert r.status_code == 403
+        assert (await live.client.get("/api/webhooks", headers=live.as_(who))).status_code == 403
+    for body, code in (({"url": receiver.url, "events": ["message.exploded"]}, "invalid_events"),
+                       ({"url": receiver.url, "events": []}, "invalid_events"),
+                       ({"url": "ftp://example.com/", "events": ["message.created"]}, "invalid_url"),
+                       ({"url": "not a url", "events": ["message.created"]}, "invalid_url")):
+        r = await live.client.post("/api/webhooks", headers=live.as_("admin"), json=body)
+        assert r.status_code == 422 and r.json()["error"]["code"] == code, (body, r.text)
+    endpoint = await create(live, receiver.url, ["message.created", "conversation.resolved", "csat.received"])
+    assert endpoint["events"] == ["message.created", "conversation.resolved", "csat.received"]
+    r = await live.client.patch(f"/api/webhooks/{endpoint['id']}", headers=live.as_("admin"),
+                                json={"events": ["conversation.resolved"], "active": False})
+    assert r.status_code == 200 and r.json()["events"] == ["conversation.resolved"]
+    assert r.json()["paused_reason"] == "paused by an admin"
+    r = await live.client.delete(f"/api/webhooks/{endpoint['id']}", headers=live.as_("admin"))
+    assert r.status_code == 204
+    assert (await live.get("/api/webhooks", "admin"))["items"] == []
+    assert (await live.client.get(f"/api/webhooks/{endpoint['id']}", headers=live.as_("admin"))).status_code == 404
+
+
+async def test_resolved_conversations_and_satisfaction_answers_are_their_own_events(live: Live,
+                                                                                     receiver: Receiver) -> None:
+    endpoint = await create(live, receiver.url, ["conversation.resolved", "csat.received"])
+    r = await live.client.patch(f"/api/inboxes/{live.inbox['id']}", headers=live.as_("admin"),
+                                json={"csat": {"mode": "on_resolve"}})
+    assert r.status_code == 200, r.text
+    await messages(live, "Where is my order?")
+    cid = (await live.get("/api/conversations", "lead"))["items"][0]["id"]
+    for path, body in ((f"/api/conversations/{cid}/assignment", {"user_id": live.users["agent"]["id"]}),
+                       (f"/api/conversations/{cid}/messages", {"text": "On its way!"}),
+                       (f"/api/conversations/{cid}/status", {"status": "resolved"})):
+        assert (await live.client.post(path, headers=live.as_("agent"), json=body)).status_code in (200, 202)
+    [resolved] = await receiver.wait_for(1)
+    assert resolved.json["type"] == "conversation.resolved"
+    data = resolved.json["data"]
+    assert data["conversation"]["id"] == cid and data["conversation"]["status"] == "resolved"
+    assert data["previous_status"] == "open" and data["actor_id"] == live.users["agent"]["id"]
+
+    await messages(live, "5")  # the survey's answer, typed
+    rated = (await receiver.wait_for(2))[1].json
+    assert rated["type"] == "csat.received"
+    assert rated["data"]["survey"]["score"] == 5 and rated["data"]["survey"]["conversation_id"] == cid
+    assert rated["data"]["survey"]["agent_id"] == live.users["agent"]["id"]
+    assert rated["data"]["conversation"]["id"] == cid
+    assert len(await deliveries(live, endpoint["id"])) == 2
+
+
+# -- the admin page --------------------------------------------------------------------------
+
+async def test_the_admin_makes_an_endpoint_sees_its_secret_once_tests_it_and_replays(
+        live: Live, browser: Browser, receiver: Receiver, clock: MovableClock) -> None:
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/webhooks")
+    await expect(page.get_by_text("No endpoint yet")).to_be_visible()
+    await page.get_by_label("URL").fill(receiver.url + "/hooks")
+    await page.get_by_role("checkbox", name="message.created").check()
+    await page.get_by_role("checkbox", name="conversation.resolved").check()
+    await page.get_by_role("button", name="Create endpoint").click()
+    secret = (await page.locator(".webhook-secret code").inner_text()).strip()
+    assert secret.startswith("whsec_")
+    card = page.locator("article.webhook")
+    await expect(card.locator(".webhook-types")).to_have_text(re.compile(r"message\.created\s*conversation\.resolved"))
+    await expect(card.locator(".tag-on")).to_have_text("Active")
+
+    await card.get_by_role("button", name="Send test").click()
+    await expect(page.locator(".notice")).to_contain_text("Test delivered: the endpoint answered 200")
+    assert page.url.endswith("/admin/webhooks?done=" + page.url.split("done=")[1])  # a redirect: the secret is gone
+    assert secret not in await page.content()
+    [test] = receiver.requests
+    assert verify(secret, test.headers, test.body, clock.now().timestamp()) == 1
+
+    await messages(live, "Hello from the page")
+    await receiver.wait_for(2)
+    await page.reload()
+    row = page.locator("li[data-delivery]").first
+    await expect(row.locator(".wd-event")).to_have_text("message.created")
+    await expect(row.locator(".webhook-outcome")).to_have_text("Delivered · 200")
+    await expect(row.locator(".wd-duration")).to_contain_text("ms")
+    await row.locator("summary").click()
+    await expect(row.locator("pre")).to_contain_text("Hello from the page")
+    await expect(row.locator("pre")).to_contain_text("webhook-id: " + receiver.requests[1].headers["webhook-id"])
+    found = await _axe(page, "/admin/webhooks")
+    assert not found, "\n".join(found)
+    await row.get_by_role("button", name=re.compile("Replay")).click()
+    await expect(page.locator(".notice")).to_contain_text("queued again, with the same webhook-id")
+    again = (await receiver.wait_for(3))[2]
+    assert again.headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
+    await page.context.close()

@@ -30,7 +30,6 @@ from inbox.storage.subscriptions import bump
 
 log = logging.getLogger(__name__)
 E, D = WEBHOOK_ENDPOINTS.c, WEBHOOK_DELIVERIES.c
-PAUSED_BY_ADMIN = "paused by an admin"
 
 
 def _endpoint(conn: Connection, endpoint_id: int) -> Any:
@@ -86,7 +85,7 @@ async def update_webhook(ctx: Context, endpoint_id: int, patch: Mapping[str, Any
             values.update(active=True, paused_reason=None, paused_at=None)
             _restart_head(conn, endpoint_id)
         elif active is False and row.active:
-            values.update(active=False, paused_reason=PAUSED_BY_ADMIN, paused_at=now)
+            values.update(active=False, paused_reason=webhooks.PAUSED_BY_ADMIN, paused_at=now)
         conn.execute(update(WEBHOOK_ENDPOINTS).where(E.id == endpoint_id).values(updated_at=now, **values))
         bump(conn)
         return _found(conn, endpoint_id)

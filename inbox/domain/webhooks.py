@@ -28,6 +28,7 @@ from inbox.domain.events import ALL_TYPES
 # What an endpoint may subscribe to: every live event type (docs/events.md).
 SUBSCRIBABLE: tuple[str, ...] = ALL_TYPES
 TEST_TYPE = "webhook.test"  # "send test": goes to the endpoint whatever it subscribes to
+PAUSED_BY_ADMIN = "paused by an admin"  # the reason of a pause no admin needs telling about
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24  # the scheme's minimum, 192 bits

@@ -72,3 +72,4 @@ from inbox.queries.webhooks import get_delivery as get_delivery
 from inbox.queries.webhooks import get_webhook as get_webhook
 from inbox.queries.webhooks import list_webhooks as list_webhooks
 from inbox.queries.webhooks import webhook_deliveries as webhook_deliveries
+from inbox.queries.webhooks import paused_webhooks as paused_webhooks

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from inbox.domain import serialize
+from inbox.domain import serialize, webhooks
 from inbox.domain.tables import WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS
 from inbox.storage.prepared import as_utc
 
@@ -29,6 +29,13 @@ def list_webhooks(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(WEBHOOK_ENDPOINTS).where(E.deleted_at.is_(None)).order_by(E.id)).all()
     pending = _pending(conn, [r.id for r in rows])
     return [serialize.webhook_endpoint_dict(r, pending.get(r.id, 0)) for r in rows]
+
+
+def paused_webhooks(conn: Connection) -> list[dict[str, Any]]:
+    """The endpoints the worker paused (not an admin): what every admin page points out."""
+    rows = conn.execute(select(WEBHOOK_ENDPOINTS).where(
+        E.deleted_at.is_(None), E.active.is_(False), E.paused_reason != webhooks.PAUSED_BY_ADMIN).order_by(E.id))
+    return [serialize.webhook_endpoint_dict(r) for r in rows]
 
 
 def get_webhook(conn: Connection, endpoint_id: int) -> dict[str, Any] | None:
