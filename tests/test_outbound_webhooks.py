@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -403,6 +404,27 @@ async def test_resolved_conversations_and_satisfaction_answers_are_their_own_eve
     assert rated["data"]["survey"]["agent_id"] == live.users["agent"]["id"]
     assert rated["data"]["conversation"]["id"] == cid
     assert len(await deliveries(live, endpoint["id"])) == 2
+
+
+@pytest.mark.parametrize("live_overrides", [FAST_RETRIES])
+async def test_no_secret_reaches_a_log(live: Live, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    host = receiver.url.removeprefix("http://")
+    endpoint = await create(live, f"http://hook:pa55w0rd-in-url@{host}/hooks", ["message.created"])
+    rotated = (await live.client.post(f"/api/webhooks/{endpoint['id']}/rotate", headers=live.as_("admin"))).json()
+    receiver.answers = [503, 410]
+    await messages(live, "one")
+    await receiver.wait_for(2)  # refused, then gone: paused (logged)
+    await settled(live, endpoint["id"], lambda log: log[0]["attempts"] == 2)
+    r = await live.client.patch(f"/api/webhooks/{endpoint['id']}", headers=live.as_("admin"), json={"active": True})
+    assert r.status_code == 200
+    await receiver.wait_for(3)
+    assert await live.client.post(f"/api/webhooks/{endpoint['id']}/test", headers=live.as_("admin"))
+    assert "paused" in caplog.text and "hook:[redacted]@" in caplog.text  # the pause and the requests are logged...
+    signatures = [s[3:] for r in receiver.requests for s in r.headers["webhook-signature"].split(" ")]
+    for secret in (endpoint["secret"], endpoint["secret"][6:], rotated["secret"], rotated["secret"][6:],
+                   "pa55w0rd-in-url", *signatures):
+        assert secret not in caplog.text  # ...and nothing that signs, or the URL's password
 
 
 # -- the admin page --------------------------------------------------------------------------
