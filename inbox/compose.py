@@ -33,9 +33,12 @@ from inbox.workers.housekeeping import Housekeeper
 from inbox.workers.routing import Router
 from inbox.workers.automation import AutomationRunner
 from inbox.workers.sla import SlaScheduler
+from inbox.workers.webhooks import WebhookWorker
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
+
+    from inbox.domain.webhooks import Poster
 
 log = logging.getLogger("inbox.worker")
 
@@ -80,6 +83,13 @@ def declared_channels() -> list[Channel]:
     return declared()
 
 
+def webhook_poster(settings: Settings) -> Poster:
+    """How outbound webhooks are posted (webhooks/outbound.py: guarded, bounded)."""
+    from webhooks.outbound import make_poster
+
+    return make_poster(settings)
+
+
 def webhook_routes() -> list[BaseRoute]:
     """Every channel's inbound routes, for the web app."""
     from webhooks.registry import routes
@@ -119,6 +129,7 @@ class Process:
     router: Router
     sla: SlaScheduler
     automation: AutomationRunner
+    webhooks: WebhookWorker
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -129,7 +140,7 @@ class Process:
         await self._open(deliver=self.settings.run_worker)
         await self.directory.reload()
         await self.registry.start(self.ctx, self.directory)
-        delivery = asyncio.create_task(self.worker.run()) if self.settings.run_worker else None
+        delivery = self._start_delivery() if self.settings.run_worker else None
         housekeeping = asyncio.create_task(self.housekeeper.run())
         unsubscribe = self.bus.subscribe(self.router.on_event)
         unsubscribe_sla = self.bus.subscribe(self.sla.on_event)
@@ -155,13 +166,19 @@ class Process:
         """``inbox worker``: the delivery worker alone, for hosts that send while others
         serve HTTP. Any number may run: each job is claimed by one."""
         await self._open(deliver=True)
-        delivery = asyncio.create_task(self.worker.run())
+        delivery = self._start_delivery()
         log.info("delivery worker running")
         try:
             yield
         finally:
             await self._stop_delivery(delivery)
             await self._close()
+
+    def _start_delivery(self) -> asyncio.Task[None]:
+        """The delivery worker and the outbound webhook worker, as one task."""
+        async def both() -> None:
+            await asyncio.gather(self.worker.run(), self.webhooks.run())
+        return asyncio.create_task(both())
 
     def _wake_on(self, event: LiveEvent) -> None:
         if may_queue_delivery(event):
@@ -170,18 +187,21 @@ class Process:
     async def _open(self, *, deliver: bool) -> None:
         if deliver:  # replies queued by other processes too (with the Redis bus)
             self.bus.subscribe(self._wake_on)
+            self.bus.subscribe(self.webhooks.on_event)
         await asyncio.to_thread(self.db.migrate)
         await self.bus.start(self.db)
         self.db.on_commit = self.bus.publish_committed
         self.db.start()
 
     async def _stop_delivery(self, task: asyncio.Task[None]) -> None:
-        await self.worker.stop()  # lets the sends in flight finish and record their outcome
+        # Both let the sends in flight finish and record their outcome.
+        await asyncio.gather(self.worker.stop(), self.webhooks.stop())
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     async def _close(self) -> None:
         await self.registry.aclose()
+        await self.webhooks.poster.aclose()
         await self.bus.stop()  # first: no more reads from it once the database closes
         await asyncio.to_thread(self.db.stop)
 
@@ -200,8 +220,10 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     scheduler = SlaScheduler(ctx)
     automation = AutomationRunner(ctx)
     ctx.rules_changed = automation.rules_changed
+    hooks = WebhookWorker(ctx, webhook_poster(settings))
     ctx.wake_delivery = worker.wake
+    ctx.wake_webhooks = hooks.wake
     ctx.snoozes_changed = housekeeper.snoozes_changed
     ctx.wake_routing = router.wake
     return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler,
-                   automation)
+                   automation, hooks)

@@ -68,6 +68,10 @@ class Settings:
     presence_grace_seconds: float = 60.0
     # ... and a routing pass runs at least this often (besides on every event that may matter).
     routing_interval_seconds: float = 5.0
+    # Outbound webhooks (docs/webhooks.md): the first retry's delay (each next one doubles),
+    # and whether endpoints may be on private or loopback addresses.
+    webhook_retry_base_seconds: float = 5.0
+    webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -111,19 +115,30 @@ class Settings:
             assign_on_reply=_flag("ASSIGN_ON_REPLY", d.assign_on_reply),
             presence_grace_seconds=float(_env("PRESENCE_GRACE_SECONDS", str(d.presence_grace_seconds))),
             routing_interval_seconds=float(_env("ROUTING_INTERVAL_SECONDS", str(d.routing_interval_seconds))),
+            webhook_retry_base_seconds=_seconds("WEBHOOK_RETRY_BASE_SECONDS", d.webhook_retry_base_seconds),
+            webhooks_allow_private=_flag("WEBHOOKS_ALLOW_PRIVATE", d.webhooks_allow_private),
         )
 
 
 def _hours(name: str, default: float) -> float:
     """A positive number of hours ("24", "0.5"), or an error at start naming the variable."""
+    return _positive(name, default, "hours", "24")
+
+
+def _seconds(name: str, default: float) -> float:
+    return _positive(name, default, "seconds", "5")
+
+
+def _positive(name: str, default: float, unit: str, example: str) -> float:
     value = _env(name, str(default)).strip()
     try:
-        hours = float(value)
+        number = float(value)
     except ValueError:
-        hours = -1.0
-    if not 0 < hours < float("inf"):
-        raise InboxError(f"INBOX_{name}={value!r} must be a number of hours above 0, e.g. 24", "invalid_setting")
-    return hours
+        number = -1.0
+    if not 0 < number < float("inf"):
+        raise InboxError(f"INBOX_{name}={value!r} must be a number of {unit} above 0, e.g. {example}",
+                         "invalid_setting")
+    return number
 
 
 def checked_public_url(value: str) -> str:

@@ -5,7 +5,9 @@ What counts as one: the value of a query parameter whose name says it is secret
 (``?token=``, ``access_token``, ``secret``, ``sig``/``signature``, ``key``, ``password``,
 ``auth``...), a Telegram bot token (``bot123456:ABC...`` in its API paths, written
 ``bot<token>``), our own API
-tokens (``inbx_...``) and a ``Bearer`` value wherever they appear. Installed as the log
+tokens (``inbx_...``), a ``Bearer`` value, an outbound webhook secret (``whsec_...``) and the
+password of a URL (``https://user:password@host``, as an endpoint's URL may hold) wherever
+they appear. Installed as the log
 record factory (``install``), so it covers records whichever handler or formatter logs
 them, including those uvicorn configures for itself: a filter on a handler misses the
 handlers added after it.
@@ -28,6 +30,8 @@ _QUERY_PARAM = re.compile(r"([?&;])([A-Za-z0-9_.\-\[\]]{1,64})=([^&;#\s\"'<>]*)"
 _TELEGRAM_BOT = re.compile(r"\bbot\d{1,20}:[A-Za-z0-9_-]{20,}")
 _API_TOKEN = re.compile(r"\binbx_[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"\b([Bb]earer\s)[A-Za-z0-9._~+/=-]{8,}")
+_WEBHOOK_SECRET = re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}")
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]{1,256}:)[^/\s@]{1,256}@")
 _SCALARS = (int, float, bool, type(None))
 
 
@@ -48,6 +52,10 @@ def redact(text: str) -> str:
         text = _API_TOKEN.sub(REDACTED, text)
     if "earer" in text:
         text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    if "whsec_" in text:
+        text = _WEBHOOK_SECRET.sub(REDACTED, text)
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return text
 
 

@@ -157,7 +157,8 @@ def make_settings(tmp_path: Path, twilio_url: str, port: int, **overrides: Any) 
     base = Settings(database_url=f"sqlite:///{tmp_path}/inbox.db", public_url=f"http://127.0.0.1:{port}",
                     secret_key="test-secret", twilio_api_base=twilio_url, retry_base_seconds=0.05,
                     retry_max_seconds=0.2, max_attempts=4, send_timeout_seconds=2.0, media_dir=str(tmp_path / "media"),
-                    email_dkim_resolver="off")  # no DNS from tests: those of DKIM point it at a fake
+                    email_dkim_resolver="off",  # no DNS from tests: those of DKIM point it at a fake
+                    webhooks_allow_private=True)  # outbound webhooks' receivers are on 127.0.0.1
     return replace(base, **overrides)
 
 

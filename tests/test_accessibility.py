@@ -24,7 +24,7 @@ FAILING = ("serious", "critical")
 # what the customer sent, not ours to fix, and axe cannot enter it anyway (no script runs
 # there). The iframe element itself (its title) is still checked.
 EXCLUDE = [["iframe[sandbox] html"]]
-ADMIN_SECTIONS = ("inboxes", "users", "teams", "calendars", "labels", "canned", "tokens", "sla")
+ADMIN_SECTIONS = ("inboxes", "users", "teams", "calendars", "labels", "canned", "tokens", "sla", "webhooks")
 
 
 async def _call(live: Live, method: str, path: str, who: str, status: int, **kw: Any) -> Any:

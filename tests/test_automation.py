@@ -5,6 +5,7 @@ rule's events on the live socket, and moves time with the clock."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from inbox.domain.clock import MovableClock
 from tests.conftest import Live
 from tests.helpers.browser import browser, login
 from tests.helpers.live import EventStream
+from tests.test_outbound_webhooks import Receiver, receiver, verify
+from tests.test_outbound_webhooks import create as create_endpoint
 
-__all__ = ["browser"]  # a fixture
+__all__ = ["browser", "receiver"]  # fixtures
 
 
 async def _post(live: Live, path: str, body: dict[str, Any], who: str = "admin", status: int = 201) -> Any:
@@ -365,3 +368,18 @@ async def test_an_sla_warning_triggers_a_rule(live: Live, clock: MovableClock) -
     assert changed["data"]["conversation"]["priority"] == "urgent"
     assert changed["data"]["previous_priority"] == "none"
     await watcher.close()
+
+
+async def test_a_rule_posts_to_an_outbound_webhook_signed(live: Live, receiver: Receiver) -> None:
+    endpoint = await create_endpoint(live, receiver.url + "/hooks", ["conversation.created"])
+    made = await rule(live, name="Tell the CRM", trigger="message_received",
+                      conditions=[{"field": "text", "op": "contains_words", "value": ["cancel"]}],
+                      actions=[{"type": "webhook", "endpoint_id": endpoint["id"]}])
+    assert (await live.sms("+15550005050", "please cancel my plan")).status_code == 200
+    got = await receiver.wait_for(2)  # the conversation.created it subscribes to, and the rule's post
+    posted = next(r for r in got if r.json["type"] == "automation.rule")
+    assert posted.json["data"]["rule"] == {"rule_id": made["id"], "rule_name": "Tell the CRM", "depth": 1}
+    assert posted.json["data"]["conversation"]["contact"]["name"] == "+15550005050"
+    assert verify(endpoint["secret"], posted.headers, posted.body, time.time()) == 1
+    runs = await _runs(live, made["id"])
+    assert runs[0]["detail"]["done"] == [f"posted to webhook {endpoint['id']}"]

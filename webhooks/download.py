@@ -24,7 +24,6 @@ the address check with it, somewhere else.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import httpcore
 import httpx
 
 from inbox.config import Settings
+from inbox.domain.addresses import internal
 from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import normalise_type
 from webhooks.http import unreachable
@@ -72,23 +72,12 @@ class AddressRefused(Exception):
     """A host resolved to an address downloads may not reach."""
 
 
-def internal(address: str) -> bool:
-    """Whether ``address`` is anything but a public unicast address: private, loopback,
-    link-local (cloud metadata at 169.254.169.254), shared (100.64/10), reserved,
-    multicast, unspecified, or an IPv6 form of one of those (v4-mapped, 6to4, Teredo)."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and internal(str(embedded)):
-            return True
-    return not ip.is_global or ip.is_multicast
-
-
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks every address, and connects to a checked one."""
 
-    def __init__(self, exempt: set[tuple[str, int]]) -> None:
+    def __init__(self, exempt: set[tuple[str, int]], *, guard: bool = True) -> None:
         self.exempt = exempt  # (host, port) of origins that may be internal
+        self.guard = guard  # False: every address may be reached (a deployment that allows it)
         self.inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
@@ -99,7 +88,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if (host.lower(), port) not in self.exempt:
+        if self.guard and (host.lower(), port) not in self.exempt:
             refused = [a for a in addresses if internal(a)]
             if refused or not addresses:
                 raise AddressRefused(f"{host} resolves to {refused[0] if refused else 'no address'}, "
@@ -129,6 +118,13 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
                                                   keepalive_expiry=5.0)
 
 
+def guarded_client(exempt: set[tuple[str, int]], timeout: float, *, guard: bool = True) -> httpx.AsyncClient:
+    """A client that follows no redirect and reaches no internal address but the ``exempt``
+    (host, port) pairs (none of that checked when not ``guard``), with no proxy."""
+    return httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend(exempt, guard=guard)), timeout=timeout,
+                             follow_redirects=False, trust_env=False)
+
+
 class Downloader:
     def __init__(self, exempt_origins: Iterable[str], max_bytes: int, timeout: float) -> None:
         self.max_bytes = max_bytes
@@ -141,8 +137,7 @@ class Downloader:
         # Made on first use: its TLS context costs ~0.1 s, and most processes that build
         # the adapters (the CLI, web-only processes) never download anything.
         if self._client is None:
-            self._client = httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend(self.exempt)),
-                                             timeout=self.timeout, follow_redirects=False, trust_env=False)
+            self._client = guarded_client(self.exempt, self.timeout)
         return self._client
 
     async def get(self, url: str, who: str, credentials: Credentials = no_credentials) -> Download:

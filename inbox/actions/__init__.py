@@ -82,3 +82,10 @@ from inbox.actions.sla import FIRE_BATCH as FIRE_BATCH
 from inbox.actions.sla import fire_due as fire_due
 from inbox.actions.sla import move_sla_policy as move_sla_policy
 from inbox.actions.sla import update_sla_policy as update_sla_policy
+from inbox.actions.webhooks import create_webhook as create_webhook
+from inbox.actions.webhooks import delete_webhook as delete_webhook
+from inbox.actions.webhooks import prune_webhook_deliveries as prune_webhook_deliveries
+from inbox.actions.webhooks import replay_delivery as replay_delivery
+from inbox.actions.webhooks import rotate_webhook_secret as rotate_webhook_secret
+from inbox.actions.webhooks import start_test as start_test
+from inbox.actions.webhooks import update_webhook as update_webhook

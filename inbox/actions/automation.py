@@ -29,7 +29,7 @@ from inbox.actions.csat import SurveyPolicy, resolved
 from inbox.actions.labels import labels_in, priority_in
 from inbox.actions.notes import note_in
 from inbox.actions.replies import _queue_reply, write_outbound
-from inbox.domain import automation, autoreply
+from inbox.domain import automation, autoreply, webhooks
 from inbox.domain.access import AUTOMATION, Viewer
 from inbox.domain.automation import Facts, Trigger
 from inbox.domain.channels import ReplyWindow
@@ -47,6 +47,8 @@ from inbox.domain.tables import (
     EVENTS,
     INBOXES,
     MESSAGES,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_ENDPOINTS,
 )
 from inbox.storage.db import Tx
 from inbox.storage.prepared import as_utc
@@ -76,6 +78,7 @@ class Outcome:
     sent: bool = False
     snoozed: bool = False
     routed: bool = False
+    posted: bool = False  # an outbound webhook delivery queued
     more: bool = False  # a full batch: there may be more to do at once
     log: list[Dict] = field(default_factory=list)
 
@@ -303,6 +306,18 @@ def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: dateti
         message = _send(tx, conversation_id, text, now, policy, template)
         outcome.sent = True
         return f"sent template {action['name']} as message {message['id']}"
+    if kind == "webhook":
+        endpoint = conn.execute(select(WEBHOOK_ENDPOINTS.c.id, WEBHOOK_ENDPOINTS.c.active)
+                                .where(WEBHOOK_ENDPOINTS.c.id == action["endpoint_id"])).first()
+        if endpoint is None:
+            raise NotFound(f"no webhook endpoint {action['endpoint_id']}")
+        by = dict(tx.by or {})
+        payload = webhooks.body(automation.WEBHOOK_TYPE, now, {"rule": by, "conversation": conv}, None)
+        conn.execute(insert(WEBHOOK_DELIVERIES).values(
+            endpoint_id=endpoint.id, msg_id=webhooks.new_msg_id(), type=automation.WEBHOOK_TYPE, payload=payload,
+            state="pending", attempts=0, created_at=now))
+        outcome.posted = True
+        return f"posted to webhook {endpoint.id}"
     if kind == "send_csat":
         survey = resolved(tx, conversation_id, now, policy.survey)
         if survey is None:
@@ -496,5 +511,6 @@ def describe(action: Mapping[str, Any]) -> str:
         "snooze": lambda: f"snooze {action['minutes']} min",
         "reopen": lambda: "reopen",
         "send_csat": lambda: "send the satisfaction survey",
+        "webhook": lambda: f"post to webhook {action['endpoint_id']}",
     }
     return words[kind]()

@@ -38,6 +38,7 @@ class Context:
     snoozes_changed: Callable[[], None] = lambda: None
     wake_routing: Callable[[], None] = lambda: None
     rules_changed: Callable[[], None] = lambda: None  # an automation rule was saved (workers/automation.py)
+    wake_webhooks: Callable[[], None] = lambda: None  # a delivery to send now (a replay, a resumed endpoint)
     # This process's open WebSockets per user id (ui/live.py): who it keeps present.
     connections: Counter[int] = field(default_factory=Counter)
     # When each user's input was last written (actions.agent_active writes it at most every 30 s).

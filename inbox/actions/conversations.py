@@ -17,6 +17,7 @@ from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.errors import Forbidden, Invalid
 from inbox.domain.events import (
     CONVERSATION_ASSIGNED,
+    CONVERSATION_RESOLVED,
     CONVERSATION_UPDATED,
 )
 from inbox.domain.models import ConversationStatus, NotificationKind
@@ -117,8 +118,11 @@ def status_in(tx: Tx, viewer: Viewer, conversation_id: int, new: ConversationSta
     sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
     surveyed = csat.resolved(tx, conversation_id, now, survey) if new == ConversationStatus.resolved else None
     updated = _conversation(conn, conversation_id)
-    tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]},
-            conversation_scopes(updated["assignee_id"], updated["team_id"]))
+    scopes = conversation_scopes(updated["assignee_id"], updated["team_id"])
+    tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]}, scopes)
+    if new == ConversationStatus.resolved:
+        tx.emit(CONVERSATION_RESOLVED, {"conversation": updated, "previous_status": conv["status"],
+                                        "actor_id": viewer.actor}, scopes)
     return updated, surveyed
 
 

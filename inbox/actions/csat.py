@@ -27,12 +27,13 @@ from inbox import queries
 from inbox.actions import reports
 from inbox.actions.common import _log
 from inbox.actions.context import Context
+from inbox.queries.csat import get_survey
 from inbox.actions import replies  # (replies imports conversations, which imports this)
 from inbox.domain import csat
 from inbox.domain.access import conversation_scopes
 from inbox.domain.channels import InboundMessage, ReplyWindow
 from inbox.domain.errors import Conflict, Invalid, NotFound
-from inbox.domain.events import CONVERSATION_UPDATED
+from inbox.domain.events import CONVERSATION_UPDATED, CSAT_RECEIVED
 from inbox.domain.models import ConversationStatus
 from inbox.domain.records import Dict
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, CSAT_SURVEYS, IDENTITIES, INBOXES
@@ -189,8 +190,10 @@ def record(tx: Tx, survey_id: int, score: int, comment: str | None, now: datetim
                                           "source": source, "agent_id": survey["agent_id"]}, now)
     conversation = queries.get_conversation(conn, cid)
     if conversation is not None:
+        scopes = conversation_scopes(conversation["assignee_id"], conversation["team_id"])
         tx.emit(CONVERSATION_UPDATED, {"conversation": conversation, "previous_status": conversation["status"]},
-                conversation_scopes(conversation["assignee_id"], conversation["team_id"]))
+                scopes)
+        tx.emit(CSAT_RECEIVED, {"survey": get_survey(conn, survey_id), "conversation": conversation}, scopes)
     return survey
 
 

@@ -73,6 +73,7 @@ ACTIONS: dict[str, dict[str, str]] = {
     "snooze": {"minutes": "minutes"},
     "reopen": {},
     "send_csat": {},
+    "webhook": {"endpoint_id": "id"},  # posts "automation.rule" to an outbound webhook (docs/webhooks.md)
 }
 # A macro's steps (an agent runs them, as themselves): the rules' actions that make sense
 # by hand, and an agent's reply.
@@ -83,6 +84,7 @@ _MACRO_ONLY: dict[str, dict[str, str]] = {"reply": {"text": "text"}}
 # Actions that send the customer something: they obey opt-outs, reply windows and the
 # automatic-reply interval (docs/time.md).
 SENDING = ("send_message", "send_template", "send_csat")
+WEBHOOK_TYPE = "automation.rule"  # what a rule's webhook action posts
 
 MAX_DEPTH = 3  # a rule's action may trigger rules, theirs too, this deep; then the chain stops
 MAX_CONDITIONS = 20

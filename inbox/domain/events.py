@@ -56,6 +56,15 @@ SLA_WARNING = "sla.warning"
 SLA_BREACHED = "sla.breached"
 
 
+# A conversation was resolved (sent after its conversation.updated), and a customer answered
+# a satisfaction survey (docs/csat.md): what integrations most often wait for, named apart
+# so an outbound webhook (docs/webhooks.md) can subscribe to them alone.
+CONVERSATION_RESOLVED = "conversation.resolved"
+
+
+CSAT_RECEIVED = "csat.received"
+
+
 ALL_TYPES = (
     MESSAGE_CREATED,
     MESSAGE_UPDATED,
@@ -70,6 +79,8 @@ ALL_TYPES = (
     AGENT_PRESENCE_CHANGED,
     SLA_WARNING,
     SLA_BREACHED,
+    CONVERSATION_RESOLVED,
+    CSAT_RECEIVED,
 )
 
 

@@ -672,3 +672,85 @@ class Macro(SQLModel, table=True):
     steps: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL that outbound webhooks are posted to, signed per Standard Webhooks
+    (docs/webhooks.md), with the event types it subscribes to. ``secret`` signs every
+    request; after a rotation ``previous_secret`` signs too until ``previous_until``. Not
+    ``active``: paused (by an admin, or by the worker after a long failure, ``paused_reason``
+    says which); its deliveries wait, in order. Deleted: kept while its log is, receives
+    nothing. ``lease_owner``/``lease_until``: the worker sending its queue (one at a time,
+    so deliveries keep their order)."""
+
+    __tablename__ = "webhook_endpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str
+    previous_secret: str | None = None
+    previous_until: datetime | None = None
+    active: bool = True
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event (or a test) to one endpoint, written in the event's transaction. ``msg_id``
+    is its ``webhook-id``, the same on every attempt; ``payload`` the exact body posted.
+    ``state``: pending (waiting, due at ``next_attempt_at``, None: at once), delivered, or
+    failed (a test that failed; deliveries of events are retried until they go)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_queue", "endpoint_id", "state", "id"),
+                      Index("ix_webhook_delivery_log", "endpoint_id", "id"),
+                      Index("ix_webhook_delivery_created", "created_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id")
+    event_id: int | None = None  # the live event's id; None for a test
+    msg_id: str
+    type: str
+    payload: str
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    first_attempt_at: datetime | None = None  # of the current run of failures: how long it has failed
+    last_attempt_at: datetime | None = None
+    last_status: int | None = None
+    last_response: str | None = None  # the start of the answer's body
+    last_error: str | None = None  # why there was no answer (or what the answer meant)
+    last_duration_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Each attempt of a delivery, as the delivery log shows it: when, the
+    ``webhook-timestamp`` it was signed with, the answer's status and body excerpt, or why
+    there was none, and how long it took."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id")
+    at: datetime
+    timestamp: int
+    status: int | None = None
+    response: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+class WebhookState(SQLModel, table=True):
+    """One row: ``version`` counts the changes of endpoints, read in every transaction that
+    writes events, so each process knows when its cached subscriptions are stale
+    (inbox/storage/subscriptions.py)."""
+
+    __tablename__ = "webhook_state"
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

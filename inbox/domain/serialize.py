@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from inbox.domain import autoreply, csat, keywords
+from inbox.domain import autoreply, csat, keywords, webhooks
 from inbox.domain.records import (
     BusinessCalendar,
     Contact,
@@ -185,3 +185,42 @@ def preferences_dict(row: Fields | None) -> Preferences:
     m = _fields(row)
     return {"notify": {k: bool(m[f"notify_{k}"]) for k in NOTIFY_KINDS}, "desktop": bool(m["desktop"]),
             "sound": bool(m["sound"]), "landing_tab": m["landing_tab"], "away_after_minutes": m["away_after_minutes"]}
+
+
+def webhook_endpoint_dict(row: Fields, pending: int = 0) -> dict[str, Any]:
+    """An outbound webhook endpoint (docs/webhooks.md). The secret is masked: it is shown
+    whole only in the answer that creates it or rotates it (``with_secret``)."""
+    m = _fields(row)
+    return {"id": m["id"], "url": m["url"], "events": list(m["events"]), "active": m["active"],
+            "paused_reason": m["paused_reason"], "paused_at": iso(m["paused_at"]),
+            "secret": webhooks.mask(m["secret"]),
+            "previous_secret_until": iso(m["previous_until"]) if m["previous_secret"] else None,
+            "pending": pending, "created_at": iso(m["created_at"]), "updated_at": iso(m["updated_at"])}
+
+
+def with_secret(endpoint: dict[str, Any], secret: str) -> dict[str, Any]:
+    return {**endpoint, "secret": secret}
+
+
+def webhook_attempt_dict(row: Fields) -> dict[str, Any]:
+    m = _fields(row)
+    return {"at": iso(m["at"]), "timestamp": m["timestamp"], "status": m["status"], "response": m["response"],
+            "error": m["error"], "duration_ms": round(float(m["duration_ms"]), 1)}
+
+
+def webhook_delivery_dict(row: Fields, attempts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A delivery as its endpoint's log shows it: the request (its ``webhook-id``, type and
+    exact body), where it stands, the last answer, and (when read with them) its attempts,
+    oldest first."""
+    m = _fields(row)
+    duration = m["last_duration_ms"]
+    item: dict[str, Any] = {
+        "id": m["id"], "endpoint_id": m["endpoint_id"], "event_id": m["event_id"], "webhook_id": m["msg_id"],
+        "type": m["type"], "state": m["state"], "attempts": m["attempts"],
+        "next_attempt_at": iso(m["next_attempt_at"]), "last_attempt_at": iso(m["last_attempt_at"]),
+        "last_status": m["last_status"], "last_response": m["last_response"], "last_error": m["last_error"],
+        "last_duration_ms": round(float(duration), 1) if duration is not None else None,
+        "created_at": iso(m["created_at"]), "delivered_at": iso(m["delivered_at"]), "payload": m["payload"]}
+    if attempts is not None:
+        item["attempt_log"] = attempts
+    return item

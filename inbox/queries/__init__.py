@@ -68,3 +68,8 @@ from inbox.queries.sla import get_policy as get_policy
 from inbox.queries.sla import list_policies as list_policies
 from inbox.queries.sla import next_fire as next_fire
 from inbox.queries.sla import sla_detail as sla_detail
+from inbox.queries.webhooks import get_delivery as get_delivery
+from inbox.queries.webhooks import get_webhook as get_webhook
+from inbox.queries.webhooks import list_webhooks as list_webhooks
+from inbox.queries.webhooks import webhook_deliveries as webhook_deliveries
+from inbox.queries.webhooks import paused_webhooks as paused_webhooks

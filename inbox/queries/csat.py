@@ -58,3 +58,9 @@ def answers(conn: Connection, start: datetime, end: datetime, *, comments_only: 
     if after is not None:
         query = query.where(S.id < after)
     return [_survey(r) for r in conn.execute(query.order_by(S.id.desc()).limit(limit))]
+
+
+def get_survey(conn: Connection, survey_id: int) -> dict[str, Any] | None:
+    """One survey as the contact panel and the reports list it (the ``csat.received`` event's)."""
+    row = conn.execute(_SURVEYS.where(S.id == survey_id)).first()
+    return _survey(row) if row is not None else None

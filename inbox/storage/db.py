@@ -19,7 +19,8 @@ would do the same at two extra statements per job, on every job.) A job must the
 touch nothing but the database through its ``Tx``: it may run twice.
 
 Live events written by a job (``Tx.emit``) go to the ``event`` table in the same
-transaction and are handed to the bus after the commit, in id order. They are inserted
+transaction, with the outbound webhook deliveries they cause (inbox/storage/subscriptions.py),
+and are handed to the bus after the commit, in id order. They are inserted
 last, just before the commit, and on PostgreSQL under a transaction-level advisory lock:
 with several processes writing, ids drawn from a sequence could otherwise commit out of
 order (12 visible while 11 is still uncommitted), and a client resuming after 12 would
@@ -52,6 +53,7 @@ from inbox.domain.errors import InboxError
 from inbox.domain.models import utcnow
 from inbox.domain.tables import EVENTS as _EVENTS
 from inbox.storage.prepared import Prepared
+from inbox.storage.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,8 +89,9 @@ class Tx:
         self.events.append(PendingEvent(0, type, data, scopes))
 
 
-def store_events(conn: Connection, events: list[PendingEvent]) -> None:
-    """Insert the events, in order, as the last statements before the commit (see above)."""
+def store_events(conn: Connection, events: list[PendingEvent], subscriptions: Subscriptions) -> None:
+    """Insert the events, in order, as the last statements before the commit (see above),
+    and the outbound webhook deliveries of those an endpoint subscribes to."""
     if not events:
         return
     if conn.dialect.name == "postgresql":
@@ -96,6 +99,7 @@ def store_events(conn: Connection, events: list[PendingEvent]) -> None:
     now = utcnow()
     for ev in events:
         ev.id = _INSERT_EVENT.scalar(conn, {"type": ev.type, "data": ev.data, "scopes": ev.scopes, "created_at": now})
+    subscriptions.deliver(conn, events, now)
 
 
 @dataclass(slots=True)
@@ -222,6 +226,7 @@ class Database:
         self.inline = self.is_sqlite
         self._pending: list[_Job[Any]] = []  # inline mode: the jobs of this loop turn
         self.on_commit: Callable[[list[PendingEvent]], None] | None = None
+        self.subscriptions = Subscriptions()  # outbound webhooks' (inbox/storage/subscriptions.py)
         self._reading = 0  # reads in flight on other threads: stop() waits for them
         self._idle = threading.Condition()
         file_db = self.is_sqlite and make_url(self.engine.url).database not in (None, "", ":memory:")
@@ -280,7 +285,7 @@ class Database:
         with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
             tx = Tx(conn)
             result = fn(tx)
-            store_events(conn, tx.events)
+            store_events(conn, tx.events, self.subscriptions)
             return result
 
     def _run_writer(self) -> None:
@@ -326,7 +331,7 @@ class Database:
                     tx = Tx(conn)
                     job.result = job.fn(tx)
                     events.extend(tx.events)
-                store_events(conn, events)
+                store_events(conn, events, self.subscriptions)
         except Exception as exc:  # noqa: BLE001 - handed to the caller
             if len(jobs) == 1:
                 jobs[0].error = exc

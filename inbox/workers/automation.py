@@ -55,6 +55,8 @@ class AutomationRunner:
             self.ctx.snoozes_changed()
         if outcome.routed:
             self.ctx.wake_routing()
+        if outcome.posted:
+            self.ctx.wake_webhooks()
 
     async def run_once(self) -> bool:
         """One pass over new events and due timers; whether there may be more right now."""

@@ -1,5 +1,6 @@
 """Timed work of the serving process: wake snoozed conversations when their time comes,
-prune live events past their retention (and webhook tokens past their use), and (SQLite)
+prune live events past their retention (and webhook tokens past their use, and the outbound
+webhooks' log of what was delivered), and (SQLite)
 keep the search index merged. Due times are read on the app's clock (ctx.clock)."""
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Housekeeper:
                         log.info("pruned %d live events older than %g days", pruned,
                                  self.ctx.settings.event_retention_days)
                     await actions.prune_webhook_nonces(self.ctx)
+                    await actions.prune_webhook_deliveries(
+                        self.ctx, timedelta(days=self.ctx.settings.event_retention_days))
                 if self.ctx.db.is_sqlite and time.monotonic() - self._merged_at > MERGE_EVERY:
                     self._merged_at = time.monotonic()
                     await self.ctx.db.write(lambda tx: search.sqlite_merge_step(tx.conn))

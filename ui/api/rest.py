@@ -25,6 +25,7 @@ from ui.api import automation as automation_api
 from ui.api import calendars
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
+from ui.api import webhooks as webhooks_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
@@ -794,6 +795,7 @@ routes = [
     *sla_api.ROUTES,
     *automation_api.ROUTES,
     *reports_api.ROUTES,
+    *webhooks_api.ROUTES,
     Route("/api/canned_responses", list_canned),
     Route("/api/canned_responses", create_canned, methods=["POST"]),
     Route("/api/canned_responses/{id}", patch_canned, methods=["PATCH"]),

@@ -91,7 +91,8 @@ async def _admin(request: Request) -> Viewer | Response:
 async def _section(request: Request, viewer: Viewer, section: str, status_code: int = 200,
                    **extra: Any) -> Response:
     registry = request.app.state.registry
-    data = await request.app.state.ctx.db.read(lambda c: READERS[section](c, registry))
+    data = await request.app.state.ctx.db.read(
+        lambda c: {**READERS[section](c, registry), "paused_webhooks": queries.paused_webhooks(c)})
     sections = {k: v for k, v in SECTIONS.items() if k != "labels" or _labels_ready()}
     response = _render(request, "admin.html", viewer=viewer, section=section, sections=sections,
                        channels={c.kind: c for c in registry.channels()},

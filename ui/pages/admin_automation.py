@@ -21,12 +21,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sqlalchemy import select
+
 from inbox import queries
 from inbox.actions import automation as rules
 from inbox.domain import automation
 from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError, Invalid
 from inbox.domain.models import Priority
+from inbox.domain.tables import WEBHOOK_ENDPOINTS
 from ui.http import form_id, parse_id
 from ui.pages.admin import READERS, _admin, _back, _section, admin_action
 
@@ -43,7 +46,8 @@ ACTION_WORDS = {"assign_team": "Assign to the team", "assign_agent": "Assign to 
                 "route": "Hand to routing", "add_label": "Add the label", "remove_label": "Remove the label",
                 "set_priority": "Set the priority", "send_message": "Send the message",
                 "send_template": "Send the template", "add_note": "Add the private note", "resolve": "Resolve",
-                "snooze": "Snooze for (minutes)", "reopen": "Reopen", "send_csat": "Send the satisfaction survey"}
+                "snooze": "Snooze for (minutes)", "reopen": "Reopen", "send_csat": "Send the satisfaction survey",
+                "webhook": "Post to the webhook"}
 
 
 def _values(rule: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -79,8 +83,8 @@ def _values(rule: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _action_values(a: Mapping[str, Any]) -> dict[str, Any]:
     out = {"type": a["type"], "team_id": "", "user_id": "", "label_id": "", "priority": "", "text": "",
-           "name": "", "language": "en_US", "params": "", "minutes": ""}
-    for key in ("team_id", "user_id", "label_id", "minutes"):
+           "name": "", "language": "en_US", "params": "", "minutes": "", "endpoint_id": ""}
+    for key in ("team_id", "user_id", "label_id", "minutes", "endpoint_id"):
         if key in a:
             out[key] = str(a[key])
     for key in ("priority", "text", "name", "language"):
@@ -102,7 +106,8 @@ def _posted(form: FormData) -> dict[str, Any]:
     v["actions"] = []
     for i in range(ACTION_ROWS):
         row = {k: str(form.get(f"a{i}_{k}", "")).strip() for k in (
-            "type", "team_id", "user_id", "label_id", "priority", "text", "name", "language", "params", "minutes")}
+            "type", "team_id", "user_id", "label_id", "priority", "text", "name", "language", "params", "minutes",
+            "endpoint_id")}
         v["actions"].append(row)
     while len(v["actions"]) > 3 and not v["actions"][-1]["type"] and not v["actions"][-2]["type"]:
         v["actions"].pop()  # shown again as typed, with its empty rows to add to
@@ -204,6 +209,8 @@ def read(c: Any, registry: Any) -> dict[str, Any]:
     agents = [{"id": u["id"], "name": u["name"]} for u in queries.list_users(c) if u["active"]]
     labels = [{"id": x["id"], "name": x["name"]} for x in queries.list_labels(c)]
     inboxes = [{"id": i["id"], "name": i["name"]} for i in queries.list_inboxes(c)]
+    endpoints = [{"id": e.id, "name": e.url} for e in c.execute(
+        select(WEBHOOK_ENDPOINTS.c.id, WEBHOOK_ENDPOINTS.c.url).order_by(WEBHOOK_ENDPOINTS.c.id))]
     names = {"team": {t["id"]: t["name"] for t in teams}, "agent": {a["id"]: a["name"] for a in agents},
              "label": {x["id"]: x["name"] for x in labels}, "inbox": {i["id"]: i["name"] for i in inboxes}}
     listed = []
@@ -215,7 +222,8 @@ def read(c: Any, registry: Any) -> dict[str, Any]:
             "automation_timed": automation.TIMED, "automation_actions": ACTION_WORDS,
             "automation_channels": [{"id": ch.kind, "name": ch.label} for ch in registry.channels()],
             "automation_teams": teams, "automation_agents": agents,
-            "automation_labels": labels, "automation_inboxes": inboxes, "automation_priorities": PRIORITIES}
+            "automation_labels": labels, "automation_endpoints": endpoints, "automation_inboxes": inboxes,
+            "automation_priorities": PRIORITIES}
 
 
 READERS[SECTION] = read
