@@ -493,18 +493,23 @@
         row.classList.remove("unread");
         var badge = row.querySelector(".badge");
         if (badge) badge.remove();
-        readSoon();
+        readSoon(row.dataset.inbound);
       }
     });
   }
 
-  var readPending = null;
-  function readSoon() {  // one POST for a burst of customer messages
+  // One POST for a burst of customer messages; and none for a pane re-rendered before the
+  // last read was committed: what was read is the conversation up to its latest customer
+  // message (data-inbound), and only a newer one is read again.
+  var readPending = null, lastRead = "";
+  function readSoon(inbound) {
     if (readPending) return;
     readPending = setTimeout(function () {
       readPending = null;
-      var id = open();
-      if (id) htmx.ajax("POST", "/ui/conversations/" + id + "/read", {swap: "none"});
+      var id = open(), upTo = id + "@" + (inbound || "");
+      if (!id || (inbound && upTo === lastRead)) return;
+      lastRead = upTo;
+      htmx.ajax("POST", "/ui/conversations/" + id + "/read", {swap: "none"});
     }, 100);
   }
 
@@ -615,7 +620,7 @@
     var c = document.getElementById("conversation");
     if (c && Number(c.dataset.unread || 0) > 0 && reading()) {
       c.dataset.unread = "0";
-      readSoon();  // the same POST as the row's check: opening reads once
+      readSoon(c.dataset.inbound);  // the same POST as the row's check: opening reads once
     }
   }
 
