@@ -24,7 +24,9 @@ the address check with it, somewhere else.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,13 @@ from inbox.domain.addresses import internal
 from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import normalise_type
 from webhooks.http import unreachable
+
+if importlib.util.find_spec("sniffio") is None:
+    # httpcore imports sniffio on every request to tell asyncio from trio; where it is not
+    # installed, each failed import searches the whole sys.path again (about a sixth of an
+    # outbound webhook's CPU, bench/webhooks.py). Remembered missing once, the import fails
+    # at once, and httpcore takes asyncio as it does then anyway.
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
