@@ -127,11 +127,15 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
                                                   keepalive_expiry=5.0)
 
 
-def guarded_client(exempt: set[tuple[str, int]], timeout: float, *, guard: bool = True) -> httpx.AsyncClient:
-    """A client that follows no redirect and reaches no internal address but the ``exempt``
-    (host, port) pairs (none of that checked when not ``guard``), with no proxy."""
-    return httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend(exempt, guard=guard)), timeout=timeout,
-                             follow_redirects=False, trust_env=False)
+def guarded_transport(exempt: set[tuple[str, int]], *, guard: bool = True) -> httpx.AsyncHTTPTransport:
+    """A transport that reaches no internal address but the ``exempt`` (host, port) pairs
+    (none of that checked when not ``guard``), with no proxy. Alone it follows no redirect."""
+    return _GuardedTransport(_GuardedBackend(exempt, guard=guard))
+
+
+def guarded_client(exempt: set[tuple[str, int]], timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=guarded_transport(exempt), timeout=timeout, follow_redirects=False,
+                             trust_env=False)
 
 
 class Downloader:
