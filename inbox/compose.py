@@ -31,6 +31,7 @@ from inbox.storage.redisbus import make_bus
 from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
 from inbox.workers.routing import Router
+from inbox.workers.automation import AutomationRunner
 from inbox.workers.sla import SlaScheduler
 from inbox.workers.webhooks import WebhookWorker
 
@@ -127,6 +128,7 @@ class Process:
     housekeeper: Housekeeper
     router: Router
     sla: SlaScheduler
+    automation: AutomationRunner
     webhooks: WebhookWorker
 
     @contextlib.asynccontextmanager
@@ -142,16 +144,19 @@ class Process:
         housekeeping = asyncio.create_task(self.housekeeper.run())
         unsubscribe = self.bus.subscribe(self.router.on_event)
         unsubscribe_sla = self.bus.subscribe(self.sla.on_event)
+        unsubscribe_rules = self.bus.subscribe(self.automation.on_event)
         routing = asyncio.create_task(self.router.run())
         timers = asyncio.create_task(self.sla.run())
+        rules = asyncio.create_task(self.automation.run())
         try:
             yield
         finally:
             unsubscribe()
             unsubscribe_sla()
-            for task in (housekeeping, routing, timers):
+            unsubscribe_rules()
+            for task in (housekeeping, routing, timers, rules):
                 task.cancel()
-            await asyncio.gather(housekeeping, routing, timers, return_exceptions=True)
+            await asyncio.gather(housekeeping, routing, timers, rules, return_exceptions=True)
             if delivery is not None:
                 await self._stop_delivery(delivery)
             await self._close()
@@ -213,10 +218,12 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     housekeeper = Housekeeper(ctx)
     router = Router(ctx)
     scheduler = SlaScheduler(ctx)
+    automation = AutomationRunner(ctx)
+    ctx.rules_changed = automation.rules_changed
     hooks = WebhookWorker(ctx, webhook_poster(settings))
     ctx.wake_delivery = worker.wake
     ctx.wake_webhooks = hooks.wake
     ctx.snoozes_changed = housekeeper.snoozes_changed
     ctx.wake_routing = router.wake
     return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler,
-                   hooks)
+                   automation, hooks)

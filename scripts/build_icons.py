@@ -31,7 +31,7 @@ LUCIDE = sorted({
     "filter", "more-horizontal", "trash-2", "pencil", "lock", "circle-dot", "arrow-left", "image", "smartphone",
     "plus", "at-sign", "eye", "eye-off", "reply", "external-link", "copy", "download", "menu", "archive",
     "git-merge", "globe", "volume-2", "volume-x", "loader-circle", "star", "route", "grip-vertical", "hourglass",
-    "circle-pause", "chart-column", "arrow-up", "arrow-down",
+    "circle-pause", "chart-column", "arrow-up", "arrow-down", "zap", "play",
 })
 SIMPLE = {"whatsapp": "whatsapp", "messenger": "messenger", "telegram": "telegram"}  # channel kind -> icon
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +20,16 @@ from sqlalchemy import select
 from inbox.actions.reports import rebuild_batch
 from inbox.domain.clock import MovableClock
 from inbox.domain.tables import FACTS
+from playwright.async_api import Browser, expect
+
 from tests.conftest import Live
 from tests.fakes.telegram import FakeTelegram
+from tests.helpers.browser import browser, login
 from tests.helpers.csat import answer_and_resolve, ask_on_resolve, conversation, csat_figures, events
 from tests.helpers.email import Sink, sink, smtp_port, smtp_send
 from tests.helpers.telegram import BOT_TOKEN, SECRET, deliver, fake_telegram, update
 
-__all__ = ["fake_telegram", "sink", "smtp_port"]  # fixtures
+__all__ = ["browser", "fake_telegram", "sink", "smtp_port"]  # fixtures
 
 CHAT = "111222333"  # the Telegram fixtures' customer
 LINK = re.compile(r"https?://[^\s]+/rate/[0-9]+\.[0-9]+\.[A-Za-z0-9_-]+")
@@ -265,3 +269,37 @@ async def test_reports_list_the_answers_with_their_comments(live: Live) -> None:
     figures = (await csat_figures(live))["metrics"]["csat"]
     assert figures["responses"] == 2 and figures["distribution"]["5"] == 1 and figures["distribution"]["2"] == 1
     assert (await live.client.get("/api/reports/csat", headers=live.as_("agent"))).status_code == 403
+
+
+async def test_the_admin_sets_the_survey_in_the_browser(live: Live, browser: Browser, tmp_path: Path) -> None:
+    iid = live.inbox["id"]
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/inboxes")
+    box = page.locator(f"[data-inbox='{iid}'] details.csat-setting")
+    await box.locator("summary").click()
+    await box.get_by_label("Ask the customer to rate the help when a conversation is resolved").check()
+    await box.get_by_label("Asked as").fill("How did we do (dark)?")
+    await box.get_by_label("Not again to the same contact within (days)").fill("14")
+    await box.get_by_role("button", name="Save the survey of Support line").click()
+    await expect(page.get_by_role("status")).to_have_text("Satisfaction survey of Support line saved")
+    await expect(page.locator(f"[data-inbox='{iid}'] details.csat-setting summary")).to_contain_text(
+        "Asked on resolve")
+    # As a phone shows it, dark: nothing wider than the screen.
+    await page.emulate_media(color_scheme="dark")
+    await page.set_viewport_size({"width": 390, "height": 900})
+    await page.locator(f"[data-inbox='{iid}'] details.csat-setting summary").click()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await page.screenshot(path=str(tmp_path / "admin-csat-dark.png"), full_page=True)
+    setting = (await live.get(f"/api/inboxes/{iid}", who="admin"))["csat"]
+    assert (setting["mode"], setting["question"], setting["interval_days"]) == (
+        "on_resolve", "How did we do (dark)?", 14)
+    assert setting["version"] == 2  # a new question
+    # Refused in the form's words, nothing changed.
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/inboxes")
+    box = page.locator(f"[data-inbox='{iid}'] details.csat-setting")
+    await box.locator("summary").click()
+    await box.get_by_label("Asked as").fill("   ")
+    await box.get_by_role("button", name="Save the survey of Support line").click()
+    await expect(page.get_by_role("alert")).to_contain_text("The question must be text")
+    assert (await live.get(f"/api/inboxes/{iid}", who="admin"))["csat"]["question"] == "How did we do (dark)?"

@@ -82,6 +82,18 @@ async def test_a_lead_reads_the_overview_breaks_it_down_by_agent_and_drills_into
     day = next(d for d in api["series"] if d["messages_in"])
     await expect(page.locator("#days-table tbody tr", has=page.locator(f"time[datetime='{day['date']}']"))
                  .locator("td").nth(2)).to_have_text(str(day["messages_in"]))
+    # A heatmap cell clicked opens its messages; its number in the table is the same link.
+    n, weekday, hour = max((n, d, h) for d, r in enumerate(api["heatmap"]) for h, n in enumerate(r))
+    cell = page.locator(f".heat-area rect:nth-of-type({weekday * 24 + hour + 1})")
+    await expect(cell).to_have_attribute("data-href", re.compile(f"weekday={weekday}&hour={hour}"))
+    await cell.click()
+    await expect(page).to_have_url(re.compile(re.escape("/reports/conversations")))
+    await expect(page.locator("#drill-total")).to_have_text(str(n))
+    await expect(page.locator("#report-drill")).to_contain_text(f"{hour:02d}:00–{hour:02d}:59")
+    await page.go_back()
+    await page.get_by_text("The numbers by hour").click()
+    await expect(page.locator("#heat-table tbody tr").nth(weekday).locator("td").nth(hour).locator("a")) \
+        .to_have_attribute("href", await cell.get_attribute("data-href") or "")
 
     # By agent: a row each, with the API's figures, and the total row the overview's.
     await page.get_by_role("navigation", name="Break down by").get_by_role("link", name="Agent").click()

@@ -22,6 +22,8 @@ from tests.helpers.browser import browser, login
 from tests.helpers.csat import answer_and_resolve, ask_on_resolve, events
 from tests.helpers.server import serve
 from tests.helpers.whatsapp import fixture, message, signed, status_for, value
+from tests.test_automation import by_rule, rule
+from tests.test_auto_reply import add_calendar
 
 PHONE_NUMBER_ID = "106540352242922"  # as in the fixtures
 OTHER_PHONE_NUMBER_ID = "106540352242933"
@@ -518,3 +520,28 @@ async def test_csat_is_a_list_message_in_the_window_and_the_template_outside_it(
     assert (await wa.post(button)).status_code == 200
     scores = [e["data"]["score"] for e in await events(live, conv["id"], "csat_answered")]
     assert scores == [4, 1]
+
+
+# -- automation ------------------------------------------------------------------------------
+
+async def test_a_message_in_closed_hours_gets_the_template_a_rule_sends(wa: WhatsApp) -> None:
+    """An automation rule (docs/automation.md): closed by the inbox's calendar (a calendar
+    with no hours at all), a WhatsApp message is answered with an approved template."""
+    calendar = await add_calendar(wa.live, "Never open", "Europe/Berlin", [])
+    r = await wa.live.client.patch(f"/api/inboxes/{wa.inbox['id']}", headers=wa.live.as_("admin"),
+                                   json={"calendar_id": calendar})
+    assert r.status_code == 200, r.text
+    made = await rule(wa.live, name="Closed: the template", trigger="message_received", conditions=[
+        {"field": "channel", "op": "in", "value": ["whatsapp"]}, {"field": "business_hours", "op": "closed"}],
+        actions=[{"type": "send_template", "name": "closed_notice", "language": "en_US",
+                  "params": ["{{contact_name}}"]}])
+    watcher = await wa.live.events("lead")
+    await wa.post(fixture("text"))
+    created = await watcher.next(by_rule(made["id"], "message.created"))
+    assert created["data"]["message"]["automatic"] == "automation"
+    [sent] = await wa.graph.wait_for_sent(1)
+    assert sent["type"] == "template" and sent["template"]["name"] == "closed_notice"
+    conv = await wa.conversation()
+    params = sent["template"]["components"][0]["parameters"]
+    assert [p["text"] for p in params] == [conv["contact"]["name"]]
+    await watcher.close()

@@ -29,7 +29,7 @@ from inbox import queries
 from inbox.actions.common import _log
 from inbox.actions.replies import write_outbound
 from inbox.actions.calendars import calendar_ref, set_calendar
-from inbox.domain import autoreply, csat
+from inbox.domain import autoreply, csat, keywords
 from inbox.domain.channels import InboundMessage, ReplyWindow
 from inbox.domain.errors import NotFound
 from inbox.domain.records import Dict
@@ -107,7 +107,8 @@ def auto_reply(tx: Tx, msg: InboundMessage, replies: Mapping[str, Any], conversa
 def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any], now: datetime) -> Dict:
     """PATCH /api/inboxes/{id} and the admin form: ``calendar_id`` (an id, or None: open
     around the clock), ``auto_reply`` (see domain/autoreply.py ``check``) and ``csat`` (the
-    satisfaction survey, domain/csat.py ``check``), whichever ``patch`` has. Returns the inbox as stored."""
+    satisfaction survey, domain/csat.py ``check``) and ``keywords`` (domain/keywords.py),
+    whichever ``patch`` has. Returns the inbox as stored."""
     conn = tx.conn
     current = queries.get_inbox(conn, inbox_id)
     if current is None:
@@ -120,6 +121,9 @@ def set_auto_reply(tx: Tx, inbox_id: int, patch: Mapping[str, Any], now: datetim
         values["auto_reply"] = autoreply.check(patch["auto_reply"], current.get("auto_reply"))
     if "csat" in patch:
         values["csat"] = csat.check(patch["csat"], current.get("csat"))
+    if "keywords" in patch:
+        values["keywords"] = keywords.check(patch["keywords"], keywords.stored(current.get("keywords")),
+                                            current["kind"])
     if values:
         conn.execute(update(INBOXES).where(INBOXES.c.id == inbox_id).values(**values))
     return {**current, **values}

@@ -59,7 +59,10 @@ _INSERT_LOG = Prepared(insert(CONV_EVENTS).values({c: bindparam(c) for c in (
 
 
 def _log(tx: Tx, conversation_id: int, kind: str, actor_id: int | None, data: Dict, at: datetime) -> None:
-    """A row of the conversation's event log (its timeline's events)."""
+    """A row of the conversation's event log (its timeline's events); an automation rule's
+    names the rule (``by``)."""
+    if tx.by is not None:
+        data = {**data, "by": tx.by}
     _INSERT_LOG.execute(tx.conn, {"conversation_id": conversation_id, "kind": kind, "actor_id": actor_id,
                                   "data": data, "created_at": at})
 

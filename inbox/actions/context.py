@@ -37,6 +37,7 @@ class Context:
     wake_delivery: Callable[[], None] = lambda: None
     snoozes_changed: Callable[[], None] = lambda: None
     wake_routing: Callable[[], None] = lambda: None
+    rules_changed: Callable[[], None] = lambda: None  # an automation rule was saved (workers/automation.py)
     wake_webhooks: Callable[[], None] = lambda: None  # a delivery to send now (a replay, a resumed endpoint)
     # This process's open WebSockets per user id (ui/live.py): who it keeps present.
     connections: Counter[int] = field(default_factory=Counter)

@@ -67,15 +67,15 @@ def assign_in(tx: Tx, viewer: Viewer, conv: Conversation, changes: dict[str, int
     kind = "unassigned" if user_id is None and team_id is None else (
         "reassigned" if before != (None, None) else "assigned")
     data = {"from_user_id": before[0], "to_user_id": user_id, "from_team_id": before[1], "to_team_id": team_id}
-    _log(tx, conversation_id, kind, viewer.user_id, data, now)
+    _log(tx, conversation_id, kind, viewer.actor, data, now)
     if team_id != before[1]:
         sla.sync(tx, conversation_id, now)  # the team may choose another policy, or calendar
     updated = _conversation(conn, conversation_id)
     scopes = sorted(set(conversation_scopes(*before)) | set(conversation_scopes(user_id, team_id)))
-    tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.user_id,
+    tx.emit(CONVERSATION_ASSIGNED, {"conversation": updated, "actor_id": viewer.actor,
                                     "previous_assignee_id": before[0], "previous_team_id": before[1]}, scopes)
     if user_id is not None and user_id not in (before[0], viewer.user_id):  # taking one yourself tells no one
-        notify(tx, user_id, NotificationKind.assigned, conversation_id, now, actor_id=viewer.user_id,
+        notify(tx, user_id, NotificationKind.assigned, conversation_id, now, actor_id=viewer.actor,
                preview=updated["last_message_preview"] or "")
     return updated
 
@@ -91,38 +91,39 @@ async def set_status(ctx: Context, viewer: Viewer, conversation_id: int, status:
         raise Invalid("snoozing needs snoozed_until", "snoozed_until_required")
 
     survey = csat.SurveyPolicy.of(ctx)
-    surveyed: int | None = None
-
-    def job(tx: Tx) -> Conversation:
-        nonlocal surveyed
-        conn = tx.conn
-        conv = access_conversation(conn, viewer, conversation_id)
-        if conv["status"] == new and new != ConversationStatus.snoozed:
-            return conv
-        now = ctx.clock.now()
-        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-            status=new, updated_at=now, resolved_at=now if new == ConversationStatus.resolved else None,
-            snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
-        _log(tx, conversation_id, "status_changed", viewer.user_id,
-             {"from": conv["status"], "to": new.value, "snoozed_until": serialize.iso(snoozed_until)}, now)
-        reports.apply(conn, conversation_id, lambda p: metrics.status(p, now, conv["status"], new.value,
-                                                                     reports.timer(conn)))
-        sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
-        if new == ConversationStatus.resolved:
-            surveyed = csat.resolved(tx, conversation_id, now, survey)
-        updated = _conversation(conn, conversation_id)
-        scopes = conversation_scopes(updated["assignee_id"], updated["team_id"])
-        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]}, scopes)
-        if new == ConversationStatus.resolved:
-            tx.emit(CONVERSATION_RESOLVED, {"conversation": updated, "previous_status": conv["status"],
-                                            "actor_id": viewer.user_id}, scopes)
-        return updated
-    updated = await ctx.db.write(job)
+    updated, surveyed = await ctx.db.write(
+        lambda tx: status_in(tx, viewer, conversation_id, new, snoozed_until, ctx.clock.now(), survey))
     if new == ConversationStatus.snoozed:
         ctx.snoozes_changed()
     if surveyed is not None:
         ctx.wake_delivery()
     return updated
+
+
+def status_in(tx: Tx, viewer: Viewer, conversation_id: int, new: ConversationStatus, snoozed_until: datetime | None,
+              now: datetime, survey: csat.SurveyPolicy) -> tuple[Conversation, int | None]:
+    """``set_status`` inside a transaction: the conversation after the change, and the id of
+    the satisfaction survey its resolution sent, if one went (then wake the delivery)."""
+    conn = tx.conn
+    conv = access_conversation(conn, viewer, conversation_id)
+    if conv["status"] == new and new != ConversationStatus.snoozed:
+        return conv, None
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+        status=new, updated_at=now, resolved_at=now if new == ConversationStatus.resolved else None,
+        snoozed_until=snoozed_until if new == ConversationStatus.snoozed else None))
+    _log(tx, conversation_id, "status_changed", viewer.actor,
+         {"from": conv["status"], "to": new.value, "snoozed_until": serialize.iso(snoozed_until)}, now)
+    reports.apply(conn, conversation_id, lambda p: metrics.status(p, now, conv["status"], new.value,
+                                                                 reports.timer(conn)))
+    sla.sync(tx, conversation_id, now)  # pauses, resumes, ends or starts its clock
+    surveyed = csat.resolved(tx, conversation_id, now, survey) if new == ConversationStatus.resolved else None
+    updated = _conversation(conn, conversation_id)
+    scopes = conversation_scopes(updated["assignee_id"], updated["team_id"])
+    tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "previous_status": conv["status"]}, scopes)
+    if new == ConversationStatus.resolved:
+        tx.emit(CONVERSATION_RESOLVED, {"conversation": updated, "previous_status": conv["status"],
+                                        "actor_id": viewer.actor}, scopes)
+    return updated, surveyed
 
 
 async def mark_read(ctx: Context, viewer: Viewer, conversation_id: int) -> Conversation:

@@ -17,12 +17,14 @@ payload cannot drift from what a GET returns.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, exists, insert, select, update
 
+from inbox.domain import keywords as kw
 from inbox.domain import metrics, serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.autoreply import AUTO_SUBMITTED
@@ -52,6 +54,7 @@ from inbox.actions import csat, sla
 from inbox.actions.reports import store
 from inbox.actions.autoreply import AutoReplyPolicy, auto_reply, stored_replies
 from inbox.actions.common import _log, preview
+from inbox.actions.keywords import answer as keyword_answer
 from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
 from inbox.storage.prepared import Prepared, as_utc
@@ -68,7 +71,7 @@ _FIND_MESSAGE = Prepared(select(MESSAGES.c.id, MESSAGES.c.conversation_id).where
 # (the message columns are NULL when new).
 _ANY_SLA = exists().where(SLA_POLICIES.c.enabled.is_(True)).label("any_sla")
 _FIND_MESSAGE_AND_REPLIES = Prepared(
-    select(MESSAGES.c.id, MESSAGES.c.conversation_id, INBOXES.c.auto_reply, _ANY_SLA)
+    select(MESSAGES.c.id, MESSAGES.c.conversation_id, INBOXES.c.auto_reply, _ANY_SLA, INBOXES.c.keywords)
     .select_from(INBOXES.outerjoin(MESSAGES, and_(MESSAGES.c.inbox_id == INBOXES.c.id,
                                                   MESSAGES.c.provider_message_id == bindparam("pid"))))
     .where(INBOXES.c.id == bindparam("inbox_id")))
@@ -148,6 +151,14 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
     if found is not None and found[0] is not None:
         return IngestResult(found[0], found[1], duplicate=True)
     replies = stored_replies(found[2]) if found is not None and auto is not None else None
+    # The inbox's opt-out words, on every channel (an adapter that knows better, Twilio's
+    # OptOutType, has set opt_out already); docs/automation.md.
+    keywords, asked = None, ""
+    if msg.direction == "in" and msg.text and not msg.automatic and found is not None and auto is not None:
+        keywords = kw.normalised(kw.stored(found[4]), msg.kind)
+        wants, asked = kw.opt_out(keywords, msg.text)
+        if msg.opt_out is None and wants is not None:
+            msg = dataclasses.replace(msg, opt_out=wants)
     identity_id, contact_id, contact_name, new_contact = _resolve_identity(conn, msg, now)
     attachments = [a.as_dict() for a in msg.attachments]
     text_preview = preview(msg.text, attachments)
@@ -261,6 +272,11 @@ def ingest(tx: Tx, msg: InboundMessage, reopen_after: timedelta, now: datetime,
         # Reopened by the customer: a new cycle, whose messages are never a typed rating.
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == values["id"]).values(csat_survey_id=None))
     answer = None
+    if keywords is not None and rating is None and (asked or keywords["rules"]):
+        assert auto is not None
+        answer = keyword_answer(tx, msg, keywords, asked, values["id"], contact_id, now, auto.windows)
+        if answer is not None or asked:
+            replies = None  # answered (or an opt-out word): no out-of-office besides
     if replies is not None and inbound:
         assert auto is not None
         answer = auto_reply(tx, msg, replies, values["id"], contact_id, now, auto)

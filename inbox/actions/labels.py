@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -141,39 +142,41 @@ async def change_labels(ctx: Context, viewer: Viewer, conversation_id: int, add:
     change. An unknown label refuses the whole change; adding a label it has, or removing
     one it has not, is no change."""
     adding, removing = _refs(add, "add"), _refs(remove, "remove")
+    return await ctx.db.write(lambda tx: labels_in(tx, viewer, conversation_id, adding, removing, ctx.clock.now()))
 
-    def job(tx: Tx) -> Conversation:
-        conn = tx.conn
-        conv = access_conversation(conn, viewer, conversation_id)
-        to_add, unknown = queries.find_labels(conn, adding)
-        to_remove, unknown_too = queries.find_labels(conn, removing)
-        if unknown or unknown_too:
-            raise Invalid(f"no such label: {', '.join(str(u) for u in unknown + unknown_too)}", "unknown_label")
-        both = {label["id"] for label in to_add} & {label["id"] for label in to_remove}
-        if both:
-            raise Invalid("a label cannot be both added and removed", "label_added_and_removed")
-        has = {label["id"] for label in conv["labels"]}
-        added: list[LabelRef] = [label for label in to_add if label["id"] not in has]
-        removed: list[LabelRef] = [label for label in to_remove if label["id"] in has]
-        if not added and not removed:
-            return conv
-        if added:
-            conn.execute(insert(CONVERSATION_LABELS), [{"conversation_id": conversation_id, "label_id": label["id"]}
-                                                       for label in added])
-        if removed:
-            conn.execute(delete(CONVERSATION_LABELS).where(
-                CONVERSATION_LABELS.c.conversation_id == conversation_id,
-                CONVERSATION_LABELS.c.label_id.in_([label["id"] for label in removed])))
-        now = ctx.clock.now()
-        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(updated_at=now))
-        _log(tx, conversation_id, "labelled", viewer.user_id, {"added": added, "removed": removed}, now)
-        sla.sync(tx, conversation_id, now)  # a label may choose another policy
-        updated = _conversation(conn, conversation_id)
-        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.user_id,
-                                       "labels_added": added, "labels_removed": removed},
-                conversation_scopes(updated["assignee_id"], updated["team_id"]))
-        return updated
-    return await ctx.db.write(job)
+
+def labels_in(tx: Tx, viewer: Viewer, conversation_id: int, adding: Sequence[int | str],
+              removing: Sequence[int | str], now: datetime) -> Conversation:
+    """``change_labels`` inside a transaction."""
+    conn = tx.conn
+    conv = access_conversation(conn, viewer, conversation_id)
+    to_add, unknown = queries.find_labels(conn, adding)
+    to_remove, unknown_too = queries.find_labels(conn, removing)
+    if unknown or unknown_too:
+        raise Invalid(f"no such label: {', '.join(str(u) for u in unknown + unknown_too)}", "unknown_label")
+    both = {label["id"] for label in to_add} & {label["id"] for label in to_remove}
+    if both:
+        raise Invalid("a label cannot be both added and removed", "label_added_and_removed")
+    has = {label["id"] for label in conv["labels"]}
+    added: list[LabelRef] = [label for label in to_add if label["id"] not in has]
+    removed: list[LabelRef] = [label for label in to_remove if label["id"] in has]
+    if not added and not removed:
+        return conv
+    if added:
+        conn.execute(insert(CONVERSATION_LABELS), [{"conversation_id": conversation_id, "label_id": label["id"]}
+                                                   for label in added])
+    if removed:
+        conn.execute(delete(CONVERSATION_LABELS).where(
+            CONVERSATION_LABELS.c.conversation_id == conversation_id,
+            CONVERSATION_LABELS.c.label_id.in_([label["id"] for label in removed])))
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(updated_at=now))
+    _log(tx, conversation_id, "labelled", viewer.actor, {"added": added, "removed": removed}, now)
+    sla.sync(tx, conversation_id, now)  # a label may choose another policy
+    updated = _conversation(conn, conversation_id)
+    tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.actor,
+                                   "labels_added": added, "labels_removed": removed},
+            conversation_scopes(updated["assignee_id"], updated["team_id"]))
+    return updated
 
 
 async def set_priority(ctx: Context, viewer: Viewer, conversation_id: int, priority: str) -> Conversation:
@@ -181,19 +184,21 @@ async def set_priority(ctx: Context, viewer: Viewer, conversation_id: int, prior
     if priority not in {p.value for p in Priority}:
         raise Invalid(f"priority must be one of {', '.join(Priority)}", "invalid_priority")
 
-    def job(tx: Tx) -> Conversation:
-        conn = tx.conn
-        conv = access_conversation(conn, viewer, conversation_id)
-        if conv["priority"] == priority:
-            return conv
-        now = ctx.clock.now()
-        conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
-            priority=priority, updated_at=now))
-        _log(tx, conversation_id, "priority_changed", viewer.user_id, {"from": conv["priority"], "to": priority}, now)
-        sla.sync(tx, conversation_id, now)
-        updated = _conversation(conn, conversation_id)
-        tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.user_id,
-                                       "previous_priority": conv["priority"]},
-                conversation_scopes(updated["assignee_id"], updated["team_id"]))
-        return updated
-    return await ctx.db.write(job)
+    return await ctx.db.write(lambda tx: priority_in(tx, viewer, conversation_id, priority, ctx.clock.now()))
+
+
+def priority_in(tx: Tx, viewer: Viewer, conversation_id: int, priority: str, now: datetime) -> Conversation:
+    """``set_priority`` inside a transaction (``priority`` checked already)."""
+    conn = tx.conn
+    conv = access_conversation(conn, viewer, conversation_id)
+    if conv["priority"] == priority:
+        return conv
+    conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(
+        priority=priority, updated_at=now))
+    _log(tx, conversation_id, "priority_changed", viewer.actor, {"from": conv["priority"], "to": priority}, now)
+    sla.sync(tx, conversation_id, now)
+    updated = _conversation(conn, conversation_id)
+    tx.emit(CONVERSATION_UPDATED, {"conversation": updated, "actor_id": viewer.actor,
+                                   "previous_priority": conv["priority"]},
+            conversation_scopes(updated["assignee_id"], updated["team_id"]))
+    return updated

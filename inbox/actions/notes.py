@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
@@ -43,33 +44,42 @@ async def add_note(ctx: Context, viewer: Viewer, conversation_id: int, text: str
     if len(text) > MAX_TEXT_CHARS:
         raise Invalid(f"a note is limited to {MAX_TEXT_CHARS} characters", "text_too_long")
 
-    def job(tx: Tx) -> Note:
-        conn = tx.conn
-        conv = access_conversation(conn, viewer, conversation_id)
-        mentioned = set(mentions or [])
-        words = {w.lower() for w in MENTION.findall(text)}
-        if words:
-            for u in conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email)):
-                names = {u.email.lower(), u.email.split("@")[0].lower(), (u.name.split() or [""])[0].lower()}
-                if words & names:
-                    mentioned.add(u.id)
-        valid, refused = _reachable(conn, mentioned, conv)
-        now = ctx.clock.now()
-        note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=viewer.user_id,
-                                                    text=text, mentions=sorted(valid), created_at=now)
-                               ).inserted_primary_key[0]  # type: ignore[index]
-        note = serialize.note_dict({"id": note_id, "conversation_id": conversation_id, "author_id": viewer.user_id,
-                                    "text": text, "mentions": sorted(valid), "created_at": now})
-        scopes = conversation_scopes(conv["assignee_id"], conv["team_id"]) + [f"user:{u}" for u in sorted(valid)]
-        tx.emit(NOTE_CREATED, {"note": note, "conversation_id": conversation_id}, scopes)
-        for user_id in sorted(valid - {viewer.user_id}):
-            notify(tx, user_id, NotificationKind.mentioned, conversation_id, now, actor_id=viewer.user_id,
-                   preview=text, note_id=note_id)
-        # Assigning it to them shows it to them; who may assign is as in assign_conversation.
-        may_assign = viewer.sees_all or conv["assignee_id"] in (None, viewer.user_id)
-        return {**note, "not_notified": [{**r, "can_assign": may_assign and r["reason"] == CANNOT_SEE}
-                                         for r in refused]}
-    return await ctx.db.write(job)
+    return await ctx.db.write(lambda tx: note_in(tx, viewer, conversation_id, text, mentions, ctx.clock.now()))
+
+
+
+def note_in(tx: Tx, viewer: Viewer, conversation_id: int, text: str, mentions: list[int] | None,
+            now: datetime, author_id: int | None = None) -> Note:
+    """``add_note`` inside a transaction (``text`` checked already). An automation rule's
+    note is written in the name of the admin who made the rule (``author_id``), with the
+    rule it came from (``note.by``)."""
+    conn = tx.conn
+    author = author_id if author_id is not None else viewer.actor
+    if author is None:
+        raise Invalid("a note needs an author: the rule has no creator any more", "no_author")
+    conv = access_conversation(conn, viewer, conversation_id)
+    mentioned = set(mentions or [])
+    words = {w.lower() for w in MENTION.findall(text)}
+    if words:
+        for u in conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.email)):
+            names = {u.email.lower(), u.email.split("@")[0].lower(), (u.name.split() or [""])[0].lower()}
+            if words & names:
+                mentioned.add(u.id)
+    valid, refused = _reachable(conn, mentioned, conv)
+    note_id = conn.execute(insert(NOTES).values(conversation_id=conversation_id, author_id=author, text=text,
+                                                mentions=sorted(valid), by=tx.by, created_at=now)
+                           ).inserted_primary_key[0]  # type: ignore[index]
+    note = serialize.note_dict({"id": note_id, "conversation_id": conversation_id, "author_id": author,
+                                "text": text, "mentions": sorted(valid), "by": tx.by, "created_at": now})
+    scopes = conversation_scopes(conv["assignee_id"], conv["team_id"]) + [f"user:{u}" for u in sorted(valid)]
+    tx.emit(NOTE_CREATED, {"note": note, "conversation_id": conversation_id}, scopes)
+    for user_id in sorted(valid - {author}):
+        notify(tx, user_id, NotificationKind.mentioned, conversation_id, now, actor_id=author,
+               preview=text, note_id=note_id)
+    # Assigning it to them shows it to them; who may assign is as in assign_conversation.
+    may_assign = viewer.sees_all or conv["assignee_id"] in (None, viewer.user_id)
+    return {**note, "not_notified": [{**r, "can_assign": may_assign and r["reason"] == CANNOT_SEE}
+                                     for r in refused]}
 
 
 CANNOT_SEE = "cannot_see_conversation"

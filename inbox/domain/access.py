@@ -26,6 +26,9 @@ def conversation_scopes(assignee_id: int | None, team_id: int | None) -> list[st
     return scopes
 
 
+AUTOMATION_ID = 0  # the Viewer automation rules act as: no user has id 0
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who is watching: decides which events (and conversations) they may see."""
@@ -38,6 +41,12 @@ class Viewer:
     @property
     def sees_all(self) -> bool:
         return self.role in ("lead", "admin")
+
+    @property
+    def actor(self) -> int | None:
+        """Who a change is recorded as made by: the user, or None for the automation (whose
+        rule the change names instead: Tx.by)."""
+        return None if self.user_id == AUTOMATION_ID else self.user_id
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -69,3 +78,7 @@ def visibility_clause(viewer: Viewer) -> Any:
     if viewer.team_ids:
         clauses.append(c.team_id.in_(viewer.team_ids))
     return or_(*clauses)
+
+
+# What automation rules act as: sees everything, records no user as the actor.
+AUTOMATION = Viewer(AUTOMATION_ID, "admin", name="Automation")

@@ -81,7 +81,7 @@ def check(patch: Any, current: Mapping[str, Any] | None) -> AutoReply:
             elif field == "text":
                 if not isinstance(given, str) or len(given) > MAX_TEXT_CHARS:
                     raise Invalid(f"{where} must be text of at most {MAX_TEXT_CHARS} characters", "invalid_auto_reply")
-                unknown = [name for name in _names(given) if name not in VARIABLES]
+                unknown = [name for name in variable_names(given) if name not in VARIABLES]
                 if unknown:
                     raise Invalid(f"{where}: no variable {{{{{unknown[0]}}}}}; the variables are "
                                   + ", ".join(f"{{{{{v}}}}}" for v in VARIABLES), "invalid_auto_reply")
@@ -111,7 +111,8 @@ def _scan(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def _names(text: str) -> list[str]:
+def variable_names(text: str) -> list[str]:
+    """The ``{{ name }}`` variables the text uses."""
     return [name for _, _, name in _scan(text)]
 
 

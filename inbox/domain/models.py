@@ -128,6 +128,9 @@ class Inbox(SQLModel, table=True):
                                                                                server_default="{}"))
     # Satisfaction surveys (inbox/domain/csat.py): {} is off.
     csat: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # Opt-out, opt-in and help words and keyword replies (inbox/domain/keywords.py): {} is the defaults.
+    keywords: dict[str, Any] = Field(default_factory=dict,
+                                     sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -272,6 +275,8 @@ class Note(SQLModel, table=True):
     author_id: int = Field(foreign_key="user.id")
     text: str
     mentions: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # An automation rule's note: {"rule_id", "rule_name", "depth"} (the author made the rule).
+    by: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -596,6 +601,77 @@ class CsatSurvey(SQLModel, table=True):
     comment: str | None = None
     source: str | None = None  # how it was answered: "channel" (a press or a typed digit) or "link"
     answer_message_id: int | None = None
+
+
+class AutomationRule(SQLModel, table=True):
+    """An admin's automation rule (docs/automation.md; checked by domain/automation.py
+    ``check``): when ``trigger`` happens and its conditions hold, its actions run, in
+    ``position`` order among the rules of that trigger."""
+
+    __tablename__ = "automation_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    trigger: str = Field(index=True)
+    delay_minutes: int | None = None  # a timed trigger's X
+    match: str = "all"
+    conditions: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    actions: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    position: int = 0
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AutomationRun(SQLModel, table=True):
+    """One time a rule was asked about a conversation and acted, failed, or stopped (the
+    rule's execution log). ``key`` is what it ran for ("e<event id>" or "t<timer id>"):
+    unique per rule, so an event is acted on once however many processes look."""
+
+    __tablename__ = "automation_run"
+    __table_args__ = (UniqueConstraint("rule_id", "key"), Index("ix_automation_run_rule", "rule_id", "id"))
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int = Field(foreign_key="automation_rule.id")
+    key: str
+    conversation_id: int | None = None
+    trigger: str
+    outcome: str  # "done", "failed" or "stopped" (the chain's depth limit)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    depth: int = 0
+    at: datetime
+
+
+class AutomationTimer(SQLModel, table=True):
+    """A timed trigger armed for one conversation: fires at ``due_at`` unless the
+    conversation moves on first (then it is deleted, or re-armed)."""
+
+    __tablename__ = "automation_timer"
+    __table_args__ = (UniqueConstraint("rule_id", "conversation_id"), Index("ix_automation_timer_due", "due_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int = Field(foreign_key="automation_rule.id")
+    conversation_id: int
+    due_at: datetime
+    armed_at: datetime
+
+
+class AutomationCursor(SQLModel, table=True):
+    """The last live event the rules have been asked about: one row."""
+
+    __tablename__ = "automation_cursor"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = 0
+
+
+class Macro(SQLModel, table=True):
+    """A named sequence of steps an agent runs on a conversation (docs/automation.md,
+    "Macros"): personal (``owner_id``) or shared with everyone (``owner_id`` None)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    owner_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    steps: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime
 
 
 class WebhookEndpoint(SQLModel, table=True):

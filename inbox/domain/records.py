@@ -35,6 +35,7 @@ class Inbox(TypedDict):
     calendar_id: int | None  # its business hours; None: open around the clock
     auto_reply: AutoReply  # its out-of-office and acknowledgement replies (docs/time.md)
     csat: CsatSetting  # its satisfaction survey (docs/csat.md)
+    keywords: Dict  # opt-out words and keyword replies (inbox/domain/keywords.py)
     created_at: str | None
 
 
@@ -166,6 +167,7 @@ class Note(TypedDict):
     author_id: int | None
     text: str
     mentions: list[int]
+    by: Dict | None  # an automation rule's note: the rule (its author made the rule)
     created_at: str | None
     # Only in the answer to its writer: who was mentioned but not notified, and why.
     not_notified: NotRequired[list[Dict]]

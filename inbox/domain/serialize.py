@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from inbox.domain import autoreply, csat, webhooks
+from inbox.domain import autoreply, csat, keywords, webhooks
 from inbox.domain.records import (
     BusinessCalendar,
     Contact,
@@ -60,6 +60,7 @@ def inbox_dict(row: Fields, secrets: Collection[str]) -> Inbox:
             "active": bool(m.get("active", True)), "routing": dict(m.get("routing") or {}),
             "calendar_id": m.get("calendar_id"), "auto_reply": autoreply.normalised(m.get("auto_reply")),
             "csat": csat.normalised(m.get("csat")),
+            "keywords": dict(keywords.normalised(keywords.stored(m.get("keywords")), m["kind"])),
             "created_at": iso(m["created_at"])}
 
 
@@ -155,7 +156,7 @@ def message_dict(row: Fields) -> Message:
 def note_dict(row: Fields) -> Note:
     m = _fields(row)
     return {"id": m["id"], "conversation_id": m["conversation_id"], "author_id": m["author_id"], "text": m["text"],
-            "mentions": m["mentions"], "created_at": iso(m["created_at"])}
+            "mentions": m["mentions"], "by": m.get("by"), "created_at": iso(m["created_at"])}
 
 
 def conv_event_dict(row: Fields) -> ConversationEvent:

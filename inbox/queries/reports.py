@@ -17,16 +17,17 @@ import functools
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, and_, bindparam, cast, func, literal, select
+from sqlalchemy import Connection, Text, and_, bindparam, cast, false, func, literal, or_, select
 
 from sqlalchemy.dialects import sqlite
 
+from inbox.domain.errors import Invalid
 from inbox.domain.metrics import TIMED, Kind
 from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, FACTS, INBOXES, LABELS, TEAMS, USERS
 from inbox.storage.prepared import Prepared, as_utc
@@ -358,13 +359,35 @@ def _any(t: _Tally) -> bool:
     return bool(+t["counts"] or any(t["values"].values()) or t["scores"])
 
 
+def _hour_of_week(period: Period, weekday: int, hour: int) -> Any:
+    """The facts of the period at one local weekday and hour (a heatmap's cell): its ranges."""
+    starts, local_hours = _hours(period)
+    ends = (*starts[1:], period.end)
+    ranges = [and_(FACTS.c.at >= lo, FACTS.c.at < hi)
+              for lo, hi, (_, wd, h) in zip(starts, ends, local_hours) if (wd, h) == (weekday, hour)]
+    return or_(*ranges) if ranges else false()
+
+
+def hour_of_week(q: Mapping[str, str]) -> tuple[int, int] | None:
+    """A heatmap cell asked for: ``weekday`` (0 = Monday) and ``hour`` (local, 0-23), both or
+    neither; refused with the reason otherwise."""
+    weekday, hour = q.get("weekday"), q.get("hour")
+    if weekday is None and hour is None:
+        return None
+    if weekday not in {str(d) for d in range(7)} or hour not in {str(h) for h in range(24)}:
+        raise Invalid("weekday and hour: together, 0-6 (0 = Monday) and 0-23", "invalid_hour")
+    return int(weekday), int(hour)
+
 def drill(conn: Connection, period: Period, metric: str, *, group: str | None = None, key: Any = None,
-          after: int = 0, limit: int = DRILL_PAGE) -> dict[str, Any]:
+          hour_of_week: tuple[int, int] | None = None, after: int = 0, limit: int = DRILL_PAGE) -> dict[str, Any]:
     """The facts behind one figure (``metric``, and with ``group`` one group's ``key``; key
-    None: the facts with no value there), oldest first, ``limit`` a page after fact id
-    ``after``: each with its conversation, cycle, time and value. ``total`` is the figure."""
+    None: the facts with no value there; with ``hour_of_week`` (weekday 0 = Monday, local
+    hour) a heatmap cell's), oldest first, ``limit`` a page after fact id ``after``: each with
+    its conversation, cycle, time and value. ``total`` is the figure."""
     kinds, outcomes = ((Kind.sla, None) if metric in ("sla_met", "sla_missed") else _COUNTED[metric])
     where = [_where(period, [kinds])]
+    if hour_of_week is not None:
+        where.append(_hour_of_week(period, *hour_of_week))
     if outcomes is not None:
         where.append(FACTS.c.outcome.in_(outcomes))
     if metric in ("sla_met", "sla_missed"):

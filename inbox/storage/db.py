@@ -77,10 +77,15 @@ class Tx:
 
     conn: Connection
     events: list[PendingEvent] = field(default_factory=list)
+    # Set while an automation rule acts ({"rule_id", "rule_name", "depth"}): every event and
+    # timeline entry written meanwhile carries it as "by" (inbox/actions/automation.py).
+    by: dict[str, Any] | None = None
 
     def emit(self, type: str, data: dict[str, Any], scopes: list[str]) -> None:
         """Queue a live event; it is written with the transaction's other events just before
         the commit (``store_events``), which gives it its id."""
+        if self.by is not None:
+            data = {**data, "by": self.by}
         self.events.append(PendingEvent(0, type, data, scopes))
 
 

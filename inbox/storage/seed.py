@@ -118,6 +118,7 @@ class _Writer:
         self.json: Callable[[Any], str] = json.dumps
         self.cursor = raw.cursor()
         self.triggers: list[str] = []
+        self.ids: set[str] = set()  # the tables given ids here: PostgreSQL's sequences follow them
         if self.sqlite:
             # The rows are consistent by construction: skip the per-row foreign key checks, and
             # give the index inserts room. Indexing message text row by row from the triggers
@@ -139,6 +140,8 @@ class _Writer:
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         names = ", ".join(f'"{c}"' for c in columns)
+        if "id" in columns:
+            self.ids.add(table)
         if self.sqlite:
             self.cursor.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})', rows)
         else:
@@ -156,7 +159,7 @@ class _Writer:
             self.cursor.execute("PRAGMA foreign_keys=ON")
             self.cursor.execute("PRAGMA optimize")
         else:
-            for table in ("user", "team", "inbox", "contact", "contact_identity", "conversation", "message"):
+            for table in sorted(self.ids):  # a later insert must not reuse a seeded id
                 self.cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                                     f"(SELECT coalesce(max(id), 1) FROM \"{table}\"))")
             self.raw.commit()

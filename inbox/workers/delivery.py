@@ -32,6 +32,7 @@ from inbox.domain.channels import (
     SendError,
 )
 from inbox.storage.media import MediaRejected
+from inbox.workers import nap
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,7 @@ class DeliveryWorker:
             if len(jobs) == self.batch:
                 continue
             timeout = 5.0 if next_due is None else max(0.0, (next_due - self.ctx.clock.now()).total_seconds())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0))
-            except TimeoutError:
-                pass
+            await nap(self._wake, min(timeout, 5.0))
 
     async def stop(self) -> None:
         self._stopping = True

@@ -20,6 +20,7 @@ from inbox.domain.events import (
     CONVERSATION_UPDATED,
     LiveEvent,
 )
+from inbox.workers import nap
 
 log = logging.getLogger(__name__)
 REOPENED_FROM = ("resolved", "snoozed")
@@ -76,7 +77,4 @@ class Router:
                 self.reopened |= reopened
             if more:
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+            await nap(self._wake, interval)

@@ -14,6 +14,7 @@ import logging
 
 from inbox import actions, queries
 from inbox.domain.events import LiveEvent
+from inbox.workers import nap
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 5.0  # also the longest a due time set in a process without a shared bus waits
@@ -60,7 +61,4 @@ class SlaScheduler:
                     wait = min(MAX_WAIT, (due - ctx.clock.now()).total_seconds())
             except Exception:  # keep going: the database may be briefly unavailable
                 log.exception("SLA scheduler failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.0))
-            except TimeoutError:
-                pass
+            await nap(self._wake, max(wait, 0.0))

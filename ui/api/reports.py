@@ -74,7 +74,9 @@ async def overview(request: Request, viewer: Viewer) -> Response:
 
 
 @takes(query={**_PERIOD, **_GROUP, "metric": {"enum": list(reports.METRICS)},
-              "key": {"type": "string"}, "after": {"type": "integer", "minimum": 0}})
+              "key": {"type": "string"}, "weekday": {"type": "integer", "minimum": 0, "maximum": 6},
+              "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+              "after": {"type": "integer", "minimum": 0}})
 @requires(Role.lead)
 async def conversations(request: Request, viewer: Viewer) -> Response:
     """The facts behind one figure, with their conversations; ``total`` is the figure."""
@@ -91,8 +93,10 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
     after = q.get("after") or "0"
     if not after.isdigit() or len(after) > 18:
         raise Invalid("after: a fact id", "invalid_cursor")
+    cell = reports.hour_of_week(q)
     return JSONResponse(await _ctx(request).db.read(
-        lambda conn: reports.drill(conn, chosen, metric, group=group, key=key, after=int(after))))
+        lambda conn: reports.drill(conn, chosen, metric, group=group, key=key, hour_of_week=cell, after=int(after))))
+
 
 
 @takes(query=_PERIOD)

@@ -14,13 +14,14 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.actions.context import Context
-from inbox.domain import autoreply, csat, serialize
+from inbox.domain import autoreply, csat, keywords, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import Forbidden, Invalid, NotFound
 from inbox.domain.models import Priority, Role
 from inbox.domain.records import Conversation
 from webhooks.registry import channels
+from ui.api import automation as automation_api
 from ui.api import calendars
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
@@ -430,16 +431,24 @@ CSAT = {"type": "object", "description": "the satisfaction survey asked on resol
         "name": {"type": "string"}, "language": {"type": "string"}}}}}
 
 
+_WORDS = {"type": "array", "maxItems": keywords.MAX_WORDS, "items": {"type": "string"}}
+_KEYWORD_REPLY = {"type": "string", "maxLength": keywords.MAX_REPLY_CHARS}
+KEYWORDS = {"type": "object", "description": "opt-out words and keyword replies; docs/automation.md", "properties": {
+    "stop": _WORDS, "start": _WORDS, "help": _WORDS, "stop_reply": _KEYWORD_REPLY, "start_reply": _KEYWORD_REPLY,
+    "help_reply": _KEYWORD_REPLY, "rules": {"type": "array", "maxItems": keywords.MAX_RULES, "items": {
+        "type": "object", "properties": {"word": {"type": "string"}, "reply": _KEYWORD_REPLY, "label_ids": IDS}}}}}
+
+
 @takes(body(name=STRING, settings={"type": "object"}, active={"type": "boolean"}, routing=ROUTING,
-            calendar_id=NULLABLE_ID, auto_reply=AUTO_REPLY, csat=CSAT))
+            calendar_id=NULLABLE_ID, auto_reply=AUTO_REPLY, csat=CSAT, keywords=KEYWORDS))
 @requires(Role.admin)
 async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     """Rename, reconfigure, or disable (``active``: false) or enable an inbox, or change
     how its conversations are routed (``routing``), its business hours (``calendar_id``),
-    automatic replies (``auto_reply``) and satisfaction survey (``csat``)."""
+    automatic replies (``auto_reply``), satisfaction survey (``csat``) and keywords (``keywords``)."""
     iid = _path_id(request)
     data = await json_body(request, JSON_LIMIT)
-    replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply", "csat") if k in data}
+    replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply", "csat", "keywords") if k in data}
     if replies:
         await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies, _ctx(request).clock.now()))
         if data.keys() <= replies.keys():
@@ -784,6 +793,7 @@ routes = [
     Route("/api/labels/{id}", patch_label, methods=["PATCH"]),
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     *sla_api.ROUTES,
+    *automation_api.ROUTES,
     *reports_api.ROUTES,
     *webhooks_api.ROUTES,
     Route("/api/canned_responses", list_canned),

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
-from inbox.domain import autoreply, routing
+from inbox.domain import autoreply, csat, routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
@@ -31,14 +31,16 @@ from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
 # The sections in nav order: path segment -> heading. /admin shows the first.
 SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "calendars": "Calendars",
-            "sla": "SLA policies", "labels": "Labels", "canned": "Canned responses", "tokens": "API tokens"}
+            "sla": "SLA policies", "automation": "Automation", "labels": "Labels", "canned": "Canned responses",
+            "tokens": "API tokens"}
 
 
 def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
     described = [inboxes.describe(registry, i) for i in queries.list_inboxes(c)]
     return {"inboxes": described, "teams": queries.list_teams(c), "defaults": routing.DEFAULTS,
             "policies": {i["id"]: routing.effective(i["routing"], None) for i in described},
-            "calendars": queries.calendar_choices(c), "auto_reply_max": autoreply.MAX_TEXT_CHARS}
+            "calendars": queries.calendar_choices(c), "auto_reply_max": autoreply.MAX_TEXT_CHARS,
+            "csat_setting": csat.normalised, "csat_question_max": csat.MAX_QUESTION_CHARS}
 
 
 def _read_users(c: Any, registry: Any) -> dict[str, Any]:
@@ -215,6 +217,32 @@ async def set_inbox_auto_reply(request: Request, viewer: Viewer, form: dict[str,
         message = message.replace("auto_reply.open.", "Acknowledgement ")
         raise Invalid(message, exc.code) from None
     return f"Automatic replies of {inbox['name']} saved"
+
+
+@admin_action("inboxes")
+async def set_inbox_csat(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    """The inbox's satisfaction survey, as the form shows it (docs/csat.md)."""
+    iid = form_id(form.get("inbox_id"), "inbox_id")
+    patch: dict[str, Any] = {"mode": "on_resolve" if form.get("on_resolve") == "true" else "off",
+                             "question": form.get("question", ""),
+                             "interval_days": int(form.get("interval_days", "")),
+                             "expiry_days": int(form.get("expiry_days", ""))}
+    if "template_name" in form:  # a WhatsApp inbox's form
+        name = form["template_name"].strip()
+        patch["whatsapp_template"] = {"name": name, "language": form.get("template_language", "").strip()} \
+            if name else None
+    ctx = request.app.state.ctx
+    try:
+        inbox = await ctx.db.write(lambda tx: actions.set_auto_reply(tx, iid, {"csat": patch}, ctx.clock.now()))
+    except Invalid as exc:  # in the form's words
+        for key, words in CSAT_LABELS.items():
+            exc.message = exc.message.replace(f"csat.{key}", words)
+        raise
+    return f"Satisfaction survey of {inbox['name']} saved"
+
+
+CSAT_LABELS = {"question": "The question", "interval_days": "Not again within", "expiry_days": "The link's days",
+               "whatsapp_template": "The template"}
 
 
 # -- routing ------------------------------------------------------------------------------
@@ -469,6 +497,7 @@ routes = [
     Route("/admin/inbox-delete", delete_inbox, methods=["POST"]),
     Route("/admin/inbox-routing", set_inbox_routing, methods=["POST"]),
     Route("/admin/inbox-auto-reply", set_inbox_auto_reply, methods=["POST"]),
+    Route("/admin/inbox-csat", set_inbox_csat, methods=["POST"]),
     Route("/admin/team-routing", set_team_routing, methods=["POST"]),
     Route("/admin/user-capacity", set_user_capacity, methods=["POST"]),
     Route("/admin/user", create_user, methods=["POST"]),

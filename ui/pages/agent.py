@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
+from inbox.actions import macros
 from inbox.actions.context import Context
 from inbox.domain import csat, routing, serialize
 from inbox.domain.access import Viewer
@@ -164,7 +165,7 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int,
                 "earlier": timeline["next_cursor"],
                 "contact": contact, "users": users, "teams": teams,
                 "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
-                "priorities": [p.value for p in Priority]}
+                "priorities": [p.value for p in Priority], "macros": macros.list_macros(c, viewer)}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
@@ -348,6 +349,10 @@ async def change_labels(ctx: Context, viewer: Viewer, cid: int, form: FormData) 
 
 async def set_priority(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
     await actions.set_priority(ctx, viewer, cid, str(form.get("priority", "")))
+
+
+async def run_macro(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await macros.run_macro(ctx, viewer, cid, form_id(form.get("macro_id"), "macro_id"))
 
 
 async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
@@ -636,6 +641,7 @@ routes = [
     Route("/ui/conversations/{id:int}/retry", conversation_action(retry), methods=["POST"]),
     Route("/ui/conversations/{id:int}/labels", conversation_action(change_labels), methods=["POST"]),
     Route("/ui/conversations/{id:int}/priority", conversation_action(set_priority), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/macro", conversation_action(run_macro), methods=["POST"]),
     Route("/ui/conversations/{id:int}/contact", conversation_action(edit_contact), methods=["POST"]),
     Route("/ui/contacts/search", contact_search),
     Route("/ui/contacts/{id:int}/merge", merge_confirmation),

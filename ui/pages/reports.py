@@ -28,6 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from inbox import queries
+from inbox.domain.errors import Invalid
 from inbox.domain.metrics import Kind
 from inbox.domain.tables import FACTS
 from inbox.queries import reports
@@ -294,11 +295,17 @@ def _day_labels(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def heatmap(grid: list[list[int]]) -> dict[str, Any]:
+def hour_text(weekday: int, hour: int) -> str:
+    return f"{WEEKDAYS[weekday]} {hour:02d}:00–{hour:02d}:59"
+
+
+def heatmap(grid: list[list[int]], drill: Callable[..., str]) -> dict[str, Any]:
+    """The cells of the hour-by-weekday chart, each linked to its messages when it has any."""
     most = max([max(r) for r in grid] + [0])
     cells = [{"x": round(h * 100 / 24, 3), "y": round(d * 100 / 7, 3), "n": n,
               "level": 0 if not n else 1 + min(4, int(4 * n / most)) if most else 0,
-              "title": f"{WEEKDAYS[d]} {h:02d}:00–{h:02d}:59: {n} messages in"}
+              "title": f"{hour_text(d, h)}: {n} messages in",
+              "href": drill(metric="messages_in", weekday=d, hour=h) if n else None}
              for d, r in enumerate(grid) for h, n in enumerate(r)]
     return {"cells": cells, "most": most, "w": round(100 / 24, 3), "h": round(100 / 7, 3)}
 
@@ -375,7 +382,7 @@ async def reports_page(request: Request) -> Response:
     context.update(
         report=overview, empty=empty, cards=cards(figures, before, drill), rows=rows,
         total=row(figures, drill), days=days, volume=volume_chart(overview["series"]),
-        response=response_chart(overview["series"], got["medians"]), heat=heatmap(overview["heatmap"]),
+        response=response_chart(overview["series"], got["medians"]), heat=heatmap(overview["heatmap"], drill),
         calendar_zones=[z for z in got["calendar_zones"] if z in set(zones())],
         csv=chosen.href("/api/reports/cycles.csv", group=None),
         period_text=_period_text(period), previous_text=_period_text(period.previous()))
@@ -423,13 +430,18 @@ async def drill_page(request: Request) -> Response:
     after_raw = q.get("after") or "0"
     after = int(after_raw) if after_raw.isdigit() and len(after_raw) <= 18 else 0
     period = chosen.period
+    try:
+        cell = reports.hour_of_week(q)
+    except Invalid:
+        cell, period = None, None
     if metric not in reports.METRICS or period is None:
         return _render(request, "reports_drill.html", viewer=viewer, chosen=chosen, drill=None,
                        error=chosen.error or "Choose a figure on the report to see what is behind it.",
                        back=chosen.href())
 
     def read(c: Connection) -> dict[str, Any]:
-        return {"drill": reports.drill(c, period, metric, group=chosen.group or None, key=key, after=after),
+        return {"drill": reports.drill(c, period, metric, group=chosen.group or None, key=key, hour_of_week=cell,
+                                       after=after),
                 "names": _names(c), "labels": {label["id"]: label["name"] for label in queries.list_labels(c)}}
     got = await ctx.db.read(read)
     names, channels = got["names"], _channels(request)
@@ -447,8 +459,11 @@ async def drill_page(request: Request) -> Response:
         whose = (NONE_LABELS[chosen.group] if key is None else
                  group_names.get(chosen.group, {}).get(key, str(raw_key)))
         whose = f"{GROUP_LABELS[chosen.group]}: {whose}" if key is not None else whose
+    if cell is not None:
+        whose = ", ".join(filter(None, [whose, hour_text(*cell)]))
+    at_cell = {"weekday": cell[0], "hour": cell[1]} if cell is not None else {}
     nxt = got["drill"]["next_after"]
-    more = chosen.href("/reports/conversations", metric=metric, key=raw_key, after=nxt) if nxt else None
+    more = chosen.href("/reports/conversations", metric=metric, key=raw_key, after=nxt, **at_cell) if nxt else None
     context = {"viewer": viewer, "chosen": chosen, "drill": got["drill"], "items": items, "more": more,
                "metric": metric, "metric_label": METRIC_LABELS[metric], "whose": whose, "channels": channels,
                "timed": metric in TIMED, "period_text": _period_text(period),

@@ -20,3 +20,17 @@ document.addEventListener("inbox:event", (event) => {
     el.textContent = ev.data.status.charAt(0).toUpperCase() + ev.data.status.slice(1);
   });
 });
+
+// Automation rules: each action row shows only what its chosen action needs (the team, the
+// text...); without JavaScript every field shows, and the server reads the one it needs.
+function showActionArgs(select) {
+  const step = select.closest(".automation-step");
+  if (!step) return;
+  step.querySelectorAll(".automation-arg").forEach((arg) => {
+    arg.hidden = !arg.dataset.for.split(" ").includes(select.value);
+  });
+}
+document.querySelectorAll("[data-action-type]").forEach(showActionArgs);
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-action-type]")) showActionArgs(event.target);
+});

@@ -393,32 +393,51 @@
     });
   }
 
-  // Canned responses: "/" and a short code at the start of the composer offers matches;
-  // Enter, Tab or a click puts the chosen text in place of what was typed.
-  var canned = null, suggestions = [], picked = 0;
+  // Canned responses and macros: "/" and a short code (or a macro's name) at the start of
+  // the composer offers matches; Enter, Tab or a click puts a response's text in place of
+  // what was typed, or runs the macro on the open conversation (the pane comes back).
+  var canned = null, macros = [], suggestions = [], picked = 0;
+  function slug(name) { return name.toLowerCase().replace(/[^\w]+/g, "-"); }
   function suggest(text) {
     var box = document.getElementById("canned-suggest"), m = /^\/([\w-]*)$/.exec(text.value);
     if (!box) return;
     if (!m) { box.hidden = true; suggestions = []; return; }
     if (canned === null) {
       canned = [];
-      fetch("/api/canned_responses", {credentials: "same-origin"}).then(function (r) { return r.json(); })
-        .then(function (b) { canned = b.items || []; suggest(text); });
+      var get = function (url) {
+        return fetch(url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : {items: []}; });
+      };
+      Promise.all([get("/api/canned_responses"), get("/api/macros")]).then(function (b) {
+        canned = b[0].items || []; macros = b[1].items || []; suggest(text);
+      });
       return;
     }
-    suggestions = canned.filter(function (c) { return c.short_code.indexOf(m[1].toLowerCase()) === 0; });
+    var typed = m[1].toLowerCase();
+    suggestions = canned.filter(function (c) { return c.short_code.indexOf(typed) === 0; })
+      .concat(macros.filter(function (x) { return slug(x.name).indexOf(typed) === 0; })
+        .map(function (x) { return {macro: x}; }));
     picked = 0;
     box.replaceChildren.apply(box, suggestions.map(function (c, i) {
       var li = document.createElement("li");
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", i === picked ? "true" : "false");
-      li.textContent = "/" + c.short_code + " · " + c.text;
-      li.addEventListener("mousedown", function (ev) { ev.preventDefault(); insertCanned(text, c); });
+      if (c.macro) { li.dataset.macro = c.macro.id; li.textContent = "Run macro · " + c.macro.name; }
+      else li.textContent = "/" + c.short_code + " · " + c.text;
+      li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(text, c); });
       return li;
     }));
     box.hidden = suggestions.length === 0;
   }
-  function insertCanned(text, c) {
+  function choose(text, c) {
+    if (c.macro) {
+      var id = open();
+      text.value = "";
+      saveDraft(text);
+      suggest(text);
+      if (id) htmx.ajax("POST", "/ui/conversations/" + id + "/macro", {target: "#conversation", swap: "outerHTML",
+                                                                      values: {macro_id: c.macro.id}});
+      return;
+    }
     text.value = c.text;
     suggest(text);
     composerHint();
@@ -434,7 +453,7 @@
     } else if (e.key === "Enter" || e.key === "Tab") {
       e.preventDefault();
       e.stopImmediatePropagation();  // choosing a canned response does not send it
-      insertCanned(e.target, suggestions[picked]);
+      choose(e.target, suggestions[picked]);
     }
   }, true);
 
