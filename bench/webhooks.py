@@ -2,7 +2,7 @@
 signed Twilio SMS webhooks, each customer message a `message.created` delivered to one
 endpoint on a local receiver; then a receiver outage.
 
-    .venv/bin/python bench/webhooks.py [--rate 1000] [--seconds 20] [--outage-seconds 300]
+    .venv/bin/python bench/webhooks.py [--rate 1000[,300...]] [--seconds 20] [--outage-seconds 300]
                                        [--outage-rate 1000] [--no-outage]
 
 1. **A bare POST loop**: the same kind of body (about 1.5 KB of JSON) posted by one httpx
@@ -218,7 +218,7 @@ def wait_for(receiver: str, n: int, timeout: float) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--rate", default="1000", help="events a second; several, comma-separated, run one after another")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--outage-seconds", type=float, default=300)
     ap.add_argument("--outage-rate", type=float, default=1000)
@@ -246,31 +246,32 @@ def main() -> None:
             assert r.status_code == 201, r.text
             load = Load(public, port)
 
-            asyncio.run(load.run(args.rate, 2))  # warm up: every customer's conversation made
+            asyncio.run(load.run(250, 2))  # warm up: every customer's conversation made
             wait_for(receiver, load.accepted, 60)
             httpx.post(receiver + "/bench/reset")
 
-            bare = asyncio.run(bare_loop(receiver + "/bare", args.rate, args.seconds))
-            b = stats(receiver)
-            httpx.post(receiver + "/bench/reset")
-            print(f"bare POST loop: {bare} posts in {args.seconds:g} s ({bare / args.seconds:.0f}/s), latency "
-                  + " ".join(f"{k} {v:.1f} ms" for k, v in percentiles(b["latencies"]).items()))
-
-            before = load.accepted
-            t0 = time.time()
-            asyncio.run(load.run(args.rate, args.seconds))
-            offered = time.time() - t0
-            n = load.accepted - before
-            s = wait_for(receiver, n, 120)
-            spread = (s["last_ok"] or 0) - (s["first_ok"] or 0)
-            print(f"through the inbox: {n} messages in {offered:.1f} s ({n / offered:.0f}/s, {load.failed} refused), "
-                  f"{s['ok']} delivered ({s['ok'] / max(spread, 1e-9):.0f}/s at the receiver), {s['duplicates']} "
-                  f"duplicates, in order: {s['in_order']}, latency "
-                  + " ".join(f"{k} {v:.1f} ms" for k, v in percentiles(s["latencies"]).items()))
+            for rate in (float(r) for r in args.rate.split(",")):
+                print(f"-- {rate:g} a second for {args.seconds:g} s")
+                bare = asyncio.run(bare_loop(receiver + "/bare", rate, args.seconds))
+                b = stats(receiver)
+                httpx.post(receiver + "/bench/reset")
+                print(f"bare POST loop: {bare} posts ({bare / args.seconds:.0f}/s), latency "
+                      + " ".join(f"{k} {v:.1f} ms" for k, v in percentiles(b["latencies"]).items()))
+                before = load.accepted
+                t0 = time.time()
+                asyncio.run(load.run(rate, args.seconds))
+                offered = time.time() - t0
+                n = load.accepted - before
+                s = wait_for(receiver, n, 600)
+                httpx.post(receiver + "/bench/reset")
+                spread = (s["last_ok"] or 0) - (s["first_ok"] or 0)
+                print(f"through the inbox: {n} messages in {offered:.1f} s ({n / offered:.0f}/s, {load.failed} "
+                      f"refused), {s['ok']} delivered ({s['ok'] / max(spread, 1e-9):.0f}/s at the receiver), "
+                      f"{s['duplicates']} duplicates, in order: {s['in_order']}, latency "
+                      + " ".join(f"{k} {v:.1f} ms" for k, v in percentiles(s["latencies"]).items()))
             if args.no_outage:
                 return
 
-            httpx.post(receiver + "/bench/reset")
             httpx.post(receiver + "/bench/mode?status=503")
             before = load.accepted
             half = args.outage_seconds / 2
