@@ -28,6 +28,21 @@ def test_run_worker_is_read_case_insensitively(value: str, on: bool, monkeypatch
     assert Settings.from_env().run_worker is on
 
 
+def test_outbound_webhook_settings_default_to_5_seconds_and_no_private_addresses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INBOX_SECRET_KEY", "k")
+    settings = Settings.from_env()
+    assert settings.webhook_retry_base_seconds == 5.0 and settings.webhooks_allow_private is False
+    monkeypatch.setenv("INBOX_WEBHOOK_RETRY_BASE_SECONDS", "0.5")
+    monkeypatch.setenv("INBOX_WEBHOOKS_ALLOW_PRIVATE", "1")
+    settings = Settings.from_env()
+    assert settings.webhook_retry_base_seconds == 0.5 and settings.webhooks_allow_private is True
+    for bad in ("0", "-5", "soon", "inf"):
+        monkeypatch.setenv("INBOX_WEBHOOK_RETRY_BASE_SECONDS", bad)
+        with pytest.raises(InboxError, match="INBOX_WEBHOOK_RETRY_BASE_SECONDS=.* must be a number of seconds above 0"):
+            Settings.from_env()
+
+
 def test_cli_inbox_reads_national_numbers_in_the_default_region_and_prints_webhook_urls(tmp_path: Path) -> None:
     env = {**_env(tmp_path), "INBOX_PUBLIC_URL": "https://inbox.example.com/", "INBOX_DEFAULT_REGION": "gb",
            "INBOX_AUTH_TOKEN": AUTH_TOKEN}

@@ -24,7 +24,9 @@ the address check with it, somewhere else.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,13 @@ from inbox.domain.addresses import internal
 from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import normalise_type
 from webhooks.http import unreachable
+
+if importlib.util.find_spec("sniffio") is None:
+    # httpcore imports sniffio on every request to tell asyncio from trio; where it is not
+    # installed, each failed import searches the whole sys.path again (about a sixth of an
+    # outbound webhook's CPU, bench/webhooks.py). Remembered missing once, the import fails
+    # at once, and httpcore takes asyncio as it does then anyway.
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -72,8 +81,43 @@ class AddressRefused(Exception):
     """A host resolved to an address downloads may not reach."""
 
 
+class _Coalesced(httpcore.AsyncNetworkStream):
+    """Holds what is written until the first read, then sends it in one go: httpcore writes
+    a request's head and its body apart, and in this sandbox each send is a costly system
+    call (a fifth of an outbound webhook's CPU, bench/webhooks.py). A request is always
+    written whole before its answer is read, so nothing waits longer than it did."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self.inner = inner
+        self.pending: list[bytes] = []
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.pending.append(buffer)
+
+    async def _flush(self, timeout: float | None) -> None:
+        if self.pending:
+            data, self.pending = b"".join(self.pending), []
+            await self.inner.write(data, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        await self._flush(timeout)
+        return await self.inner.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        self.pending = []
+        await self.inner.aclose()
+
+    async def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        await self._flush(timeout)
+        return _Coalesced(await self.inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks every address, and connects to a checked one."""
+    """Resolves, checks every address, and connects to a checked one (its writes coalesced)."""
 
     def __init__(self, exempt: set[tuple[str, int]], *, guard: bool = True) -> None:
         self.exempt = exempt  # (host, port) of origins that may be internal
@@ -96,8 +140,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                    socket_options=socket_options)
+                return _Coalesced(await self.inner.connect_tcp(address, port, timeout=timeout,
+                                                               local_address=local_address,
+                                                               socket_options=socket_options))
             except httpcore.ConnectError as exc:
                 last = exc
         assert last is not None
@@ -118,11 +163,15 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
                                                   keepalive_expiry=5.0)
 
 
-def guarded_client(exempt: set[tuple[str, int]], timeout: float, *, guard: bool = True) -> httpx.AsyncClient:
-    """A client that follows no redirect and reaches no internal address but the ``exempt``
-    (host, port) pairs (none of that checked when not ``guard``), with no proxy."""
-    return httpx.AsyncClient(transport=_GuardedTransport(_GuardedBackend(exempt, guard=guard)), timeout=timeout,
-                             follow_redirects=False, trust_env=False)
+def guarded_transport(exempt: set[tuple[str, int]], *, guard: bool = True) -> httpx.AsyncHTTPTransport:
+    """A transport that reaches no internal address but the ``exempt`` (host, port) pairs
+    (none of that checked when not ``guard``), with no proxy. Alone it follows no redirect."""
+    return _GuardedTransport(_GuardedBackend(exempt, guard=guard))
+
+
+def guarded_client(exempt: set[tuple[str, int]], timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=guarded_transport(exempt), timeout=timeout, follow_redirects=False,
+                             trust_env=False)
 
 
 class Downloader:

@@ -10,21 +10,17 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from staged import staged  # noqa: E402
+
 from inbox.domain.clock import MovableClock  # noqa: E402
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, Live, make_settings, seed_people  # noqa: E402
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.helpers.browser import CHROMIUM, FLAGS  # noqa: E402
-from tests.helpers.server import free_port, serve  # noqa: E402
-from ui.app import create_app  # noqa: E402
+from tests.conftest import Live  # noqa: E402
 
 DESKTOP, PHONE = {"width": 1440, "height": 900}, {"width": 390, "height": 844}
 NAMES = ["Jonas Schmidt", "Ana Costa", "Maria Lopez", "Priya Natarajan", "Tom Becker", "Lea Dubois", "Sam Okafor",
@@ -100,26 +96,13 @@ async def shoot(browser: Browser, live: Live, path: str, out: Path, *, dark: boo
 
 
 async def main(out: Path) -> None:
-    tmp, clock = Path(tempfile.mkdtemp(prefix="inbox-reports-screenshots-")), MovableClock()
-    fake = FakeTwilio({ACCOUNT_SID: AUTH_TOKEN})
-    async with serve(fake.app) as twilio_url:
-        port = free_port()
-        app = create_app(make_settings(tmp, twilio_url, port), clock)
-        tokens, users = seed_people(app)
-        async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client, \
-                async_playwright() as pw:
-            inbox = (await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={
-                "kind": "sms", "name": "Support line", "settings": {
-                    "phone_number": "+1 555-000-1111", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}})).json()
-            live = Live(url, app, client, tokens, users, inbox, fake)
-            await seed(live, clock)
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            path = "/reports?tz=Europe/Berlin&group=agent"
-            await shoot(browser, live, path, out / "reports-light.png")
-            await shoot(browser, live, path, out / "reports-dark.png", dark=True)
-            await shoot(browser, live, path, out / "reports-phone.png", viewport=PHONE, is_mobile=True, has_touch=True)
-            await browser.close()
-        fake.release.set()
+    clock = MovableClock()
+    async with staged("reports", clock) as (live, browser):
+        await seed(live, clock)
+        path = "/reports?tz=Europe/Berlin&group=agent"
+        await shoot(browser, live, path, out / "reports-light.png")
+        await shoot(browser, live, path, out / "reports-dark.png", dark=True)
+        await shoot(browser, live, path, out / "reports-phone.png", viewport=PHONE, is_mobile=True, has_touch=True)
 
 
 if __name__ == "__main__":

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import insert
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from staged import staged  # noqa: E402
+
 from inbox.domain.clock import MovableClock  # noqa: E402
 from inbox.domain.tables import CALENDARS  # noqa: E402
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, Live, make_settings, seed_people  # noqa: E402
-from tests.fakes.twilio import FakeTwilio  # noqa: E402
-from tests.helpers.browser import CHROMIUM, FLAGS  # noqa: E402
-from tests.helpers.server import free_port, serve  # noqa: E402
-from ui.app import create_app  # noqa: E402
+from tests.conftest import Live  # noqa: E402
 
 DESKTOP, PHONE = {"width": 1440, "height": 900}, {"width": 390, "height": 844}
 
@@ -114,36 +110,23 @@ async def shoot(browser: Browser, live: Live, who: str, path: str, out: Path, *,
 
 
 async def main(out: Path) -> None:
-    tmp, clock = Path(tempfile.mkdtemp(prefix="inbox-sla-screenshots-")), MovableClock()
-    fake = FakeTwilio({ACCOUNT_SID: AUTH_TOKEN})
-    async with serve(fake.app) as twilio_url:
-        port = free_port()
-        app = create_app(make_settings(tmp, twilio_url, port), clock)
-        tokens, users = seed_people(app)
-        async with serve(app, port) as url, httpx.AsyncClient(base_url=url, timeout=10) as client, \
-                async_playwright() as pw:
-            inbox = (await client.post("/api/inboxes", headers={"Authorization": f"Bearer {tokens['admin']}"}, json={
-                "kind": "sms", "name": "Support line", "settings": {
-                    "phone_number": "+1 555-000-1111", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}})).json()
-            live = Live(url, app, client, tokens, users, inbox, fake)
-            convs = await seed(live, clock)
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            phone = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
-            for dark, suffix in ((False, "light"), (True, "dark")):
-                await shoot(browser, live, "admin", "/admin/sla", out / f"sla-admin-{suffix}.png", dark=dark)
-                await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['vip']}",
-                            out / f"sla-conversation-{suffix}.png", dark=dark)
-            await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['late']}", out / "sla-panel-light.png",
-                        panel=True)
-            await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-form-light.png", unfold="Edit Billing")
-            await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-phone.png", **phone)
-            await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-form-phone.png", unfold="Edit Billing",
-                        **phone)
-            await shoot(browser, live, "lead", "/inbox?tab=all", out / "sla-list-phone.png", **phone)
-            await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['late']}", out / "sla-conversation-phone.png",
-                        panel=True, **phone)
-            await browser.close()
-        fake.release.set()
+    clock = MovableClock()
+    async with staged("sla", clock) as (live, browser):
+        convs = await seed(live, clock)
+        phone = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+        for dark, suffix in ((False, "light"), (True, "dark")):
+            await shoot(browser, live, "admin", "/admin/sla", out / f"sla-admin-{suffix}.png", dark=dark)
+            await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['vip']}",
+                        out / f"sla-conversation-{suffix}.png", dark=dark)
+        await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['late']}", out / "sla-panel-light.png",
+                    panel=True)
+        await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-form-light.png", unfold="Edit Billing")
+        await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-phone.png", **phone)
+        await shoot(browser, live, "admin", "/admin/sla", out / "sla-admin-form-phone.png", unfold="Edit Billing",
+                    **phone)
+        await shoot(browser, live, "lead", "/inbox?tab=all", out / "sla-list-phone.png", **phone)
+        await shoot(browser, live, "lead", f"/inbox?tab=all&c={convs['late']}", out / "sla-conversation-phone.png",
+                    panel=True, **phone)
 
 
 if __name__ == "__main__":

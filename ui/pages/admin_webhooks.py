@@ -62,7 +62,7 @@ def _outcome(d: dict[str, Any]) -> tuple[str, str]:
     if d["state"] == "sending":
         return "Sending", "pending"
     if d["attempts"]:
-        return f"Retrying · {d['last_status'] or 'no answer'}", "retrying"
+        return f"Failed · {d['last_status'] or 'no answer'}", "retrying"
     return "Waiting", "pending"
 
 
