@@ -149,4 +149,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.registry = process.registry
     app.state.directory = process.directory
     app.state.webhooks = process.webhooks  # the outbound webhook worker: its test sends
+    app.state.automation = process.automation  # the rules' runner (tests await it caught up)
     return app

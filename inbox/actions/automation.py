@@ -80,6 +80,7 @@ class Outcome:
     routed: bool = False
     posted: bool = False  # an outbound webhook delivery queued
     more: bool = False  # a full batch: there may be more to do at once
+    upto: int = 0  # the cursor after the pass: the events up to it have been asked
     log: list[Dict] = field(default_factory=list)
 
 
@@ -413,6 +414,10 @@ def _arm(conn: Connection, rules: Mapping[str, list[Dict]], trigger: Trigger, no
                 due_at=due, armed_at=now))
 
 
+def newest_event(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar_one())
+
+
 def next_timer(conn: Connection) -> datetime | None:
     due = conn.execute(select(func.min(AUTOMATION_TIMERS.c.due_at))).scalar()
     return as_utc(due) if due is not None else None
@@ -454,6 +459,7 @@ def run_events(tx: Tx, now: datetime, policy: Policy) -> Outcome:
         return outcome
     events = conn.execute(select(EVENTS.c.id, EVENTS.c.type, EVENTS.c.data).where(EVENTS.c.id > cursor)
                           .order_by(EVENTS.c.id).limit(EVENT_BATCH)).all()
+    outcome.upto = cursor
     if not events:
         return outcome
     moved = conn.execute(update(AUTOMATION_CURSOR).where(AUTOMATION_CURSOR.c.id == 1,
@@ -461,7 +467,7 @@ def run_events(tx: Tx, now: datetime, policy: Policy) -> Outcome:
                          .values(event_id=events[-1].id)).rowcount
     if not moved:
         return outcome
-    outcome.events, outcome.more = len(events), len(events) == EVENT_BATCH
+    outcome.events, outcome.more, outcome.upto = len(events), len(events) == EVENT_BATCH, events[-1].id
     for event in events:
         data = event.data if isinstance(event.data, Mapping) else {}
         for trigger in automation.triggers(event.id, event.type, data):

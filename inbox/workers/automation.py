@@ -30,6 +30,8 @@ class AutomationRunner:
         self._wake = asyncio.Event()
         self.active = True  # whether any rule is on, as last read: off, events wake nothing
         self.passes = 0
+        self.upto = 0  # the events up to this id have been asked of the rules
+        self._asked = asyncio.Condition()
         ctx.clock.on_moved(self.wake)
 
     def wake(self) -> None:
@@ -67,6 +69,9 @@ class AutomationRunner:
             events = await ctx.db.write(lambda tx: rules.run_events(tx, ctx.clock.now(), policy))
             self._after(events)
             more = events.more
+            async with self._asked:
+                self.upto = max(self.upto, events.upto)
+                self._asked.notify_all()
         due = await ctx.db.read(rules.next_timer)
         if due is not None and due <= ctx.clock.now():
             fired = await ctx.db.write(lambda tx: rules.fire_timers(tx, ctx.clock.now(), policy))
@@ -74,6 +79,14 @@ class AutomationRunner:
             more = more or fired.more
         self.passes += 1
         return more
+
+    async def caught_up(self, timeout: float = 10.0) -> None:
+        """Until every event committed so far has been asked of the rules (at once when no
+        rule is on): what a test awaits before it moves the clock past a timed rule."""
+        newest = await self.ctx.db.read(rules.newest_event)
+        self.wake()
+        async with self._asked:
+            await asyncio.wait_for(self._asked.wait_for(lambda: not self.active or self.upto >= newest), timeout)
 
     async def run(self) -> None:
         ctx = self.ctx
