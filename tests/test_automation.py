@@ -384,3 +384,84 @@ async def test_a_rule_posts_to_an_outbound_webhook_signed(live: Live, receiver: 
     assert verify(endpoint["secret"], posted.headers, posted.body, time.time()) == 1
     runs = await _runs(live, made["id"])
     assert runs[0]["detail"]["done"] == [f"posted to webhook {endpoint['id']}"]
+
+
+async def test_each_event_trigger_fires_once_for_its_own_event(live: Live) -> None:
+    """created, an agent's reply, assigned, status changed, priority changed: each rule notes
+    its trigger; each fires for its event only (an automatic message is no agent reply)."""
+    made = {trigger: await rule(live, name=f"on {trigger}", trigger=trigger,
+                                actions=[{"type": "add_note", "text": f"{trigger} fired"}])
+            for trigger in ("conversation_created", "message_sent", "assigned", "status_changed",
+                            "priority_changed")}
+    watcher = await live.events("lead")
+    noted: set[int] = set()
+
+    async def fired(trigger: str) -> None:  # its note (others' may come first: kept)
+        while made[trigger]["id"] not in noted:
+            event = await watcher.next(lambda e: e["type"] == "note.created" and e["data"]["note"].get("by"))
+            noted.add(event["data"]["note"]["by"]["rule_id"])
+    assert (await live.sms("+15550006060", "hello")).status_code == 200
+    await fired("conversation_created")
+    conv = await _conversation_of(live, "+15550006060")
+    path = f"/api/conversations/{conv['id']}"
+    await _post(live, f"{path}/messages", {"text": "Hi, how can I help?"}, who="agent", status=202)
+    await fired("message_sent")
+    await _post(live, f"{path}/assignment", {"user_id": live.users["lead"]["id"]}, who="lead", status=200)
+    await fired("assigned")
+    r = await live.client.patch(path, headers=live.as_("lead"), json={"priority": "high"})
+    assert r.status_code == 200, r.text
+    await fired("priority_changed")
+    await _post(live, f"{path}/status", {"status": "resolved"}, who="lead", status=200)
+    await fired("status_changed")
+    await live.app.state.automation.caught_up()
+    for trigger, made_rule in made.items():
+        runs = await _runs(live, made_rule["id"])
+        assert {(r["conversation_id"], r["trigger"], r["outcome"]) for r in runs} == {
+            (conv["id"], trigger, "done")}, trigger
+    timeline = await live.get(f"{path}/timeline", who="lead")
+    notes = {item["text"] for item in timeline["items"] if item["type"] == "note"}
+    assert notes == {f"{trigger} fired" for trigger in made}
+    await watcher.close()
+
+
+async def test_waiting_for_an_agent_fires_after_its_delay_unless_an_agent_answers(
+        live: Live, clock: MovableClock) -> None:
+    waited = await rule(live, name="Waiting half an hour", trigger="waiting_for_agent", delay_minutes=30,
+                        actions=[{"type": "set_priority", "priority": "high"}])
+    for phone in ("+15550007070", "+15550008080"):
+        assert (await live.sms(phone, "hello?")).status_code == 200
+    ignored, answered = await _conversation_of(live, "+15550007070"), await _conversation_of(live, "+15550008080")
+    await _post(live, f"/api/conversations/{answered['id']}/messages", {"text": "Here!"}, who="agent", status=202)
+    await live.app.state.automation.caught_up()
+    watcher = await live.events("lead")
+    clock.advance(timedelta(minutes=31))
+    changed = await watcher.next(by_rule(waited["id"], "conversation.updated"))
+    assert changed["data"]["conversation"]["id"] == ignored["id"]
+    assert changed["data"]["conversation"]["priority"] == "high"
+    runs = await _runs(live, waited["id"])
+    assert [(r["conversation_id"], r["trigger"]) for r in runs] == [(ignored["id"], "waiting_for_agent")]
+    assert (await live.get(f"/api/conversations/{answered['id']}", who="lead"))["priority"] == "none"
+    await watcher.close()
+
+
+async def test_texts_take_the_contacts_fields_and_attributes(live: Live) -> None:
+    made = await rule(live, name="Greet by plan", trigger="message_received", actions=[
+        {"type": "add_note", "text": "{{contact_name}} ({{contact_phone}}) is on {{contact.plan}}; "
+                                     "renews {{contact.renews}}, seats {{contact.seats}}, tier {{contact.tier}}."}])
+    watcher = await live.events("lead")
+    assert (await live.sms("+15550009090", "first")).status_code == 200
+    conv = await _conversation_of(live, "+15550009090")
+    await watcher.next(by_rule(made["id"], "note.created"))
+    r = await live.client.patch(f"/api/contacts/{conv['contact']['id']}", headers=live.as_("agent"),
+                                json={"name": "Ada", "attributes": {"plan": "Gold <b>", "seats": 12, "renews": None}})
+    assert r.status_code == 200, r.text
+    assert (await live.sms("+15550009090", "second")).status_code == 200
+    note = await watcher.next(lambda e: by_rule(made["id"], "note.created")(e)
+                              and "Gold" in e["data"]["note"]["text"])
+    # Missing and null attributes are empty; a value is put in as it is, never read again.
+    assert note["data"]["note"]["text"] == "Ada (+15550009090) is on Gold <b>; renews , seats 12, tier ."
+    r = await live.client.post("/api/automations", headers=live.as_("admin"), json={
+        "name": "x", "trigger": "message_received",
+        "actions": [{"type": "send_message", "text": "{{contact.no spaces}}"}]})
+    assert r.status_code == 422 and "{{contact.<attribute>}}" in r.json()["error"]["message"], r.text
+    await watcher.close()

@@ -242,13 +242,25 @@ def _send(tx: Tx, conversation_id: int, text: str, now: datetime, policy: Policy
     return message
 
 
+def automation_text(text: str, values: Mapping[str, str]) -> str:
+    """A rule's or macro's text for one conversation: an attribute the contact lacks is empty
+    (the names were checked when the rule was saved)."""
+    return autoreply.render(text, values, missing="")
+
+
 def _values(conn: Connection, conversation_id: int) -> dict[str, str]:
-    row = conn.execute(select(CONTACTS.c.name, INBOXES.c.name.label("inbox_name"))
+    """What a text's variables stand for: the contact's name, email, phone and each of its
+    attributes (scalars, as text), the inbox's name; each cut to a bounded length."""
+    row = conn.execute(select(CONTACTS.c.name, CONTACTS.c.email, CONTACTS.c.phone, CONTACTS.c.attributes,
+                              INBOXES.c.name.label("inbox_name"))
                        .select_from(CONVERSATIONS.join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
                                     .outerjoin(INBOXES, INBOXES.c.id == CONVERSATIONS.c.last_inbound_inbox_id))
                        .where(CONVERSATIONS.c.id == conversation_id)).one()
-    return {"contact_name": (row.name or "")[:autoreply.MAX_NAME_CHARS],
-            "inbox_name": (row.inbox_name or "")[:autoreply.MAX_NAME_CHARS]}
+    cut = autoreply.MAX_NAME_CHARS
+    values = {f"{automation.ATTRIBUTE_VARIABLE}{key}": ("" if value is None else str(value))[:cut]
+              for key, value in (row.attributes or {}).items() if isinstance(value, str | int | float | bool | None)}
+    return values | {"contact_name": (row.name or "")[:cut], "contact_email": (row.email or "")[:cut],
+                     "contact_phone": (row.phone or "")[:cut], "inbox_name": (row.inbox_name or "")[:cut]}
 
 
 def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: datetime, policy: Policy,
@@ -278,7 +290,7 @@ def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: dateti
         priority_in(tx, actor, conversation_id, action["priority"], now)
         return f"priority {action['priority']}"
     if kind == "add_note":
-        note_in(tx, actor, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)),
+        note_in(tx, actor, conversation_id, automation_text(action["text"], _values(conn, conversation_id)),
                 None, now, author_id=author_id)
         return "added a note"
     if kind in ("resolve", "reopen", "snooze"):
@@ -290,18 +302,18 @@ def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: dateti
         outcome.snoozed = outcome.snoozed or kind == "snooze"
         return {"resolve": "resolved", "reopen": "reopened", "snooze": f"snoozed {action.get('minutes')} min"}[kind]
     if kind == "reply":  # a macro's: the agent's own reply
-        _queue_reply(tx, actor, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)),
+        _queue_reply(tx, actor, conversation_id, automation_text(action["text"], _values(conn, conversation_id)),
                      None, [], None, None, policy.windows, now, policy.take)
         outcome.sent = True
         return "replied"
     if kind == "send_message":
-        message = _send(tx, conversation_id, autoreply.render(action["text"], _values(conn, conversation_id)), now,
+        message = _send(tx, conversation_id, automation_text(action["text"], _values(conn, conversation_id)), now,
                         policy)
         outcome.sent = True
         return f"sent message {message['id']}"
     if kind == "send_template":
         values = _values(conn, conversation_id)
-        params = [autoreply.render(p, values) for p in action.get("params") or []]
+        params = [automation_text(p, values) for p in action.get("params") or []]
         template = {"name": action["name"], "language": action["language"], "parameters": params}
         text = f"[template {action['name']} ({action['language']})]" + (f": {', '.join(params)}" if params else "")
         message = _send(tx, conversation_id, text, now, policy, template)

@@ -94,7 +94,10 @@ MAX_TEXT_CHARS = 2000
 MAX_PATTERN_CHARS = 500
 MAX_WORDS = 50
 MAX_DELAY_MINUTES = 60 * 24 * 30
-VARIABLES = ("contact_name", "inbox_name")
+VARIABLES = ("contact_name", "contact_email", "contact_phone", "inbox_name")
+# {{contact.<key>}}: the contact's attribute of that key as text (empty when it has none)
+ATTRIBUTE_VARIABLE = "contact."
+_ATTRIBUTE_KEY = re2.compile(r"[A-Za-z0-9_\-]{1,64}")
 _RE2 = re2.Options()
 _RE2.max_mem = 1 << 20  # a pattern's automaton is bounded too
 _RE2.case_sensitive = False
@@ -204,10 +207,7 @@ def _action(raw: Any, where: str, allowed: Sequence[str] = tuple(ACTIONS)) -> di
         elif what == "text":
             if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT_CHARS:
                 raise _fail(f"{at} must be text of 1 to {MAX_TEXT_CHARS} characters")
-            unknown = [n for n in autoreply.variable_names(value) if n not in VARIABLES]
-            if unknown:
-                raise _fail(f"{at}: no variable {{{{{unknown[0]}}}}}; the variables are "
-                            + ", ".join(f"{{{{{v}}}}}" for v in VARIABLES))
+            _variables(value, at)
             value = value.strip()
         elif what == "name":
             if not isinstance(value, str) or not value.strip() or len(value) > 512:
@@ -220,11 +220,27 @@ def _action(raw: Any, where: str, allowed: Sequence[str] = tuple(ACTIONS)) -> di
             value = value or []
             if not isinstance(value, list) or len(value) > 10 or not all(isinstance(v, str) for v in value):
                 raise _fail(f"{at} must be a list of at most 10 texts (variables allowed)")
+            for i, param in enumerate(value):
+                _variables(param, f"{at}[{i}]")
         elif what == "minutes":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DELAY_MINUTES:
                 raise _fail(f"{at} must be a whole number of minutes from 1 to {MAX_DELAY_MINUTES}")
         out[name] = value
     return out
+
+
+def is_variable(name: str) -> bool:
+    """A variable a rule's or macro's text may use: one of ``VARIABLES`` or a contact
+    attribute's ``contact.<key>``."""
+    return name in VARIABLES or (name.startswith(ATTRIBUTE_VARIABLE)
+                                 and _ATTRIBUTE_KEY.fullmatch(name[len(ATTRIBUTE_VARIABLE):]) is not None)
+
+
+def _variables(text: str, at: str) -> None:
+    unknown = [n for n in autoreply.variable_names(text) if not is_variable(n)]
+    if unknown:
+        raise _fail(f"{at}: no variable {{{{{unknown[0]}}}}}; the variables are "
+                    + ", ".join(f"{{{{{v}}}}}" for v in VARIABLES) + f", and {{{{{ATTRIBUTE_VARIABLE}<attribute>}}}}")
 
 
 def check(raw: Any, channels: Iterable[str], current: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -116,12 +116,13 @@ def variable_names(text: str) -> list[str]:
     return [name for _, _, name in _scan(text)]
 
 
-def render(text: str, values: Mapping[str, str]) -> str:
-    """The text with its variables replaced (once: a value is never read for variables)."""
+def render(text: str, values: Mapping[str, str], missing: str | None = None) -> str:
+    """The text with its variables replaced (once: a value is never read for variables); one
+    with no value is left as it is, or with ``missing`` given, replaced by it."""
     out, at = [], 0
     for start, end, name in _scan(text):
         out.append(text[at:start])
-        out.append(values.get(name, text[start:end]))
+        out.append(values.get(name, text[start:end] if missing is None else missing))
         at = end
     out.append(text[at:])
     return "".join(out)
