@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from inbox import queries
 from inbox.actions.common import _conversation, _log
 from inbox.actions.context import Context
+from inbox.domain import consent
 from inbox.domain.access import Viewer, conversation_scopes
+from inbox.domain.consent import Purpose, State
 from inbox.domain.errors import Invalid, NotFound
 from inbox.domain.events import (
     CONTACT_UPDATED,
@@ -18,6 +20,7 @@ from inbox.domain.events import (
 from inbox.domain.identity import normalize_email, normalize_phone
 from inbox.domain.records import Contact, Dict
 from inbox.domain.tables import (
+    CONSENT,
     CONTACTS,
     CONVERSATIONS,
     IDENTITIES,
@@ -90,6 +93,10 @@ async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id
         filled["attributes"] = {**other["attributes"], **keep["attributes"]}
         conn.execute(update(CONTACTS).where(CONTACTS.c.id == contact_id).values(updated_at=now, **filled))
         conn.execute(update(IDENTITIES).where(IDENTITIES.c.contact_id == other_id).values(contact_id=contact_id))
+        # The other's consent records join the survivor's ledger; a kind's latest record,
+        # whoever's, is where it stands (so a later opt-out is never lost to a merge).
+        conn.execute(update(CONSENT).where(CONSENT.c.contact_id == other_id).values(contact_id=contact_id))
+        _restate_opt_outs(conn, contact_id)
         moved = list(conn.execute(select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.contact_id == other_id)).scalars())
         conn.execute(update(CONVERSATIONS).where(CONVERSATIONS.c.contact_id == other_id).values(
             contact_id=contact_id, updated_at=now))
@@ -108,3 +115,13 @@ async def merge_contacts(ctx: Context, viewer: Viewer, contact_id: int, other_id
                     conversation_scopes(conv["assignee_id"], conv["team_id"]))
         return merged
     return await ctx.db.write(job)
+
+
+def _restate_opt_outs(conn: Connection, contact_id: int) -> None:
+    """Each identity's ``opted_out`` as the ledger has it for its kind, after a merge put two
+    ledgers together; an identity without a ledger line keeps its own (one from before)."""
+    standings = consent.standing(queries.consent_records(conn, contact_id))
+    for (kind, purpose), now in standings.items():
+        if purpose == Purpose.transactional:
+            conn.execute(update(IDENTITIES).where(IDENTITIES.c.contact_id == contact_id, IDENTITIES.c.kind == kind)
+                         .values(opted_out=now.state == State.opt_out))

@@ -145,4 +145,4 @@ def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: f
     if err.recipient_opted_out:
         identity = conn.execute(select(MESSAGES.c.identity_id)
                                 .where(MESSAGES.c.id == job.outbound.message_id)).scalar_one()
-        record_opt_out(tx, identity)
+        record_opt_out(tx, identity, now)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from inbox import queries
 from inbox.actions.autoreply import AutoReplyPolicy
 from inbox.actions.common import STATUS_RANK, _update_message
 from inbox.actions.context import Context
+from inbox.actions.consent import write_record
 from inbox.actions.ingest import IngestResult, find_message, ingest
 from inbox.domain.channels import InboundMessage, MessageEdit, StatusUpdate
+from inbox.domain.consent import Purpose, Source, State
 from inbox.domain.events import (
     CONTACT_UPDATED,
     SCOPE_ALL,
@@ -111,20 +113,22 @@ def _apply_status(tx: Tx, su: StatusUpdate, now: datetime) -> bool:
         return True
     _update_message(tx, row.id, values, now)
     if su.recipient_opted_out:
-        record_opt_out(tx, row.identity_id)
+        record_opt_out(tx, row.identity_id, now)
     return True
 
 
-def record_opt_out(tx: Tx, identity_id: int) -> None:
+def record_opt_out(tx: Tx, identity_id: int, now: datetime) -> None:
     """The provider refused a reply because the customer opted out (Twilio's 21610: they
-    texted STOP, and Twilio keeps its own list): mark the identity, so that no inbox offers
-    it as a reply channel (queries.reply_channels) until the customer opts in again."""
+    texted STOP, and Twilio keeps its own list): a transactional opt-out in the contact's
+    consent ledger (source ``provider``), so that no inbox offers the channel for replies
+    (queries.reply_channels) until the customer opts in again."""
     conn = tx.conn
-    row = conn.execute(select(IDENTITIES.c.contact_id, IDENTITIES.c.opted_out)
+    row = conn.execute(select(IDENTITIES.c.contact_id, IDENTITIES.c.kind, IDENTITIES.c.opted_out)
                        .where(IDENTITIES.c.id == identity_id)).first()
     if row is None or row.opted_out:
         return
-    conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == identity_id).values(opted_out=True))
+    write_record(conn, row.contact_id, row.kind, Purpose.transactional, State.opt_out, Source.provider,
+                 now, proof="the provider refused a message: the recipient opted out", identity_id=identity_id)
     # Clients showing the contact's reply channels learn they changed.
     tx.emit(CONTACT_UPDATED, {"contact": queries.get_contact(conn, row.contact_id, full=False)}, [SCOPE_ALL])
 

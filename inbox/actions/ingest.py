@@ -28,6 +28,7 @@ from inbox.domain import keywords as kw
 from inbox.domain import metrics, serialize
 from inbox.domain.access import conversation_scopes
 from inbox.domain.autoreply import AUTO_SUBMITTED
+from inbox.domain.consent import Purpose, Source, State
 from inbox.domain.channels import InboundMessage
 from inbox.domain.events import (
     CONTACT_UPDATED,
@@ -54,6 +55,7 @@ from inbox.actions import csat, sla
 from inbox.actions.reports import store
 from inbox.actions.autoreply import AutoReplyPolicy, auto_reply, stored_replies
 from inbox.actions.common import _log, preview
+from inbox.actions.consent import write_record
 from inbox.actions.keywords import answer as keyword_answer
 from inbox.actions.notifications import write_notification
 from inbox.storage.db import Tx
@@ -338,6 +340,8 @@ def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> t
         if new_profile != profile_name or new_opt_out != opted_out or stale:
             _TOUCH_IDENTITY.execute(conn, {"b_id": identity_id, "b_at": now, "b_profile_name": new_profile,
                                            "b_opted_out": new_opt_out})
+        if new_opt_out != opted_out:
+            _record_keyword(conn, msg, contact_id, identity_id, now)
         return identity_id, contact_id, name, False
 
     contact = None
@@ -354,4 +358,13 @@ def _resolve_identity(conn: Connection, msg: InboundMessage, now: datetime) -> t
     identity_id = _INSERT_IDENTITY.scalar(conn, {
         "contact_id": contact_id, "kind": msg.kind, "handle": msg.handle, "profile_name": msg.profile_name,
         "opted_out": bool(msg.opt_out), "last_seen_at": now})
+    if msg.opt_out:
+        _record_keyword(conn, msg, contact_id, identity_id, now)
     return identity_id, contact_id, name, contact is None
+
+
+def _record_keyword(conn: Connection, msg: InboundMessage, contact_id: int, identity_id: int, now: datetime) -> None:
+    """The customer opted out (or in again) with their message: a line of the contact's
+    consent ledger, the message as its proof."""
+    write_record(conn, contact_id, msg.kind, Purpose.transactional, State.opt_out if msg.opt_out else State.opt_in,
+                 Source.keyword, now, proof=msg.text, identity_id=identity_id)

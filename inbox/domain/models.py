@@ -158,6 +158,25 @@ class ContactIdentity(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
 
 
+class ConsentRecord(SQLModel, table=True):
+    """One line of a contact's consent ledger (docs/consent.md): an opt-in or opt-out of a
+    channel kind for a purpose, with where it came from and its proof. Append-only; the
+    latest line of a (contact, kind, purpose) is where it stands."""
+
+    __tablename__ = "consent_record"
+    __table_args__ = (Index("ix_consent_record_contact", "contact_id", "kind", "purpose", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    kind: str  # a channel kind
+    purpose: str  # transactional | marketing
+    state: str  # opt_in | opt_out
+    source: str  # keyword | agent | api | import | form | provider | unsubscribe | migration
+    proof: str | None = None  # what the customer sent or agreed to, as recorded
+    identity_id: int | None = Field(default=None, foreign_key="contact_identity.id")
+    user_id: int | None = Field(default=None, foreign_key="user.id")  # who recorded it
+    at: datetime = Field(default_factory=utcnow)
+
+
 class Conversation(SQLModel, table=True):
     __table_args__ = (
         Index("ix_conversation_list", "last_message_at", "id"),

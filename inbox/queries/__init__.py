@@ -9,6 +9,8 @@ from inbox.queries.calendars import calendar_version as calendar_version
 from inbox.queries.calendars import calendar_users as calendar_users
 from inbox.queries.calendars import get_calendar as get_calendar
 from inbox.queries.calendars import list_calendars as list_calendars
+from inbox.queries.consent import consent_ledger as consent_ledger
+from inbox.queries.consent import consent_records as consent_records
 from inbox.queries.contacts import contact_panel as contact_panel
 from inbox.queries.contacts import get_contact as get_contact
 from inbox.queries.contacts import likely_duplicates as likely_duplicates

@@ -17,6 +17,7 @@ from inbox.domain.records import Contact, Dict, Identity
 from inbox.domain.serialize import contact_dict, identity_dict
 from inbox.domain.tables import CONTACTS, CONVERSATIONS, IDENTITIES, NOTES
 from inbox.queries import csat, search
+from inbox.queries.consent import consent_ledger
 from inbox.queries.conversations import _conversation_select, with_labels
 
 
@@ -174,7 +175,7 @@ def merge_preview(conn: Connection, contact_id: int, other_id: int, viewer: View
 def contact_panel(conn: Connection, contact_id: int, viewer: Viewer, now: datetime) -> Dict | None:
     """The contact as the panel beside a conversation shows it: ``get_contact`` for
     ``viewer``, with its ``duplicates``, its ``local_time`` at ``now`` and its latest
-    satisfaction answers (``surveys``)."""
+    satisfaction answers (``surveys``) and where it stands on each channel (``consent``)."""
     contact = get_contact(conn, contact_id, viewer=viewer)
     if contact is None:
         return None
@@ -182,4 +183,5 @@ def contact_panel(conn: Connection, contact_id: int, viewer: Viewer, now: dateti
     numbers = ([contact["phone"]] if contact["phone"] else []) + sorted(phones - {contact["phone"]})
     return {**contact, "local_time": local_time(contact["attributes"], numbers, now),
             "duplicates": likely_duplicates(conn, contact_id, viewer),
-            "surveys": [s for s in csat.for_contact(conn, contact_id, limit=5) if s["answered_at"]]}
+            "surveys": [s for s in csat.for_contact(conn, contact_id, limit=5) if s["answered_at"]],
+            "consent": consent_ledger(conn, contact_id)["channels"]}

@@ -23,6 +23,7 @@ from inbox.domain.records import Conversation
 from webhooks.registry import channels
 from ui.api import automation as automation_api
 from ui.api import calendars
+from ui.api import consent as consent_api
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
 from ui.api import webhooks as webhooks_api
@@ -793,6 +794,7 @@ routes = [
     Route("/api/labels/{id}", patch_label, methods=["PATCH"]),
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     *sla_api.ROUTES,
+    *consent_api.ROUTES,
     *automation_api.ROUTES,
     *reports_api.ROUTES,
     *webhooks_api.ROUTES,

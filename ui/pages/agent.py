@@ -30,9 +30,11 @@ from inbox.actions import macros
 from inbox.actions.context import Context
 from inbox.domain import csat, routing, serialize
 from inbox.domain.access import Viewer
+from inbox.domain.consent import Source
 from inbox.domain.errors import InboxError, Invalid, NotFound, Unauthenticated
 from inbox.domain.models import Priority
 from ui.api.media import store_upload, viewable_html
+from webhooks.registry import channels as registered_channels
 from ui.auth import authenticate, csrf_token
 from ui.http import form_id, parse_id
 from ui.pages import sla as sla_view
@@ -357,13 +359,18 @@ async def run_macro(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> N
 
 async def edit_contact(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
     """The contact pane's forms: merge with another contact (posted from the confirmation,
-    see ``merge_confirmation``), rename, or set an attribute (its Remove button, or an
+    see ``merge_confirmation``), record consent, rename, or set an attribute (its Remove button, or an
     empty value, removes it)."""
     contact_id = form_id(form.get("contact_id"), "contact_id")
     key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
     if form.get("merge_with"):
         other = form_id(form["merge_with"], "the other contact's id")
         await actions.merge_contacts(ctx, viewer, contact_id, other)
+    elif form.get("consent_channel"):
+        await actions.record_consent(ctx, viewer, contact_id, {
+            "channel": str(form["consent_channel"]), "purpose": str(form.get("consent_purpose", "")),
+            "state": str(form.get("consent_state", "")), "proof": str(form.get("consent_proof", ""))},
+            [c.kind for c in registered_channels()], Source.agent)
     elif form.get("name") is not None:
         await actions.update_contact(ctx, viewer, contact_id, {"name": str(form["name"]).strip()})
     elif key:
