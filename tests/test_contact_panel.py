@@ -17,7 +17,7 @@ from inbox.domain.access import Viewer
 from inbox.domain.clock import MovableClock
 from inbox.domain.localtime import local_time
 from tests.conftest import Live
-from tests.helpers.browser import browser, login
+from tests.helpers.browser import browser, login, until
 
 __all__ = ["browser"]
 
@@ -200,7 +200,9 @@ async def test_the_local_time_keeps_ticking_and_attributes_are_edited_in_place(l
 
     value = page.get_by_label("Value of plan")
     await value.fill("gold")
+    await value.evaluate("el => el.classList.add('before-save')")
     await value.press("Enter")  # saves; never the Remove button beside it
+    await until(page, "!document.querySelector('.before-save')")  # the pane drawn again, saved
     await expect(page.get_by_label("Value of plan")).to_have_value("gold")
     assert (await live.get(f"/api/contacts/{conv['contact']['id']}"))["attributes"] == {"plan": "gold"}
     await page.get_by_role("button", name="Remove plan").click()

@@ -178,7 +178,10 @@ async def test_an_agent_sees_each_target_count_down_turn_due_soon_and_overdue_li
     await expect(header.locator(".sla-timer", has_text="Resolution")).to_contain_text("Resolution due in 4 h")
     await expect(first.locator(".visually-hidden time")).to_have_text(re.compile(f"^{AT}$"))  # the exact time
     assert re.fullmatch(r"First response due \w{3} \d{1,2} \w{3}, \d\d:\d\d", await first.get_attribute("title") or "")
-    # Between renders the timers tick on in the browser, with no request.
+    # Between renders the timers tick on in the browser, with no request. (Opening marked the
+    # conversation read: its row is drawn again once that is committed; wait for it, or the
+    # redrawn chip, from the server's time, would undo the tick.)
+    await expect(row).not_to_have_class(re.compile(r"\bunread\b"))
     await page.evaluate("document.querySelectorAll('[data-sla-due]').forEach(el => "
                         "{ el.dataset.slaSkew = Number(el.dataset.slaSkew) + 60000; }); window.inboxSlaTick()")
     await expect(first).to_contain_text("First response due in 9 min")
