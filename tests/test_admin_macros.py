@@ -1,0 +1,118 @@
+"""Macros made on their pages (docs/automation.md, "Macros"; ui/pages/macros.py): an admin
+makes a shared macro in /admin/macros with the step editor, a refused form comes back as
+typed with the reason, and an agent runs it from a conversation's header; an agent keeps
+their own macros in /settings and reads the shared ones there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, expect
+
+from tests.conftest import Live
+from tests.helpers.browser import browser, login
+
+__all__ = ["browser"]  # the fixture
+
+
+async def _post(live: Live, path: str, body: dict[str, Any], who: str = "admin") -> Any:
+    r = await live.client.post(path, headers=live.as_(who), json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _conversation_of(live: Live, phone: str) -> dict[str, Any]:
+    found = await live.get("/api/conversations", who="lead")
+    return next(c for c in found["items"] if c["contact"]["name"] == phone)
+
+
+async def test_an_admin_makes_a_shared_macro_and_an_agent_runs_it_from_the_header(
+        live: Live, browser: Browser) -> None:
+    await _post(live, "/api/labels", {"name": "refund", "colour": "#336699"})
+    assert (await live.sms("+15550004040", "I was charged twice")).status_code == 200
+    conv = await _conversation_of(live, "+15550004040")
+
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/macros")
+    await expect(page.locator(".sla-none")).to_contain_text("No macro yet")
+    form = page.locator("details.sla-add form")
+    await form.get_by_label("Name").fill("Refund done")
+    await form.get_by_label("Everyone (shared)").check()
+    await form.get_by_label("Step 1", exact=True).select_option(label="Add the label")
+    await expect(form.get_by_label("Label of step 1")).to_be_visible()
+    await expect(form.get_by_label("Text of step 1")).to_be_hidden()  # only what the step needs
+    await form.get_by_label("Label of step 1").select_option(label="refund")
+    await form.get_by_label("Step 2", exact=True).select_option(label="Add the private note")
+    await form.get_by_label("Step 3", exact=True).select_option(label="Resolve")
+    await form.get_by_role("button", name="Create macro").click()  # the note has no text: refused
+
+    form = page.locator("details.sla-add form")
+    await expect(form.get_by_role("alert")).to_have_text("Step 2: text must be text of 1 to 2000 characters")
+    await expect(form.get_by_label("Name")).to_have_value("Refund done")  # nothing typed is lost
+    await expect(form.get_by_label("Everyone (shared)")).to_be_checked()
+    await expect(form.get_by_label("Step 1", exact=True)).to_have_value("add_label")
+    await expect(form.get_by_label("Step 3", exact=True)).to_have_value("resolve")
+    assert (await live.get("/api/macros", who="admin"))["items"] == []
+    await form.get_by_label("Text of step 2").fill("Refund sent to {{contact_name}}")
+    await form.get_by_role("button", name="Create macro").click()
+    await expect(page.get_by_role("status").first).to_have_text("Macro Refund done created")
+    card = page.locator("article[data-macro]")
+    await expect(card.locator(".tag")).to_have_text("Shared")
+    await expect(card.locator(".macro-said li")).to_have_text(
+        ["Add the label refund", "Add the note “Refund sent to {{contact_name}}”", "Resolve"])
+    [macro] = (await live.get("/api/macros", who="agent"))["items"]
+    assert macro["shared"] and [s["type"] for s in macro["steps"]] == ["add_label", "add_note", "resolve"]
+    await page.context.close()
+
+    page = await login(browser, live, "agent")
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    menu = page.locator("details[data-keep=macros]")
+    await menu.locator("summary").click()
+    await menu.get_by_role("button", name="Refund done").click()
+    timeline = page.locator("#timeline")
+    await expect(timeline.locator("li.event", has_text="label added: refund")).to_contain_text(
+        "by Agent via macro “Refund done”")
+    await expect(timeline.locator("li.note")).to_contain_text("Refund sent to +15550004040")
+    await expect(timeline.locator("li.note")).to_contain_text("via macro “Refund done”")
+    await expect(timeline.locator("li.event", has_text="resolved")).to_contain_text("via macro “Refund done”")
+    assert (await live.get(f"/api/conversations/{conv['id']}", who="agent"))["status"] == "resolved"
+    await page.context.close()
+
+
+async def test_an_agent_keeps_their_own_macros_in_settings(live: Live, browser: Browser) -> None:
+    await _post(live, "/api/macros", {"name": "Close politely", "shared": True, "steps": [{"type": "resolve"}]})
+    page = await login(browser, live, "agent")
+    await page.goto(live.url + "/settings")
+    section = page.locator("section#macros")
+    shared = section.locator("article[data-macro]", has_text="Close politely")
+    await expect(shared).to_contain_text("Shared: leads and admins change it.")
+    await expect(shared.get_by_text("Edit Close politely")).to_have_count(0)
+    await section.get_by_text("Add a macro").click()
+    form = section.locator("details.sla-add form")
+    await expect(form.get_by_label("Everyone (shared)")).to_have_count(0)  # an agent's are their own
+    await form.get_by_label("Name").fill("Urgent")
+    await form.get_by_label("Step 1", exact=True).select_option(label="Set the priority")
+    await form.get_by_label("Priority of step 1").select_option(label="Urgent")
+    await form.get_by_role("button", name="Create macro").click()
+    await expect(page).to_have_url(live.url + "/settings?done=Macro+Urgent+created#macros")
+    mine = section.locator("article[data-macro]", has_text="Urgent")
+    await expect(mine.locator(".tag")).to_have_text("Only you")
+    await expect(mine.locator(".macro-said li")).to_have_text(["Set priority urgent"])
+
+    await mine.get_by_text("Edit Urgent").click()
+    edit = mine.locator("form")
+    await edit.get_by_label("Name").fill("Urgent, then a note")
+    await edit.get_by_label("Step 2", exact=True).select_option(label="Add the private note")
+    await edit.get_by_label("Text of step 2").fill("Escalated")
+    await edit.get_by_role("button", name="Save Urgent").click()
+    await expect(page.get_by_role("status").first).to_have_text("Macro Urgent, then a note saved")
+    theirs = (await live.get("/api/macros", who="agent"))["items"]
+    assert {m["name"]: m["shared"] for m in theirs} == {"Close politely": True, "Urgent, then a note": False}
+    assert [m["name"] for m in (await live.get("/api/macros", who="agent2"))["items"]] == ["Close politely"]
+
+    mine = section.locator("article[data-macro]", has_text="Urgent, then a note")
+    await mine.locator("details.confirm-delete summary").click()
+    await mine.get_by_role("button", name="Delete Urgent, then a note").click()
+    await expect(page.get_by_role("status").first).to_have_text("Macro Urgent, then a note deleted")
+    assert [m["name"] for m in (await live.get("/api/macros", who="agent"))["items"]] == ["Close politely"]
+    await page.context.close()
