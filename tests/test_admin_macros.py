@@ -116,3 +116,45 @@ async def test_an_agent_keeps_their_own_macros_in_settings(live: Live, browser: 
     await expect(page.get_by_role("status").first).to_have_text("Macro Urgent, then a note deleted")
     assert [m["name"] for m in (await live.get("/api/macros", who="agent"))["items"]] == ["Close politely"]
     await page.context.close()
+
+
+# -- an inbox's keywords ------------------------------------------------------------------------
+
+async def test_an_admin_edits_an_sms_inboxs_keywords_and_a_customer_gets_the_reply(
+        live: Live, browser: Browser) -> None:
+    await _post(live, "/api/labels", {"name": "hours", "colour": "#336699"})
+    page = await login(browser, live, "admin")
+    await page.goto(live.url + "/admin/inboxes")
+    card = page.locator(f"[data-inbox='{live.inbox['id']}']")
+    await card.get_by_text("Keywords and opt-out").click()
+    form = card.locator("form[action='/admin/inbox-keywords']")
+    opt_out = form.locator("fieldset", has=page.locator("legend", has_text="Opt-out"))
+    await expect(opt_out.get_by_label("Words")).to_have_value("STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, "
+                                                              "REVOKE, OPTOUT")  # the carriers' words
+    await expect(opt_out.get_by_label("Confirmation")).to_have_value("")
+    await expect(opt_out).to_contain_text("Default: none (Twilio confirms).")
+    await form.get_by_label("Keyword 1", exact=True).fill("stop")
+    await form.get_by_label("Reply to keyword 1").fill("We are open 9:00-17:00, Monday to Friday.")
+    await form.get_by_label("hours").first.check()
+    await form.get_by_role("button", name="Save keywords of Support line").click()  # STOP is an opt-out word
+
+    form = card.locator("form[action='/admin/inbox-keywords']")
+    await expect(form.get_by_role("alert")).to_have_text("STOP is both a stop word and a keyword rule's")
+    await expect(form.get_by_label("Keyword 1", exact=True)).to_have_value("stop")  # as typed
+    await expect(form.get_by_label("Reply to keyword 1")).to_have_value("We are open 9:00-17:00, Monday to Friday.")
+    await expect(form.locator("input[name=r0_labels]").first).to_be_checked()
+    await form.get_by_label("Keyword 1", exact=True).fill("hours")
+    await form.get_by_role("button", name="Save keywords of Support line").click()
+    await expect(page.get_by_role("status").first).to_have_text("Keywords of Support line saved")
+    await expect(card.locator(".keywords-setting summary")).to_contain_text("8 opt-out words · 1 keyword reply")
+    stored = (await live.get("/api/inboxes", who="admin"))["items"][0]["keywords"]
+    assert stored["rules"] == [{"word": "HOURS", "reply": "We are open 9:00-17:00, Monday to Friday.",
+                                "label_ids": [stored["rules"][0]["label_ids"][0]]}]
+    assert stored["stop_reply"] == "" and "CANCEL" in stored["stop"]  # the defaults kept
+    await page.context.close()
+
+    assert (await live.sms("+15550004141", "Hours? Are you open on Sunday")).status_code == 200
+    [sent] = await live.fake.wait_for_sent(1)
+    assert sent["to"] == "+15550004141" and sent["body"] == "We are open 9:00-17:00, Monday to Friday."
+    conv = await _conversation_of(live, "+15550004141")
+    assert [x["name"] for x in conv["labels"]] == ["hours"]

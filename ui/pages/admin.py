@@ -22,7 +22,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
-from inbox.domain import autoreply, csat, routing
+from inbox.domain import autoreply, csat, keywords, routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
@@ -40,7 +40,8 @@ def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
     return {"inboxes": described, "teams": queries.list_teams(c), "defaults": routing.DEFAULTS,
             "policies": {i["id"]: routing.effective(i["routing"], None) for i in described},
             "calendars": queries.calendar_choices(c), "auto_reply_max": autoreply.MAX_TEXT_CHARS,
-            "csat_setting": csat.normalised, "csat_question_max": csat.MAX_QUESTION_CHARS}
+            "csat_setting": csat.normalised, "csat_question_max": csat.MAX_QUESTION_CHARS,
+            "labels": queries.list_labels(c), "keyword_defaults": keywords.defaults}
 
 
 def _read_users(c: Any, registry: Any) -> dict[str, Any]:
