@@ -168,8 +168,9 @@ async def test_no_page_has_a_serious_or_critical_axe_violation(live: Live, brows
     await admin.emulate_media(color_scheme="dark")
     for section in ("inboxes", "teams", "users", "calendars", "macros"):  # with every form open, in both themes
         await admin.goto(live.url + f"/admin/{section}")
-        await admin.evaluate("document.querySelectorAll('details.routing, details.calendar-edit, details.add-calendar,"
-                             " details.disclosure, details.sla-edit, details.sla-add').forEach(d => { d.open = true; })")
+        await admin.evaluate("document.querySelectorAll('details.routing, details.calendar-edit, details.add-calendar, "
+                             "details.disclosure, details.sla-edit, details.sla-add')"
+                             ".forEach(d => { d.open = true; })")
         found += await _axe(admin, f"/admin/{section} dark, routing open")
         await admin.emulate_media(color_scheme="light")
         found += await _axe(admin, f"/admin/{section} routing open")

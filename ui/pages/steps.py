@@ -19,6 +19,7 @@ from inbox import queries
 from inbox.actions import automation as rules
 from inbox.domain.errors import Invalid
 from inbox.domain.models import Priority
+from ui.pages.sla import duration
 
 # Every field a row may carry (the template names them ``<prefix><i>_<key>``).
 KEYS = ("type", "team_id", "user_id", "label_id", "priority", "text", "name", "language", "params", "minutes",
@@ -104,6 +105,8 @@ def said(step: Mapping[str, Any], names: Mapping[str, Mapping[int, str]], words:
     """A step in words for a card, naming the team, agent or label it acts on."""
     if step["type"] == "reply":
         return f"reply “{step['text'][:80]}”"
+    if step["type"] == "snooze":
+        return f"snooze for {duration(step['minutes'] * 60, exact=True)}"
     for key, kind in _NAMED:
         if key in step:
             return f"{words[step['type']].lower()} {names[kind].get(step[key], '#' + str(step[key]))}"
