@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from playwright.async_api import Browser, expect
 
 from tests.conftest import Live
 from tests.helpers.browser import browser, login
+from tests.helpers.forms import form_login, page_token
 
 __all__ = ["browser"]  # the fixture
 
@@ -158,3 +160,38 @@ async def test_an_admin_edits_an_sms_inboxs_keywords_and_a_customer_gets_the_rep
     assert sent["to"] == "+15550004141" and sent["body"] == "We are open 9:00-17:00, Monday to Friday."
     conv = await _conversation_of(live, "+15550004141")
     assert [x["name"] for x in conv["labels"]] == ["hours"]
+
+
+async def test_an_agents_form_cannot_share_a_macro_nor_reach_the_admin_page(live: Live) -> None:
+    async with httpx.AsyncClient(base_url=live.url) as agent:
+        assert (await form_login(agent, "agent")).status_code == 303
+        token = await page_token(agent, "/settings")
+        r = await agent.post("/macros/save", data={
+            "csrf_token": token, "page": "admin", "name": "For all", "shared": "true", "s0_type": "resolve"})
+        assert r.status_code == 403 and "<h1>Your settings</h1>" in r.text  # back on /settings, not the admin's
+        assert "Only a lead or an admin makes or changes a shared macro" in r.text
+        assert 'value="For all"' in r.text  # as typed
+        assert (await live.get("/api/macros", who="agent"))["items"] == []
+        r = await agent.post("/macros/save", data={"csrf_token": token, "name": "Mine", "s0_type": "resolve"})
+        assert r.status_code == 303 and r.headers["location"] == "/settings?done=Macro+Mine+created#macros"
+        r = await agent.post("/macros/save", data={"name": "No token", "s0_type": "resolve"})
+        assert r.status_code == 403  # a form without the session's CSRF token changes nothing
+    assert [m["name"] for m in (await live.get("/api/macros", who="agent"))["items"]] == ["Mine"]
+
+
+async def test_a_refused_keywords_form_says_which_row_in_its_words(live: Live) -> None:
+    async with httpx.AsyncClient(base_url=live.url) as admin:
+        assert (await form_login(admin, "admin")).status_code == 303
+        token = await page_token(admin, "/admin/inboxes")
+        form = {"csrf_token": token, "inbox_id": str(live.inbox["id"]), "stop": "STOP, ARRET", "start": "START",
+                "help": "HELP", "stop_reply": "", "start_reply": "", "help_reply": "",
+                "r0_word": "HOURS", "r0_reply": "9 to 5", "r1_word": "MENU"}
+        r = await admin.post("/admin/inbox-keywords", data=form)
+        assert r.status_code == 422
+        assert "Keyword 2: a keyword replies, labels, or both" in r.text
+        assert ">STOP, ARRET</textarea>" in r.text and 'value="MENU"' in r.text  # as typed
+        r = await admin.post("/admin/inbox-keywords", data={**form, "stop": "STOP ARRET?", "r1_word": ""})
+        assert r.status_code == 303, r.text
+    stored = (await live.get("/api/inboxes", who="admin"))["items"][0]["keywords"]
+    assert stored["stop"] == ["STOP", "ARRET"] and stored["start"] == ["START"]
+    assert stored["rules"] == [{"word": "HOURS", "reply": "9 to 5", "label_ids": []}]
