@@ -24,7 +24,8 @@ FAILING = ("serious", "critical")
 # what the customer sent, not ours to fix, and axe cannot enter it anyway (no script runs
 # there). The iframe element itself (its title) is still checked.
 EXCLUDE = [["iframe[sandbox] html"]]
-ADMIN_SECTIONS = ("inboxes", "users", "teams", "calendars", "labels", "canned", "tokens", "sla", "webhooks")
+ADMIN_SECTIONS = ("inboxes", "users", "teams", "calendars", "labels", "canned", "tokens", "sla", "automation",
+                  "macros", "webhooks")
 
 
 async def _call(live: Live, method: str, path: str, who: str, status: int, **kw: Any) -> Any:
@@ -49,6 +50,10 @@ async def _seed(live: Live) -> dict[str, Any]:
     await _call(live, "POST", "/api/canned_responses", "admin", 201,
                 json={"short_code": "ship", "text": "Your order ships within 24 hours."})
     await _call(live, "POST", "/api/tokens", "admin", 201, json={"name": "Reporting"})
+    await _call(live, "POST", "/api/macros", "admin", 201, json={"name": "Refund done", "shared": True, "steps": [
+        {"type": "add_note", "text": "Refund sent"}, {"type": "resolve"}]})
+    await _call(live, "POST", "/api/macros", "agent", 201, json={"name": "Urgent", "steps": [
+        {"type": "set_priority", "priority": "urgent"}]})
     await _call(live, "POST", "/api/calendars", "admin", 201, json={
         "name": "Support EU", "timezone": "Europe/Berlin",
         "intervals": [{"day": "fri", "start": "22:00", "end": "06:00"}],
@@ -146,7 +151,8 @@ async def test_no_page_has_a_serious_or_critical_axe_violation(live: Live, brows
     await expect(agent.locator("#composer-send")).to_be_in_viewport()
     found += await _axe(agent, "/inbox phone")
     await agent.goto(live.url + "/settings")
-    found += await _axe(agent, "/settings")
+    await agent.evaluate("document.querySelectorAll('details.sla-edit').forEach(d => { d.open = true; })")
+    found += await _axe(agent, "/settings, a macro's form open")
     await agent.context.close()
 
     lead = await login(browser, live, "lead")
@@ -160,9 +166,10 @@ async def test_no_page_has_a_serious_or_critical_axe_violation(live: Live, brows
         await expect(admin.locator("main")).to_be_visible()
         found += await _axe(admin, f"/admin/{section}")
     await admin.emulate_media(color_scheme="dark")
-    for section in ("inboxes", "teams", "users", "calendars"):  # with every form open, in both themes
+    for section in ("inboxes", "teams", "users", "calendars", "macros"):  # with every form open, in both themes
         await admin.goto(live.url + f"/admin/{section}")
-        await admin.evaluate("document.querySelectorAll('details.routing, details.calendar-edit, details.add-calendar')"
+        await admin.evaluate("document.querySelectorAll('details.routing, details.calendar-edit, details.add-calendar, "
+                             "details.disclosure, details.sla-edit, details.sla-add')"
                              ".forEach(d => { d.open = true; })")
         found += await _axe(admin, f"/admin/{section} dark, routing open")
         await admin.emulate_media(color_scheme="light")

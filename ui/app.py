@@ -28,7 +28,7 @@ from ui.api import rest as api
 from ui.api.openapi import openapi
 from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
-from ui.pages import admin, admin_automation, admin_sla, admin_webhooks, csat, reports
+from ui.pages import admin, admin_automation, admin_keywords, admin_sla, admin_webhooks, csat, macros, reports
 from ui.pages import agent as views
 from ui.timing import ServerTiming
 from ui.pages import notifications
@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *admin_sla.routes,
         *admin_automation.routes,
         *admin_webhooks.routes,
+        *macros.routes,
+        *admin_keywords.routes,
         *reports.routes,
         *notifications.routes,
         *csat.routes,

@@ -80,6 +80,8 @@ ACTIONS: dict[str, dict[str, str]] = {
 MACRO_STEPS = ("assign_team", "assign_agent", "add_label", "remove_label", "set_priority", "add_note", "reply",
                "resolve", "snooze", "reopen")
 _MACRO_ONLY: dict[str, dict[str, str]] = {"reply": {"text": "text"}}
+# Each step type of a macro -> its fields (as ACTIONS).
+MACRO_FIELDS = {k: {**ACTIONS, **_MACRO_ONLY}[k] for k in MACRO_STEPS}
 
 # Actions that send the customer something: they obey opt-outs, reply windows and the
 # automatic-reply interval (docs/time.md).

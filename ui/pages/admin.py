@@ -22,7 +22,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
-from inbox.domain import autoreply, csat, routing
+from inbox.domain import autoreply, csat, keywords, routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
@@ -31,8 +31,8 @@ from ui.pages.agent import TEMPLATES, _render, _to_login, _viewer
 
 # The sections in nav order: path segment -> heading. /admin shows the first.
 SECTIONS = {"inboxes": "Inboxes", "users": "Users", "teams": "Teams", "calendars": "Calendars",
-            "sla": "SLA policies", "automation": "Automation", "labels": "Labels", "canned": "Canned responses",
-            "tokens": "API tokens"}
+            "sla": "SLA policies", "automation": "Automation", "macros": "Macros", "labels": "Labels",
+            "canned": "Canned responses", "tokens": "API tokens"}
 
 
 def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
@@ -40,7 +40,8 @@ def _read_inboxes(c: Any, registry: Any) -> dict[str, Any]:
     return {"inboxes": described, "teams": queries.list_teams(c), "defaults": routing.DEFAULTS,
             "policies": {i["id"]: routing.effective(i["routing"], None) for i in described},
             "calendars": queries.calendar_choices(c), "auto_reply_max": autoreply.MAX_TEXT_CHARS,
-            "csat_setting": csat.normalised, "csat_question_max": csat.MAX_QUESTION_CHARS}
+            "csat_setting": csat.normalised, "csat_question_max": csat.MAX_QUESTION_CHARS,
+            "labels": queries.list_labels(c), "keyword_defaults": keywords.defaults}
 
 
 def _read_users(c: Any, registry: Any) -> dict[str, Any]:
@@ -71,6 +72,10 @@ READERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "labels": _read_labels, "canned": _read_canned, "tokens": _read_tokens}
 
 
+# Sections whose content depends on who looks (the admin's own macros beside the shared ones).
+VIEWER_READERS: dict[str, Callable[[Any, Any, Viewer], dict[str, Any]]] = {}
+
+
 def _labels_ready() -> bool:
     try:
         TEMPLATES.get_template("admin_labels.html")
@@ -91,8 +96,11 @@ async def _admin(request: Request) -> Viewer | Response:
 async def _section(request: Request, viewer: Viewer, section: str, status_code: int = 200,
                    **extra: Any) -> Response:
     registry = request.app.state.registry
-    data = await request.app.state.ctx.db.read(
-        lambda c: {**READERS[section](c, registry), "paused_webhooks": queries.paused_webhooks(c)})
+    def read(c: Any) -> dict[str, Any]:
+        by_viewer = VIEWER_READERS.get(section)
+        data = by_viewer(c, registry, viewer) if by_viewer else READERS[section](c, registry)
+        return {**data, "paused_webhooks": queries.paused_webhooks(c)}
+    data = await request.app.state.ctx.db.read(read)
     sections = {k: v for k, v in SECTIONS.items() if k != "labels" or _labels_ready()}
     response = _render(request, "admin.html", viewer=viewer, section=section, sections=sections,
                        channels={c.kind: c for c in registry.channels()},

@@ -31,6 +31,7 @@ from inbox.domain.errors import InboxError, Invalid
 from inbox.domain.models import Priority
 from inbox.domain.tables import WEBHOOK_ENDPOINTS
 from ui.http import form_id, parse_id
+from ui.pages import steps
 from ui.pages.admin import READERS, _admin, _back, _section, admin_action
 
 SECTION = "automation"
@@ -42,12 +43,7 @@ FORM_CONDITIONS = {("channel", "in"): "channels", ("inbox", "in"): "inboxes", ("
                    ("text", "contains_words"): "words", ("text", "matches"): "pattern",
                    ("business_hours", "open"): "hours", ("business_hours", "closed"): "hours",
                    ("first_message", "is"): "first", ("contact_attribute", "equals"): "attribute"}
-ACTION_WORDS = {"assign_team": "Assign to the team", "assign_agent": "Assign to the agent",
-                "route": "Hand to routing", "add_label": "Add the label", "remove_label": "Remove the label",
-                "set_priority": "Set the priority", "send_message": "Send the message",
-                "send_template": "Send the template", "add_note": "Add the private note", "resolve": "Resolve",
-                "snooze": "Snooze for (minutes)", "reopen": "Reopen", "send_csat": "Send the satisfaction survey",
-                "webhook": "Post to the webhook"}
+ACTION_WORDS = {k: steps.WORDS[k] for k in automation.ACTIONS}
 
 
 def _values(rule: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -75,24 +71,8 @@ def _values(rule: Mapping[str, Any] | None) -> dict[str, Any]:
             v["first"] = "yes" if c["value"] else "no"
         elif key == "attribute":
             v["attribute_key"], v["attribute_value"] = c["key"], c["value"]
-    v["actions"] = [_action_values(a) for a in r["actions"]]
-    # Two empty rows to add to (three for a new rule), up to ACTION_ROWS in all.
-    v["actions"] += [{"type": ""}] * max(0, min(ACTION_ROWS, max(3, len(v["actions"]) + 2)) - len(v["actions"]))
+    v["actions"] = steps.padded([steps.row(a) for a in r["actions"]], ACTION_ROWS)
     return v
-
-
-def _action_values(a: Mapping[str, Any]) -> dict[str, Any]:
-    out = {"type": a["type"], "team_id": "", "user_id": "", "label_id": "", "priority": "", "text": "",
-           "name": "", "language": "en_US", "params": "", "minutes": "", "endpoint_id": ""}
-    for key in ("team_id", "user_id", "label_id", "minutes", "endpoint_id"):
-        if key in a:
-            out[key] = str(a[key])
-    for key in ("priority", "text", "name", "language"):
-        if key in a:
-            out[key] = a[key]
-    if a.get("params"):
-        out["params"] = ", ".join(a["params"])
-    return out
 
 
 def _posted(form: FormData) -> dict[str, Any]:
@@ -103,14 +83,7 @@ def _posted(form: FormData) -> dict[str, Any]:
     v["editable"] = True
     for key in ("channels", "inboxes", "teams", "labels", "priorities"):
         v[key] = [str(x) for x in form.getlist(key)]
-    v["actions"] = []
-    for i in range(ACTION_ROWS):
-        row = {k: str(form.get(f"a{i}_{k}", "")).strip() for k in (
-            "type", "team_id", "user_id", "label_id", "priority", "text", "name", "language", "params", "minutes",
-            "endpoint_id")}
-        v["actions"].append(row)
-    while len(v["actions"]) > 3 and not v["actions"][-1]["type"] and not v["actions"][-2]["type"]:
-        v["actions"].pop()  # shown again as typed, with its empty rows to add to
+    v["actions"] = steps.posted(form, "a", ACTION_ROWS)
     return v
 
 
@@ -142,25 +115,7 @@ def _body(v: Mapping[str, Any]) -> dict[str, Any]:
     if v["attribute_key"]:
         conditions.append({"field": "contact_attribute", "op": "equals", "key": v["attribute_key"],
                            "value": v["attribute_value"]})
-    actions: list[dict[str, Any]] = []
-    for i, row in enumerate(v["actions"]):
-        kind = row["type"]
-        if not kind:
-            continue
-        if kind not in automation.ACTIONS:
-            raise Invalid(f"Action {i + 1}: choose what it does", "invalid_rule")
-        action: dict[str, Any] = {"type": kind}
-        for name, what in automation.ACTIONS[kind].items():
-            raw = row.get(name, "")
-            if what in ("id", "minutes"):
-                if not raw.isdigit():
-                    raise Invalid(f"Action {i + 1} ({ACTION_WORDS[kind].lower()}): choose one", "invalid_rule")
-                action[name] = int(raw)
-            elif what == "params":
-                action[name] = [p.strip() for p in raw.split(",") if p.strip()]
-            else:
-                action[name] = raw
-        actions.append(action)
+    actions = steps.body(v["actions"], automation.ACTIONS, ACTION_WORDS, "Action")
     delay = v["delay"]
     if v["trigger"] in automation.TIMED and not delay.isdigit():
         raise Invalid("After: a whole number of minutes", "invalid_rule")
@@ -170,15 +125,7 @@ def _body(v: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _plain(message: str) -> str:
-    """The check's message in the form's words (``actions[1].team_id must...`` -> ``Action 2:
-    team_id must...``)."""
-    for prefix, word in (("actions[", "Action"), ("conditions[", "Condition")):
-        index, sep, rest = message.removeprefix(prefix).partition("]")
-        if message.startswith(prefix) and sep and index.isdigit():
-            rest = rest.lstrip(".")
-            head, colon, tail = rest.partition(": ")
-            message = f"{word} {int(index) + 1}: {tail if colon and head.isidentifier() else rest}"
-    return message[:1].upper() + message[1:]
+    return steps.plain(message, {"actions": "Action", "conditions": "Condition"})
 
 
 def _words(rule: Mapping[str, Any], names: Mapping[str, Mapping[int, str]]) -> dict[str, Any]:
@@ -194,25 +141,17 @@ def _words(rule: Mapping[str, Any], names: Mapping[str, Mapping[int, str]]) -> d
         text = ", ".join(str(x) for x in value) if isinstance(value, list) else ("" if value is None else str(value))
         field_ = c["field"].replace("_", " ") + (f" {c['key']}" if c.get("key") else "")
         ifs.append(f"{field_} {c['op'].replace('_', ' ')} {text}".strip())
-    thens = []
-    for a in rule["actions"]:
-        said = rules.describe(a)
-        for key, kind in (("team_id", "team"), ("user_id", "agent"), ("label_id", "label")):
-            if key in a:
-                said = f"{ACTION_WORDS[a['type']].lower()} {names[kind].get(a[key], '#' + str(a[key]))}"
-        thens.append(said)
+    thens = [steps.said(a, names, ACTION_WORDS) for a in rule["actions"]]
     return {"when": when, "ifs": ifs, "thens": thens}
 
 
 def read(c: Any, registry: Any) -> dict[str, Any]:
-    teams = [{"id": t["id"], "name": t["name"]} for t in queries.list_teams(c)]
-    agents = [{"id": u["id"], "name": u["name"]} for u in queries.list_users(c) if u["active"]]
-    labels = [{"id": x["id"], "name": x["name"]} for x in queries.list_labels(c)]
+    named = steps.choices(c)
+    teams, agents, labels = named["teams"], named["agents"], named["labels"]
     inboxes = [{"id": i["id"], "name": i["name"]} for i in queries.list_inboxes(c)]
     endpoints = [{"id": e.id, "name": e.url} for e in c.execute(
         select(WEBHOOK_ENDPOINTS.c.id, WEBHOOK_ENDPOINTS.c.url).order_by(WEBHOOK_ENDPOINTS.c.id))]
-    names = {"team": {t["id"]: t["name"] for t in teams}, "agent": {a["id"]: a["name"] for a in agents},
-             "label": {x["id"]: x["name"] for x in labels}, "inbox": {i["id"]: i["name"] for i in inboxes}}
+    names = {**named["names"], "inbox": {i["id"]: i["name"] for i in inboxes}}
     listed = []
     for rule in rules.list_rules(c):
         recent = rules.runs(c, rule["id"], limit=10)

@@ -1,4 +1,5 @@
-"""The notification centre of the top bar and the user's own settings page.
+"""The notification centre of the top bar and the user's own settings page (with their
+macros, ui/pages/macros.py).
 
 The bell's badge and panel are partials htmx loads (topbar.html): the badge on every page
 load and again whenever ui/static/notifications.js hears ``notification.created`` or marks
@@ -19,6 +20,7 @@ from inbox.domain.access import Viewer
 from inbox.domain.errors import InboxError
 from inbox.domain.serialize import NOTIFY_KINDS
 from ui.http import parse_id
+from ui.pages import macros
 from ui.pages.agent import TABS, _render, _to_login, _viewer
 
 PANEL_SIZE = 20
@@ -83,14 +85,25 @@ async def settings_page(request: Request) -> Response:
     viewer = await _viewer(request)
     if viewer is None:
         return _to_login(request)
+    return await render_settings(request, viewer)
 
+
+async def render_settings(request: Request, viewer: Viewer, status_code: int = 200, **extra: Any) -> Response:
+    """/settings: the preferences' form, then the viewer's macros (ui/pages/macros.py)."""
     def read(c: Any) -> dict[str, Any]:
         teams = queries.list_teams(c)
         return {"prefs": queries.get_preferences(c, viewer.user_id), "presence": queries.presence_of(c, viewer.user_id),
-                "teams": teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids]}
-    return _render(request, "settings.html", viewer=viewer, **await request.app.state.ctx.db.read(read),
-                   tabs=TABS, kinds=_kinds(viewer), saved=bool(request.query_params.get("saved")),
-                   error=request.query_params.get("error"), here="settings")
+                "teams": teams if viewer.sees_all else [t for t in teams if t["id"] in viewer.team_ids],
+                **macros.read(c, viewer)}
+    response = _render(request, "settings.html", viewer=viewer, **await request.app.state.ctx.db.read(read),
+                       tabs=TABS, kinds=_kinds(viewer), saved=bool(request.query_params.get("saved")),
+                       done=request.query_params.get("done"), error=request.query_params.get("error"),
+                       here="settings", macro_page="settings", **extra)
+    response.status_code = status_code
+    return response
+
+
+macros.PAGES["settings"] = render_settings
 
 
 async def save_settings(request: Request) -> Response:
