@@ -13,6 +13,7 @@ from playwright.async_api import Browser, expect
 from alembic import command
 from sqlalchemy import Engine, column, insert, select, table
 
+from inbox.domain import consent
 from inbox.domain.models import utcnow
 from inbox.domain.tables import CONSENT
 from inbox.storage import migrate
@@ -178,3 +179,36 @@ async def test_an_agent_sees_and_records_consent_in_the_contact_panel(live: Live
         await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
         await page.locator("#contact .consent").scroll_into_view_if_needed()
         await page.locator("#contact").screenshot(path=str(tmp_path / f"consent-{scheme}.png"))
+
+
+async def test_one_click_unsubscribe_records_a_marketing_opt_out_once(live: Live) -> None:
+    assert (await live.sms("+15550003636", "hello")).status_code == 200
+    contact = await _contact_of(live, "+15550003636")
+    secret = live.app.state.ctx.settings.secret_key
+    headers = consent.list_unsubscribe_headers("https://help.example.com/", secret, contact["id"])
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = re.fullmatch(r"<https://help\.example\.com(/unsubscribe/[^>]+)>", headers["List-Unsubscribe"])
+    assert link is not None
+    path = link.group(1)
+    # Opening the link (a scanner, a preview) records nothing.
+    page = await live.client.get(path)
+    assert page.status_code == 200 and "Unsubscribe" in page.text
+    assert (await _consent(live, contact["id"]))["records"] == []
+    # The mail provider's POST (RFC 8058): no cookie, no CSRF token; the link is the authority.
+    for _ in range(2):
+        r = await live.client.post(path, content="List-Unsubscribe=One-Click",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 200 and "You are unsubscribed" in r.text
+    ledger = await _consent(live, contact["id"])
+    [line] = ledger["records"]  # once, though posted twice
+    assert (line["channel"], line["purpose"], line["state"], line["source"], line["proof"]) == (
+        "email", "marketing", "opt_out", "unsubscribe", "one-click unsubscribe (RFC 8058)")
+    email = next(c for c in ledger["channels"] if c["channel"] == "email")
+    assert email["marketing"]["reason"] == "opted out of email marketing"
+    assert email["transactional"]["may_send"] is True  # replies still go
+    # A forged or cut link says so and records nothing.
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    for bad in (forged, "/unsubscribe/1.email", f"/unsubscribe/{contact['id'] + 1}.email.x"):
+        assert (await live.client.post(bad, data={})).status_code == 404
+        assert (await live.client.get(bad)).status_code == 404
+    assert len((await _consent(live, contact["id"]))["records"]) == 1

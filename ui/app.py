@@ -29,6 +29,7 @@ from ui.api.openapi import openapi
 from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
 from ui.pages import admin, admin_automation, admin_keywords, admin_sla, admin_webhooks, csat, macros, reports
+from ui.pages import unsubscribe
 from ui.pages import agent as views
 from ui.timing import ServerTiming
 from ui.pages import notifications
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *reports.routes,
         *notifications.routes,
         *csat.routes,
+        *unsubscribe.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

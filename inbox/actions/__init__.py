@@ -37,6 +37,7 @@ from inbox.actions.calendars import update_calendar as update_calendar
 from inbox.actions.common import STATUS_RANK as STATUS_RANK
 from inbox.actions.common import access_conversation as access_conversation
 from inbox.actions.consent import record_consent as record_consent
+from inbox.actions.consent import unsubscribe as unsubscribe
 from inbox.actions.contacts import CONTACT_FIELDS as CONTACT_FIELDS
 from inbox.actions.contacts import merge_contacts as merge_contacts
 from inbox.actions.contacts import update_contact as update_contact

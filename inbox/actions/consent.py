@@ -16,6 +16,7 @@ from inbox.domain import consent
 from inbox.domain.access import Viewer
 from inbox.domain.consent import Purpose, Source, State
 from inbox.domain.errors import NotFound
+from inbox.domain.records import Contact
 from inbox.domain.events import CONTACT_UPDATED, SCOPE_ALL
 from inbox.domain.tables import CONSENT, IDENTITIES
 from inbox.storage.db import Tx
@@ -50,4 +51,30 @@ async def record_consent(ctx: Context, viewer: Viewer, contact_id: int, raw: Any
                      ctx.clock.now(), proof=given["proof"], user_id=viewer.user_id or None)
         tx.emit(CONTACT_UPDATED, {"contact": queries.get_contact(tx.conn, contact_id, full=False)}, [SCOPE_ALL])
         return queries.consent_ledger(tx.conn, contact_id)
+    return await ctx.db.write(job)
+
+
+async def unsubscribe(ctx: Context, token: str, how: str) -> Contact:
+    """An unsubscribe link was used (``how``: ``one-click``, a mail provider's POST, or
+    ``page``, the customer's press): a marketing opt-out of that channel, source
+    ``unsubscribe``, unless one already stands. NotFound for a forged link. The contact."""
+    found = consent.verify_unsubscribe(ctx.settings.secret_key, token)
+    if found is None:
+        raise NotFound("this unsubscribe link is not valid", "invalid_link")
+    contact_id, kind = found
+
+    def job(tx: Tx) -> Contact:
+        contact = queries.get_contact(tx.conn, contact_id, full=False)
+        while contact is not None and contact["merged_into_id"]:  # the link predates a merge
+            contact = queries.get_contact(tx.conn, contact["merged_into_id"], full=False)
+        if contact is None:
+            raise NotFound("this unsubscribe link is not valid", "invalid_link")
+        now = consent.standing(queries.consent_records(tx.conn, contact["id"])).get((kind, Purpose.marketing))
+        if now is None or now.state != State.opt_out:
+            proof = "one-click unsubscribe (RFC 8058)" if how == "one-click" else "unsubscribe page"
+            write_record(tx.conn, contact["id"], kind, Purpose.marketing, State.opt_out, Source.unsubscribe,
+                         ctx.clock.now(), proof=proof)
+            tx.emit(CONTACT_UPDATED, {"contact": queries.get_contact(tx.conn, contact["id"], full=False)},
+                    [SCOPE_ALL])
+        return contact
     return await ctx.db.write(job)

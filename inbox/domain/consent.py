@@ -16,6 +16,9 @@ paths (reply channels, sending) read it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -106,3 +109,37 @@ def check(raw: Any, kinds: Iterable[str], *, default_source: Source) -> dict[str
         raise Invalid(f"proof must be text of at most {MAX_PROOF_CHARS} characters", "invalid_consent")
     return {"kind": raw["channel"], "purpose": raw["purpose"], "state": raw["state"], "source": source,
             "proof": (proof or "").strip() or None}
+
+
+# -- one-click unsubscribe (RFC 8058) ------------------------------------------------------
+
+def unsubscribe_token(secret: str, contact_id: int, kind: str) -> str:
+    """``<contact id>.<kind>.<signature>``: an unsubscribe link's address names one contact's
+    marketing on one channel and cannot be made for another without INBOX_SECRET_KEY. It
+    does not expire: a message's unsubscribe link must work as long as the message is read."""
+    return f"{contact_id}.{kind}.{_signature(secret, contact_id, kind)}"
+
+
+def verify_unsubscribe(secret: str, value: str) -> tuple[int, str] | None:
+    """(contact id, kind) of a genuine token; None for a forged or malformed one."""
+    parts = value.split(".")
+    if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) <= 12) \
+            or not (parts[1].isascii() and parts[1].isalnum() and len(parts[1]) <= 32):
+        return None
+    contact_id, kind = int(parts[0]), parts[1]
+    if not hmac.compare_digest(parts[2].encode(), _signature(secret, contact_id, kind).encode()):
+        return None
+    return contact_id, kind
+
+
+def _signature(secret: str, contact_id: int, kind: str) -> str:
+    mac = hmac.new(secret.encode(), f"unsubscribe.{contact_id}.{kind}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode()
+
+
+def list_unsubscribe_headers(public_url: str, secret: str, contact_id: int) -> dict[str, str]:
+    """The headers of a marketing email (RFC 2369, RFC 8058): the unsubscribe link, and that
+    a POST of ``List-Unsubscribe=One-Click`` to it unsubscribes with no further step. (RFC
+    8058 wants both headers covered by the message's DKIM signature.)"""
+    link = f"{public_url.rstrip('/')}/unsubscribe/{unsubscribe_token(secret, contact_id, 'email')}"
+    return {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
