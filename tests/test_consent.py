@@ -165,7 +165,7 @@ async def test_an_agent_sees_and_records_consent_in_the_contact_panel(live: Live
                                                               re.compile(r"Marketing\s+No opt-in")])
     panel = page.locator("#contact details.consent-record")
     await panel.locator("summary").click()
-    await panel.get_by_label("For").select_option("marketing")
+    await panel.get_by_label("Purpose").select_option("marketing")
     await panel.get_by_label("Opted in").check()
     await panel.get_by_label("Proof").fill("Ticked 'offers by SMS' at the till, 3 Dec")
     await panel.get_by_role("button", name="Record").click()

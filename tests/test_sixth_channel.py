@@ -92,8 +92,9 @@ async def test_a_channel_registered_from_tests_works_end_to_end(live: Live, loft
     assert badge and badge.group(1) == pigeon.ICON, row.group(0)
     assert f"--channel-colour: {pigeon.COLOUR}" in badge.group(0) and 'title="Pigeon post"' in badge.group(0)
     # And everywhere else the page names the channel: the list row, the conversation header,
-    # both messages (the customer's and the reply), the contact's identity and its history.
-    assert page.text.count(badge.group(0)) == 6
+    # both messages (the customer's and the reply), the contact's identity, its consent and
+    # its history.
+    assert page.text.count(badge.group(0)) == 7
 
 
 def test_the_channel_is_gone_once_unregistered() -> None:
