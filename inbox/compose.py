@@ -32,6 +32,7 @@ from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
 from inbox.workers.routing import Router
 from inbox.workers.automation import AutomationRunner
+from inbox.workers.campaigns import CampaignWorker
 from inbox.workers.sla import SlaScheduler
 from inbox.workers.webhooks import WebhookWorker
 
@@ -130,6 +131,7 @@ class Process:
     sla: SlaScheduler
     automation: AutomationRunner
     webhooks: WebhookWorker
+    campaigns: CampaignWorker
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -175,9 +177,9 @@ class Process:
             await self._close()
 
     def _start_delivery(self) -> asyncio.Task[None]:
-        """The delivery worker and the outbound webhook worker, as one task."""
+        """The delivery worker, the outbound webhook worker and the campaign worker, as one task."""
         async def both() -> None:
-            await asyncio.gather(self.worker.run(), self.webhooks.run())
+            await asyncio.gather(self.worker.run(), self.webhooks.run(), self.campaigns.run())
         return asyncio.create_task(both())
 
     def _wake_on(self, event: LiveEvent) -> None:
@@ -225,5 +227,7 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     ctx.wake_webhooks = hooks.wake
     ctx.snoozes_changed = housekeeper.snoozes_changed
     ctx.wake_routing = router.wake
+    campaigns = CampaignWorker(ctx)
+    ctx.wake_campaigns = campaigns.wake
     return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler,
-                   automation, hooks)
+                   automation, hooks, campaigns)

@@ -31,6 +31,9 @@ class Settings:
     reopen_days: float = 7.0
     # At most one automatic reply (out of office, acknowledgement) per conversation this often.
     auto_reply_interval_hours: float = 24.0
+    # Campaigns' frequency caps: marketing messages a contact may get per rolling day and week.
+    marketing_cap_per_day: int = 1
+    marketing_cap_per_week: int = 3
     event_retention_days: float = 7.0
     max_body_bytes: int = 1_048_576
     # Delivery worker: exponential backoff base and cap (seconds), and attempts before a message fails.
@@ -89,6 +92,8 @@ class Settings:
             telegram_api_base=_env("TELEGRAM_API_BASE", d.telegram_api_base).rstrip("/"),
             reopen_days=float(_env("REOPEN_DAYS", str(d.reopen_days))),
             auto_reply_interval_hours=_hours("AUTO_REPLY_INTERVAL", d.auto_reply_interval_hours),
+            marketing_cap_per_day=int(_env("MARKETING_CAP_PER_DAY", str(d.marketing_cap_per_day))),
+            marketing_cap_per_week=int(_env("MARKETING_CAP_PER_WEEK", str(d.marketing_cap_per_week))),
             event_retention_days=float(_env("EVENT_RETENTION_DAYS", str(d.event_retention_days))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))),
             retry_base_seconds=float(_env("RETRY_BASE_SECONDS", str(d.retry_base_seconds))),

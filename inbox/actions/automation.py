@@ -256,11 +256,7 @@ def _values(conn: Connection, conversation_id: int) -> dict[str, str]:
                        .select_from(CONVERSATIONS.join(CONTACTS, CONTACTS.c.id == CONVERSATIONS.c.contact_id)
                                     .outerjoin(INBOXES, INBOXES.c.id == CONVERSATIONS.c.last_inbound_inbox_id))
                        .where(CONVERSATIONS.c.id == conversation_id)).one()
-    cut = autoreply.MAX_NAME_CHARS
-    values = {f"{automation.ATTRIBUTE_VARIABLE}{key}": ("" if value is None else str(value))[:cut]
-              for key, value in (row.attributes or {}).items() if isinstance(value, str | int | float | bool | None)}
-    return values | {"contact_name": (row.name or "")[:cut], "contact_email": (row.email or "")[:cut],
-                     "contact_phone": (row.phone or "")[:cut], "inbox_name": (row.inbox_name or "")[:cut]}
+    return automation.contact_values(row.name, row.email, row.phone, row.attributes, row.inbox_name)
 
 
 def perform(tx: Tx, action: Mapping[str, Any], conversation_id: int, now: datetime, policy: Policy,

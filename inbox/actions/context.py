@@ -39,6 +39,7 @@ class Context:
     wake_routing: Callable[[], None] = lambda: None
     rules_changed: Callable[[], None] = lambda: None  # an automation rule was saved (workers/automation.py)
     wake_webhooks: Callable[[], None] = lambda: None  # a delivery to send now (a replay, a resumed endpoint)
+    wake_campaigns: Callable[[], None] = lambda: None  # a campaign was started, paused, resumed or cancelled
     # This process's open WebSockets per user id (ui/live.py): who it keeps present.
     connections: Counter[int] = field(default_factory=Counter)
     # When each user's input was last written (actions.agent_active writes it at most every 30 s).

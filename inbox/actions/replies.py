@@ -139,8 +139,9 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
         p, now, choice["inbox_id"], choice["kind"], author_id, automatic is not None, reports.timer(conn)))
     conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
                                      next_attempt_at=now, created_at=now))
-    # (A satisfaction survey is no reply at all: it leaves the auto-reply interval alone.)
-    touched: Dict = ({"auto_replied_at": now} if automatic not in (None, "csat") else {} if automatic else {
+    # (A satisfaction survey or a campaign's message is no reply at all: it leaves the
+    # auto-reply interval, and the list's order, alone.)
+    touched: Dict = ({"auto_replied_at": now} if automatic not in (None, "csat", "campaign") else {} if automatic else {
         "last_message_at": now, "last_message_preview": preview(text, attachments),
         "last_message_direction": Direction.outbound, "unread_count": 0, "updated_at": now,
         "waiting_since": None})  # the customer has their answer

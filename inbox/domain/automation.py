@@ -99,6 +99,19 @@ MAX_DELAY_MINUTES = 60 * 24 * 30
 VARIABLES = ("contact_name", "contact_email", "contact_phone", "inbox_name")
 # {{contact.<key>}}: the contact's attribute of that key as text (empty when it has none)
 ATTRIBUTE_VARIABLE = "contact."
+
+
+def contact_values(name: str | None, email: str | None, phone: str | None, attributes: Mapping[str, Any] | None,
+                   inbox_name: str | None) -> dict[str, str]:
+    """What a text's variables stand for: the contact's name, email, phone and each of its
+    attributes (scalars, as text), the inbox's name; each cut to a bounded length."""
+    cut = autoreply.MAX_NAME_CHARS
+    values = {f"{ATTRIBUTE_VARIABLE}{key}": ("" if value is None else str(value))[:cut]
+              for key, value in (attributes or {}).items() if isinstance(value, str | int | float | bool | None)}
+    return values | {"contact_name": (name or "")[:cut], "contact_email": (email or "")[:cut],
+                     "contact_phone": (phone or "")[:cut], "inbox_name": (inbox_name or "")[:cut]}
+
+
 _ATTRIBUTE_KEY = re2.compile(r"[A-Za-z0-9_\-]{1,64}")
 _RE2 = re2.Options()
 _RE2.max_mem = 1 << 20  # a pattern's automaton is bounded too

@@ -693,6 +693,52 @@ class Macro(SQLModel, table=True):
     updated_at: datetime
 
 
+class Campaign(SQLModel, table=True):
+    """Messages the business sends first, to an audience (docs/campaigns.md; checked by
+    domain/campaigns.py ``check``). ``cursor``: the last contact id whose recipient row is
+    written; ``planned`` is True once every one is."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    purpose: str = "marketing"  # marketing | transactional
+    status: str = Field(default="draft", index=True)  # draft | scheduled | sending | paused | cancelled | done
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    messages: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    schedule: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    quiet_hours: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    cursor: int = 0
+    planned: bool = False
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """One contact of a campaign's audience: ``pending`` until its time (``due_at``), then
+    ``queued`` with the message written in the same transaction (so a restart never sends
+    it twice) or ``skipped`` with the reason. What happened next is the message's status."""
+
+    __tablename__ = "campaign_recipient"
+    __table_args__ = (UniqueConstraint("campaign_id", "contact_id"),
+                      Index("ix_campaign_recipient_due", "campaign_id", "state", "due_at"),
+                      Index("ix_campaign_recipient_contact", "contact_id", "sent_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    state: str = "pending"  # pending | queued | skipped
+    reason: str | None = None  # a skip's Skip value
+    detail: str | None = None  # its words
+    due_at: datetime
+    kind: str | None = None  # the channel it went through
+    marketing: bool = False  # counted by the frequency caps
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    conversation_id: int | None = None
+    sent_at: datetime | None = None
+    updated_at: datetime
+
+
 class WebhookEndpoint(SQLModel, table=True):
     """A URL that outbound webhooks are posted to, signed per Standard Webhooks
     (docs/webhooks.md), with the event types it subscribes to. ``secret`` signs every

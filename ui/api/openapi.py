@@ -22,7 +22,8 @@ SUCCESS = {"create_inbox": 201, "create_user": 201, "create_team": 201, "create_
            "post_message": 202, "retry_message": 202, "delete_token": 204, "logout": 204, "create_canned": 201,
            "delete_canned": 204, "upload": 201, "post_consent": 201, "delete_inbox": 204, "delete_team": 204,
            "create_label": 201, "delete_label": 204, "create_calendar": 201, "delete_calendar": 204,
-           "create_webhook": 201, "delete_webhook": 204, "replay_delivery": 202}
+           "create_webhook": 201, "delete_webhook": 204, "replay_delivery": 202,
+           "create_campaign": 201, "delete_campaign": 204}
 # Another success some endpoints answer: a replayed Idempotency-Key (the message as it is now).
 ALSO_SUCCESS = {"post_message": 200}
 # Outside /api, the routes an API client uses (by endpoint name: GET /login is the UI's page);

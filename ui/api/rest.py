@@ -23,6 +23,7 @@ from inbox.domain.records import Conversation
 from webhooks.registry import channels
 from ui.api import automation as automation_api
 from ui.api import calendars
+from ui.api import campaigns as campaigns_api
 from ui.api import consent as consent_api
 from ui.api import reports as reports_api
 from ui.api import sla as sla_api
@@ -795,6 +796,7 @@ routes = [
     Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     *sla_api.ROUTES,
     *consent_api.ROUTES,
+    *campaigns_api.ROUTES,
     *automation_api.ROUTES,
     *reports_api.ROUTES,
     *webhooks_api.ROUTES,

@@ -22,6 +22,7 @@ from inbox.storage.media import MediaStore
 from webhooks.email.mime import MAX_REFS, escape_text_as_html, message_ids
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+LIST_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
 
 
 def reply_subject(subject: str | None) -> str:
@@ -39,15 +40,21 @@ def compose(message: OutboundMessage, files: list[tuple[Attachment, bytes]]) -> 
     Message-ID and In-Reply-To / References pointing at the customer's latest mail."""
     address = message.settings["address"]
     previous = message.reply_to_payload or {}
+    own = message.payload or {}
     mail = EmailMessage()
     mail["From"] = address
     mail["To"] = message.to
-    mail["Subject"] = reply_subject(previous.get("subject"))
+    # A campaign's message (docs/campaigns.md) has its own subject and starts a thread.
+    first = bool(own.get("subject"))
+    mail["Subject"] = " ".join(str(own["subject"]).split()) if first else reply_subject(previous.get("subject"))
     mail["Date"] = format_datetime(datetime.now(timezone.utc))
     mail["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[1])
-    if message.automatic:  # RFC 3834 section 5: a responder's answer, which no responder answers
-        mail["Auto-Submitted"] = "auto-replied"
-    if message.reply_to_id:
+    if message.automatic:  # RFC 3834 section 5: no responder answers these
+        mail["Auto-Submitted"] = "auto-generated" if first else "auto-replied"
+    for name in LIST_HEADERS:  # a marketing mail's one-click unsubscribe (RFC 8058)
+        if isinstance(value := (own.get("headers") or {}).get(name), str):
+            mail[name] = " ".join(value.split())
+    if message.reply_to_id and not first:
         chain = [r for r in previous.get("references") or [] if r != message.reply_to_id]
         mail["In-Reply-To"] = f"<{message.reply_to_id}>"
         mail["References"] = " ".join(f"<{r}>" for r in [*chain, message.reply_to_id][-MAX_REFS:])

@@ -1,0 +1,76 @@
+"""Campaigns (docs/campaigns.md): a campaign, and one row per recipient written before its
+message goes, in the transaction that writes the message.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-04 19:10:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0014'
+down_revision: str | None = '0013'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "campaign",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(), nullable=False),
+        sa.Column("purpose", sa.String(), nullable=False),
+        sa.Column("status", sa.String(), nullable=False),
+        sa.Column("audience", sa.JSON(), nullable=False),
+        sa.Column("messages", sa.JSON(), nullable=False),
+        sa.Column("schedule", sa.JSON(), nullable=False),
+        sa.Column("quiet_hours", sa.JSON(), nullable=True),
+        sa.Column("cursor", sa.Integer(), nullable=False),
+        sa.Column("planned", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["created_by"], ["user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_campaign_status", "campaign", ["status"])
+    op.create_table(
+        "campaign_recipient",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("contact_id", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(), nullable=False),
+        sa.Column("reason", sa.String(), nullable=True),
+        sa.Column("detail", sa.String(), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(), nullable=True),
+        sa.Column("marketing", sa.Boolean(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
+        sa.ForeignKeyConstraint(["contact_id"], ["contact.id"]),
+        sa.ForeignKeyConstraint(["message_id"], ["message.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "contact_id"),
+    )
+    op.create_index("ix_campaign_recipient_due", "campaign_recipient", ["campaign_id", "state", "due_at"])
+    op.create_index("ix_campaign_recipient_contact", "campaign_recipient", ["contact_id", "sent_at"])
+    op.create_index("ix_campaign_recipient_message_id", "campaign_recipient", ["message_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_campaign_recipient_message_id", table_name="campaign_recipient")
+    op.drop_index("ix_campaign_recipient_contact", table_name="campaign_recipient")
+    op.drop_index("ix_campaign_recipient_due", table_name="campaign_recipient")
+    op.drop_table("campaign_recipient")
+    op.drop_index("ix_campaign_status", table_name="campaign")
+    op.drop_table("campaign")

@@ -1,0 +1,158 @@
+"""The campaign worker (docs/campaigns.md): plans each started campaign's recipients a batch
+at a time, and releases the due ones at each inbox's pace.
+
+Pacing: an inbox with ``send_rate_per_second`` gets campaign messages written at nine
+tenths of that rate (a token bucket holding one second's worth), so its delivery queue
+stays short and an agent's reply through the same inbox never waits behind a campaign;
+the delivery worker keeps every send under the rate itself (inbox/workers/delivery.py).
+An inbox with no rate gets a batch a pass.
+
+It runs beside the delivery worker (``inbox serve``, ``inbox worker``). Several processes
+may run it: releasing is a write through the single writer of each process, and a
+recipient leaves ``pending`` in the transaction that writes its message, so two workers
+never write one recipient's message twice (the second finds it queued already).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from inbox import queries
+from inbox.actions import Context
+from inbox.actions import campaigns as engine
+from inbox.actions.inboxes import SEND_RATE
+from inbox.domain.tables import CAMPAIGN_RECIPIENTS
+from inbox.workers import nap
+
+log = logging.getLogger(__name__)
+MAX_WAIT = 5.0
+SHARE = 0.9  # of an inbox's send rate that campaigns may take
+TEMPLATES_FOR = 60.0  # seconds the providers' approved templates are kept
+
+
+class CampaignWorker:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._wake = asyncio.Event()
+        self._tokens: dict[int, tuple[float, float]] = {}  # inbox id -> (tokens, loop time)
+        self._rates: dict[int, float] = {}  # inbox id -> its send rate, as last read
+        self._templates: dict[int, tuple[float, Any]] = {}  # campaign id -> (loop time, approved)
+        self.passes = 0
+        self._passed = asyncio.Condition()
+        ctx.clock.on_moved(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _policy(self, campaign: dict[str, Any]) -> engine.Policy:
+        loop = asyncio.get_running_loop()
+        kept = self._templates.get(campaign["id"])
+        if kept is None or loop.time() - kept[0] > TEMPLATES_FOR:
+            kept = (loop.time(), await engine.approved_templates(self.ctx, campaign))
+            self._templates[campaign["id"]] = kept
+        return engine.Policy.of(self.ctx, kept[1])
+
+    async def _allowance(self, campaign: dict[str, Any]) -> dict[int, int] | None:
+        """How many messages each of the campaign's inboxes may take now; None: no rate."""
+        loop, out, paced = asyncio.get_running_loop(), {}, False
+        for m in campaign["messages"]:
+            inbox_id: int = m["inbox_id"]
+            inbox = await self.ctx.db.read(lambda c: queries.get_inbox(c, inbox_id))
+            rate = float((inbox or {}).get("settings", {}).get(SEND_RATE) or 0)
+            self._rates[m["inbox_id"]] = rate
+            if rate <= 0:
+                out[m["inbox_id"]] = engine.RELEASE_BATCH
+                continue
+            paced = True
+            tokens, at = self._tokens.get(m["inbox_id"], (rate * SHARE, loop.time()))
+            tokens = min(rate * SHARE, tokens + (loop.time() - at) * rate * SHARE)
+            self._tokens[m["inbox_id"]] = (tokens, loop.time())
+            out[m["inbox_id"]] = int(tokens)
+        return out if paced else None
+
+    def _spend(self, sent: dict[int, int]) -> None:
+        for inbox_id, n in sent.items():
+            if inbox_id in self._tokens:
+                tokens, at = self._tokens[inbox_id]
+                self._tokens[inbox_id] = (tokens - n, at)
+
+    async def run_once(self) -> float | None:
+        """One pass: plan, release, finish. The seconds until it should look again (0: at
+        once), or None: nothing is waiting but the next due time."""
+        ctx = self.ctx
+        soonest: float | None = None
+        for campaign in await ctx.db.read(engine.active):
+            cid = campaign["id"]
+            if not campaign["planned"]:
+                await ctx.db.write(lambda tx: engine.plan(tx, cid, ctx.clock.now()))
+                soonest = 0.0
+            policy = await self._policy(campaign)
+            allowance = await self._allowance(campaign)
+            try:
+                released = await ctx.db.write(lambda tx: engine.release(tx, cid, ctx.clock.now(), policy, allowance))
+            except Exception:  # one recipient breaks the batch: do them one by one
+                log.exception("campaign %s: a batch failed; releasing its recipients one at a time", cid)
+                released = await self._one_by_one(cid, policy, allowance)
+            self._spend(released.sent)
+            if released.sent:
+                ctx.wake_delivery()
+            if released.more:  # at once, or when a paced inbox has its next token
+                rates = [self._rates.get(m["inbox_id"], 0.0) for m in campaign["messages"]]
+                refill = 0.0 if allowance is None or not all(rates) else 1.0 / (max(rates) * SHARE)
+                soonest = refill if soonest is None else min(soonest, refill)
+            await ctx.db.write(lambda tx: engine.finish(tx, cid, ctx.clock.now()))
+        self.passes += 1
+        async with self._passed:
+            self._passed.notify_all()
+        return soonest
+
+    async def _one_by_one(self, campaign_id: int, policy: engine.Policy,
+                          allowance: dict[int, int] | None) -> engine.Released:
+        ctx, total = self.ctx, engine.Released()
+        now = ctx.clock.now()
+        rc = CAMPAIGN_RECIPIENTS.c
+        ids = await ctx.db.read(lambda c: list(c.execute(
+            select(rc.id).where(rc.campaign_id == campaign_id, rc.state == "pending", rc.due_at <= now)
+            .order_by(rc.due_at, rc.id).limit(engine.RELEASE_BATCH)).scalars()))
+        for rid in ids:
+            one_id: int = rid
+            try:
+                one = await ctx.db.write(lambda tx: engine.release(tx, campaign_id, ctx.clock.now(), policy,
+                                                                   allowance, only=[one_id]))
+            except Exception as exc:  # noqa: BLE001 - recorded on the recipient, the rest go on
+                message = f"{type(exc).__name__}: {exc}"[:500]
+                await ctx.db.write(lambda tx: engine.fail(tx, one_id, message, ctx.clock.now()))
+                continue
+            total.sent.update(one.sent)
+            total.more = total.more or one.more
+        return total
+
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Until a whole pass has run after this call: what a test awaits."""
+        async with self._passed:
+            target = self.passes + 2
+            self.wake()
+            await asyncio.wait_for(self._passed.wait_for(lambda: self.passes >= target), timeout)
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        while True:
+            self._wake.clear()
+            wait = MAX_WAIT
+            try:
+                soonest = await self.run_once()
+                if soonest == 0.0:
+                    continue
+                due = await ctx.db.read(engine.next_due)
+                if due is not None:
+                    wait = max(0.0, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))
+                if soonest is not None:
+                    wait = min(wait, soonest)
+            except Exception:  # keep going: the database may be briefly unavailable
+                log.exception("campaign worker failed")
+            await nap(self._wake, wait)
+
