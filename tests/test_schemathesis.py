@@ -78,7 +78,8 @@ def test_every_route_that_takes_a_body_declares_it() -> None:
     bodyless = {("post", "/api/conversations/{id}/read"), ("post", "/api/messages/{id}/retry"), ("post", "/logout"),
                 ("post", "/api/webhooks/{id}/rotate"), ("post", "/api/webhooks/{id}/test"),
                 ("post", "/api/webhooks/deliveries/{id}/replay"),
-                ("post", "/api/conversations/{id}/macros/{macro_id}")}
+                ("post", "/api/conversations/{id}/macros/{macro_id}"),
+                *(("post", f"/api/campaigns/{{id}}/{a}") for a in ("preflight", "start", "pause", "resume", "cancel"))}
     spec = build_spec(app.routes)["paths"]
     missing = [(method, path) for path, methods in spec.items() for method, operation in methods.items()
                if method in ("post", "patch") and "requestBody" not in operation and (method, path) not in bodyless]

@@ -136,7 +136,7 @@ class RedisBus(Bus):
                 if reply is None:
                     raise TimeoutError("redis did not confirm the subscription")
         except BaseException:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis declares no types for PubSub.aclose
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in newer redis only
             raise
         return pubsub
 

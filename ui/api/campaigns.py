@@ -25,9 +25,10 @@ from ui.http import json_body, parse_id
 
 JSON_LIMIT = 128 * 1024
 _OBJECT: dict[str, Any] = {"type": "object"}
-CAMPAIGN: dict[str, dict[str, Any]] = dict(name=STRING, purpose={"enum": ["marketing", "transactional"]}, audience=_OBJECT,
-                messages={"type": "array", "maxItems": 16, "items": _OBJECT},
-                schedule={"type": ["object", "null"]}, quiet_hours={"type": ["object", "boolean", "null"]})
+CAMPAIGN: dict[str, dict[str, Any]] = dict(
+    name=STRING, purpose={"enum": ["marketing", "transactional"]}, audience=_OBJECT,
+    messages={"type": "array", "maxItems": 16, "items": _OBJECT}, schedule={"type": ["object", "null"]},
+    quiet_hours={"type": ["object", "boolean", "null"]})
 RESULT = {"enum": list(found.RESULTS)}
 
 
