@@ -94,6 +94,27 @@ async def test_retry_budget_then_visible_failure_then_manual_retry_resends(live:
     await stream.close()
 
 
+async def test_a_send_twilio_took_whose_answer_was_lost_is_recorded_not_sent_again(live: Live) -> None:
+    """Twilio takes the message but its answer never arrives (here: a timeout; as well, a
+    worker killed before it committed the answer). The retry asks Twilio first."""
+    conv = await _conversation(live)
+    stream = await live.events()
+    live.fake.fail_next(201, 0, "", hang=True, accept=True)
+    msg = (await _reply(live, conv["id"], "your parcel left the depot")).json()
+    sent = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == msg["id"]
+                             and e["data"]["message"]["status"] == "sent", timeout=20)
+    [taken] = live.fake.sent
+    assert taken["body"] == "your parcel left the depot" and live.fake.attempts == 1  # asked, not sent again
+    assert sent["data"]["message"]["provider_message_id"] == taken["sid"]
+    # The next reply with the same words is a new message: sent, as the first was recorded.
+    second = (await _reply(live, conv["id"], "your parcel left the depot")).json()
+    assert (await live.fake.wait_for_sent(2))[1]["body"] == "your parcel left the depot"
+    done = await stream.next(lambda e: e["type"] == "message.updated" and e["data"]["message"]["id"] == second["id"]
+                             and e["data"]["message"]["provider_message_id"] is not None)
+    assert done["data"]["message"]["provider_message_id"] == live.fake.sent[1]["sid"]
+    await stream.close()
+
+
 async def test_idempotency_key_never_creates_two_replies(live: Live) -> None:
     conv = await _conversation(live)
     first = await _reply(live, conv["id"], "once", **{"Idempotency-Key": "abc-123"})

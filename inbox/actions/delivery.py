@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from inbox.actions.common import STATUS_RANK, _update_message
 from inbox.actions.inbound import apply_early_receipts, record_opt_out
@@ -22,6 +22,7 @@ from inbox.domain.channels import (
 from inbox.domain.models import DeliveryStatus
 from inbox.domain.tables import IDENTITIES, INBOXES, JOBS, MESSAGES
 from inbox.storage.db import Tx
+from inbox.storage.prepared import as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,9 @@ class ClaimedJob:
     message_id: int
     outbound: OutboundMessage  # for a fetch: the inbox's settings, and the attachment to get
     attachment: int = 0
+    # A send tried before (it timed out, failed for a while, or its worker died): when its
+    # job was made. The provider may have taken an earlier attempt; the worker asks first.
+    retried_since: datetime | None = None
 
 
 def _give_back(tx: Tx, job: ClaimedJob, wait: float, now: datetime) -> None:
@@ -48,7 +52,7 @@ def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[Cl
     conn = tx.conn
     due = or_(and_(JOBS.c.state == "pending", JOBS.c.next_attempt_at <= now),
               and_(JOBS.c.state == "sending", JOBS.c.lease_until < now))
-    q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment,
+    q = (select(JOBS.c.id, JOBS.c.attempts, JOBS.c.kind.label("job"), JOBS.c.attachment, JOBS.c.created_at,
                 MESSAGES.c.id.label("message_id"), MESSAGES.c.text, MESSAGES.c.attachments, MESSAGES.c.payload,
                 MESSAGES.c.inbox_id, INBOXES.c.kind, INBOXES.c.address, INBOXES.c.settings, IDENTITIES.c.handle,
                 MESSAGES.c.identity_id, MESSAGES.c.automatic)
@@ -74,7 +78,7 @@ def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[Cl
             last_inbound_at=latest.created_at if latest else None,
             reply_to_id=latest.provider_message_id if latest else None,
             reply_to_payload=latest.payload if latest else None, attempted_at=now, automatic=r.automatic),
-            r.attachment))
+            r.attachment, as_utc(r.created_at) if r.job == "send" and r.attempts > 0 else None))
     next_due = conn.execute(select(JOBS.c.next_attempt_at).where(JOBS.c.state == "pending")
                             .order_by(JOBS.c.next_attempt_at).limit(1)).scalar()
     # A lease running out is work falling due too: the job of a worker that died.
@@ -83,6 +87,16 @@ def _claim(tx: Tx, limit: int, lease: timedelta, now: datetime) -> tuple[list[Cl
     if lease_end is not None and (next_due is None or lease_end < next_due):
         next_due = lease_end
     return claimed, next_due
+
+
+def unclaimed_sends(conn: Connection, inbox_id: int, found: list[Sent]) -> list[Sent]:
+    """Of the provider's messages a lookup found, those no message of ours records yet."""
+    if not found:
+        return []
+    known = set(conn.execute(select(MESSAGES.c.provider_message_id).where(
+        MESSAGES.c.inbox_id == inbox_id,
+        MESSAGES.c.provider_message_id.in_([f.provider_message_id for f in found]))).scalars())
+    return [f for f in found if f.provider_message_id not in known]
 
 
 def _record_sent(tx: Tx, job: ClaimedJob, sent: Sent, now: datetime) -> None:

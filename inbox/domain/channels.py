@@ -286,6 +286,16 @@ class Sender(Protocol):
 
 
 @runtime_checkable
+class SentLookup(Protocol):
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[Sent]:
+        """The messages the provider holds that match this one (same recipient and content)
+        and were created at ``since`` or later, newest first: asked before a send is tried
+        again after an attempt whose outcome is unknown (a timeout, a worker that died), so
+        a send the provider took is recorded, not repeated. SendError when it cannot tell."""
+        ...
+
+
+@runtime_checkable
 class MediaFetcher(Protocol):
     async def fetch(self, settings: Mapping[str, Any], attachment: Attachment) -> Media:
         """Download an inbound attachment with the inbox's credentials; SendError on failure."""
@@ -361,6 +371,11 @@ class Registry:
         if not isinstance(adapter, Sender):
             raise ProviderRejected("cannot_send", f"{kind} inboxes cannot send replies")
         return adapter
+
+    def lookup(self, kind: str) -> SentLookup | None:
+        """The channel's way of finding a send it took, if its API has one (Twilio's)."""
+        adapter = self.get(kind)
+        return adapter if isinstance(adapter, SentLookup) else None
 
     def fetcher(self, kind: str) -> MediaFetcher:
         adapter = self.get(kind)

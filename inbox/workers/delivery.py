@@ -22,7 +22,15 @@ import logging
 from datetime import timedelta
 
 from inbox.actions.context import Context
-from inbox.actions.delivery import ClaimedJob, _claim, _give_back, _record_failure, _record_fetched, _record_sent
+from inbox.actions.delivery import (
+    ClaimedJob,
+    _claim,
+    _give_back,
+    _record_failure,
+    _record_fetched,
+    _record_sent,
+    unclaimed_sends,
+)
 from inbox.actions.inboxes import SEND_RATE
 from inbox.domain.channels import (
     Media,
@@ -30,6 +38,7 @@ from inbox.domain.channels import (
     ProviderUnavailable,
     Registry,
     SendError,
+    Sent,
 )
 from inbox.storage.media import MediaRejected
 from inbox.workers import nap
@@ -88,7 +97,9 @@ class DeliveryWorker:
                     sender = self.registry.sender(job.channel)
                     if not await self._pace(job):
                         return
-                    sent = await asyncio.wait_for(sender.send(job.outbound), timeout=s.send_timeout_seconds)
+                    taken = await self._taken_before(job)
+                    sent = taken if taken is not None else await asyncio.wait_for(
+                        sender.send(job.outbound), timeout=s.send_timeout_seconds)
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
         except SendError as err:
@@ -110,6 +121,23 @@ class DeliveryWorker:
         finally:
             self._slots.release()
 
+
+    async def _taken_before(self, job: ClaimedJob) -> Sent | None:
+        """For a send tried before, where the channel can look (Twilio): the provider's
+        message an earlier attempt made, if it took one that we did not record (the answer
+        was lost to a timeout or the worker died first). Found: it is recorded and nothing
+        is sent again; a lookup that fails is a transient failure of this attempt."""
+        lookup = self.registry.lookup(job.channel)
+        if job.retried_since is None or lookup is None:
+            return None
+        since = job.retried_since - LOOKUP_SKEW
+        found = await asyncio.wait_for(lookup.find_sent(job.outbound, since),
+                                       timeout=self.ctx.settings.send_timeout_seconds)
+        fresh = await self.ctx.db.read(lambda c: unclaimed_sends(c, job.outbound.inbox_id, found))
+        if fresh:
+            log.info("%s job %s: the provider took an earlier attempt (%s); not sent again", job.channel, job.job_id,
+                     fresh[-1].provider_message_id)
+        return fresh[-1] if fresh else None  # the oldest: the first attempt's
 
     async def _pace(self, job: ClaimedJob) -> bool:
         """Keep an inbox under its send_rate_per_second (per process): sends start at least
@@ -152,6 +180,7 @@ class DeliveryWorker:
 
 
 PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
+LOOKUP_SKEW = timedelta(minutes=2)  # the provider's clock and ours may differ
 
 
 PACE_MARGIN = 1.02  # sends 2% further apart than the rate: room for jitter on the way

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import secrets
 import time
+from email.utils import formatdate
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ class Failure:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # never answer (a timeout)
+    accept: bool = False  # with hang: take the message (it is sent) and never answer
 
 
 class FakeTwilio:
@@ -46,6 +48,7 @@ class FakeTwilio:
         self.before_reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.app = Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self.create_message, methods=["POST"]),
+            Route("/2010-04-01/Accounts/{sid}/Messages.json", self.list_messages, methods=["GET"]),
             Route("/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self.get_media)])
 
     def fail_next(self, status: int, code: int, message: str, **kw: Any) -> None:
@@ -119,7 +122,7 @@ class FakeTwilio:
                 return _error(401, 20003, "Authenticate")
             if self.down:
                 return _error(503, 20500, "Service Unavailable")
-            if self.failures:
+            if self.failures and not self.failures[0].accept:
                 f = self.failures.pop(0)
                 if f.hang:
                     await self.release.wait()
@@ -135,7 +138,12 @@ class FakeTwilio:
                    "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl"),
                    "content_sid": form.get("ContentSid"), "content_variables": form.get("ContentVariables"),
                    "at": time.monotonic()}
+            msg["date_created"] = formatdate(time.time(), usegmt=False).replace("-0000", "+0000")
             self.sent.append(msg)
+            if self.failures and self.failures[0].accept:  # sent, but the answer never comes
+                self.failures.pop(0)
+                await self._notify()
+                await self.release.wait()
             if self.before_reply is not None:
                 await self.before_reply(msg)
             return JSONResponse({
@@ -143,11 +151,36 @@ class FakeTwilio:
                 "status": "queued", "num_segments": "1", "num_media": str(len(msg["media_url"])),
                 "direction": "outbound-api", "api_version": "2010-04-01", "price": None, "error_code": None,
                 "error_message": None, "uri": f"/2010-04-01/Accounts/{sid}/Messages/{msg['sid']}.json",
-                "date_created": "Mon, 23 Nov 2026 12:00:00 +0000", "date_updated": "Mon, 23 Nov 2026 12:00:00 +0000",
+                "date_created": msg["date_created"], "date_updated": msg["date_created"],
                 "date_sent": None, "messaging_service_sid": msg["messaging_service_sid"], "subresource_uris": {},
             }, status_code=201)
         finally:
             await self._notify()
+
+
+    async def list_messages(self, request: Request) -> Response:
+        """GET Messages.json: the account's messages, newest first, filtered by ``To`` and
+        ``From``, a page of ``PageSize`` (Twilio's list shape; no further pages here)."""
+        sid = request.path_params["sid"]
+        if not self._authorized(request):
+            return _error(401, 20003, "Authenticate")
+        q = request.query_params
+        found = [m for m in reversed(self.sent) if m["account_sid"] == sid
+                 and q.get("To") in (None, m["to"]) and q.get("From") in (None, m["from"])]
+        size = min(int(q.get("PageSize", "50")), 1000)
+        uri = f"/2010-04-01/Accounts/{sid}/Messages.json"
+        return JSONResponse({
+            "messages": [{"sid": m["sid"], "account_sid": sid, "to": m["to"], "from": m["from"], "body": m["body"],
+                          "status": "sent", "direction": "outbound-api", "num_segments": "1", "num_media": "0",
+                          "date_created": m["date_created"], "date_updated": m["date_created"],
+                          "date_sent": m["date_created"], "error_code": None, "error_message": None,
+                          "messaging_service_sid": m["messaging_service_sid"], "api_version": "2010-04-01",
+                          "price": None, "uri": f"/2010-04-01/Accounts/{sid}/Messages/{m['sid']}.json",
+                          "subresource_uris": {}} for m in found[:size]],
+            "end": min(size, len(found)) - 1, "first_page_uri": f"{uri}?PageSize={size}&Page=0",
+            "next_page_uri": None,
+            "page": 0, "page_size": size, "previous_page_uri": None, "start": 0,
+            "uri": f"{uri}?PageSize={size}&Page=0"})
 
 
 def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -49,6 +49,7 @@ from inbox.domain.channels import (
     RateLimited,
     Sender,
     Sent,
+    SentLookup,
     StatusUpdate,
     TemplateSource,
 )
@@ -66,6 +67,7 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 MAX_MEDIA = 10
+LOOKUP_LIMIT = 20  # the recipient's latest messages a retried send looks through
 
 # MessageStatus -> our delivery status (None: not about a message we sent).
 STATUS_MAP = {
@@ -272,7 +274,7 @@ class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is un
         await self.session.aclose()
 
 
-class TwilioAdapter(Adapter, Sender, MediaFetcher):
+class TwilioAdapter(Adapter, Sender, SentLookup, MediaFetcher):
     """Sends through the twilio SDK's async client, one client per account. Its webhook
     URL is set on the number in Twilio's console (docs/channels/sms.md)."""
 
@@ -326,6 +328,25 @@ class TwilioAdapter(Adapter, Sender, MediaFetcher):
         except (httpx.HTTPError, OSError) as exc:
             raise unreachable(exc, "Twilio", self.timeout) from None
         return Sent(str(result.sid), STATUS_MAP.get(str(result.status), "queued"))
+
+    async def find_sent(self, message: OutboundMessage, since: datetime) -> list[Sent]:
+        """Twilio keeps every message it took: the account's latest ones to this recipient
+        from this sender (GET Messages.json?To=&From=, newest first), those created since
+        ``since`` with this body. Twilio has no idempotency key on sending; this is how a
+        retried send learns that an earlier attempt went through."""
+        s = message.settings
+        filters: dict[str, Any] = {"to": self.recipient(message.to)}
+        if not s.get("messaging_service_sid"):
+            filters["from_"] = self.sender(s["phone_number"])
+        body = self.content(message)["body"]
+        try:
+            found = await self._client(s).messages.list_async(**filters, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT)
+        except TwilioRestException as exc:
+            raise _translate(exc) from None
+        except (httpx.HTTPError, OSError) as exc:
+            raise unreachable(exc, "Twilio", self.timeout) from None
+        return [Sent(str(m.sid), STATUS_MAP.get(str(m.status), "queued")) for m in found
+                if m.body == body and m.date_created is not None and m.date_created >= since]
 
     def recipient(self, handle: str) -> str:
         return handle
