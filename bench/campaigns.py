@@ -31,7 +31,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,11 +39,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import CLI, create_sms_inbox, free_port, inbox_cli, inbox_env, running, wait_healthy  # noqa: E402
-from outbound import max_in_window  # noqa: E402
-
-ADMIN = "bench-admin@example.com"
-
+from ingest import CLI, running, wait_healthy  # noqa: E402
+from outbound import max_in_window, sms_setup  # noqa: E402
 
 def write_contacts(db_path: Path, n: int) -> dict[str, int]:
     """``n`` contacts with an SMS identity each and their consent lines; how many of each."""
@@ -114,13 +110,8 @@ def main() -> None:
     ap.add_argument("--no-kill", action="store_true")
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="inbox-bench-campaign-"))
-    port, fake_port = free_port(), free_port()
+    tmp, port, fake_port, env, inbox_id, token = sms_setup("inbox-bench-campaign-")
     public, fake_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{fake_port}"
-    env = inbox_env(tmp, public, INBOX_TWILIO_API_BASE=fake_url)
-    inbox_id = create_sms_inbox(env, tmp)
-    inbox_cli(env, tmp, "user", "create", "--email", ADMIN, "--role", "admin", "--password", "bench-password")
-    token = inbox_cli(env, tmp, "token", "create", "--email", ADMIN).strip()
     db_path = tmp / "inbox.db"
     t = time.perf_counter()
     made = write_contacts(db_path, args.recipients)

@@ -205,16 +205,24 @@ class Round:
         return max(self.stats["accepted"]) - min(self.stats["attempts"])
 
 
-def run_round(args: argparse.Namespace, backlog: bool) -> Round:
-    """A fresh database, inbox and fake. ``backlog``: queue every reply with the worker off,
-    then restart the server with it on; otherwise queue while the worker drains."""
-    tmp = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
+def sms_setup(prefix: str) -> tuple[Path, int, int, dict[str, str], int, str]:
+    """A fresh directory and SQLite database with an SMS inbox pointed at a fake Twilio on
+    its own port, an admin and their API token: (directory, the server's port, the fake's
+    port, the environment, the inbox id, the token)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     port, fake_port = free_port(), free_port()
-    public, fake_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{fake_port}"
-    env = inbox_env(tmp, public, INBOX_TWILIO_API_BASE=fake_url)
+    env = inbox_env(tmp, f"http://127.0.0.1:{port}", INBOX_TWILIO_API_BASE=f"http://127.0.0.1:{fake_port}")
     inbox_id = create_sms_inbox(env, tmp)
     inbox_cli(env, tmp, "user", "create", "--email", ADMIN, "--role", "admin", "--password", "bench-password")
     token = inbox_cli(env, tmp, "token", "create", "--email", ADMIN).strip()
+    return tmp, port, fake_port, env, inbox_id, token
+
+
+def run_round(args: argparse.Namespace, backlog: bool) -> Round:
+    """A fresh database, inbox and fake. ``backlog``: queue every reply with the worker off,
+    then restart the server with it on; otherwise queue while the worker drains."""
+    tmp, port, fake_port, env, inbox_id, token = sms_setup("inbox-bench-")
+    public, fake_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{fake_port}"
     fake_cmd = [sys.executable, __file__, "--serve-fake", str(fake_port), "--limit", str(args.limit),
                 "--latency", str(args.latency)]
     with running(fake_cmd, fake_url + "/bench/stats", tmp), contextlib.ExitStack() as server:
