@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -45,6 +46,7 @@ PLAN_BATCH = 1000  # recipients planned a transaction
 RELEASE_BATCH = 200  # recipients decided a transaction, at most
 SAMPLES = 5  # rendered messages the preflight shows
 AUTOMATIC = "campaign"  # the messages' ``automatic``: sent by the inbox itself
+UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +199,11 @@ def decide(campaign: Mapping[str, Any], r: Recipient, policy: Policy, now: datet
         return Decision(Skip.frequency_cap, f"{r.marketing_day} marketing messages in the last day, "
                                             f"{r.marketing_week} in the last week (caps {policy.cap_day} and "
                                             f"{policy.cap_week})")
-    zone = _zone(r, fallback, now)
-    held = campaigns.after_quiet(now, zone, campaigns.quiet_window(campaign))
-    if held > now:
-        return Decision(hold_until=held, detail=f"quiet hours in {zone.key}")
+    if (quiet := campaigns.quiet_window(campaign)) is not None:  # (a zone costs a phone number's parse)
+        zone = _zone(r, fallback, now)
+        held = campaigns.after_quiet(now, zone, quiet)
+        if held > now:
+            return Decision(hold_until=held, detail=f"quiet hours in {zone.key}")
     m, identity, kind = choice.message, choice.identity, choice.message["channel"]
     template = m.get("template")
     window = policy.windows.get(kind)
@@ -248,14 +251,14 @@ def preflight(conn: Connection, campaign: Mapping[str, Any], policy: Policy, now
     skipped: Counter[str] = Counter()
     held, segments, total = 0, 0, 0
     samples: list[Dict] = []
-    after = 0
+    after, local = 0, "local" in (campaign.get("schedule") or {})
     while ids := found.audience_page(conn, campaign["audience"], after, PLAN_BATCH):
         after = ids[-1]
         facts = found.recipients(conn, ids, kinds, now, windows=windows)
         for cid in ids:
             total += 1
             r = facts[cid]
-            start = campaigns.start_at(campaign, _zone(r, fallback, now), now)
+            start = campaigns.start_at(campaign, _zone(r, fallback, now) if local else UTC, now)
             d = decide(campaign, r, policy, start, fallback, names)
             if d.hold_until is not None and d.skip is None and d.choice is None:
                 held += 1
@@ -307,13 +310,14 @@ def plan(tx: Tx, campaign_id: int, now: datetime, limit: int = PLAN_BATCH) -> in
     if not ids:
         conn.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(planned=True, updated_at=now))
         return 0
-    kinds = [m["channel"] for m in campaign["messages"]]
-    facts = found.recipients(conn, ids, kinds, now)
-    fallback = _fallback_zone(conn, campaign["messages"][0]["inbox_id"])
     window = campaigns.quiet_window(campaign)
+    zoned = window is not None or "local" in campaign["schedule"]  # else every recipient's time is the same
+    kinds = [m["channel"] for m in campaign["messages"]]
+    facts = found.recipients(conn, ids, kinds, now) if zoned else {}
+    fallback = _fallback_zone(conn, campaign["messages"][0]["inbox_id"])
     rows = []
     for cid in ids:
-        zone = _zone(facts[cid], fallback, now)
+        zone = _zone(facts[cid], fallback, now) if zoned else UTC
         due = campaigns.after_quiet(campaigns.start_at(campaign, zone, now), zone, window)
         rows.append({"campaign_id": campaign_id, "contact_id": cid, "state": "pending", "due_at": due,
                      "marketing": campaign["purpose"] == Purpose.marketing, "updated_at": now})

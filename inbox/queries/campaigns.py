@@ -129,43 +129,53 @@ def recipients(conn: Connection, contact_ids: Sequence[int], kinds: Iterable[str
     kinds, windows = list(kinds), set(windows)
     out: dict[int, Recipient] = {}
     for at in range(0, len(contact_ids), BATCH):
-        ids = list(contact_ids[at:at + BATCH])
+        ids = sorted(contact_ids[at:at + BATCH])
+        wanted_ids = set(ids)
+
+        def of(column: Any) -> Any:
+            """The batch's rows: by a range of the index where the ids are dense (an audience
+            of everyone, in id order), else by the list of ids."""
+            if ids[-1] - ids[0] < 4 * len(ids):
+                return column.between(ids[0], ids[-1])
+            return column.in_(ids)
         for r in conn.execute(select(CONTACTS.c.id, CONTACTS.c.name, CONTACTS.c.email, CONTACTS.c.phone,
-                                     CONTACTS.c.attributes).where(CONTACTS.c.id.in_(ids))):
-            out[r.id] = Recipient(r.id, r.name, r.email, r.phone, r.attributes or {})
+                                     CONTACTS.c.attributes).where(of(CONTACTS.c.id))):
+            if r.id in wanted_ids:
+                out[r.id] = Recipient(r.id, r.name, r.email, r.phone, r.attributes or {})
         for i in conn.execute(select(IDENTITIES.c.id, IDENTITIES.c.contact_id, IDENTITIES.c.kind,
                                      IDENTITIES.c.handle, IDENTITIES.c.opted_out, IDENTITIES.c.last_seen_at)
-                              .where(IDENTITIES.c.contact_id.in_(ids), IDENTITIES.c.kind.in_(kinds))):
-            if i.contact_id not in out:
+                              .where(of(IDENTITIES.c.contact_id), IDENTITIES.c.kind.in_(kinds))):
+            if i.contact_id not in wanted_ids or i.contact_id not in out:
                 continue
             held = out[i.contact_id].identities.get(i.kind)
-            if held is None or as_utc(i.last_seen_at) > held["last_seen_at"]:
+            seen = as_utc(i.last_seen_at)
+            if held is None or seen > held["last_seen_at"]:
                 out[i.contact_id].identities[i.kind] = {"id": i.id, "kind": i.kind, "handle": i.handle,
-                                                        "opted_out": bool(i.opted_out),
-                                                        "last_seen_at": as_utc(i.last_seen_at)}
+                                                        "opted_out": bool(i.opted_out), "last_seen_at": seen}
         records: dict[int, list[Dict]] = defaultdict(list)
         for rec in conn.execute(select(CONSENT.c.id, CONSENT.c.contact_id, CONSENT.c.kind, CONSENT.c.purpose,
-                                       CONSENT.c.state).where(CONSENT.c.contact_id.in_(ids),
-                                                              CONSENT.c.kind.in_(kinds))):
-            records[rec.contact_id].append(dict(rec._mapping))
-        for cid, found in records.items():
+                                       CONSENT.c.state).where(of(CONSENT.c.contact_id), CONSENT.c.kind.in_(kinds))):
+            if rec.contact_id in wanted_ids:
+                records[rec.contact_id].append({"id": rec.id, "kind": rec.kind, "purpose": rec.purpose,
+                                                "state": rec.state})
+        for cid, lines in records.items():
             if cid in out:
-                out[cid].standings = consent.standing(found)
+                out[cid].standings = consent.standing(lines)
         rc = CAMPAIGN_RECIPIENTS.c
         day, week = now - timedelta(days=1), now - timedelta(days=7)
         for cid, sent_at in conn.execute(select(rc.contact_id, rc.sent_at).where(
-                rc.contact_id.in_(ids), rc.marketing, rc.sent_at >= week)):
-            if cid in out:
+                of(rc.contact_id), rc.marketing, rc.sent_at >= week)):
+            if cid in wanted_ids and cid in out:
                 out[cid].marketing_week += 1
                 out[cid].marketing_day += as_utc(sent_at) >= day
-        wanted = {i["id"]: cid for cid, r in out.items() if cid in ids
-                  for kind, i in r.identities.items() if kind in windows}
-        if wanted:
+        by_identity = {i["id"]: cid for cid in ids if cid in out
+                       for kind, i in out[cid].identities.items() if kind in windows}
+        if by_identity:
             for identity_id, last in conn.execute(
                     select(MESSAGES.c.identity_id, func.max(MESSAGES.c.created_at))
-                    .where(MESSAGES.c.identity_id.in_(list(wanted)), MESSAGES.c.direction == "in")
+                    .where(MESSAGES.c.identity_id.in_(list(by_identity)), MESSAGES.c.direction == "in")
                     .group_by(MESSAGES.c.identity_id)):
-                out[wanted[identity_id]].last_inbound[identity_id] = as_utc(last)
+                out[by_identity[identity_id]].last_inbound[identity_id] = as_utc(last)
     return out
 
 
