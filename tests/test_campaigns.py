@@ -9,9 +9,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from inbox.domain import campaigns
 from tests.conftest import Live
+from tests.helpers.browser import browser, login
+from tests.test_accessibility import _axe
+
+__all__ = ["browser"]  # a fixture
 
 
 async def _contacts(live: Live, *phones: str) -> dict[str, int]:
@@ -218,8 +223,10 @@ async def test_an_inbox_send_rate_paces_the_campaign(live: Live) -> None:
     campaign = await _campaign(live, purpose="transactional")
     await _post(live, f"/api/campaigns/{campaign['id']}/start")
     sent = await live.fake.wait_for_sent(8, timeout=20)
-    times = sorted(m["at"] for m in sent)
-    assert times[-1] - times[0] >= 7 / 4 * 0.95, times  # paced, not all at once
+    # The first arrival is left out: its request opens the connection to the provider, so
+    # under load it can arrive late, up against the second.
+    times = sorted(m["at"] for m in sent)[1:]
+    assert times[-1] - times[0] >= 6 / 4 * 0.95, times  # paced, not all at once
     # Sends start 255 ms apart (tests/test_delivery.py); arrivals at the fake jitter with
     # the machine's load, so the tightest run of 4 gaps may bunch a little, never to a burst.
     assert min(times[i + 4] - times[i] for i in range(len(times) - 4)) >= 0.85, times
@@ -272,3 +279,60 @@ def test_quiet_hours_cross_midnight_and_daylight_saving() -> None:
     noon = datetime(2026, 7, 1, 10, 0, tzinfo=timezone.utc)
     assert campaigns.after_quiet(noon, berlin, window) == noon
     assert campaigns.quiet_window({"purpose": "transactional"}) is None
+
+
+async def test_a_lead_writes_checks_starts_and_follows_a_campaign_in_the_browser(live: Live, browser: Browser) -> None:
+    ids = await _contacts(live, "+15550004601", "+15550004602", "+15550004603")
+    label = await live.client.post("/api/labels", headers=live.as_("admin"), json={"name": "VIP", "colour": "#7a3fbf"})
+    vip = label.json()["id"]
+    for phone in ("+15550004601", "+15550004602"):
+        [conv] = (await live.get("/api/conversations", who="lead", params={"q": phone}))["items"]
+        r = await live.client.post(f"/api/conversations/{conv['id']}/labels", headers=live.as_("lead"),
+                                   json={"add": [vip]})
+        assert r.status_code == 200, r.text
+    await _consent(live, ids["+15550004601"])
+    page = await login(browser, live, "lead")
+    await page.goto(live.url + "/campaigns")
+    found = await _axe(page, "/campaigns, none yet")
+    await page.get_by_role("link", name="New campaign").first.click()
+    await page.get_by_label("Name").fill("VIP sale")
+    await page.get_by_label("VIP").check()
+    await page.get_by_label("Send through").select_option(str(live.inbox["id"]))
+    await page.get_by_label("Text").fill("Hi {{contact_name}}, 20% off for VIPs")
+    # A refused form keeps what was typed, with the reason.
+    await page.get_by_label("Text").fill("Hi {{nope}}")
+    await page.get_by_role("button", name="Save and check").click()
+    await expect(page.locator("#campaign-error")).to_contain_text("unknown variable {{nope}}")
+    await expect(page.get_by_label("Name")).to_have_value("VIP sale")
+    await page.get_by_label("Text").fill("Hi {{contact_name}}, 20% off for VIPs")
+    await page.get_by_role("button", name="Save and check").click()
+    check = page.locator("#campaign-check")
+    await expect(check).to_contain_text("Will get it")
+    await expect(check.locator(".stat").nth(0)).to_contain_text("2")  # the two VIPs
+    await expect(check.locator(".stat").nth(1)).to_contain_text("1")  # one opted in
+    await expect(check.locator(".campaign-reasons")).to_contain_text("Has not opted in to marketing")
+    await expect(check.locator(".sample-text")).to_have_text("Hi +15550004601, 20% off for VIPs")
+    found += await _axe(page, "a draft checked")
+    await page.get_by_role("button", name="Start: send to 1 contact").click()
+    await expect(page.locator(".notice")).to_contain_text("Started")
+    [sent] = await live.fake.wait_for_sent(1)
+    assert (sent["to"], sent["body"]) == ("+15550004601", "Hi +15550004601, 20% off for VIPs")
+    for _ in range(50):
+        await live.app.state.campaigns.settled()
+        await page.reload()
+        if await page.locator(".campaign-status.is-done").count():
+            break
+    await expect(page.locator(".campaign-status")).to_have_text("Done")
+    await expect(page.locator("#recipients tr[data-recipient]")).to_have_count(2)
+    await page.emulate_media(color_scheme="dark")
+    found += await _axe(page, "a campaign's results, dark")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(live.url + "/campaigns")
+    await expect(page.locator("tr[data-campaign]")).to_have_count(1)
+    found += await _axe(page, "/campaigns, phone")
+    await page.context.close()
+    agent = await login(browser, live, "agent")
+    r = await agent.goto(live.url + "/campaigns")
+    assert r is not None and r.status == 403
+    await agent.context.close()
+    assert not found, "\n".join(found)

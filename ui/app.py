@@ -28,7 +28,17 @@ from ui.api import rest as api
 from ui.api.openapi import openapi
 from ui.auth import LoginThrottle, login, logout, logout_everywhere
 from ui.http import EXCEPTION_HANDLERS, BodyLimit
-from ui.pages import admin, admin_automation, admin_keywords, admin_sla, admin_webhooks, csat, macros, reports
+from ui.pages import (
+    admin,
+    admin_automation,
+    admin_keywords,
+    admin_sla,
+    admin_webhooks,
+    campaigns,
+    csat,
+    macros,
+    reports,
+)
 from ui.pages import unsubscribe
 from ui.pages import agent as views
 from ui.timing import ServerTiming
@@ -131,6 +141,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *macros.routes,
         *admin_keywords.routes,
         *reports.routes,
+        *campaigns.routes,
         *notifications.routes,
         *csat.routes,
         *unsubscribe.routes,
