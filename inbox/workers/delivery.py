@@ -5,9 +5,12 @@ A job is claimed with a lease (state ``sending``, ``lease_until``) in one commit
 provider is called, so a worker that dies mid-send leaves a job that another claim picks
 up once the lease runs out: never lost. The provider's message id is committed the moment
 the provider acknowledges; a job in state ``done`` is never claimed again, so an
-acknowledged send is not repeated. (The only window left is a crash between the
-provider's acknowledgement and that commit, a few milliseconds; SMS has no idempotency
-key to close it.)
+acknowledged send is not repeated. What is left is an attempt whose outcome we never
+learnt: the provider took it but its answer was lost (a timeout) or the worker died before
+committing it. Where the channel can say what it took (Twilio: ``SentLookup``), the retry
+asks first and records the message it finds instead of sending it again; elsewhere
+(Telegram, WhatsApp's Cloud API, SMTP have no such lookup or idempotency key) that retry
+may deliver twice.
 
 Transient failures (timeouts, 5xx, 429) are retried with exponential backoff, honouring
 Retry-After, up to ``max_attempts``; the agent sees the last error meanwhile. Permanent
