@@ -176,7 +176,7 @@ class Decision:
     segments: int | None = None  # an SMS's
 
 
-def _fallback_zone(conn: Connection, inbox_id: int) -> str:
+def fallback_zone(conn: Connection, inbox_id: int) -> str:
     """The zone of the inbox's calendar (where a recipient's own is unknown), else UTC."""
     calendar_id = conn.execute(select(INBOXES.c.calendar_id).where(INBOXES.c.id == inbox_id)).scalar()
     calendar = queries.calendar_of(conn, calendar_id)
@@ -245,7 +245,7 @@ def preflight(conn: Connection, campaign: Mapping[str, Any], policy: Policy, now
     cost, and the first few messages as they would read."""
     kinds = [m["channel"] for m in campaign["messages"]]
     windows = [k for k in kinds if k in policy.windows]
-    fallback = _fallback_zone(conn, campaign["messages"][0]["inbox_id"])
+    fallback = fallback_zone(conn, campaign["messages"][0]["inbox_id"])
     names = _inbox_names(conn)
     by_channel: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
@@ -314,7 +314,7 @@ def plan(tx: Tx, campaign_id: int, now: datetime, limit: int = PLAN_BATCH) -> in
     zoned = window is not None or "local" in campaign["schedule"]  # else every recipient's time is the same
     kinds = [m["channel"] for m in campaign["messages"]]
     facts = found.recipients(conn, ids, kinds, now) if zoned else {}
-    fallback = _fallback_zone(conn, campaign["messages"][0]["inbox_id"])
+    fallback = fallback_zone(conn, campaign["messages"][0]["inbox_id"])
     rows = []
     for cid in ids:
         zone = _zone(facts[cid], fallback, now) if zoned else UTC
@@ -355,7 +355,7 @@ def release(tx: Tx, campaign_id: int, now: datetime, policy: Policy, allowance: 
     kinds = [m["channel"] for m in campaign["messages"]]
     facts = found.recipients(conn, [r.contact_id for r in due], kinds, now,
                              windows=[k for k in kinds if k in policy.windows])
-    fallback = _fallback_zone(conn, campaign["messages"][0]["inbox_id"])
+    fallback = fallback_zone(conn, campaign["messages"][0]["inbox_id"])
     names = _inbox_names(conn)
     left = dict(allowance) if allowance is not None else None
     for row in due:
@@ -401,7 +401,7 @@ def _send(tx: Tx, campaign: Mapping[str, Any], recipient_id: int, r: Recipient, 
           now: datetime) -> None:
     assert d.choice is not None and d.choice.message is not None and d.choice.identity is not None
     m, identity = d.choice.message, d.choice.identity
-    conversation_id = _conversation(tx, campaign, r.contact_id, m["inbox_id"], m["channel"], d.text, now,
+    conversation_id = conversation_for(tx, campaign["id"], r.contact_id, m["inbox_id"], m["channel"], d.text, now,
                                     policy.reopen_after)
     choice = {"inbox_id": m["inbox_id"], "kind": m["channel"], "handle": identity["handle"]}
     message = write_outbound(tx, conversation_id, r.contact_id, choice, d.text, now, author_id=None,
@@ -411,7 +411,7 @@ def _send(tx: Tx, campaign: Mapping[str, Any], recipient_id: int, r: Recipient, 
         detail=None, updated_at=now))
 
 
-def _conversation(tx: Tx, campaign: Mapping[str, Any], contact_id: int, inbox_id: int, kind: str, text: str,
+def conversation_for(tx: Tx, campaign_id: int | None, contact_id: int, inbox_id: int, kind: str, text: str,
                   now: datetime, reopen_after: timedelta) -> int:
     """The contact's conversation the message goes in: their latest, unless it was resolved
     longer ago than a customer's reply would reopen it; then a new one, resolved (it waits
@@ -432,7 +432,7 @@ def _conversation(tx: Tx, campaign: Mapping[str, Any], contact_id: int, inbox_id
     conversation_id = int(conn.execute(insert(CONVERSATIONS).values(**values).returning(c.id)).scalar_one())
     reports.store(conn, [{**f, "conversation_id": conversation_id} for f in facts])
     _log(tx, conversation_id, "created", None, {"channel": kind, "inbox_id": inbox_id,
-                                                "campaign_id": campaign["id"]}, now)
+                                                **({"campaign_id": campaign_id} if campaign_id else {})}, now)
     conversation = queries.get_conversation(conn, conversation_id)
     assert conversation is not None
     tx.emit(CONVERSATION_CREATED, {"conversation": conversation}, conversation_scopes(None, None))

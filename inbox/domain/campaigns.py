@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from inbox.domain import automation, autoreply
+from inbox.domain import automation, autoreply, scheduled
 from inbox.domain.consent import Purpose, Standing, may_send
 from inbox.domain.errors import Invalid
 
@@ -218,20 +218,12 @@ def _schedule(raw: Any) -> dict[str, Any]:
         raise Invalid('schedule is {"at": "<ISO 8601 instant>"} or {"local": "YYYY-MM-DDTHH:MM"} or null',
                       "invalid_campaign")
     if "at" in raw:
-        try:
-            at = datetime.fromisoformat(str(raw["at"]).replace("Z", "+00:00"))
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
+        if (at := scheduled.instant(raw["at"])) is None:
             raise Invalid("schedule.at is an ISO 8601 instant with its offset", "invalid_campaign")
-        return {"at": at.astimezone(timezone.utc).isoformat()}
-    try:
-        local = datetime.fromisoformat(str(raw["local"]))
-    except ValueError:
-        local = None
-    if local is None or local.tzinfo is not None:
+        return {"at": at.isoformat()}
+    if (local := scheduled.wall_time(raw["local"])) is None:
         raise Invalid("schedule.local is a local date and time, YYYY-MM-DDTHH:MM, with no offset", "invalid_campaign")
-    return {"local": local.replace(second=0, microsecond=0).isoformat(timespec="minutes")}
+    return {"local": local.isoformat(timespec="minutes")}
 
 
 def _quiet(raw: Any) -> dict[str, Any] | None:

@@ -739,6 +739,35 @@ class CampaignRecipient(SQLModel, table=True):
     updated_at: datetime
 
 
+class ScheduledMessage(SQLModel, table=True):
+    """A message to send later (docs/campaigns.md, "Scheduled messages"): an agent's reply
+    (``author_id``, ``automatic`` None) or a reminder the API scheduled (``automatic``
+    "reminder"). At ``due_at`` it is sent through the checks a reply meets, then ``sent``
+    with its ``message_id``, or ``failed`` with the reason; until then it can be cancelled."""
+
+    __tablename__ = "scheduled_message"
+    __table_args__ = (Index("ix_scheduled_message_due", "state", "due_at"),
+                      UniqueConstraint("author_id", "idempotency_key"))
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    # An agent's reply: its conversation. A reminder: the conversation it went in, once sent.
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    inbox_id: int | None = Field(default=None, foreign_key="inbox.id")
+    author_id: int | None = Field(default=None, foreign_key="user.id")
+    automatic: str | None = None
+    purpose: str = "transactional"
+    text: str = ""
+    template: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    due_at: datetime
+    local: str | None = None  # "2026-12-05T09:00 Europe/Berlin": the customer's time it was asked for
+    state: str = "scheduled"
+    reason: str | None = None
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    idempotency_key: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class WebhookEndpoint(SQLModel, table=True):
     """A URL that outbound webhooks are posted to, signed per Standard Webhooks
     (docs/webhooks.md), with the event types it subscribes to. ``secret`` signs every

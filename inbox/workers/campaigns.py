@@ -1,5 +1,6 @@
 """The campaign worker (docs/campaigns.md): plans each started campaign's recipients a batch
-at a time, and releases the due ones at each inbox's pace.
+at a time, and releases the due ones at each inbox's pace; and sends scheduled messages (an
+agent's reply for later, the API's reminders) at their time.
 
 Pacing: an inbox with ``send_rate_per_second`` gets campaign messages written at nine
 tenths of that rate (a token bucket holding one second's worth), so its delivery queue
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from inbox import queries
 from inbox.actions import Context
 from inbox.actions import campaigns as engine
+from inbox.actions import scheduled
 from inbox.actions.inboxes import SEND_RATE
 from inbox.domain.tables import CAMPAIGN_RECIPIENTS
 from inbox.workers import nap
@@ -112,6 +114,12 @@ class CampaignWorker:
                 refill = 0.0 if allowance is None or not all(rates) else CHUNK
                 soonest = refill if soonest is None else min(soonest, refill)
             await ctx.db.write(lambda tx: engine.finish(tx, cid, ctx.clock.now()))
+        for scheduled_id in await ctx.db.read(lambda c: scheduled.due_ids(c, ctx.clock.now())):
+            try:
+                if await scheduled.send_one(ctx, scheduled_id) == "sent":
+                    ctx.wake_delivery()
+            except Exception:  # keep going: the next ones are not this one's problem
+                log.exception("scheduled message %s failed", scheduled_id)
         self.passes += 1
         async with self._passed:
             self._passed.notify_all()
@@ -154,7 +162,8 @@ class CampaignWorker:
                 soonest = await self.run_once()
                 if soonest == 0.0:
                     continue
-                due = await ctx.db.read(engine.next_due)
+                due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c), scheduled.next_due(c)))
+                           if t is not None), default=None)
                 if due is not None:
                     wait = max(0.0, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))
                 if soonest is not None:

@@ -23,9 +23,9 @@ SUCCESS = {"create_inbox": 201, "create_user": 201, "create_team": 201, "create_
            "delete_canned": 204, "upload": 201, "post_consent": 201, "delete_inbox": 204, "delete_team": 204,
            "create_label": 201, "delete_label": 204, "create_calendar": 201, "delete_calendar": 204,
            "create_webhook": 201, "delete_webhook": 204, "replay_delivery": 202,
-           "create_campaign": 201, "delete_campaign": 204}
+           "create_campaign": 201, "delete_campaign": 204, "schedule_reply": 201, "schedule_reminder": 201}
 # Another success some endpoints answer: a replayed Idempotency-Key (the message as it is now).
-ALSO_SUCCESS = {"post_message": 200}
+ALSO_SUCCESS = {"post_message": 200, "schedule_reply": 200, "schedule_reminder": 200}
 # Outside /api, the routes an API client uses (by endpoint name: GET /login is the UI's page);
 # these and the spec itself need no credentials.
 SERVICE_PATHS = ("/healthz", "/login", "/logout")

@@ -26,6 +26,7 @@ from ui.api import calendars
 from ui.api import campaigns as campaigns_api
 from ui.api import consent as consent_api
 from ui.api import reports as reports_api
+from ui.api import scheduled as scheduled_api
 from ui.api import sla as sla_api
 from ui.api import webhooks as webhooks_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
@@ -797,6 +798,7 @@ routes = [
     *sla_api.ROUTES,
     *consent_api.ROUTES,
     *campaigns_api.ROUTES,
+    *scheduled_api.ROUTES,
     *automation_api.ROUTES,
     *reports_api.ROUTES,
     *webhooks_api.ROUTES,
