@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from playwright.async_api import Browser, expect
+
 from tests.conftest import Live
+from tests.helpers.browser import browser, login
+from tests.test_accessibility import _axe
+
+__all__ = ["browser"]  # a fixture
 
 
 async def _conversation(live: Live, phone: str) -> dict[str, Any]:
@@ -139,3 +145,31 @@ async def test_a_marketing_reminder_waits_for_the_customers_quiet_hours_to_end(l
                                      + timedelta(seconds=1))
     [sent] = await live.fake.wait_for_sent(1)
     assert sent["body"] == "New arrivals this week"
+
+
+async def test_an_agent_schedules_and_cancels_a_reply_from_the_composer(live: Live, browser: Browser) -> None:
+    conv = await _conversation(live, "+15550005301")
+    assert (await live.client.patch(f"/api/contacts/{conv['contact']['id']}", headers=live.as_("lead"), json={
+        "attributes": {"timezone": "Europe/Berlin"}})).status_code == 200
+    page = await login(browser, live, "agent")
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    await page.get_by_label("Message").fill("We will call you tomorrow morning.")
+    tomorrow = (live.app.state.ctx.clock.now().astimezone(ZoneInfo("Europe/Berlin")) + timedelta(days=1)).date()
+    await page.locator("details.send-later summary").click()
+    await expect(page.get_by_label("The customer's time (Europe/Berlin)")).to_be_checked()
+    await page.get_by_label("When").fill(f"{tomorrow}T09:30")
+    found = await _axe(page, "the composer's Send later open")
+    await page.get_by_role("button", name="Schedule").click()
+    item = page.locator("#timeline li.scheduled")
+    await expect(item).to_contain_text("We will call you tomorrow morning.")
+    await expect(item).to_contain_text("09:30 the customer's time (Europe/Berlin)")
+    await expect(page.get_by_label("Message")).to_have_value("")  # it left the composer
+    [scheduled] = (await live.get(f"/api/conversations/{conv['id']}/scheduled"))["items"]
+    assert datetime.fromisoformat(scheduled["due_at"]).astimezone(ZoneInfo("Europe/Berlin")).strftime(
+        "%Y-%m-%d %H:%M") == f"{tomorrow} 09:30"
+    found += await _axe(page, "a scheduled reply on the timeline")
+    await item.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#timeline li.scheduled")).to_have_count(0)
+    assert (await live.get(f"/api/scheduled/{scheduled['id']}"))["state"] == "cancelled"
+    await page.context.close()
+    assert not found, "\n".join(found)

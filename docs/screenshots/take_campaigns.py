@@ -1,6 +1,8 @@
-"""Takes the campaigns-*.png screenshots in this folder: /campaigns with a campaign sent and a
-draft, the draft's form with its check (who gets it, who is skipped and why, the first
-messages), and the sent campaign's results and recipients; desktop at 1280 px light and
+"""Takes the campaigns-*.png and scheduled-reply-*.png screenshots in this folder: /campaigns
+with a campaign sent and a draft, the draft's form with its check (who gets it, who is
+skipped and why, the first messages), the sent campaign's results and recipients, and a
+conversation with a reply scheduled for the customer's morning and the composer's "Send
+later" open; desktop at 1280 px light and
 dark, and a 390 px phone. The state is made through the REST API, as the app makes it.
 Run from the repository root: .venv/bin/python docs/screenshots/take_campaigns.py [--out DIR]."""
 
@@ -8,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from playwright.async_api import Browser  # noqa: E402
 from staged import staged  # noqa: E402
 from take_reports import shoot  # noqa: E402
-from take_sla import PHONE, call, customer  # noqa: E402
+from take_sla import PHONE, call, customer, signed_in  # noqa: E402
 
 from inbox.domain.clock import MovableClock  # noqa: E402
 from tests.conftest import Live  # noqa: E402
@@ -46,7 +50,13 @@ async def seed(live: Live) -> dict[str, int]:
         "messages": [{"channel": "sms", "inbox_id": live.inbox["id"],
                       "text": "Hi {{contact_name}}, 20% off everything this week, just for you. "
                               "Reply STOP to opt out."}]})
-    return {"sent": sent["id"], "draft": draft["id"]}
+    maria = (await call(live, "GET", "/api/conversations", "lead", params={"q": PEOPLE[0][0]}))["items"][0]
+    await call(live, "PATCH", f"/api/contacts/{maria['contact']['id']}", "lead",
+               json={"attributes": {"timezone": "Europe/Madrid"}})
+    await call(live, "POST", f"/api/conversations/{maria['id']}/scheduled", "agent", json={
+        "text": "Good morning Maria! Your new card is ready: you can pick it up from 10:00.",
+        "local": f"{(live.app.state.ctx.clock.now() + timedelta(days=1)).date()}T09:00"})
+    return {"sent": sent["id"], "draft": draft["id"], "conversation": maria["id"]}
 
 
 async def main(out: Path) -> None:
@@ -60,6 +70,22 @@ async def main(out: Path) -> None:
                         out / f"campaigns-check-{name}.png", dark=dark, **extra)  # type: ignore[arg-type]
             await shoot(browser, live, f"/campaigns/{ids['sent']}", out / f"campaigns-results-{name}.png", dark=dark,
                         **extra)  # type: ignore[arg-type]
+            await later(browser, live, ids["conversation"], out / f"scheduled-reply-{name}.png", dark, extra)
+
+
+async def later(browser: Browser, live: Live, conversation: int, out: Path, dark: bool,
+                extra: dict[str, object]) -> None:
+    """The conversation with a reply scheduled, and the composer's Send later open (the agent)."""
+    page = await signed_in(browser, live, "agent", viewport=extra.get("viewport", {"width": 1280, "height": 900}),
+                           color_scheme="dark" if dark else "light",
+                           **{k: v for k, v in extra.items() if k != "viewport"})
+    await page.goto(live.url + f"/inbox?tab=all&c={conversation}")
+    await page.get_by_label("Message").fill("Thanks, see you tomorrow!")
+    await page.locator("details.send-later summary").click()
+    await page.evaluate("document.fonts.ready")
+    await page.screenshot(path=str(out))
+    await page.context.close()
+    print("wrote", out)
 
 
 if __name__ == "__main__":

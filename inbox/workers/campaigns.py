@@ -26,6 +26,7 @@ from inbox import queries
 from inbox.actions import Context
 from inbox.actions import campaigns as engine
 from inbox.actions import scheduled
+from inbox.queries import scheduled as scheduled_reads
 from inbox.actions.inboxes import SEND_RATE
 from inbox.domain.tables import CAMPAIGN_RECIPIENTS
 from inbox.workers import nap
@@ -114,7 +115,7 @@ class CampaignWorker:
                 refill = 0.0 if allowance is None or not all(rates) else CHUNK
                 soonest = refill if soonest is None else min(soonest, refill)
             await ctx.db.write(lambda tx: engine.finish(tx, cid, ctx.clock.now()))
-        for scheduled_id in await ctx.db.read(lambda c: scheduled.due_ids(c, ctx.clock.now())):
+        for scheduled_id in await ctx.db.read(lambda c: scheduled_reads.due_ids(c, ctx.clock.now())):
             try:
                 if await scheduled.send_one(ctx, scheduled_id) == "sent":
                     ctx.wake_delivery()
@@ -162,7 +163,7 @@ class CampaignWorker:
                 soonest = await self.run_once()
                 if soonest == 0.0:
                     continue
-                due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c), scheduled.next_due(c)))
+                due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c), scheduled_reads.next_due(c)))
                            if t is not None), default=None)
                 if due is not None:
                     wait = max(0.0, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inbox.actions import scheduled
+from inbox.queries import scheduled as scheduled_reads
 from inbox.actions.common import access_conversation
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer
@@ -60,7 +61,7 @@ async def conversation_scheduled(request: Request, viewer: Viewer) -> Response:
 
     def read(conn: Any) -> list[dict[str, Any]]:
         access_conversation(conn, viewer, conversation_id)
-        return scheduled.for_conversation(conn, conversation_id)
+        return scheduled_reads.for_conversation(conn, conversation_id)
     return JSONResponse({"items": await _ctx(request).db.read(read)})
 
 
@@ -85,7 +86,7 @@ async def get_scheduled(request: Request, viewer: Viewer) -> Response:
     scheduled_id = _id(request, "scheduled message")
 
     def read(conn: Any) -> dict[str, Any] | None:
-        found = scheduled.get(conn, scheduled_id)
+        found = scheduled_reads.get(conn, scheduled_id)
         if found is None:
             return None
         if found["kind"] == "reply" and found["conversation_id"] is not None:

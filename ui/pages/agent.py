@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
-from inbox.actions import macros
+from inbox.queries import scheduled as scheduled_reads
+from inbox.actions import macros, scheduled
 from inbox.actions.context import Context
 from inbox.domain import csat, routing, serialize
 from inbox.domain.access import Viewer
@@ -167,7 +168,8 @@ async def _conversation(request: Request, viewer: Viewer, conversation_id: int,
                 "earlier": timeline["next_cursor"],
                 "contact": contact, "users": users, "teams": teams,
                 "inbox_kinds": inbox_kinds, "subject": subject, "all_labels": queries.list_labels(c),
-                "priorities": [p.value for p in Priority], "macros": macros.list_macros(c, viewer)}
+                "priorities": [p.value for p in Priority], "macros": macros.list_macros(c, viewer),
+                "scheduled": scheduled_reads.for_conversation(c, conversation_id)}
     return await ctx.db.read(read)  # type: ignore[no-any-return]
 
 
@@ -307,6 +309,22 @@ async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> dict[s
         params = [p.strip() for p in str(form.get("template_params") or "").split(",") if p.strip()]
         template = {"name": name, "language": language or "en_US", "parameters": params}
     upload = form.get("file")
+    if form.get("later"):  # "Send later": at the customer's time, or the agent's own
+        if isinstance(upload, UploadFile) and upload.filename:
+            raise Invalid("a scheduled reply cannot carry an attachment: send the file now, or schedule the text",
+                          "invalid_schedule")
+        raw: dict[str, Any] = {"text": text, "inbox_id": form_id(inbox_id, "inbox") if inbox_id else None}
+        if template is not None:
+            raw["template"] = template
+        at = str(form.get("send_at") or "")
+        if not at:
+            raise Invalid("pick the date and time to send it at", "invalid_schedule")
+        if form.get("send_zone") == "mine":
+            raw["at"] = _agent_time(at, str(form.get("tz_offset") or ""), "invalid_schedule").isoformat()
+        else:
+            raw["local"] = at
+        await scheduled.schedule_reply(ctx, viewer, cid, raw)
+        return None
     attachments = []
     if isinstance(upload, UploadFile) and upload.filename:
         stored = await store_upload(ctx, upload, viewer.user_id)
@@ -314,6 +332,10 @@ async def send(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> dict[s
     await actions.send_reply(ctx, viewer, cid, text, template=template, attachments=attachments,
                              inbox_id=form_id(inbox_id, "inbox") if inbox_id else None)
     return None
+
+
+async def cancel_scheduled(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
+    await scheduled.cancel(ctx, viewer, form_id(form.get("scheduled_id"), "scheduled_id"))
 
 
 async def assign(ctx: Context, viewer: Viewer, cid: int, form: FormData) -> None:
@@ -424,20 +446,30 @@ def _assignment(target: str, viewer: Viewer) -> dict[str, Any]:
     raise Invalid("pick someone to assign to", "invalid_assignee")
 
 
+def _offset(tz_offset: str) -> timedelta:
+    """The browser's Date.getTimezoneOffset() (minutes behind UTC); none given: UTC."""
+    return timedelta(minutes=int(tz_offset)) if re.fullmatch(r"-?\d{1,4}", tz_offset) and \
+        abs(int(tz_offset)) <= 18 * 60 else timedelta(0)
+
+
+def _agent_time(at: str, tz_offset: str, code: str) -> datetime:
+    """A datetime-local field the agent filled in, on their clock (``tz_offset``), in UTC."""
+    try:
+        local = datetime.fromisoformat(at)
+    except ValueError:
+        raise Invalid(f"{at[:40]!r} is not a date and time", code) from None
+    return local.replace(tzinfo=timezone.utc) + _offset(tz_offset) if local.tzinfo is None else local
+
+
 def _snooze_until(now: datetime, choice: str, at: str = "", tz_offset: str = "") -> datetime:
     """When a snooze from the conversation header ends, read at ``now``: ``at`` if given (the browser's UTC
     reading of the agent's datetime-local field, or without JavaScript the field itself),
     else a preset ("1h", "4h", "tomorrow" at 09:00, "week"). ``tz_offset`` is the browser's
     Date.getTimezoneOffset(), minutes behind UTC; without it the agent's clock is taken to
     be UTC."""
-    offset = timedelta(minutes=int(tz_offset)) if re.fullmatch(r"-?\d{1,4}", tz_offset) and \
-        abs(int(tz_offset)) <= 18 * 60 else timedelta(0)
+    offset = _offset(tz_offset)
     if at:
-        try:
-            local = datetime.fromisoformat(at)
-        except ValueError:
-            raise Invalid(f"{at!r} is not a date and time", "invalid_snooze") from None
-        until = local.replace(tzinfo=timezone.utc) + offset if local.tzinfo is None else local
+        until = _agent_time(at, tz_offset, "invalid_snooze")
         if not now < until <= now + timedelta(days=366):
             raise Invalid("a snooze ends in the future, within a year", "invalid_snooze")
         return until
@@ -641,6 +673,7 @@ routes = [
     Route("/ui/conversations/{id:int}", conversation_partial),
     Route("/ui/conversations/{id:int}/viewing", viewing, methods=["POST"]),
     Route("/ui/conversations/{id:int}/send", conversation_action(send), methods=["POST"]),
+    Route("/ui/conversations/{id:int}/scheduled-cancel", conversation_action(cancel_scheduled), methods=["POST"]),
     Route("/ui/conversations/{id:int}/assign", conversation_action(assign), methods=["POST"]),
     Route("/ui/conversations/{id:int}/status", conversation_action(set_status), methods=["POST"]),
     # sent in the background when a conversation is opened: nothing to re-render
