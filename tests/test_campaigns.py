@@ -336,3 +336,59 @@ async def test_a_lead_writes_checks_starts_and_follows_a_campaign_in_the_browser
     assert r is not None and r.status == 403
     await agent.context.close()
     assert not found, "\n".join(found)
+
+
+async def _two_channel_contact(live: Live) -> tuple[dict[str, Any], int]:
+    """A WhatsApp inbox on Twilio, and a contact who wrote there and by SMS (one contact, two
+    identities); (the WhatsApp inbox, the contact's id)."""
+    from tests.test_twilio_whatsapp import CUSTOMER, create_inbox, whatsapp
+    inbox = await create_inbox(live)
+    assert inbox.status_code == 201, inbox.text
+    assert (await live.sms(CUSTOMER, "hello")).status_code == 200
+    assert (await whatsapp(live, "hi on WhatsApp")).status_code == 200
+    [conv] = (await live.get("/api/conversations", who="lead", params={"q": CUSTOMER}))["items"]
+    kinds = {i["kind"] for i in (await live.get(f"/api/contacts/{conv['contact']['id']}"))["identities"]}
+    assert kinds == {"sms", "whatsapp"}
+    return inbox.json(), conv["contact"]["id"]
+
+
+async def test_a_failed_whatsapp_message_falls_back_to_sms_once(live: Live) -> None:
+    wa, contact = await _two_channel_contact(live)
+    live.fake.fail_next(400, 63016, "Failed to send freeform message because you are outside the allowed window.")
+    campaign = await _campaign(live, purpose="transactional", fallback_minutes=10, audience={}, messages=[
+        {"channel": "whatsapp", "inbox_id": wa["id"], "text": "Your order has shipped"},
+        {"channel": "sms", "inbox_id": live.inbox["id"], "text": "Your order has shipped"}])
+    assert campaign["fallback_minutes"] == 10
+    await _post(live, f"/api/campaigns/{campaign['id']}/start")
+    [sms] = await live.fake.wait_for_sent(1, timeout=20)  # the WhatsApp attempt was refused, not sent
+    assert (sms["to"], sms["body"]) == ("+15557654321", "Your order has shipped")
+    assert sms["validity_period"] is None  # the last channel: nothing after it
+    done = await _settled(live, campaign["id"])
+    [item] = (await live.get(f"/api/campaigns/{campaign['id']}/recipients", who="lead"))["items"]
+    assert item["channel"] == "sms" and [a["kind"] for a in item["attempts"]] == ["whatsapp"]
+    assert item["attempts"][0]["why"].startswith("failed: ")
+    assert done["totals"]["failed"] == 0 and done["totals"]["recipients"] == 1
+    timeline = await live.get(f"/api/conversations/{item['conversation_id']}/timeline", who="lead")
+    [event] = [t for t in timeline["items"] if t["type"] == "event" and t["kind"] == "fallback"]
+    assert (event["data"]["from"], event["data"]["to"]) == ("whatsapp", "sms")
+    await live.app.state.campaigns.settled()
+    assert len(live.fake.sent) == 1  # once
+
+
+async def test_a_message_not_delivered_in_time_goes_by_the_next_channel_and_the_first_expires(live: Live) -> None:
+    wa, contact = await _two_channel_contact(live)
+    campaign = await _campaign(live, purpose="transactional", fallback_minutes=10, audience={}, messages=[
+        {"channel": "whatsapp", "inbox_id": wa["id"], "text": "Your table is ready"},
+        {"channel": "sms", "inbox_id": live.inbox["id"], "text": "Your table is ready"}])
+    await _post(live, f"/api/campaigns/{campaign['id']}/start")
+    [first] = await live.fake.wait_for_sent(1)
+    # Sent through WhatsApp, valid until just before its fallback is due.
+    assert first["to"] == "whatsapp:+15557654321" and first["validity_period"] == str(10 * 60 - 30)
+    await _settled(live, campaign["id"], "sending")  # waiting for a delivery receipt
+    live.app.state.ctx.clock.advance(timedelta(minutes=10, seconds=1))
+    sent = await live.fake.wait_for_sent(2)
+    assert sent[1]["to"] == "+15557654321" and sent[1]["body"] == "Your table is ready"
+    await _settled(live, campaign["id"])
+    [item] = (await live.get(f"/api/campaigns/{campaign['id']}/recipients", who="lead"))["items"]
+    assert item["channel"] == "sms" and item["attempts"][0]["why"] == "not delivered within 10 minutes"
+    assert len(live.fake.sent) == 2

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
 from inbox import queries
 from inbox.actions import reports
@@ -34,9 +34,9 @@ from inbox.domain.channels import ReplyWindow
 from inbox.domain.consent import Purpose
 from inbox.domain.errors import Conflict, Invalid, NotFound
 from inbox.domain.events import CONVERSATION_CREATED
-from inbox.domain.models import ConversationStatus, Direction, Priority
+from inbox.domain.models import ConversationStatus, DeliveryStatus, Direction, Priority
 from inbox.domain.records import Dict
-from inbox.domain.tables import CAMPAIGN_RECIPIENTS, CAMPAIGNS, CONVERSATIONS, INBOXES
+from inbox.domain.tables import CAMPAIGN_RECIPIENTS, CAMPAIGNS, CONVERSATIONS, INBOXES, MESSAGES
 from inbox.queries import campaigns as found
 from inbox.queries.campaigns import Recipient
 from inbox.storage.db import Tx
@@ -116,6 +116,7 @@ def save(tx: Tx, raw: Any, kinds: Iterable[str], windows: Mapping[str, ReplyWind
         new = conn.execute(insert(CAMPAIGNS).values(
             name=given["name"], purpose=given["purpose"], status=Status.draft, audience=given["audience"],
             messages=given["messages"], schedule=given["schedule"], quiet_hours=given.get("quiet_hours"),
+            fallback_minutes=given.get("fallback_minutes"),
             cursor=0, planned=False, created_by=user_id, created_at=now, updated_at=now)
             .returning(CAMPAIGNS.c.id)).scalar_one()
         campaign_id = int(new)
@@ -189,13 +190,15 @@ def _zone(r: Recipient, fallback: str, now: datetime) -> Any:
 
 
 def decide(campaign: Mapping[str, Any], r: Recipient, policy: Policy, now: datetime, fallback: str,
-           inbox_names: Mapping[int, str]) -> Decision:
-    """What to do with one recipient now: skip (why), hold (until when), or send (what)."""
+           inbox_names: Mapping[int, str], tried: Sequence[str] = ()) -> Decision:
+    """What to do with one recipient now: skip (why), hold (until when), or send (what).
+    ``tried``: the channel kinds its message went through already (a fallback's)."""
     purpose = Purpose(campaign["purpose"])
-    choice = campaigns.choose(campaign["messages"], r.identities, r.standings, purpose)
+    choice = campaigns.choose(campaign["messages"], r.identities, r.standings, purpose, tried)
     if choice.message is None or choice.identity is None:
         return Decision(choice.skip, choice.reason)
-    if purpose == Purpose.marketing and (r.marketing_day >= policy.cap_day or r.marketing_week >= policy.cap_week):
+    if not tried and purpose == Purpose.marketing and (r.marketing_day >= policy.cap_day
+                                                       or r.marketing_week >= policy.cap_week):
         return Decision(Skip.frequency_cap, f"{r.marketing_day} marketing messages in the last day, "
                                             f"{r.marketing_week} in the last week (caps {policy.cap_day} and "
                                             f"{policy.cap_week})")
@@ -320,7 +323,7 @@ def plan(tx: Tx, campaign_id: int, now: datetime, limit: int = PLAN_BATCH) -> in
         zone = _zone(facts[cid], fallback, now) if zoned else UTC
         due = campaigns.after_quiet(campaigns.start_at(campaign, zone, now), zone, window)
         rows.append({"campaign_id": campaign_id, "contact_id": cid, "state": "pending", "due_at": due,
-                     "marketing": campaign["purpose"] == Purpose.marketing, "updated_at": now})
+                     "marketing": campaign["purpose"] == Purpose.marketing, "attempts": [], "updated_at": now})
     conn.execute(insert(CAMPAIGN_RECIPIENTS), rows)
     conn.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(
         cursor=ids[-1], planned=len(ids) < limit))
@@ -398,17 +401,28 @@ def fail(tx: Tx, recipient_id: int, error: str, now: datetime) -> None:
 
 
 def _send(tx: Tx, campaign: Mapping[str, Any], recipient_id: int, r: Recipient, d: Decision, policy: Policy,
-          now: datetime) -> None:
+          now: datetime, tried: Sequence[str] = ()) -> None:
     assert d.choice is not None and d.choice.message is not None and d.choice.identity is not None
     m, identity = d.choice.message, d.choice.identity
     conversation_id = conversation_for(tx, campaign["id"], r.contact_id, m["inbox_id"], m["channel"], d.text, now,
                                     policy.reopen_after)
     choice = {"inbox_id": m["inbox_id"], "kind": m["channel"], "handle": identity["handle"]}
+    # With a fallback after it, the message is valid only until its fallback goes (where the
+    # provider takes a validity period: Twilio), so that a late delivery cannot make it twice.
+    later = [k for k in (x["channel"] for x in campaign["messages"]) if k in r.identities and k not in tried
+             and k != m["channel"]]
+    minutes = campaign.get("fallback_minutes")
+    payload = dict(d.payload or {})
+    if minutes and later:
+        payload["validity_seconds"] = max(60, minutes * 60 - campaigns.VALIDITY_MARGIN)
     message = write_outbound(tx, conversation_id, r.contact_id, choice, d.text, now, author_id=None,
-                             payload=d.payload, automatic=AUTOMATIC)
-    tx.conn.execute(update(CAMPAIGN_RECIPIENTS).where(CAMPAIGN_RECIPIENTS.c.id == recipient_id).values(
-        state="queued", kind=m["channel"], message_id=message["id"], conversation_id=conversation_id, sent_at=now,
-        detail=None, updated_at=now))
+                             payload=payload, automatic=AUTOMATIC)
+    values: Dict = {"state": "queued", "kind": m["channel"], "message_id": message["id"],
+                    "conversation_id": conversation_id, "detail": None, "updated_at": now,
+                    "fallback_at": now + timedelta(minutes=minutes) if minutes and later else None}
+    if not tried:
+        values["sent_at"] = now
+    tx.conn.execute(update(CAMPAIGN_RECIPIENTS).where(CAMPAIGN_RECIPIENTS.c.id == recipient_id).values(**values))
 
 
 def conversation_for(tx: Tx, campaign_id: int | None, contact_id: int, inbox_id: int, kind: str, text: str,
@@ -439,15 +453,71 @@ def conversation_for(tx: Tx, campaign_id: int | None, contact_id: int, inbox_id:
     return conversation_id
 
 
+FALLBACK_BATCH = 100
+
+
+def fall_back(tx: Tx, campaign_id: int, now: datetime, policy: Policy) -> int:
+    """Recipients whose message failed, or was not delivered by its ``fallback_at``: sent
+    again through the next channel they have and consent to (decided as any send is), or
+    left as they are when none is left. How many were looked at."""
+    conn = tx.conn
+    campaign = _campaign(conn, campaign_id)
+    rc = CAMPAIGN_RECIPIENTS.c
+    rows = conn.execute(
+        select(rc.id, rc.contact_id, rc.kind, rc.message_id, rc.attempts, rc.fallback_at, rc.conversation_id,
+               MESSAGES.c.status, MESSAGES.c.error_message)
+        .select_from(CAMPAIGN_RECIPIENTS.join(MESSAGES, MESSAGES.c.id == rc.message_id))
+        .where(rc.campaign_id == campaign_id, rc.state == "queued", rc.fallback_at.is_not(None),
+               or_(rc.fallback_at <= now, MESSAGES.c.status == DeliveryStatus.failed))
+        .order_by(rc.fallback_at, rc.id).limit(FALLBACK_BATCH)).all()
+    if not rows:
+        return 0
+    kinds = [m["channel"] for m in campaign["messages"]]
+    facts = found.recipients(conn, [r.contact_id for r in rows], kinds, now,
+                             windows=[k for k in kinds if k in policy.windows])
+    fallback_zone_name, names = fallback_zone(conn, campaign["messages"][0]["inbox_id"]), _inbox_names(conn)
+    for row in rows:
+        if row.status in (DeliveryStatus.delivered, DeliveryStatus.read):
+            conn.execute(update(CAMPAIGN_RECIPIENTS).where(rc.id == row.id).values(fallback_at=None, updated_at=now))
+            continue
+        failed = row.status == DeliveryStatus.failed
+        why = (f"failed: {row.error_message}" if failed and row.error_message else "failed" if failed
+               else f"not delivered within {campaign['fallback_minutes']} minutes")
+        attempts = [*(row.attempts or []), {"kind": row.kind, "message_id": row.message_id, "why": why}]
+        tried = [a["kind"] for a in attempts]
+        r = facts.get(row.contact_id)
+        d = decide(campaign, r, policy, now, fallback_zone_name, names, tried) if r is not None else None
+        if d is None or d.choice is None or d.choice.message is None:  # nothing left to try (or held): as it is
+            conn.execute(update(CAMPAIGN_RECIPIENTS).where(rc.id == row.id).values(
+                fallback_at=None, updated_at=now, detail=d.detail if d is not None and d.skip else None))
+            continue
+        assert r is not None
+        conn.execute(update(CAMPAIGN_RECIPIENTS).where(rc.id == row.id).values(attempts=attempts))
+        _send(tx, campaign, row.id, r, d, policy, now, tried)
+        to = d.choice.message["channel"]
+        _log(tx, row.conversation_id, "fallback", None, {"from": row.kind, "to": to, "why": why,
+                                                         "message_id": row.message_id, "campaign_id": campaign_id}, now)
+    return len(rows)
+
+
+def fallback_words(attempts: Sequence[Mapping[str, Any]], kind: str | None, labels: Mapping[str, str]) -> str | None:
+    """"via SMS after WhatsApp failed": how a recipient's message got there, for people."""
+    if not attempts or kind is None:
+        return None
+    steps = ", then ".join(f"{labels.get(a['kind'], a['kind'])} {a['why'].split(':')[0]}" for a in attempts)
+    return f"via {labels.get(kind, kind)} after {steps}"
+
+
 def finish(tx: Tx, campaign_id: int, now: datetime) -> bool:
-    """A sending campaign with every recipient planned and none pending is done."""
+    """A sending campaign with every recipient planned, none pending and no fallback to
+    come is done."""
     conn = tx.conn
     campaign = _campaign(conn, campaign_id)
     if campaign["status"] not in (Status.scheduled, Status.sending) or not campaign["planned"]:
         return False
     rc = CAMPAIGN_RECIPIENTS.c
-    pending = conn.execute(select(func.count()).where(rc.campaign_id == campaign_id, rc.state == "pending")
-                           ).scalar_one()
+    pending = conn.execute(select(func.count()).where(
+        rc.campaign_id == campaign_id, or_(rc.state == "pending", rc.fallback_at.is_not(None)))).scalar_one()
     if pending:
         return False
     conn.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(
@@ -458,10 +528,12 @@ def finish(tx: Tx, campaign_id: int, now: datetime) -> bool:
 
 
 def next_due(conn: Connection) -> datetime | None:
-    """When the earliest pending recipient of an active campaign falls due."""
+    """When the earliest pending recipient of an active campaign falls due, or a fallback."""
     rc = CAMPAIGN_RECIPIENTS.c
     times = [conn.execute(select(func.min(rc.due_at)).where(rc.campaign_id == c["id"], rc.state == "pending")
                           ).scalar() for c in active(conn)]
+    times += [conn.execute(select(func.min(rc.fallback_at)).where(rc.campaign_id == c["id"])).scalar()
+              for c in active(conn) if c["fallback_minutes"]]
     known = [as_utc(t) for t in times if t is not None]
     return min(known) if known else None
 

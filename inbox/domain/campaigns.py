@@ -36,6 +36,10 @@ MAX_AUDIENCE_ITEMS = 50
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 DEFAULT_QUIET = {"start": "21:00", "end": "08:00"}  # marketing's, unless the campaign says
+# A fallback waits at most 10 hours: Twilio's longest validity period (ValidityPeriod, 36,000 s),
+# which the first message is sent with so that it cannot arrive after its fallback.
+MAX_FALLBACK_MINUTES = 600
+VALIDITY_MARGIN = 30  # seconds the first message's validity ends before its fallback goes
 
 
 class Status(StrEnum):
@@ -88,7 +92,7 @@ def check(raw: Any, kinds: Iterable[str], *, partial: bool = False) -> dict[str,
     if not isinstance(raw, Mapping):
         raise Invalid("a campaign is an object: {name, purpose, audience, messages, schedule, quiet_hours}",
                       "invalid_campaign")
-    fields = {"name", "purpose", "audience", "messages", "schedule", "quiet_hours"}
+    fields = {"name", "purpose", "audience", "messages", "schedule", "quiet_hours", "fallback_minutes"}
     if unknown := set(raw) - fields:
         raise Invalid(f"unknown campaign fields: {', '.join(sorted(unknown))}", "invalid_campaign")
     if not partial and (missing := {"name", "messages"} - set(raw)):
@@ -112,6 +116,13 @@ def check(raw: Any, kinds: Iterable[str], *, partial: bool = False) -> dict[str,
         out["schedule"] = _schedule(raw.get("schedule"))
     if "quiet_hours" in raw:
         out["quiet_hours"] = _quiet(raw["quiet_hours"])
+    if "fallback_minutes" in raw:
+        minutes = raw["fallback_minutes"]
+        if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
+                                    or not 1 <= minutes <= MAX_FALLBACK_MINUTES):
+            raise Invalid(f"fallback_minutes is 1 to {MAX_FALLBACK_MINUTES} minutes, or null for no fallback",
+                          "invalid_campaign")
+        out["fallback_minutes"] = minutes
     return out
 
 
@@ -296,11 +307,15 @@ class Choice:
 
 
 def choose(messages: Sequence[Mapping[str, Any]], identities: Mapping[str, Mapping[str, Any]],
-           standings: Mapping[tuple[str, str], Standing], purpose: Purpose) -> Choice:
+           standings: Mapping[tuple[str, str], Standing], purpose: Purpose, tried: Iterable[str] = ()) -> Choice:
     """The first of the campaign's messages whose channel the recipient has an identity on
-    and may get ``purpose`` messages on; else why not (the first channel's reason)."""
+    and may get ``purpose`` messages on (but for the kinds ``tried`` already); else why not
+    (the first channel's reason)."""
     first: Choice | None = None
+    tried = set(tried)
     for m in messages:
+        if m["channel"] in tried:
+            continue
         identity = identities.get(m["channel"])
         if identity is None:
             continue

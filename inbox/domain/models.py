@@ -706,6 +706,9 @@ class Campaign(SQLModel, table=True):
     messages: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     schedule: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     quiet_hours: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Channel fallback: a message not delivered within this many minutes (or failed) goes
+    # again through the next of ``messages`` the recipient has and consents to.
+    fallback_minutes: int | None = None
     cursor: int = 0
     planned: bool = False
     created_by: int | None = Field(default=None, foreign_key="user.id")
@@ -736,6 +739,10 @@ class CampaignRecipient(SQLModel, table=True):
     message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
     conversation_id: int | None = None
     sent_at: datetime | None = None
+    # Channel fallback: when its message is looked at again (delivered by then, or sent again
+    # through the next channel), and the earlier attempts ([{"kind", "message_id", "why"}]).
+    fallback_at: datetime | None = Field(default=None, index=True)
+    attempts: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime
 
 

@@ -41,7 +41,8 @@ def _iso(value: Any) -> str | None:
 def campaign_dict(row: Any) -> Dict:
     return {"id": row.id, "name": row.name, "purpose": row.purpose, "status": row.status,
             "audience": row.audience or {}, "messages": row.messages or [], "schedule": row.schedule or {},
-            "quiet_hours": row.quiet_hours, "planned": bool(row.planned), "created_by": row.created_by,
+            "quiet_hours": row.quiet_hours, "fallback_minutes": row.fallback_minutes, "planned": bool(row.planned),
+            "created_by": row.created_by,
             "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
             "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at)}
 
@@ -220,8 +221,8 @@ def recipient_page(conn: Connection, campaign_id: int, *, result: str | None = N
     """The campaign's recipients in id order after ``after`` (``result``: only those)."""
     rc = CAMPAIGN_RECIPIENTS.c
     query = (select(rc.id, rc.contact_id, CONTACTS.c.name, rc.state, rc.reason, rc.detail, rc.due_at, rc.kind,
-                    rc.message_id, rc.conversation_id, rc.sent_at, MESSAGES.c.status, MESSAGES.c.error_code,
-                    MESSAGES.c.error_message)
+                    rc.message_id, rc.conversation_id, rc.sent_at, rc.attempts, MESSAGES.c.status,
+                    MESSAGES.c.error_code, MESSAGES.c.error_message)
              .select_from(CAMPAIGN_RECIPIENTS.join(CONTACTS, CONTACTS.c.id == rc.contact_id)
                           .outerjoin(MESSAGES, MESSAGES.c.id == rc.message_id))
              .where(rc.campaign_id == campaign_id, rc.id > after).order_by(rc.id).limit(limit))
@@ -234,7 +235,7 @@ def recipient_page(conn: Connection, campaign_id: int, *, result: str | None = N
     return [{"id": r.id, "contact": {"id": r.contact_id, "name": r.name}, "result": _result(r.state, r.status),
              "reason": r.reason, "detail": r.detail or r.error_message, "error_code": r.error_code,
              "channel": r.kind, "due_at": _iso(r.due_at), "sent_at": _iso(r.sent_at), "message_id": r.message_id,
-             "conversation_id": r.conversation_id} for r in conn.execute(query)]
+             "conversation_id": r.conversation_id, "attempts": r.attempts or []} for r in conn.execute(query)]
 
 
 def next_due(conn: Connection) -> datetime | None:

@@ -108,6 +108,9 @@ class CampaignWorker:
                 log.exception("campaign %s: a batch failed; releasing its recipients one at a time", cid)
                 released = await self._one_by_one(cid, policy, allowance)
             self._spend(released.sent)
+            if campaign["fallback_minutes"] and await ctx.db.write(
+                    lambda tx: engine.fall_back(tx, cid, ctx.clock.now(), policy)):
+                ctx.wake_delivery()
             if released.sent:
                 ctx.wake_delivery()
             if released.more:  # at once, or when a paced inbox has its next token

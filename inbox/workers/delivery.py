@@ -112,6 +112,8 @@ class DeliveryWorker:
                                                                self.ctx.clock.now()))
             if error.transient:
                 self.wake()  # reschedule the loop's timer for the retry
+            else:
+                self.ctx.wake_campaigns()  # a campaign's message may fall back to its next channel
         except Exception as err:  # a bug in an adapter must still show on the message
             log.exception("adapter %s crashed on %s job %s", job.channel, job.job, job.job_id)
             failure = SendError("internal_error", f"{type(err).__name__}: {err}")

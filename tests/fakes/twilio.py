@@ -137,6 +137,7 @@ class FakeTwilio:
                    "from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid"),
                    "status_callback": form.get("StatusCallback"), "media_url": form.getlist("MediaUrl"),
                    "content_sid": form.get("ContentSid"), "content_variables": form.get("ContentVariables"),
+                   "validity_period": form.get("ValidityPeriod"),
                    "at": time.monotonic()}
             msg["date_created"] = formatdate(time.time(), usegmt=False).replace("-0000", "+0000")
             self.sent.append(msg)

@@ -92,6 +92,8 @@ def _from_form(form: Mapping[str, Any], kinds: list[str]) -> dict[str, Any]:
                            "schedule": schedule}
     if quiet is not None:
         out["quiet_hours"] = quiet
+    minutes = str(form.get("fallback_minutes", "")).strip()
+    out["fallback_minutes"] = int(minutes) if minutes.isdigit() else (minutes or None)  # a bad one: the check says
     return out
 
 
@@ -195,6 +197,7 @@ async def campaign_page(request: Request) -> Response:
     return _render(request, "campaigns.html", viewer=viewer, view="campaign", draft=_draft(campaign), check=check,
                    recipients=recipients, result=result, more=more, result_words=RESULT_WORDS,
                    status_words=STATUS_WORDS, skip_words=campaigns.SKIP_WORDS, channels=_channels(request),
+                   fallback_words=engine.fallback_words,
                    done=q.get("done"), error=q.get("error"), now=datetime.now(timezone.utc), **got)
 
 

@@ -68,6 +68,7 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 MAX_MEDIA = 10
 LOOKUP_LIMIT = 20  # the recipient's latest messages a retried send looks through
+MAX_VALIDITY = 36_000  # seconds: Twilio's longest ValidityPeriod
 
 # MessageStatus -> our delivery status (None: not about a message we sent).
 STATUS_MAP = {
@@ -321,6 +322,9 @@ class TwilioAdapter(Adapter, Sender, SentLookup, MediaFetcher):
             kwargs["messaging_service_sid"] = s["messaging_service_sid"]
         else:
             kwargs["from_"] = self.sender(s["phone_number"])
+        validity = (message.payload or {}).get("validity_seconds")
+        if isinstance(validity, int) and 1 <= validity <= MAX_VALIDITY:  # a campaign's, before its fallback
+            kwargs["validity_period"] = validity
         try:
             result = await self._client(s).messages.create_async(**kwargs)
         except TwilioRestException as exc:

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("messages", sa.JSON(), nullable=False),
         sa.Column("schedule", sa.JSON(), nullable=False),
         sa.Column("quiet_hours", sa.JSON(), nullable=True),
+        sa.Column("fallback_minutes", sa.Integer(), nullable=True),
         sa.Column("cursor", sa.Integer(), nullable=False),
         sa.Column("planned", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=True),
@@ -56,6 +57,8 @@ def upgrade() -> None:
         sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("conversation_id", sa.Integer(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fallback_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
         sa.ForeignKeyConstraint(["contact_id"], ["contact.id"]),
@@ -66,6 +69,7 @@ def upgrade() -> None:
     op.create_index("ix_campaign_recipient_due", "campaign_recipient", ["campaign_id", "state", "due_at"])
     op.create_index("ix_campaign_recipient_contact", "campaign_recipient", ["contact_id", "sent_at"])
     op.create_index("ix_campaign_recipient_message_id", "campaign_recipient", ["message_id"])
+    op.create_index("ix_campaign_recipient_fallback_at", "campaign_recipient", ["fallback_at"])
     op.create_table(
         "scheduled_message",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -101,6 +105,7 @@ def downgrade() -> None:
     op.drop_index("ix_scheduled_message_conversation_id", table_name="scheduled_message")
     op.drop_index("ix_scheduled_message_due", table_name="scheduled_message")
     op.drop_table("scheduled_message")
+    op.drop_index("ix_campaign_recipient_fallback_at", table_name="campaign_recipient")
     op.drop_index("ix_campaign_recipient_message_id", table_name="campaign_recipient")
     op.drop_index("ix_campaign_recipient_contact", table_name="campaign_recipient")
     op.drop_index("ix_campaign_recipient_due", table_name="campaign_recipient")
