@@ -392,3 +392,22 @@ async def test_a_message_not_delivered_in_time_goes_by_the_next_channel_and_the_
     [item] = (await live.get(f"/api/campaigns/{campaign['id']}/recipients", who="lead"))["items"]
     assert item["channel"] == "sms" and item["attempts"][0]["why"] == "not delivered within 10 minutes"
     assert len(live.fake.sent) == 2
+
+
+async def test_the_reports_page_lists_the_campaigns_of_the_period(live: Live) -> None:
+    await _contacts(live, "+15550004701")
+    campaign = await _campaign(live, name="Reminder run", purpose="transactional")
+    await _post(live, f"/api/campaigns/{campaign['id']}/start")
+    await live.fake.wait_for_sent(1)
+    await _settled(live, campaign["id"])
+    today = live.app.state.ctx.clock.now().date()
+    page = await live.client.get("/reports", headers=live.as_("lead"), params={"from": str(today), "to": str(today),
+                                                                               "tz": "UTC"})
+    assert page.status_code == 200
+    row = page.text[page.text.index('id="campaigns-table"'):]
+    assert f'href="/campaigns/{campaign["id"]}">Reminder run</a>' in row
+    cells = row[row.index("Reminder run"):row.index("</tr>", row.index("Reminder run"))]
+    assert cells.count('<td class="num">1</td>') == 2  # one recipient, one sent
+    earlier = await live.client.get("/reports", headers=live.as_("lead"), params={
+        "from": str(today - timedelta(days=9)), "to": str(today - timedelta(days=2)), "tz": "UTC"})
+    assert 'id="campaigns-table"' not in earlier.text

@@ -63,6 +63,14 @@ def campaigns(conn: Connection, statuses: Sequence[str] | None = None) -> list[D
     return out
 
 
+def started_between(conn: Connection, start: datetime, end: datetime) -> list[Dict]:
+    """The campaigns that started in [start, end), first first, each with its totals: the
+    reports page's campaigns (a campaign's figures are its recipients', whenever they went)."""
+    rows = conn.execute(select(CAMPAIGNS).where(CAMPAIGNS.c.started_at >= start, CAMPAIGNS.c.started_at < end)
+                        .order_by(CAMPAIGNS.c.started_at, CAMPAIGNS.c.id))
+    return [{**campaign_dict(r), "totals": totals(conn, r.id)} for r in rows]
+
+
 # -- the audience -------------------------------------------------------------------------
 
 def audience_query(audience: Mapping[str, Any]) -> Any:

@@ -31,6 +31,7 @@ from inbox import queries
 from inbox.domain.errors import Invalid
 from inbox.domain.metrics import Kind
 from inbox.domain.tables import FACTS
+from inbox.queries import campaigns as campaign_reads
 from inbox.queries import reports
 from inbox.storage.prepared import as_utc
 from ui.pages.agent import _channels, _render, _to_login, _viewer
@@ -348,7 +349,8 @@ async def reports_page(request: Request) -> Response:
     def read(c: Connection) -> dict[str, Any]:
         return {"overview": reports.overview(c, period, group=chosen.group or None, business=chosen.business),
                 "medians": daily_first_response(c, period, chosen.business),
-                "calendar_zones": sorted({cal["timezone"] for cal in queries.calendar_choices(c)})}
+                "calendar_zones": sorted({cal["timezone"] for cal in queries.calendar_choices(c)}),
+                "campaigns": campaign_reads.started_between(c, period.start, period.end)}
     got = await ctx.db.read(read)
     overview = got["overview"]
 
@@ -383,7 +385,7 @@ async def reports_page(request: Request) -> Response:
         report=overview, empty=empty, cards=cards(figures, before, drill), rows=rows,
         total=row(figures, drill), days=days, volume=volume_chart(overview["series"]),
         response=response_chart(overview["series"], got["medians"]), heat=heatmap(overview["heatmap"], drill),
-        calendar_zones=[z for z in got["calendar_zones"] if z in set(zones())],
+        calendar_zones=[z for z in got["calendar_zones"] if z in set(zones())], campaigns=got["campaigns"],
         csv=chosen.href("/api/reports/cycles.csv", group=None),
         period_text=_period_text(period), previous_text=_period_text(period.previous()))
     return _render(request, "reports.html", **context)
