@@ -9,6 +9,7 @@ import ipaddress
 import socket
 from collections.abc import Mapping
 from datetime import datetime, timezone
+import email.policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -23,6 +24,10 @@ from webhooks.email.mime import MAX_REFS, escape_text_as_html, message_ids
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 LIST_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
+# Headers folded only past RFC 5322's 998 characters: the default 78 encodes a long header
+# with no space in it (List-Unsubscribe's link) as RFC 2047 words, which mail clients do not
+# read back as a link.
+OUTBOUND_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 def reply_subject(subject: str | None) -> str:
@@ -41,7 +46,7 @@ def compose(message: OutboundMessage, files: list[tuple[Attachment, bytes]]) -> 
     address = message.settings["address"]
     previous = message.reply_to_payload or {}
     own = message.payload or {}
-    mail = EmailMessage()
+    mail = EmailMessage(policy=OUTBOUND_POLICY)
     mail["From"] = address
     mail["To"] = message.to
     # A campaign's message (docs/campaigns.md) has its own subject and starts a thread.
@@ -76,9 +81,12 @@ async def deliver(mail: EmailMessage, settings: Mapping[str, Any], timeout: floa
     host = settings.get("smtp_host")
     if not host:
         raise ProviderRejected("no_smtp_host", "this email inbox has no smtp_host: set one to send replies")
+    # Flattened here, with our policy: aiosmtplib's own (email.policy.SMTP) folds at 78.
+    raw = mail.as_bytes(policy=OUTBOUND_POLICY.clone(linesep="\r\n"))
     try:
         await aiosmtplib.send(
-            mail, hostname=host, port=int(settings.get("smtp_port") or DEFAULT_PORTS[security]),
+            raw, sender=settings["address"], recipients=[str(mail["To"])],
+            hostname=host, port=int(settings.get("smtp_port") or DEFAULT_PORTS[security]),
             username=settings.get("smtp_username"), password=settings.get("smtp_password"),
             use_tls=security == "tls", start_tls=True if security == "starttls" else False, timeout=timeout,
             local_hostname=settings["address"].rsplit("@", 1)[1])
