@@ -225,3 +225,28 @@ async def test_the_avatar_is_the_providers_picture_else_initials(live: Live) -> 
                             json={"avatar_url": "https://cdn.example.com/p.jpg?a=1&b=\"x"})
     assert await avatar() == ('<img class="avatar avatar-lg" src="https://cdn.example.com/p.jpg?a=1&amp;b=&#34;x" '
                               'alt="" referrerpolicy="no-referrer" loading="lazy" decoding="async">')
+
+
+async def test_on_a_narrow_screen_the_contact_opens_over_the_conversation(live: Live, browser: Browser) -> None:
+    """Below 1100 px there is no room beside the conversation: the header's person button
+    opens the contact pane over it (consent, identities, attributes and all), Escape closes
+    it and gives the focus back."""
+    assert (await live.sms("+15557650909", "hello from a phone")).status_code == 200
+    page = await login(browser, live, "agent", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    [conv] = (await live.get("/api/conversations", params={"q": "+15557650909"}))["items"]
+    await page.goto(live.url + f"/inbox?tab=all&c={conv['id']}")
+    contact = page.locator("#contact")
+    await expect(contact).to_be_hidden()
+    toggle = page.get_by_role("button", name="Contact details", exact=True)
+    await toggle.click()
+    await expect(contact).to_be_visible()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(contact.get_by_role("heading", name="Consent")).to_be_visible()
+    await expect(page.get_by_role("button", name="Close the contact details")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(contact).to_be_hidden()
+    await expect(toggle).to_be_focused()
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await expect(contact).to_be_visible()  # beside the conversation again, and no toggle
+    await expect(toggle).to_be_hidden()
+    await page.context.close()

@@ -19,6 +19,32 @@
     setTimeout(everyMinute, 60000 - (Date.now() % 60000) + 50);
   }
 
+  // Below 1100 px the contact pane opens over the conversation (a drawer): the header's
+  // person button and the pane's close button toggle it; Escape closes it; focus goes in
+  // and comes back.
+  function setContactOpen(open) {
+    var panes = document.querySelector(".panes");
+    if (!panes) return;
+    panes.classList.toggle("contact-open", open);
+    document.querySelectorAll(".contact-toggle").forEach(function (b) { b.setAttribute("aria-expanded", String(open)); });
+    var target = open ? document.querySelector("#contact .contact-close") : document.querySelector(".contact-toggle");
+    if (target) target.focus();
+  }
+
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-contact-toggle]")) {
+      var panes = document.querySelector(".panes");
+      setContactOpen(!(panes && panes.classList.contains("contact-open")));
+    }
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var panes = document.querySelector(".panes.contact-open");
+    if (e.key === "Escape" && panes && panes.querySelector("#contact").contains(document.activeElement)) {
+      setContactOpen(false);
+    }
+  });
+
   document.addEventListener("click", function (e) {
     var cancel = e.target.closest("[data-merge-cancel]");
     if (!cancel) return;
