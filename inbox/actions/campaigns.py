@@ -352,6 +352,8 @@ def release(tx: Tx, campaign_id: int, now: datetime, policy: Policy, allowance: 
                                                 rc.due_at <= now)
     if only is not None:
         query = query.where(rc.id.in_(list(only)))
+    if allowance is not None:  # read no more than the inboxes may take now
+        limit = max(1, min(limit, sum(allowance.values())))
     due = conn.execute(query.order_by(rc.due_at, rc.id).limit(limit)).all()
     if not due:
         return out

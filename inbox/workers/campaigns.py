@@ -33,6 +33,7 @@ from inbox.workers import nap
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 5.0
+MIN_WAIT = 0.05
 SHARE = 0.9  # of an inbox's send rate that campaigns may take
 TEMPLATES_FOR = 60.0  # seconds the providers' approved templates are kept
 # A paced inbox's messages are written a quarter second's worth at a time: a pass costs a
@@ -166,12 +167,14 @@ class CampaignWorker:
                 soonest = await self.run_once()
                 if soonest == 0.0:
                     continue
-                due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c), scheduled_reads.next_due(c)))
-                           if t is not None), default=None)
-                if due is not None:
-                    wait = max(0.0, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))
-                if soonest is not None:
-                    wait = min(wait, soonest)
+                if soonest is not None:  # due recipients wait for their inbox's next chunk
+                    wait = soonest
+                else:
+                    due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c),
+                                                                        scheduled_reads.next_due(c)))
+                               if t is not None), default=None)
+                    if due is not None:  # (never a busy loop: something past due is being held up)
+                        wait = max(MIN_WAIT, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))
             except Exception:  # keep going: the database may be briefly unavailable
                 log.exception("campaign worker failed")
             await nap(self._wake, wait)
