@@ -30,6 +30,7 @@ from inbox.storage.media import MediaStore
 from inbox.storage.redisbus import make_bus
 from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
+from inbox.workers.rollups import RollupWorker
 from inbox.workers.routing import Router
 from inbox.workers.automation import AutomationRunner
 from inbox.workers.sla import SlaScheduler
@@ -130,6 +131,7 @@ class Process:
     sla: SlaScheduler
     automation: AutomationRunner
     webhooks: WebhookWorker
+    rollups: RollupWorker
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -145,18 +147,21 @@ class Process:
         unsubscribe = self.bus.subscribe(self.router.on_event)
         unsubscribe_sla = self.bus.subscribe(self.sla.on_event)
         unsubscribe_rules = self.bus.subscribe(self.automation.on_event)
+        unsubscribe_rollups = self.bus.subscribe(self.rollups.on_event)
         routing = asyncio.create_task(self.router.run())
         timers = asyncio.create_task(self.sla.run())
         rules = asyncio.create_task(self.automation.run())
+        folding = asyncio.create_task(self.rollups.run())
         try:
             yield
         finally:
             unsubscribe()
             unsubscribe_sla()
             unsubscribe_rules()
-            for task in (housekeeping, routing, timers, rules):
+            unsubscribe_rollups()
+            for task in (housekeeping, routing, timers, rules, folding):
                 task.cancel()
-            await asyncio.gather(housekeeping, routing, timers, rules, return_exceptions=True)
+            await asyncio.gather(housekeeping, routing, timers, rules, folding, return_exceptions=True)
             if delivery is not None:
                 await self._stop_delivery(delivery)
             await self._close()
@@ -226,4 +231,4 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     ctx.snoozes_changed = housekeeper.snoozes_changed
     ctx.wake_routing = router.wake
     return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler,
-                   automation, hooks)
+                   automation, hooks, RollupWorker(ctx))

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from inbox.actions import rollups
 from inbox.domain import metrics
 from inbox.domain.calendar import Calendar
 from inbox.domain.metrics import Progress, Timer
@@ -52,6 +53,7 @@ _SAVE = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_
     waiting_since=bindparam("b_waiting")))
 _INBOX_CALENDAR = Prepared(select(INBOXES.c.calendar_id).where(INBOXES.c.id == bindparam("id")))
 REBUILD_BATCH = 500  # conversations a transaction
+REFOLD_BATCH = 100_000  # facts folded into the rollups a transaction, after a rebuild
 
 
 def store(conn: Connection, facts: Iterable[Mapping[str, Any]]) -> None:
@@ -233,6 +235,7 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
         return None, 0, 0
     history = _History(conn)
     found = timelines(conn, ids)
+    rollups.facts_replaced(conn, ids)
     conn.execute(delete(FACTS).where(FACTS.c.conversation_id.in_(ids)))
     rows: list[dict[str, Any]] = []
     for cid in ids:
@@ -246,12 +249,21 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
 
 
 def rebuild(db: Database, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
-    """Rebuild every conversation's facts, a batch a transaction; (conversations, facts)."""
+    """Rebuild every conversation's facts, a batch a transaction, then the rollups from
+    them, once (the rollup worker paused meanwhile); (conversations, facts)."""
+    db.write_sync(rollups.clear)
     after, conversations, written = 0, 0, 0
     while True:
         last, done, facts = db.write_sync(lambda tx: rebuild_batch(tx, after))
         if last is None:
-            return conversations, written
+            break
         after, conversations, written = last, conversations + done, written + facts
         if progress is not None:
             progress(f"reports: {conversations} conversations, {written} facts")
+    bound, more = db.read_sync(rollups.safe_bound), True
+    while more:
+        mark, more, _ = db.write_sync(lambda tx: rollups.fold_next(tx, bound, REFOLD_BATCH, force=True))
+        if progress is not None:
+            progress(f"reports: rollups up to fact {mark} of {bound}")
+    db.write_sync(rollups.resume)
+    return conversations, written

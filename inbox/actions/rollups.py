@@ -1,0 +1,163 @@
+"""Keeping the report rollups (docs/performance.md, "Reports (issue 16)"): off the hot path,
+the rollup worker folds the facts above the mark into ``report_rollup`` a batch at a time
+and moves the mark; reports fold the facts above it themselves, so they are exact whatever
+the worker's lag.
+
+Every change of what is folded takes the state row first (FOR UPDATE on PostgreSQL; SQLite
+runs one write at a time): a fold, a conversation's labels changed (its label rows are
+corrected: its folded facts out of the old labels' rows, into the new ones'), a rebuild
+replacing facts (the folded ones it deletes are taken out). ``inbox reports rebuild``
+clears the rollups and pauses the worker first, and folds every fact once at its end.
+
+Fact ids on PostgreSQL come from a sequence, and a transaction may commit fact 11 after
+another committed fact 12: a mark moved to 12 would skip 11 for ever. So the worker folds
+only up to ``safe_bound``, read under a SHARE lock of the fact table, which waits for every
+transaction writing facts then to end (and holds new ones back for that while).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, text, tuple_, update
+
+from inbox.domain.rollups import Acc, Fact, Folded, fold
+from inbox.domain.tables import CONVERSATION_LABELS, FACTS, ROLLUP_STATE, ROLLUPS
+from inbox.queries.rollups import FACT_COLUMNS, newest_fact, to_fact
+from inbox.storage.db import Tx
+
+BATCH = 20_000  # facts folded a transaction
+_CHUNK = 400  # rollup rows read or deleted a statement
+
+
+def safe_bound(conn: Connection) -> int:
+    """The largest fact id below which no fact will appear any more (read on its own
+    connection: on PostgreSQL it waits for the transactions writing facts)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE report_fact IN SHARE MODE"))
+    return newest_fact(conn)
+
+
+def _state(conn: Connection) -> tuple[int, bool]:
+    """The mark and whether paused, the state row locked until the commit."""
+    row = conn.execute(select(ROLLUP_STATE.c.upto, ROLLUP_STATE.c.paused).where(ROLLUP_STATE.c.id == 1)
+                       .with_for_update()).first()
+    if row is None:
+        conn.execute(insert(ROLLUP_STATE).values(id=1, upto=0, paused=False))
+        return 0, False
+    return int(row[0]), bool(row[1])
+
+
+def _labels(conn: Connection, conversation_ids: Iterable[int]) -> dict[int, list[int]]:
+    ids = sorted(set(conversation_ids))
+    out: dict[int, list[int]] = {}
+    for i in range(0, len(ids), 5000):
+        for cid, label in conn.execute(select(CONVERSATION_LABELS.c.conversation_id, CONVERSATION_LABELS.c.label_id)
+                                       .where(CONVERSATION_LABELS.c.conversation_id.in_(ids[i:i + 5000]))):
+            out.setdefault(cid, []).append(label)
+    return out
+
+
+def write(conn: Connection, folded: Folded) -> None:
+    """Add the folded figures to their rows (a figure folded out, to nothing: the row goes)."""
+    keys = list(folded)
+    r = ROLLUPS.c
+    columns = (r.grp, r.width, r.start, r.name, r.key)
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        merged = {key: Acc(folded[key].n, folded[key].total, folded[key].btotal, dict(folded[key].hist),
+                           dict(folded[key].bhist)) for key in chunk}
+        found = conn.execute(select(*columns, r.n, r.total, r.btotal, r.hist, r.bhist)
+                             .where(tuple_(*columns).in_(chunk))).all()
+        for row in found:
+            merged[(row[0], row[1], row[2], row[3], row[4])].merge(Acc.decode(row[5], row[6], row[7], row[8], row[9]))
+        if found:
+            conn.execute(delete(ROLLUPS).where(tuple_(*columns).in_([tuple(row[:5]) for row in found])))
+        new = [{"grp": k[0], "width": k[1], "start": k[2], "name": k[3], "key": k[4], "n": a.n, "total": a.total,
+                "btotal": a.btotal, "hist": h, "bhist": b}
+               for k, a in merged.items() if a.n or a.hist or a.bhist for h, b in (a.encode(),)]
+        if new:
+            conn.execute(insert(ROLLUPS), new)
+
+
+def fold_next(tx: Tx, bound: int, limit: int = BATCH, *, force: bool = False) -> tuple[int, bool, bool]:
+    """Fold the next ``limit`` facts above the mark, up to ``bound``, and move the mark:
+    (the mark, whether there are more, whether paused). Nothing while a rebuild runs,
+    unless ``force``."""
+    conn = tx.conn
+    mark, paused = _state(conn)
+    if (paused and not force) or mark >= bound:
+        return mark, False, paused
+    found = [to_fact(row) for row in conn.execute(select(*FACT_COLUMNS).where(FACTS.c.id > mark, FACTS.c.id <= bound)
+                                                  .order_by(FACTS.c.id).limit(limit))]
+    if not found:
+        conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=bound))
+        return bound, False, paused
+    folded: Folded = {}
+    fold(folded, found, _labels(conn, (f.conversation_id for f in found)))
+    write(conn, folded)
+    done = bound if len(found) < limit else found[-1].id
+    conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=done))
+    return done, done < bound, paused
+
+
+def _folded_facts(conn: Connection, mark: int, conversation_ids: list[int]) -> list[Fact]:
+    out: list[Fact] = []
+    for i in range(0, len(conversation_ids), 5000):
+        out += [to_fact(row) for row in conn.execute(
+            select(*FACT_COLUMNS).where(FACTS.c.conversation_id.in_(conversation_ids[i:i + 5000]),
+                                        FACTS.c.id <= mark))]
+    return out
+
+
+def relabel(conn: Connection, changes: Mapping[int, tuple[Iterable[int], Iterable[int]]]) -> None:
+    """Conversations' labels changed ({id: (labels before, labels after)}): their folded
+    facts move from the old labels' rows to the new ones' ("no label" for none)."""
+    mark, _ = _state(conn)
+    if not changes or not mark:
+        return
+    found = _folded_facts(conn, mark, sorted(changes))
+    if not found:
+        return
+    folded: Folded = {}
+    fold(folded, found, {cid: list(before) for cid, (before, _) in changes.items()}, -1, only_labels=True)
+    fold(folded, found, {cid: list(after) for cid, (_, after) in changes.items()}, 1, only_labels=True)
+    write(conn, {k: a for k, a in folded.items() if a.n or a.hist or a.bhist or a.total or a.btotal})
+
+
+def label_deleted(conn: Connection, label_id: int) -> None:
+    """Before a label's conversations lose it."""
+    ids = list(conn.execute(select(CONVERSATION_LABELS.c.conversation_id)
+                            .where(CONVERSATION_LABELS.c.label_id == label_id)).scalars())
+    labels = _labels(conn, ids)
+    relabel(conn, {cid: (labels.get(cid, []), [x for x in labels.get(cid, []) if x != label_id]) for cid in ids})
+
+
+def facts_replaced(conn: Connection, conversation_ids: list[int]) -> None:
+    """Before a rebuild deletes these conversations' facts: the folded ones come out."""
+    mark, _ = _state(conn)
+    if not mark:
+        return
+    found = _folded_facts(conn, mark, conversation_ids)
+    if found:
+        folded: Folded = {}
+        fold(folded, found, _labels(conn, conversation_ids), -1)
+        write(conn, folded)
+
+
+def clear(tx: Tx) -> None:
+    """A rebuild begins: no rollups, the worker paused until it ends."""
+    _state(tx.conn)
+    tx.conn.execute(delete(ROLLUPS))
+    tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=0, paused=True))
+
+
+def resume(tx: Tx) -> None:
+    tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(paused=False))
+
+
+def counts(conn: Connection) -> dict[str, Any]:
+    """How far the rollups are: the mark, the newest fact, the rows."""
+    return {"upto": int(conn.execute(select(ROLLUP_STATE.c.upto)).scalar() or 0), "newest": newest_fact(conn),
+            "rows": int(conn.execute(select(func.count()).select_from(ROLLUPS)).scalar_one())}
