@@ -244,7 +244,12 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
         if p.cycle:
             save(conn, p)
     if rows:
+        if conn.dialect.name == "sqlite":
+            first = rollups.next_fact_id(conn)
+            for n, row in enumerate(rows):
+                row["id"] = first + n
         conn.execute(insert(FACTS), rows)
+    rollups.settle(conn)
     return ids[-1], len(ids), len(rows)
 
 

@@ -146,6 +146,22 @@ def facts_replaced(conn: Connection, conversation_ids: list[int]) -> None:
         write(conn, folded)
 
 
+def next_fact_id(conn: Connection) -> int:
+    """SQLite: the id a rebuild's first new fact takes. SQLite gives a new row the largest id
+    there is plus one, so after the facts with the largest ids were deleted it would hand out
+    ids at or below the mark, as if folded already."""
+    return max(newest_fact(conn), _state(conn)[0]) + 1
+
+
+def settle(conn: Connection) -> None:
+    """After a rebuild replaced facts: a mark above the newest fact (its facts deleted, none
+    written after them) comes down to it, or SQLite's next fact would be taken as folded."""
+    mark, _ = _state(conn)
+    newest = newest_fact(conn)
+    if newest < mark:
+        conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=newest))
+
+
 def clear(tx: Tx) -> None:
     """A rebuild begins: no rollups, the worker paused until it ends."""
     _state(tx.conn)
