@@ -53,7 +53,6 @@ _SAVE = Prepared(update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("b_
     waiting_since=bindparam("b_waiting")))
 _INBOX_CALENDAR = Prepared(select(INBOXES.c.calendar_id).where(INBOXES.c.id == bindparam("id")))
 REBUILD_BATCH = 500  # conversations a transaction
-REFOLD_BATCH = 100_000  # facts folded into the rollups a transaction, after a rebuild
 
 
 def store(conn: Connection, facts: Iterable[Mapping[str, Any]]) -> None:
@@ -265,10 +264,5 @@ def rebuild(db: Database, progress: Callable[[str], None] | None = None) -> tupl
         after, conversations, written = last, conversations + done, written + facts
         if progress is not None:
             progress(f"reports: {conversations} conversations, {written} facts")
-    bound, more = db.read_sync(rollups.safe_bound), True
-    while more:
-        mark, more, _ = db.write_sync(lambda tx: rollups.fold_next(tx, bound, REFOLD_BATCH, force=True))
-        if progress is not None:
-            progress(f"reports: rollups up to fact {mark} of {bound}")
-    db.write_sync(rollups.resume)
+    rollups.refold(db, progress)
     return conversations, written

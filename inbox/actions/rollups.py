@@ -17,17 +17,18 @@ transaction writing facts then to end (and holds new ones back for that while).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 
 from inbox.domain.rollups import Acc, Fact, Folded, fold
 from inbox.domain.tables import CONVERSATION_LABELS, FACTS, ROLLUP_STATE, ROLLUPS
 from inbox.queries.rollups import FACT_COLUMNS, newest_fact, to_fact
-from inbox.storage.db import Tx
+from inbox.storage.db import Database, Tx
 
 BATCH = 20_000  # facts folded a transaction
+REFOLD_READ = 50_000  # facts read a statement, after a rebuild
 _CHUNK = 400  # rollup rows read or deleted a statement
 
 
@@ -61,24 +62,30 @@ def _labels(conn: Connection, conversation_ids: Iterable[int]) -> dict[int, list
 
 def write(conn: Connection, folded: Folded) -> None:
     """Add the folded figures to their rows (a figure folded out, to nothing: the row goes)."""
-    keys = list(folded)
     r = ROLLUPS.c
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for grp, width, start, _, _ in folded:
+        lo, hi = spans.get((grp, width), (start, start))
+        spans[(grp, width)] = (min(lo, start), max(hi, start))
+    merged = {key: Acc(a.n, a.total, a.btotal, dict(a.hist), dict(a.bhist)) for key, a in folded.items()}
+    stale: list[Any] = []
+    for (grp, width), (lo, hi) in spans.items():  # a range of the primary key each
+        for row in conn.execute(select(r.grp, r.width, r.start, r.name, r.key, r.n, r.total, r.btotal, r.hist,
+                                       r.bhist).where(r.grp == grp, r.width == width, r.start >= lo, r.start <= hi)):
+            key = (row[0], row[1], row[2], row[3], row[4])
+            acc = merged.get(key)
+            if acc is not None:
+                acc.merge(Acc.decode(row[5], row[6], row[7], row[8], row[9]))
+                stale.append(key)
     columns = (r.grp, r.width, r.start, r.name, r.key)
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        merged = {key: Acc(folded[key].n, folded[key].total, folded[key].btotal, dict(folded[key].hist),
-                           dict(folded[key].bhist)) for key in chunk}
-        found = conn.execute(select(*columns, r.n, r.total, r.btotal, r.hist, r.bhist)
-                             .where(tuple_(*columns).in_(chunk))).all()
-        for row in found:
-            merged[(row[0], row[1], row[2], row[3], row[4])].merge(Acc.decode(row[5], row[6], row[7], row[8], row[9]))
-        if found:
-            conn.execute(delete(ROLLUPS).where(tuple_(*columns).in_([tuple(row[:5]) for row in found])))
-        new = [{"grp": k[0], "width": k[1], "start": k[2], "name": k[3], "key": k[4], "n": a.n, "total": a.total,
-                "btotal": a.btotal, "hist": h, "bhist": b}
-               for k, a in merged.items() if a.n or a.hist or a.bhist for h, b in (a.encode(),)]
-        if new:
-            conn.execute(insert(ROLLUPS), new)
+    for i in range(0, len(stale), _CHUNK):
+        chunk = stale[i:i + _CHUNK]
+        conn.execute(delete(ROLLUPS).where(or_(*(and_(*(c == v for c, v in zip(columns, key))) for key in chunk))))
+    new = [{"grp": k[0], "width": k[1], "start": k[2], "name": k[3], "key": k[4], "n": a.n, "total": a.total,
+            "btotal": a.btotal, "hist": h, "bhist": b}
+           for k, a in merged.items() if a.n or a.hist or a.bhist for h, b in (a.encode(),)]
+    for i in range(0, len(new), 5000):
+        conn.execute(insert(ROLLUPS), new[i:i + 5000])
 
 
 def fold_next(tx: Tx, bound: int, limit: int = BATCH, *, force: bool = False) -> tuple[int, bool, bool]:
@@ -160,6 +167,36 @@ def settle(conn: Connection) -> None:
     newest = newest_fact(conn)
     if newest < mark:
         conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=newest))
+
+
+def refold(db: Database, progress: Callable[[str], None] | None = None) -> int:
+    """After a rebuild (the rollups cleared, the worker paused): every fact up to the safe
+    bound folded at once, read a batch at a time, written in one transaction; the mark."""
+    bound = db.read_sync(safe_bound)
+    folded: Folded = {}
+    after = 0
+    while True:
+        def read(conn: Connection, after: int = after) -> tuple[list[Fact], dict[int, list[int]]]:
+            found = [to_fact(row) for row in conn.execute(
+                select(*FACT_COLUMNS).where(FACTS.c.id > after, FACTS.c.id <= bound).order_by(FACTS.c.id)
+                .limit(REFOLD_READ))]
+            return found, _labels(conn, (f.conversation_id for f in found))
+        found, labels = db.read_sync(read)
+        if not found:
+            break
+        fold(folded, found, labels)
+        after = found[-1].id
+        if progress is not None:
+            progress(f"reports: rollups folded up to fact {after} of {bound}")
+
+    def store(tx: Tx) -> None:
+        mark, _ = _state(tx.conn)
+        if mark:  # folded meanwhile (a worker not paused): start again from the facts
+            raise RuntimeError("the rollups changed during the rebuild's fold")
+        write(tx.conn, folded)
+        tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=bound, paused=False))
+    db.write_sync(store)
+    return bound
 
 
 def clear(tx: Tx) -> None:
