@@ -153,13 +153,15 @@ async def test_totals_breakdowns_drilldowns_series_csv_and_rebuild_agree(live: L
     assert sum(1 for row in rows if row["resolution_seconds"]) == total["resolved"]
     assert all(row["first_response_business_seconds"] == row["first_response_seconds"] for row in rows)  # 24/7
     # Folded into the rollups by the worker: the same answers, by every group.
-    answers = {group: await live.get("/api/reports/overview", who="lead", params={**period, "group": group})
-               for group in ("channel", "inbox", "team", "agent", "label")}
+    asked = [{**period, **group, **hours} for group in ({}, *({"group": g} for g in ("channel", "inbox", "team",
+                                                                                      "agent", "label")))
+             for hours in ({}, {"hours": "business"})]
+    answers = [await live.get("/api/reports/overview", who="lead", params=params) for params in asked]
     await live.app.state.rollups.caught_up()
     assert (await _rollup_state(live))[0] == max(f[0] for f in await _facts(live, ids=True))
     assert await live.get("/api/reports/overview", who="lead", params=period) == overview
-    for group, answer in answers.items():
-        assert await live.get("/api/reports/overview", who="lead", params={**period, "group": group}) == answer
+    for params, answer in zip(asked, answers):
+        assert await live.get("/api/reports/overview", who="lead", params=params) == answer, params
     # A label put on a conversation once its facts are folded: its rows follow.
     await _post(live, f"/api/conversations/{made['second']}/labels", {"add": [made["label"]]})
     relabelled = await live.get("/api/reports/overview", who="lead", params={**period, "group": "label"})

@@ -4,6 +4,7 @@ worker's mark, a group's rows for whole buckets, and facts as folding reads them
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -67,23 +68,23 @@ def outside(mark: int, lo: datetime, hi: datetime, edges: Iterable[tuple[int, in
 def rows(conn: Connection, grp: str, runs: list[tuple[int, int, int]], business: bool,
          names: Iterable[str] | None = None, values: bool = True) -> Iterator[tuple[str, str, int, int, Acc]]:
     """(key, name, width, start, figure) of a group's rollup rows in the runs of buckets
-    ((width, first start, end)); the histogram of the hours asked in ``hist`` (business in
-    ``bhist``), none when not ``values``."""
+    ((width, first start, end)); the histogram of the hours asked only (``hist``, or
+    business ``bhist``), none when not ``values``."""
     if not runs:
         return
     r = ROLLUPS.c
-    where = [r.grp == grp, or_(*(and_(r.width == w, r.start >= a, r.start < b) for w, a, b in runs))]
-    if names is not None:
-        where.append(r.name.in_(list(names)))
-    hist = r.bhist if business else r.hist
     columns: list[Any] = [r.key, r.name, r.width, r.start, r.n, r.total, r.btotal]
-    if values:
-        columns.append(hist)
-    for row in conn.execute(select(*columns).where(*where)):
+    if values:  # a satisfaction answer's scores are in ``hist`` whatever the hours
+        columns += [r.hist, r.bhist]
+    # A statement per run, each a range of the primary key (an OR of them is a scan on SQLite).
+    found = (row for w, a, b in runs for row in conn.execute(
+        select(*columns).where(r.grp == grp, r.width == w, r.start >= a, r.start < b,
+                               *([r.name.in_(list(names))] if names is not None else []))))
+    for row in found:
         acc = Acc(row[4], row[5], row[6])
-        if values and row[7]:
-            if business:
-                acc.bhist = Acc.decode(0, 0, 0, "", row[7]).bhist
-            else:
-                acc.hist = Acc.decode(0, 0, 0, row[7], "").hist
+        if values:
+            if business and row[8]:
+                acc.bhist = json.loads(row[8])
+            if (not business or row[1] == "csat") and row[7]:
+                acc.hist = json.loads(row[7])
         yield row[0], row[1], row[2], row[3], acc
