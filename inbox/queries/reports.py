@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, false, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, false, func, literal_column, or_, select
 
 from inbox.domain import rollups
 from inbox.domain.errors import Invalid
@@ -124,16 +124,18 @@ def _key(group: str | None, text: str) -> Any:
     return text if group == "channel" else int(text)
 
 
-def _figures(conn: Connection, period: Period, group: str | None, business: bool, mark: int
-             ) -> dict[Any, _Figures]:
+def _figures(conn: Connection, period: Period, group: str | None, business: bool, mark: int,
+             name: str | None = None) -> dict[Any, _Figures]:
+    """Each group's figures (key None without a group); with ``name`` that one's count only."""
     lo, hi = rollup_q.epoch(period.start), rollup_q.epoch(period.end)
     runs, edges = rollups.cover(lo, hi, (rollups.HOUR, *rollups.GROUP_WIDTHS) if group is None
                                 else rollups.GROUP_WIDTHS)
     folded: dict[tuple[str, str], Acc] = {}
-    for key, name, _, _, acc in rollup_q.rows(conn, group or "", runs, business):
-        found = folded.get((key, name))
+    for key, figure, _, _, acc in rollup_q.rows(conn, group or "", runs, business,
+                                                names=None if name is None else [name], values=name is None):
+        found = folded.get((key, figure))
         if found is None:
-            folded[(key, name)] = acc
+            folded[(key, figure)] = acc
         else:
             found.merge(acc)
     raw = rollup_q.facts(conn, *rollup_q.outside(mark, period.start, period.end, edges), label=group == "label")
@@ -142,8 +144,10 @@ def _figures(conn: Connection, period: Period, group: str | None, business: bool
     else:
         rollups.fold_flat(folded, ((f.key(group), f) for _, f in raw))
     out: dict[Any, _Figures] = {}
-    for (key, name), acc in folded.items():
-        out.setdefault(_key(group, key), _Figures({}, {})).folded[name] = acc
+    for (key, figure), acc in folded.items():
+        out.setdefault(_key(group, key), _Figures({}, {})).folded[figure] = acc
+    if name is not None:
+        return out
     seconds = "business_seconds" if business else "seconds"
     for kind in TIMED:
         if 0 < sum(f.folded[kind].n for f in out.values() if kind in f.folded) <= EXACT_VALUES:
@@ -270,10 +274,7 @@ def overview(conn: Connection, period: Period, *, group: str | None = None, busi
     """The period's figures against the previous period's, a series by local day, the
     heatmap of incoming messages (weekday 0 = Monday, by local hour), and with ``group``
     the same figures for each group."""
-    if conn.dialect.name == "postgresql" and not conn.in_transaction():
-        # One snapshot for the mark, the rollups and the facts: a fold committing between
-        # two reads would otherwise be counted twice.
-        conn.execution_options(isolation_level="REPEATABLE READ")
+    _one_snapshot(conn)
     mark = rollup_q.upto(conn)
     days = [period.first + timedelta(days=i) for i in range((period.last - period.first).days + 1)]
     series, heatmap = _series(conn, period, days, mark)
@@ -301,6 +302,13 @@ def overview(conn: Connection, period: Period, *, group: str | None = None, busi
             ({"key": key, "name": names.get(key, str(key)) if key is not None else None, "metrics": figures}
              for key, figures in rows.items()), key=lambda g: (g["key"] is None, str(g["name"] or "")))
     return answer
+
+
+def _one_snapshot(conn: Connection) -> None:
+    """One snapshot for the mark, the rollups and the facts (SQLite's read transaction is
+    one already): a fold committing between two reads would otherwise count twice."""
+    if conn.dialect.name == "postgresql" and not conn.in_transaction():
+        conn.execution_options(isolation_level="REPEATABLE READ")
 
 
 def _any(t: _Figures) -> bool:
@@ -333,7 +341,14 @@ def drill(conn: Connection, period: Period, metric: str, *, group: str | None = 
     hour) a heatmap cell's), oldest first, ``limit`` a page after fact id ``after``: each with
     its conversation, cycle, time and value. ``total`` is the figure."""
     kinds, outcomes = ((Kind.sla, None) if metric in ("sla_met", "sla_missed") else _COUNTED[metric])
-    where = [_where(period, [kinds])]
+    by_label = group == "label" and key is not None
+    if by_label and conn.dialect.name == "sqlite":
+        # The label's conversations' facts (an index on the conversation), not every fact of
+        # the kind in the period each looked up in the labels: "+kind" keeps SQLite off the
+        # kind's index, which it prefers otherwise.
+        where = [literal_column("+report_fact.kind") == kinds, FACTS.c.at >= period.start, FACTS.c.at < period.end]
+    else:
+        where = [_where(period, [kinds])]
     if hour_of_week is not None:
         where.append(_hour_of_week(period, *hour_of_week))
     if outcomes is not None:
@@ -343,11 +358,23 @@ def drill(conn: Connection, period: Period, metric: str, *, group: str | None = 
     source: Any = FACTS
     if group is not None:
         column = _GROUP_COLUMN[group]
-        if group == "label":
+        if by_label:
+            where.append(FACTS.c.conversation_id.in_(select(CONVERSATION_LABELS.c.conversation_id)
+                                                     .where(CONVERSATION_LABELS.c.label_id == key)))
+        elif group == "label":
             source = FACTS.outerjoin(CONVERSATION_LABELS, CONVERSATION_LABELS.c.conversation_id
                                      == FACTS.c.conversation_id)
-        where.append(column.is_(None) if key is None else column == key)
-    total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
+            where.append(column.is_(None))
+        else:
+            where.append(column.is_(None) if key is None else column == key)
+    if hour_of_week is None:  # the figure as the overview counts it: from the rollups
+        _one_snapshot(conn)
+        name = "resolution" if metric == "resolved" else metric
+        figures = _figures(conn, period, group, False, rollup_q.upto(conn), name)
+        match = next((f for k, f in figures.items() if (k is None) == (key is None) and str(k) == str(key)), None)
+        total = match.folded[name].n if match is not None and name in match.folded else 0
+    else:
+        total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
     # The page's ids first, from the index (which holds the id on SQLite, as the rowid), then
     # those facts with their contacts: joined first, every fact of the period would be visited.
     page = list(conn.execute(select(FACTS.c.id).select_from(source).where(*where, FACTS.c.id > after)
