@@ -236,6 +236,45 @@ def _day_starts(period: Period) -> tuple[datetime, ...]:
                  for i in range((period.last - period.first).days + 1))
 
 
+@functools.lru_cache(maxsize=64)
+def _local(period: Period) -> tuple[list[int], tuple[tuple[date, int, int], ...], int]:
+    """The period's local hours as ``_hours`` gives them (their starts in epoch seconds), and
+    the width of the total's rows that each is a union of: an hour, or a quarter hour in a
+    zone whose hours are not UTC's."""
+    starts, local_hours = _hours(period)
+    epochs = [rollup_q.epoch(s) for s in starts]
+    aligned = all(e % rollups.HOUR == 0 for e in (*epochs, rollup_q.epoch(period.end)))
+    return epochs, local_hours, rollups.HOUR if aligned else rollups.QUARTER
+
+
+def daily_medians(conn: Connection, period: Period, kind: str, business: bool) -> dict[date, float]:
+    """The median of a time figure on each local day of the period that had one: from the
+    total's hour rows' histograms (within 0.5%), or from the values when the period holds at
+    most EXACT_VALUES of them."""
+    _one_snapshot(conn)
+    mark = rollup_q.upto(conn)
+    epochs, local_hours, width = _local(period)
+    runs, edges = rollups.cover(rollup_q.epoch(period.start), rollup_q.epoch(period.end), (width,))
+    days: dict[date, Acc] = {}
+
+    def day(at: int) -> Acc:
+        return days.setdefault(local_hours[bisect.bisect_right(epochs, at) - 1][0], Acc())
+    for _, _, _, start, acc in rollup_q.rows(conn, "", runs, business, [kind]):
+        day(start).merge(acc)
+    for _, f in rollup_q.facts(conn, FACTS.c.kind == kind, *rollup_q.outside(mark, period.start, period.end, edges)):
+        rollups.add(day(f.at), kind, f.seconds, f.business, f.score)
+    if sum(acc.n for acc in days.values()) > EXACT_VALUES:
+        medians = {d: rollups.percentile(acc.bhist if business else acc.hist, 0.5) for d, acc in days.items()}
+        return {d: m for d, m in medians.items() if m is not None}
+    seconds = "business_seconds" if business else "seconds"
+    exact: dict[date, list[float]] = {}
+    for at, value in conn.execute(select(FACTS.c.at, FACTS.c[seconds]).where(
+            FACTS.c.kind == kind, FACTS.c.at >= period.start, FACTS.c.at < period.end)):
+        if value is not None:
+            exact.setdefault(as_utc(at).astimezone(period.zone).date(), []).append(float(value))
+    return {d: statistics.median(values) for d, values in exact.items()}
+
+
 _SERIES_NAMES = ("conversations_created", "conversations_reopened", "messages_in", "messages_out", "resolution")
 
 
@@ -246,10 +285,8 @@ def _series(conn: Connection, period: Period, days: list[date], mark: int
     above the mark."""
     series: dict[date, Counter[str]] = {d: Counter() for d in days}
     heatmap = [[0] * 24 for _ in range(7)]
-    starts, local_hours = _hours(period)
-    epochs = [rollup_q.epoch(s) for s in starts]
+    epochs, local_hours, width = _local(period)
     lo, hi = rollup_q.epoch(period.start), rollup_q.epoch(period.end)
-    width = rollups.HOUR if all(e % rollups.HOUR == 0 for e in (*epochs, hi)) else rollups.QUARTER
 
     def put(at: int, name: str, n: int) -> None:
         day, weekday, hour = local_hours[bisect.bisect_right(epochs, at) - 1]
