@@ -27,9 +27,12 @@ from inbox.domain.tables import CONVERSATION_LABELS, FACTS, ROLLUP_STATE, ROLLUP
 from inbox.queries.rollups import FACT_COLUMNS, newest_fact, to_fact
 from inbox.storage.db import Database, Tx
 
-BATCH = 20_000  # facts folded a transaction
+# Facts folded a transaction: on SQLite the writer is the event loop, so a fold stays short.
+# A backlog from before the rollups (after the upgrade: every fact) is folded by ``refold``
+# instead, in memory on a thread, and written at once.
+BATCH = 5_000
 REFOLD_READ = 50_000  # facts read a statement, after a rebuild
-_CHUNK = 400  # rollup rows read or deleted a statement
+_CHUNK = 200  # rollup rows read or deleted a statement
 
 
 def safe_bound(conn: Connection) -> int:
@@ -50,6 +53,12 @@ def _state(conn: Connection) -> tuple[int, bool]:
     return int(row[0]), bool(row[1])
 
 
+def state(conn: Connection) -> tuple[int, bool]:
+    """The mark and whether paused, as committed."""
+    row = conn.execute(select(ROLLUP_STATE.c.upto, ROLLUP_STATE.c.paused).where(ROLLUP_STATE.c.id == 1)).first()
+    return (int(row[0]), bool(row[1])) if row is not None else (0, False)
+
+
 def _labels(conn: Connection, conversation_ids: Iterable[int]) -> dict[int, list[int]]:
     ids = sorted(set(conversation_ids))
     out: dict[int, list[int]] = {}
@@ -60,16 +69,20 @@ def _labels(conn: Connection, conversation_ids: Iterable[int]) -> dict[int, list
     return out
 
 
-def write(conn: Connection, folded: Folded) -> None:
-    """Add the folded figures to their rows (a figure folded out, to nothing: the row goes)."""
+def write(conn: Connection, folded: Folded, *, empty: bool = False) -> None:
+    """Add the folded figures to their rows (a figure folded out, to nothing: the row goes);
+    ``empty``: there are no rows to add to."""
     r = ROLLUPS.c
     spans: dict[tuple[str, int], tuple[int, int]] = {}
     for grp, width, start, _, _ in folded:
         lo, hi = spans.get((grp, width), (start, start))
         spans[(grp, width)] = (min(lo, start), max(hi, start))
     merged = {key: Acc(a.n, a.total, a.btotal, dict(a.hist), dict(a.bhist)) for key, a in folded.items()}
-    stale: list[Any] = []
-    for (grp, width), (lo, hi) in spans.items():  # a range of the primary key each
+    stale: list[tuple[str, int, int, str, str]] = []
+    # The rows there are, a range of the primary key per group and width: new facts are
+    # recent, so a few buckets each. (Looking each row up by its key costs SQLAlchemy more
+    # than SQLite; a row-value IN list is a scan on SQLite.)
+    for (grp, width), (lo, hi) in ({} if empty else spans).items():
         for row in conn.execute(select(r.grp, r.width, r.start, r.name, r.key, r.n, r.total, r.btotal, r.hist,
                                        r.bhist).where(r.grp == grp, r.width == width, r.start >= lo, r.start <= hi)):
             key = (row[0], row[1], row[2], row[3], row[4])
@@ -79,8 +92,8 @@ def write(conn: Connection, folded: Folded) -> None:
                 stale.append(key)
     columns = (r.grp, r.width, r.start, r.name, r.key)
     for i in range(0, len(stale), _CHUNK):
-        chunk = stale[i:i + _CHUNK]
-        conn.execute(delete(ROLLUPS).where(or_(*(and_(*(c == v for c, v in zip(columns, key))) for key in chunk))))
+        conn.execute(delete(ROLLUPS).where(or_(*(and_(*(c == v for c, v in zip(columns, key)))
+                                                 for key in stale[i:i + _CHUNK]))))
     new = [{"grp": k[0], "width": k[1], "start": k[2], "name": k[3], "key": k[4], "n": a.n, "total": a.total,
             "btotal": a.btotal, "hist": h, "bhist": b}
            for k, a in merged.items() if a.n or a.hist or a.bhist for h, b in (a.encode(),)]
@@ -169,9 +182,11 @@ def settle(conn: Connection) -> None:
         conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=newest))
 
 
-def refold(db: Database, progress: Callable[[str], None] | None = None) -> int:
-    """After a rebuild (the rollups cleared, the worker paused): every fact up to the safe
-    bound folded at once, read a batch at a time, written in one transaction; the mark."""
+def refold(db: Database, progress: Callable[[str], None] | None = None, *, rebuilding: bool = True) -> int:
+    """While nothing is folded (after a rebuild cleared the rollups and paused the worker, or
+    after the upgrade that added them): every fact up to the safe bound folded at once, read
+    a batch at a time, written in one transaction; the mark. Refused (RuntimeError) when
+    something was folded meanwhile, or (not ``rebuilding``) a rebuild began."""
     bound = db.read_sync(safe_bound)
     folded: Folded = {}
     after = 0
@@ -190,10 +205,10 @@ def refold(db: Database, progress: Callable[[str], None] | None = None) -> int:
             progress(f"reports: rollups folded up to fact {after} of {bound}")
 
     def store(tx: Tx) -> None:
-        mark, _ = _state(tx.conn)
-        if mark:  # folded meanwhile (a worker not paused): start again from the facts
-            raise RuntimeError("the rollups changed during the rebuild's fold")
-        write(tx.conn, folded)
+        mark, paused = _state(tx.conn)
+        if mark or paused != rebuilding:
+            raise RuntimeError("the rollups changed during the fold")
+        write(tx.conn, folded, empty=True)  # (cleared when the rebuild began, paused since)
         tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=bound, paused=False))
     db.write_sync(store)
     return bound
@@ -204,10 +219,6 @@ def clear(tx: Tx) -> None:
     _state(tx.conn)
     tx.conn.execute(delete(ROLLUPS))
     tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(upto=0, paused=True))
-
-
-def resume(tx: Tx) -> None:
-    tx.conn.execute(update(ROLLUP_STATE).where(ROLLUP_STATE.c.id == 1).values(paused=False))
 
 
 def counts(conn: Connection) -> dict[str, Any]:

@@ -43,6 +43,12 @@ class RollupWorker:
         """One batch; whether there is more to fold now."""
         db = self.ctx.db
         bound = await db.read(rollups.safe_bound)
+        if not self.upto and bound > rollups.BATCH and await db.read(rollups.state) == (0, False):
+            # Nothing folded and a backlog (the facts from before the upgrade): all at once.
+            try:
+                await asyncio.to_thread(lambda: rollups.refold(db, rebuilding=False))
+            except RuntimeError:  # another process folded meanwhile: on from its mark
+                pass
         mark, more, paused = await db.write(lambda tx: rollups.fold_next(tx, bound))
         async with self._folded:
             self.upto, self.paused = max(self.upto, mark), paused
