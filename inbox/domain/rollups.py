@@ -202,9 +202,11 @@ def percentile(hist: Mapping[str, int], p: float) -> float | None:
     h = (n - 1) * p
     lo = math.floor(h)
     frac = h - lo
-    ordered = sorted(hist.items(), key=lambda kv: -math.inf if kv[0] == "z" else int(kv[0]))
+    ordered = sorted((int(k), k, c) for k, c in hist.items() if k != "z")
+    if "z" in hist:
+        ordered.insert(0, (0, "z", hist["z"]))
     below, x_lo, x_hi = 0, None, None
-    for k, c in ordered:
+    for _, k, c in ordered:
         if c <= 0:
             continue
         if x_lo is None and lo < below + c:

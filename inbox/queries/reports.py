@@ -295,7 +295,16 @@ def _series(conn: Connection, period: Period, days: list[date], mark: int
             heatmap[weekday][hour] += n
 
     runs, edges = rollups.cover(lo, hi, (width,))
-    for _, name, _, start, acc in rollup_q.rows(conn, "", runs, False, _SERIES_NAMES, values=False):
+    hourly: tuple[str, ...] = _SERIES_NAMES
+    if all(rollup_q.epoch(s) % rollups.DAY == 0 for s in (*_day_starts(period), period.end)):
+        # Local days are UTC's (UTC, or a zone at UTC's time all period): the day rows, but
+        # for the heatmap's messages.
+        hourly = ("messages_in",)
+        days_runs, _ = rollups.cover(lo, hi, (rollups.DAY,))
+        daily = [n for n in _SERIES_NAMES if n not in hourly]
+        for _, name, _, start, acc in rollup_q.rows(conn, "", days_runs, False, daily, values=False):
+            put(start, name, acc.n)
+    for _, name, _, start, acc in rollup_q.rows(conn, "", runs, False, hourly, values=False):
         put(start, name, acc.n)
     for _, f in rollup_q.facts(conn, *rollup_q.outside(mark, period.start, period.end, edges)):
         name = rollups.name_of(f.kind, f.outcome)
