@@ -77,7 +77,7 @@ def write(conn: Connection, folded: Folded, *, empty: bool = False) -> None:
     for grp, width, start, _, _ in folded:
         lo, hi = spans.get((grp, width), (start, start))
         spans[(grp, width)] = (min(lo, start), max(hi, start))
-    merged = {key: Acc(a.n, a.total, a.btotal, dict(a.hist), dict(a.bhist)) for key, a in folded.items()}
+    merged = folded if empty else {key: a.copy() for key, a in folded.items()}
     stale: list[tuple[str, int, int, str, str]] = []
     # The rows there are, a range of the primary key per group and width: new facts are
     # recent, so a few buckets each. (Looking each row up by its key costs SQLAlchemy more

@@ -9,9 +9,10 @@ histogram of each: logarithmic bins 1% wide (bin i holds values in [1.01^i, 1.01
 of the exact one (docs/metrics.md). A satisfaction answer's figure counts its scores in the
 histogram and sums them. Counts and sums are exact.
 
-Buckets are ``width`` seconds from an epoch multiple of ``width``: a quarter hour and an
-hour (the totals only: the series, the heatmap and the hours at a period's edges), a day,
-and blocks of 2, 4, ... 64 days, so that a 90-day period is a few dozen buckets.
+Buckets are ``width`` seconds from an epoch multiple of ``width``: a quarter hour (the
+total's series figures only) and an hour (the total's: the series, the heatmap and the
+hours at a period's edges), a day, and blocks of 2, 4, ... 64 days, so that a 90-day period
+is a few dozen buckets.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ QUARTER = 900
 BLOCKS = tuple(DAY * 2 ** k for k in range(1, 7))  # 2 .. 64 days
 TOTAL_WIDTHS = (QUARTER, HOUR, DAY, *BLOCKS)  # the total's buckets ("" group)
 GROUP_WIDTHS = (DAY, *BLOCKS)  # each group's
+ALL_WIDTHS = TOTAL_WIDTHS  # each width a multiple of the one before; a group's start at DAY
 GROUPS = ("channel", "inbox", "team", "agent", "label")
+# The figures of the series (by local day, and the heatmap's messages by local hour): the
+# total's quarter hours hold these alone (a zone's hours may start at :30 or :45 UTC).
+SERIES = ("conversations_created", "conversations_reopened", "messages_in", "messages_out", "resolution")
 VALUED = ("first_response", "reply", "resolution")
 _LOG = math.log(1.01)
 
@@ -63,6 +68,12 @@ class Acc:
                     mine[k] = left
                 else:
                     mine.pop(k, None)
+
+    def copy(self, sign: int = 1) -> Acc:
+        if sign == 1:
+            return Acc(self.n, self.total, self.btotal, dict(self.hist), dict(self.bhist))
+        return Acc(-self.n, -self.total, -self.btotal, {k: -c for k, c in self.hist.items()},
+                   {k: -c for k, c in self.bhist.items()})
 
     def encode(self) -> tuple[str, str]:
         return (json.dumps(self.hist, separators=(",", ":")) if self.hist else "",
@@ -136,29 +147,40 @@ def fold(out: Folded, facts: Iterable[Fact], labels: Mapping[int, Iterable[int]]
     group's, and a label row for each label of its conversation (``labels``: by conversation
     id; a fact of one with none counts under "no label", key ""). ``sign`` -1 takes them out
     again; ``only_labels``: the label rows alone."""
-    fine: Folded = {}  # by the smallest width first (a fact at a time is the costly part)
+    # Each fact into its smallest bucket of each row (a fact at a time is the costly part),
+    # then each width's buckets into the next width's, up the chain.
+    levels: dict[int, Folded] = {w: {} for w in ALL_WIDTHS}
     for f in facts:
         name = name_of(f.kind, f.outcome)
-        quarter, day = f.at - f.at % QUARTER, f.at - f.at % DAY
+        hour, day = f.at - f.at % HOUR, f.at - f.at % DAY
         rows = [] if only_labels else [
-            ("", QUARTER, quarter, ""), ("channel", DAY, day, key_text(f.channel)),
-            ("inbox", DAY, day, key_text(f.inbox_id)), ("team", DAY, day, key_text(f.team_id)),
-            ("agent", DAY, day, key_text(f.agent_id))]
+            ("", QUARTER, f.at - f.at % QUARTER, "") if name in SERIES else ("", HOUR, hour, ""),
+            ("channel", DAY, day, key_text(f.channel)), ("inbox", DAY, day, key_text(f.inbox_id)),
+            ("team", DAY, day, key_text(f.team_id)), ("agent", DAY, day, key_text(f.agent_id))]
         found: list[int | None] = list(labels.get(f.conversation_id) or ()) or [None]
         rows += [("label", DAY, day, key_text(label)) for label in found]
         for grp, width, start, key in rows:
             bucket = (grp, width, start, name, key)
-            acc = fine.get(bucket)
+            level = levels[width]
+            acc = level.get(bucket)
             if acc is None:
-                acc = fine[bucket] = Acc()
+                acc = level[bucket] = Acc()
             add(acc, name, f.seconds, f.business, f.score)
-    for (grp, _, start, name, key), acc in fine.items():
-        for width in TOTAL_WIDTHS if grp == "" else GROUP_WIDTHS:
-            bucket = (grp, width, start - start % width, name, key)
+    for width, after in zip(ALL_WIDTHS, (*ALL_WIDTHS[1:], None)):
+        for (grp, _, start, name, key), acc in levels.pop(width).items():
+            bucket = (grp, width, start, name, key)
             target = out.get(bucket)
             if target is None:
-                target = out[bucket] = Acc()
-            target.merge(acc, sign)
+                out[bucket] = acc.copy(sign)
+            else:
+                target.merge(acc, sign)
+            if after is not None:
+                bucket = (grp, after, start - start % after, name, key)
+                up = levels[after].get(bucket)
+                if up is None:
+                    levels[after][bucket] = acc.copy()
+                else:
+                    up.merge(acc)
 
 
 def fold_flat(out: dict[tuple[str, str], Acc], facts: Iterable[tuple[str | None, Fact]]) -> None:

@@ -250,12 +250,14 @@ def _local(period: Period) -> tuple[list[int], tuple[tuple[date, int, int], ...]
 def daily_medians(conn: Connection, period: Period, kind: str, business: bool) -> dict[date, float]:
     """The median of a time figure on each local day of the period that had one: from the
     total's hour rows' histograms (within 0.5%), or from the values when the period holds at
-    most EXACT_VALUES of them."""
+    most EXACT_VALUES of them. (In a zone whose hours are not UTC's, all from the facts.)"""
     _one_snapshot(conn)
     mark = rollup_q.upto(conn)
     epochs, local_hours, width = _local(period)
     runs, edges = rollups.cover(rollup_q.epoch(period.start), rollup_q.epoch(period.end), (width,))
     days: dict[date, Acc] = {}
+    if width != rollups.HOUR:  # (quarter hours hold the series' figures alone)
+        runs, edges = [], [(rollup_q.epoch(period.start), rollup_q.epoch(period.end))]
 
     def day(at: int) -> Acc:
         return days.setdefault(local_hours[bisect.bisect_right(epochs, at) - 1][0], Acc())
@@ -275,7 +277,7 @@ def daily_medians(conn: Connection, period: Period, kind: str, business: bool) -
     return {d: statistics.median(values) for d, values in exact.items()}
 
 
-_SERIES_NAMES = ("conversations_created", "conversations_reopened", "messages_in", "messages_out", "resolution")
+_SERIES_NAMES = rollups.SERIES
 
 
 def _series(conn: Connection, period: Period, days: list[date], mark: int
