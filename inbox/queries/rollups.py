@@ -4,17 +4,18 @@ worker's mark, a group's rows for whole buckets, and facts as folding reads them
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, literal_column, or_, select
 
 from inbox.domain.metrics import Kind
 from inbox.domain.rollups import Acc, Fact
 from inbox.domain.tables import CONVERSATION_LABELS, FACTS, ROLLUP_STATE, ROLLUPS
-from inbox.storage.prepared import as_utc
+from inbox.storage.prepared import Prepared, as_utc
 
 KINDS = [k.value for k in Kind]
 FACT_COLUMNS = (FACTS.c.id, FACTS.c.at, FACTS.c.conversation_id, FACTS.c.kind, FACTS.c.outcome, FACTS.c.seconds,
@@ -65,6 +66,20 @@ def outside(mark: int, lo: datetime, hi: datetime, edges: Iterable[tuple[int, in
     return [or_(and_(FACTS.c.id > mark, FACTS.c.at >= lo, FACTS.c.at < hi), *ranges)]
 
 
+@functools.cache
+def _rows_statement(names: tuple[str, ...] | None, values: bool) -> Prepared:
+    r = ROLLUPS.c
+    columns: list[Any] = [r.key, r.name, r.width, r.start, r.n, r.total, r.btotal]
+    if values:  # a satisfaction answer's scores are in ``hist`` whatever the hours
+        columns += [r.hist, r.bhist]
+    where = [r.grp == bindparam("grp"), r.width == bindparam("w"), r.start >= bindparam("a"),
+             r.start < bindparam("b")]
+    if names is not None:  # (our own figures' names, written into the statement)
+        assert all(n.replace("_", "").isalpha() for n in names), names
+        where.append(r.name.in_([literal_column(f"'{n}'") for n in names]))
+    return Prepared(select(*columns).where(*where))
+
+
 def rows(conn: Connection, grp: str, runs: list[tuple[int, int, int]], business: bool,
          names: Iterable[str] | None = None, values: bool = True) -> Iterator[tuple[str, str, int, int, Acc]]:
     """(key, name, width, start, figure) of a group's rollup rows in the runs of buckets
@@ -72,14 +87,10 @@ def rows(conn: Connection, grp: str, runs: list[tuple[int, int, int]], business:
     business ``bhist``), none when not ``values``."""
     if not runs:
         return
-    r = ROLLUPS.c
-    columns: list[Any] = [r.key, r.name, r.width, r.start, r.n, r.total, r.btotal]
-    if values:  # a satisfaction answer's scores are in ``hist`` whatever the hours
-        columns += [r.hist, r.bhist]
-    # A statement per run, each a range of the primary key (an OR of them is a scan on SQLite).
-    found = (row for w, a, b in runs for row in conn.execute(
-        select(*columns).where(r.grp == grp, r.width == w, r.start >= a, r.start < b,
-                               *([r.name.in_(list(names))] if names is not None else []))))
+    # A statement per run, each a range of the primary key (an OR of them is a scan on
+    # SQLite), on the driver's cursor: a 90-day series is thousands of rows.
+    statement = _rows_statement(None if names is None else tuple(names), values)
+    found = (row for w, a, b in runs for row in statement.all(conn, {"grp": grp, "w": w, "a": a, "b": b}))
     for row in found:
         acc = Acc(row[4], row[5], row[6])
         if values:
