@@ -787,6 +787,9 @@ class ReportRollup(SQLModel, table=True):
     above it."""
 
     __tablename__ = "report_rollup"
+    # Read by ranges of the key: on SQLite the rows are kept in its order (no rowid table
+    # and a second lookup per row).
+    __table_args__ = {"sqlite_with_rowid": False}
     grp: str = Field(primary_key=True)
     width: int = Field(primary_key=True)
     start: int = Field(primary_key=True)

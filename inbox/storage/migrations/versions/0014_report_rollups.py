@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("hist", sa.String(), nullable=False),
         sa.Column("bhist", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("grp", "width", "start", "name", "key"),
+        sqlite_with_rowid=False,
     )
     state = op.create_table(
         "report_rollup_state",
