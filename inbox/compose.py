@@ -30,6 +30,7 @@ from inbox.storage.media import MediaStore
 from inbox.storage.redisbus import make_bus
 from inbox.workers.delivery import DeliveryWorker
 from inbox.workers.housekeeping import Housekeeper
+from inbox.workers.rollups import RollupWorker
 from inbox.workers.routing import Router
 from inbox.workers.automation import AutomationRunner
 from inbox.workers.campaigns import CampaignWorker
@@ -132,6 +133,7 @@ class Process:
     automation: AutomationRunner
     webhooks: WebhookWorker
     campaigns: CampaignWorker
+    rollups: RollupWorker
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -147,18 +149,21 @@ class Process:
         unsubscribe = self.bus.subscribe(self.router.on_event)
         unsubscribe_sla = self.bus.subscribe(self.sla.on_event)
         unsubscribe_rules = self.bus.subscribe(self.automation.on_event)
+        unsubscribe_rollups = self.bus.subscribe(self.rollups.on_event)
         routing = asyncio.create_task(self.router.run())
         timers = asyncio.create_task(self.sla.run())
         rules = asyncio.create_task(self.automation.run())
+        folding = asyncio.create_task(self.rollups.run())
         try:
             yield
         finally:
             unsubscribe()
             unsubscribe_sla()
             unsubscribe_rules()
-            for task in (housekeeping, routing, timers, rules):
+            unsubscribe_rollups()
+            for task in (housekeeping, routing, timers, rules, folding):
                 task.cancel()
-            await asyncio.gather(housekeeping, routing, timers, rules, return_exceptions=True)
+            await asyncio.gather(housekeeping, routing, timers, rules, folding, return_exceptions=True)
             if delivery is not None:
                 await self._stop_delivery(delivery)
             await self._close()
@@ -230,4 +235,4 @@ def process(settings: Settings, clock: Clock | None = None) -> Process:
     campaigns = CampaignWorker(ctx)
     ctx.wake_campaigns = campaigns.wake
     return Process(settings, db, bus, registry, ctx, InboxDirectory(db), worker, housekeeper, router, scheduler,
-                   automation, hooks, campaigns)
+                   automation, hooks, campaigns, RollupWorker(ctx))

@@ -166,4 +166,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.webhooks = process.webhooks  # the outbound webhook worker: its test sends
     app.state.automation = process.automation  # the rules' runner (tests await it caught up)
     app.state.campaigns = process.campaigns  # the campaign worker (tests await a pass)
+    app.state.rollups = process.rollups  # the report rollup worker (tests await it caught up)
     return app

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from inbox import queries
-from inbox.actions import sla
+from inbox.actions import rollups, sla
 from inbox.actions.common import _conversation, _log, access_conversation
 from inbox.actions.context import Context
 from inbox.domain.access import Viewer, conversation_scopes
@@ -120,6 +120,7 @@ async def delete_label(ctx: Context, viewer: Viewer, label_id: int) -> None:
     def job(tx: Tx) -> None:
         if queries.get_label(tx.conn, label_id) is None:
             raise NotFound("no such label")
+        rollups.label_deleted(tx.conn, label_id)
         # ON DELETE CASCADE does this too; said here so it holds whatever the engine's settings.
         tx.conn.execute(delete(CONVERSATION_LABELS).where(CONVERSATION_LABELS.c.label_id == label_id))
         tx.conn.execute(delete(LABELS).where(LABELS.c.id == label_id))
@@ -162,6 +163,8 @@ def labels_in(tx: Tx, viewer: Viewer, conversation_id: int, adding: Sequence[int
     removed: list[LabelRef] = [label for label in to_remove if label["id"] in has]
     if not added and not removed:
         return conv
+    rollups.relabel(conn, {conversation_id: (has, (has | {label["id"] for label in added})
+                                             - {label["id"] for label in removed})})
     if added:
         conn.execute(insert(CONVERSATION_LABELS), [{"conversation_id": conversation_id, "label_id": label["id"]}
                                                    for label in added])

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from inbox.actions import rollups
 from inbox.domain import metrics
 from inbox.domain.calendar import Calendar
 from inbox.domain.metrics import Progress, Timer
@@ -233,6 +234,7 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
         return None, 0, 0
     history = _History(conn)
     found = timelines(conn, ids)
+    rollups.facts_replaced(conn, ids)
     conn.execute(delete(FACTS).where(FACTS.c.conversation_id.in_(ids)))
     rows: list[dict[str, Any]] = []
     for cid in ids:
@@ -241,17 +243,26 @@ def rebuild_batch(tx: Tx, after_id: int, limit: int = REBUILD_BATCH) -> tuple[in
         if p.cycle:
             save(conn, p)
     if rows:
+        if conn.dialect.name == "sqlite":
+            first = rollups.next_fact_id(conn)
+            for n, row in enumerate(rows):
+                row["id"] = first + n
         conn.execute(insert(FACTS), rows)
+    rollups.settle(conn)
     return ids[-1], len(ids), len(rows)
 
 
 def rebuild(db: Database, progress: Callable[[str], None] | None = None) -> tuple[int, int]:
-    """Rebuild every conversation's facts, a batch a transaction; (conversations, facts)."""
+    """Rebuild every conversation's facts, a batch a transaction, then the rollups from
+    them, once (the rollup worker paused meanwhile); (conversations, facts)."""
+    db.write_sync(rollups.clear)
     after, conversations, written = 0, 0, 0
     while True:
         last, done, facts = db.write_sync(lambda tx: rebuild_batch(tx, after))
         if last is None:
-            return conversations, written
+            break
         after, conversations, written = last, conversations + done, written + facts
         if progress is not None:
             progress(f"reports: {conversations} conversations, {written} facts")
+    rollups.refold(db, progress)
+    return conversations, written

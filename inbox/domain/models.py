@@ -855,3 +855,40 @@ class WebhookState(SQLModel, table=True):
     __tablename__ = "webhook_state"
     id: int = Field(default=1, primary_key=True)
     version: int = 0
+
+
+class ReportRollup(SQLModel, table=True):
+    """Report facts folded together (docs/performance.md, "Reports"): per bucket of time in
+    UTC (``width`` seconds from ``start``, epoch seconds: a quarter hour and an hour for the
+    totals, a day and blocks of 2 to 64 days aligned to the epoch for every group), figure
+    (``name``: conversations_created, messages_in, reply, sla_met, csat...), group (``grp``:
+    "" for the total, channel, inbox, team, agent or label) and the group's key ("" for
+    none): how many facts, the sums of their seconds and business seconds (a satisfaction
+    answer's: of its scores) and their histograms (inbox/domain/rollups.py). Folded by the
+    rollup worker from the facts up to ``ReportRollupState.upto``; reports add the facts
+    above it."""
+
+    __tablename__ = "report_rollup"
+    # Read by ranges of the key: on SQLite the rows are kept in its order (no rowid table
+    # and a second lookup per row).
+    __table_args__ = {"sqlite_with_rowid": False}
+    grp: str = Field(primary_key=True)
+    width: int = Field(primary_key=True)
+    start: int = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    n: int = 0
+    total: float = 0.0
+    btotal: float = 0.0
+    hist: str = ""  # JSON {bin: count}
+    bhist: str = ""
+
+
+class ReportRollupState(SQLModel, table=True):
+    """One row: the facts up to fact id ``upto`` are in the rollups; ``paused`` while
+    ``inbox reports rebuild`` runs (it folds every fact once at its end)."""
+
+    __tablename__ = "report_rollup_state"
+    id: int = Field(default=1, primary_key=True)
+    upto: int = 0
+    paused: bool = False

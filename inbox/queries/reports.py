@@ -13,23 +13,24 @@ exact for every zone (all offsets are whole quarters of an hour).
 
 from __future__ import annotations
 
+import bisect
 import functools
-import json
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, and_, bindparam, cast, false, func, literal, or_, select
+from sqlalchemy import Connection, and_, bindparam, false, func, literal_column, or_, select
 
-from sqlalchemy.dialects import sqlite
-
+from inbox.domain import rollups
 from inbox.domain.errors import Invalid
 from inbox.domain.metrics import TIMED, Kind
 from inbox.domain.tables import CONTACTS, CONVERSATION_LABELS, CONVERSATIONS, FACTS, INBOXES, LABELS, TEAMS, USERS
+from inbox.domain.rollups import Acc
+from inbox.queries import rollups as rollup_q
 from inbox.storage.prepared import Prepared, as_utc
 
 GROUPS = ("channel", "inbox", "team", "agent", "label")
@@ -73,19 +74,18 @@ def _where(period: Period, kinds: Iterable[str]) -> Any:
     return and_(FACTS.c.kind.in_(list(kinds)), FACTS.c.at >= period.start, FACTS.c.at < period.end)
 
 
-# -- the overview: one kind's facts of a period at a time --------------------------------------
+# -- the overview: rollups, and the facts they do not hold -----------------------------------
 #
-# Each statement reads one kind over one period: a single range of ix_report_fact_kind_at,
-# which holds every column read, so no row is visited. They run on the driver's cursor
-# (``Prepared``): a 90-day period of a busy inbox has hundreds of thousands of facts, and
-# what costs is per row. So the figures are counted by the database, values are fetched one
-# column (two with a group) at a time, and the series and heatmap are counts of ranges of
-# the index (a local day's or hour's), not a GROUP BY (which sorts every row on SQLite).
+# A period is read as the rollup rows of the whole buckets inside it (hours, days and blocks
+# of days for the total; days and blocks for a group: inbox/domain/rollups.py ``cover``), and
+# the facts no row read holds, folded here the same way: those at the edges (a group's first
+# and last partial UTC days; the total's partial hours) and every one above the worker's mark.
+# So counts are exact, and current, whatever the worker's lag. The medians and 90th
+# percentiles are read from the histograms (within 0.5%), unless the period has at most
+# EXACT_VALUES of that time figure: then from its values, exactly.
 
-_COUNTED_KINDS = (Kind.cycle, Kind.message_in, Kind.message_out, Kind.sla)
-_VALUED_KINDS = (*TIMED, Kind.csat)
-_OUTCOME_SPLIT = (Kind.cycle, Kind.sla)  # kinds whose count is split by outcome
 _LABEL = CONVERSATION_LABELS.c.label_id
+EXACT_VALUES = 5000
 
 
 def _in_period(*columns: Any, label: bool = False) -> Any:
@@ -105,107 +105,86 @@ def _values(column: str, group: str | None) -> Prepared:
                     else _in_period(_GROUP_COLUMN[group], value, label=group == "label"))
 
 
-@functools.cache
-def _counts(group: str | None, by_outcome: bool) -> Prepared:
-    """(key, outcome, count) of a kind's facts in the period, by key (and outcome)."""
-    key: Any = literal(None) if group is None else _GROUP_COLUMN[group]
-    outcome: Any = FACTS.c.outcome if by_outcome else literal(None)
-    query = _in_period(key, outcome, func.count(), label=group == "label")
-    by = [*([key] if group is not None else []), *([outcome] if by_outcome else [])]
-    return Prepared(query.group_by(*by) if by else query)
-
-
-@functools.cache
-def _keys(group: str) -> Prepared:
-    """SQLite: the group's key of every one of a kind's facts in the period, as one text.
-    Counted here, in half the time of a GROUP BY, which sorts every row there."""
-    text = func.group_concat(func.ifnull(_GROUP_COLUMN[group], ""), func.char(_SEPARATOR))
-    return Prepared(_in_period(text, label=group == "label"))
-
-
-@functools.cache
-def _joined(column: str, group: str | None) -> Prepared:
-    """PostgreSQL: (key, a kind's values in the period as one text), by key. A row per value
-    costs psycopg three times as much; PostgreSQL writes a float8 as the shortest text that
-    reads back as the same number (since version 12), so no value changes."""
-    key: Any = literal(None) if group is None else _GROUP_COLUMN[group]
-    query = _in_period(key, func.string_agg(cast(FACTS.c[column], Text), ","), label=group == "label")
-    return Prepared(query.group_by(key) if group is not None else query)
-
-
-_SEPARATOR = 31  # ASCII's unit separator: in no channel's name
-
-
-def _key_counts(conn: Connection, period: Period, group: str, kind: str) -> Iterable[tuple[Any, int]]:
-    if conn.dialect.name != "sqlite":
-        return ((key, n) for key, _, n in _counts(group, False).all(conn, _bound(period, kind)))
-    text = _keys(group).scalar(conn, _bound(period, kind))
-    found = Counter(text.split(chr(_SEPARATOR))) if text else Counter[str]()
-    return (((k or None) if group == "channel" else (int(k) if k else None), n) for k, n in found.items())
-
-
 def _bound(period: Period, kind: str) -> dict[str, Any]:
     return {"kind": kind, "start": period.start, "end": period.end}
 
 
-_Tally = dict[str, Any]  # "counts": Counter, "values": {kind: [seconds]}, "scores": [score]
+@dataclass(slots=True)
+class _Figures:
+    """One group's (or the total's) figures: by figure name, and the exact values of the
+    time figures read exactly."""
+
+    folded: dict[str, Acc]
+    exact: dict[str, list[float]]
 
 
-def _tally() -> _Tally:
-    return {"counts": Counter(), "values": defaultdict(list), "scores": []}
+def _key(group: str | None, text: str) -> Any:
+    if group is None or text == "":
+        return None
+    return text if group == "channel" else int(text)
 
 
-def _count_name(kind: str, outcome: str | None) -> str:
-    if kind == Kind.sla:
-        return "sla_met" if str(outcome).endswith(":met") else "sla_missed"
-    if kind == Kind.cycle:
-        return "conversations_created" if outcome == "created" else "conversations_reopened"
-    return kind.replace("message_", "messages_")
-
-
-def _tallies(conn: Connection, period: Period, group: str | None, business: bool,
-             kinds: Iterable[str] = _COUNTED_KINDS) -> dict[Any, _Tally]:
-    """Each group's counts of ``kinds`` and values of the timed kinds and CSAT (key None
-    without a group)."""
-    out: dict[Any, _Tally] = defaultdict(_tally)
-    for kind in kinds:
-        if group is not None and kind not in _OUTCOME_SPLIT:
-            for key, n in _key_counts(conn, period, group, kind):
-                out[key]["counts"][_count_name(kind, None)] += n
-            continue
-        for key, outcome, n in _counts(group, kind in _OUTCOME_SPLIT).all(conn, _bound(period, kind)):
-            out[key]["counts"][_count_name(kind, outcome)] += n
+def _figures(conn: Connection, period: Period, group: str | None, business: bool, mark: int,
+             name: str | None = None) -> dict[Any, _Figures]:
+    """Each group's figures (key None without a group); with ``name`` that one's count only."""
+    lo, hi = rollup_q.epoch(period.start), rollup_q.epoch(period.end)
+    runs, edges = rollups.cover(lo, hi, (rollups.HOUR, *rollups.GROUP_WIDTHS) if group is None
+                                else rollups.GROUP_WIDTHS)
+    folded: dict[tuple[str, str], Acc] = {}
+    for key, figure, _, _, acc in rollup_q.rows(conn, group or "", runs, business,
+                                                names=None if name is None else [name], values=name is None):
+        found = folded.get((key, figure))
+        if found is None:
+            folded[(key, figure)] = acc
+        else:
+            found.merge(acc)
+    raw = rollup_q.facts(conn, *rollup_q.outside(mark, period.start, period.end, edges), label=group == "label")
+    if group is None or group == "label":
+        rollups.fold_flat(folded, raw)
+    else:
+        rollups.fold_flat(folded, ((f.key(group), f) for _, f in raw))
+    out: dict[Any, _Figures] = {}
+    for (key, figure), acc in folded.items():
+        out.setdefault(_key(group, key), _Figures({}, {})).folded[figure] = acc
+    if name is not None:
+        return out
     seconds = "business_seconds" if business else "seconds"
     for kind in TIMED:
-        if conn.dialect.name == "postgresql":
-            for key, text in _joined(seconds, group).all(conn, _bound(period, kind)):
-                if text is not None:  # (none at all, without a group)
-                    out[key]["values"][kind] += map(float, text.split(","))
-            continue
-        rows = _values(seconds, group).all(conn, _bound(period, kind))
-        if group is None:
-            out[None]["values"][kind] += [value for value, in rows]
-        else:
-            for key, value in rows:
-                out[key]["values"][kind].append(value)
-    for row in _values("score", group).all(conn, _bound(period, Kind.csat)):
-        out[row[0] if group is not None else None]["scores"].append(row[-1])
+        if 0 < sum(f.folded[kind].n for f in out.values() if kind in f.folded) <= EXACT_VALUES:
+            for row in _values(seconds, group).all(conn, _bound(period, kind)):
+                out.setdefault(row[0] if group is not None else None, _Figures({}, {})).exact.setdefault(
+                    kind, []).append(row[-1])
     return out
 
 
-def _shape(t: _Tally) -> dict[str, Any]:
-    c, v, got = t["counts"], t["values"], t["scores"]
-    met, missed = c["sla_met"], c["sla_missed"]
+def _shape(f: _Figures, business: bool) -> dict[str, Any]:
+    def n(name: str) -> int:
+        return f.folded[name].n if name in f.folded else 0
+
+    def times(kind: str) -> dict[str, Any]:
+        if kind in f.exact:
+            return _times(f.exact[kind])
+        acc = f.folded.get(kind)
+        if acc is None or not acc.n:
+            return _times([])
+        hist = acc.bhist if business else acc.hist
+        median, p90 = rollups.percentile(hist, 0.5), rollups.percentile(hist, 0.9)
+        return {"count": acc.n, "median": round(median, 1) if median is not None else None,
+                "p90": round(p90, 1) if p90 is not None else None}
+
+    met, missed = n("sla_met"), n("sla_missed")
+    csat = f.folded.get("csat") or Acc()
+    scores = {str(s): csat.hist.get(str(s), 0) for s in range(1, 6)}
     return {
-        **{name: c[name] for name in ("conversations_created", "conversations_reopened", "messages_in",
+        **{name: n(name) for name in ("conversations_created", "conversations_reopened", "messages_in",
                                        "messages_out")},
-        "resolved": len(v.get(Kind.resolution, [])),
-        "first_response": _times(v.get(Kind.first_response, [])), "reply": _times(v.get(Kind.reply, [])),
-        "resolution": _times(v.get(Kind.resolution, [])),
+        "resolved": n("resolution"),
+        "first_response": times(Kind.first_response), "reply": times(Kind.reply),
+        "resolution": times(Kind.resolution),
         "sla": {"met": met, "missed": missed, "attainment": round(met / (met + missed), 4) if met + missed else None},
-        "csat": {"responses": len(got), "average": round(statistics.fmean(got), 2) if got else None,
-                 "satisfied": round(sum(1 for s in got if s >= 4) / len(got), 4) if got else None,
-                 "distribution": {str(s): got.count(s) for s in range(1, 6)}},
+        "csat": {"responses": csat.n, "average": round(csat.total / csat.n, 2) if csat.n else None,
+                 "satisfied": round((scores["4"] + scores["5"]) / csat.n, 4) if csat.n else None,
+                 "distribution": scores},
     }
 
 
@@ -257,54 +236,82 @@ def _day_starts(period: Period) -> tuple[datetime, ...]:
                  for i in range((period.last - period.first).days + 1))
 
 
-_RANGES = {
-    # A count per range [lo, hi) of one kind's facts (and outcome, or any): one index range
-    # each, in a single statement.
-    "sqlite": "SELECT (SELECT count(*) FROM report_fact WHERE kind = ? AND at >= b.value ->> 0 "
-              "AND at < b.value ->> 1 AND (? IS NULL OR outcome = ?)) FROM json_each(?) AS b ORDER BY b.key",
-    "postgresql": "SELECT (SELECT count(*) FROM report_fact WHERE kind = %(kind)s AND at >= b.lo AND at < b.hi "
-                  "AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s)) "
-                  "FROM unnest(%(lo)s::timestamptz[], %(hi)s::timestamptz[]) WITH ORDINALITY AS b(lo, hi, i) "
-                  "ORDER BY b.i",
-}
-
-
 @functools.lru_cache(maxsize=64)
-def _sqlite_bounds(starts: tuple[datetime, ...], end: datetime) -> str:
-    """The ranges as SQLite compares them: [[lo, hi], ...] in the text a datetime is stored as."""
-    dialect = sqlite.dialect()
-    stamp = FACTS.c.at.type.dialect_impl(dialect).bind_processor(dialect)
-    assert stamp is not None
-    return json.dumps([[stamp(lo), stamp(hi)] for lo, hi in zip(starts, (*starts[1:], end))])
+def _local(period: Period) -> tuple[list[int], tuple[tuple[date, int, int], ...], int]:
+    """The period's local hours as ``_hours`` gives them (their starts in epoch seconds), and
+    the width of the total's rows that each is a union of: an hour, or a quarter hour in a
+    zone whose hours are not UTC's."""
+    starts, local_hours = _hours(period)
+    epochs = [rollup_q.epoch(s) for s in starts]
+    aligned = all(e % rollups.HOUR == 0 for e in (*epochs, rollup_q.epoch(period.end)))
+    return epochs, local_hours, rollups.HOUR if aligned else rollups.QUARTER
 
 
-def _range_counts(conn: Connection, kind: str, outcome: str | None, starts: tuple[datetime, ...], end: datetime
-                  ) -> list[int]:
-    """How many facts of ``kind`` (and ``outcome``) in each range from a start to the next
-    (the last to ``end``)."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    if conn.dialect.name == "postgresql":
-        cursor.execute(_RANGES["postgresql"], {"kind": kind, "outcome": outcome, "lo": list(starts),
-                                               "hi": [*starts[1:], end]})
-    else:
-        cursor.execute(_RANGES["sqlite"], (kind, outcome, outcome, _sqlite_bounds(starts, end)))
-    return [int(row[0]) for row in cursor.fetchall()]
+def daily_medians(conn: Connection, period: Period, kind: str, business: bool) -> dict[date, float]:
+    """The median of a time figure on each local day of the period that had one: from the
+    total's hour rows' histograms (within 0.5%), or from the values when the period holds at
+    most EXACT_VALUES of them. (In a zone whose hours are not UTC's, all from the facts.)"""
+    _one_snapshot(conn)
+    mark = rollup_q.upto(conn)
+    epochs, local_hours, width = _local(period)
+    runs, edges = rollups.cover(rollup_q.epoch(period.start), rollup_q.epoch(period.end), (width,))
+    days: dict[date, Acc] = {}
+    if width != rollups.HOUR:  # (quarter hours hold the series' figures alone)
+        runs, edges = [], [(rollup_q.epoch(period.start), rollup_q.epoch(period.end))]
+
+    def day(at: int) -> Acc:
+        return days.setdefault(local_hours[bisect.bisect_right(epochs, at) - 1][0], Acc())
+    for _, _, _, start, acc in rollup_q.rows(conn, "", runs, business, [kind]):
+        day(start).merge(acc)
+    for _, f in rollup_q.facts(conn, FACTS.c.kind == kind, *rollup_q.outside(mark, period.start, period.end, edges)):
+        rollups.add(day(f.at), kind, f.seconds, f.business, f.score)
+    if sum(acc.n for acc in days.values()) > EXACT_VALUES:
+        medians = {d: rollups.percentile(acc.bhist if business else acc.hist, 0.5) for d, acc in days.items()}
+        return {d: m for d, m in medians.items() if m is not None}
+    seconds = "business_seconds" if business else "seconds"
+    exact: dict[date, list[float]] = {}
+    for at, value in conn.execute(select(FACTS.c.at, FACTS.c[seconds]).where(
+            FACTS.c.kind == kind, FACTS.c.at >= period.start, FACTS.c.at < period.end)):
+        if value is not None:
+            exact.setdefault(as_utc(at).astimezone(period.zone).date(), []).append(float(value))
+    return {d: statistics.median(values) for d, values in exact.items()}
 
 
-def _series(conn: Connection, period: Period, days: list[date]) -> tuple[dict[date, Counter[str]], list[list[int]]]:
-    """The counts of each local day, and incoming messages by local weekday and hour."""
+_SERIES_NAMES = rollups.SERIES
+
+
+def _series(conn: Connection, period: Period, days: list[date], mark: int
+            ) -> tuple[dict[date, Counter[str]], list[list[int]]]:
+    """The counts of each local day, and incoming messages by local weekday and hour: from
+    the total's hour rows (quarter hours in a zone whose hours are not UTC's), and the facts
+    above the mark."""
     series: dict[date, Counter[str]] = {d: Counter() for d in days}
     heatmap = [[0] * 24 for _ in range(7)]
-    starts, local_hours = _hours(period)
-    for (day, weekday, hour), n in zip(local_hours, _range_counts(conn, Kind.message_in, None, starts, period.end)):
-        series[day]["messages_in"] += n
-        heatmap[weekday][hour] += n
-    starts = _day_starts(period)
-    for name, kind, outcome in (("conversations_created", Kind.cycle, "created"),
-                                ("conversations_reopened", Kind.cycle, "reopened"),
-                                ("messages_out", Kind.message_out, None), ("resolved", Kind.resolution, None)):
-        for day, n in zip(days, _range_counts(conn, kind, outcome, starts, period.end)):
-            series[day][name] += n
+    epochs, local_hours, width = _local(period)
+    lo, hi = rollup_q.epoch(period.start), rollup_q.epoch(period.end)
+
+    def put(at: int, name: str, n: int) -> None:
+        day, weekday, hour = local_hours[bisect.bisect_right(epochs, at) - 1]
+        series[day]["resolved" if name == "resolution" else name] += n
+        if name == "messages_in":
+            heatmap[weekday][hour] += n
+
+    runs, edges = rollups.cover(lo, hi, (width,))
+    hourly: tuple[str, ...] = _SERIES_NAMES
+    if all(rollup_q.epoch(s) % rollups.DAY == 0 for s in (*_day_starts(period), period.end)):
+        # Local days are UTC's (UTC, or a zone at UTC's time all period): the day rows, but
+        # for the heatmap's messages.
+        hourly = ("messages_in",)
+        days_runs, _ = rollups.cover(lo, hi, (rollups.DAY,))
+        daily = [n for n in _SERIES_NAMES if n not in hourly]
+        for _, name, _, start, acc in rollup_q.rows(conn, "", days_runs, False, daily, values=False):
+            put(start, name, acc.n)
+    for _, name, _, start, acc in rollup_q.rows(conn, "", runs, False, hourly, values=False):
+        put(start, name, acc.n)
+    for _, f in rollup_q.facts(conn, *rollup_q.outside(mark, period.start, period.end, edges)):
+        name = rollups.name_of(f.kind, f.outcome)
+        if name in _SERIES_NAMES:
+            put(f.at, name, 1)
     return series, heatmap
 
 
@@ -315,38 +322,28 @@ def overview(conn: Connection, period: Period, *, group: str | None = None, busi
     """The period's figures against the previous period's, a series by local day, the
     heatmap of incoming messages (weekday 0 = Monday, by local hour), and with ``group``
     the same figures for each group."""
+    _one_snapshot(conn)
+    mark = rollup_q.upto(conn)
     days = [period.first + timedelta(days=i) for i in range((period.last - period.first).days + 1)]
-    series, heatmap = _series(conn, period, days)
+    series, heatmap = _series(conn, period, days, mark)
     # The period's figures: a group's add up to the total (each fact is in one), except by
     # label (a fact of a conversation with two labels counts under both).
-    if group is None or group == "label":
-        # The counts the series holds already are not read again.
-        total = _tallies(conn, period, None, business, kinds=(Kind.sla,)).get(None, _tally())
-        for name in ("conversations_created", "conversations_reopened", "messages_in", "messages_out"):
-            total["counts"][name] = sum(series[d][name] for d in days)
-        groups = _tallies(conn, period, group, business) if group is not None else {}
-    else:
-        groups = _tallies(conn, period, group, business)
-        total = _tally()
-        for t in groups.values():
-            total["counts"].update(t["counts"])
-            for kind, values in t["values"].items():
-                total["values"][kind] += values
-            total["scores"] += t["scores"]
-    before = _tallies(conn, period.previous(), None, business)
-    metrics = _shape(total) if _any(total) else EMPTY
+    total = _figures(conn, period, None, business, mark).get(None, _Figures({}, {}))
+    groups = _figures(conn, period, group, business, mark) if group is not None else {}
+    before = _figures(conn, period.previous(), None, business, mark).get(None, _Figures({}, {}))
+    metrics = _shape(total, business) if _any(total) else EMPTY
     answer: dict[str, Any] = {
         "from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.zone.key,
         "hours": "business" if business else "calendar",
         "start": period.start.isoformat(), "end": period.end.isoformat(),
         "previous": {"from": period.previous().first.isoformat(), "to": period.previous().last.isoformat(),
-                     "metrics": _shape(before[None]) if None in before and _any(before[None]) else EMPTY},
+                     "metrics": _shape(before, business) if _any(before) else EMPTY},
         "metrics": metrics,
         "series": [{"date": d.isoformat(), **{k: series[d][k] for k in _SERIES}} for d in days],
         "heatmap": heatmap,
     }
     if group is not None:
-        rows = {key: _shape(t) for key, t in groups.items() if _any(t)}
+        rows = {key: _shape(t, business) for key, t in groups.items() if _any(t)}
         names = _names(conn, group, rows)
         answer["group"] = group
         answer["groups"] = sorted(
@@ -355,8 +352,15 @@ def overview(conn: Connection, period: Period, *, group: str | None = None, busi
     return answer
 
 
-def _any(t: _Tally) -> bool:
-    return bool(+t["counts"] or any(t["values"].values()) or t["scores"])
+def _one_snapshot(conn: Connection) -> None:
+    """One snapshot for the mark, the rollups and the facts (SQLite's read transaction is
+    one already): a fold committing between two reads would otherwise count twice."""
+    if conn.dialect.name == "postgresql" and not conn.in_transaction():
+        conn.execution_options(isolation_level="REPEATABLE READ")
+
+
+def _any(t: _Figures) -> bool:
+    return any(acc.n for acc in t.folded.values())
 
 
 def _hour_of_week(period: Period, weekday: int, hour: int) -> Any:
@@ -385,7 +389,14 @@ def drill(conn: Connection, period: Period, metric: str, *, group: str | None = 
     hour) a heatmap cell's), oldest first, ``limit`` a page after fact id ``after``: each with
     its conversation, cycle, time and value. ``total`` is the figure."""
     kinds, outcomes = ((Kind.sla, None) if metric in ("sla_met", "sla_missed") else _COUNTED[metric])
-    where = [_where(period, [kinds])]
+    by_label = group == "label" and key is not None
+    if by_label and conn.dialect.name == "sqlite":
+        # The label's conversations' facts (an index on the conversation), not every fact of
+        # the kind in the period each looked up in the labels: "+kind" keeps SQLite off the
+        # kind's index, which it prefers otherwise.
+        where = [literal_column("+report_fact.kind") == kinds, FACTS.c.at >= period.start, FACTS.c.at < period.end]
+    else:
+        where = [_where(period, [kinds])]
     if hour_of_week is not None:
         where.append(_hour_of_week(period, *hour_of_week))
     if outcomes is not None:
@@ -395,11 +406,23 @@ def drill(conn: Connection, period: Period, metric: str, *, group: str | None = 
     source: Any = FACTS
     if group is not None:
         column = _GROUP_COLUMN[group]
-        if group == "label":
+        if by_label:
+            where.append(FACTS.c.conversation_id.in_(select(CONVERSATION_LABELS.c.conversation_id)
+                                                     .where(CONVERSATION_LABELS.c.label_id == key)))
+        elif group == "label":
             source = FACTS.outerjoin(CONVERSATION_LABELS, CONVERSATION_LABELS.c.conversation_id
                                      == FACTS.c.conversation_id)
-        where.append(column.is_(None) if key is None else column == key)
-    total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
+            where.append(column.is_(None))
+        else:
+            where.append(column.is_(None) if key is None else column == key)
+    if hour_of_week is None:  # the figure as the overview counts it: from the rollups
+        _one_snapshot(conn)
+        name = "resolution" if metric == "resolved" else metric
+        figures = _figures(conn, period, group, False, rollup_q.upto(conn), name)
+        match = next((f for k, f in figures.items() if (k is None) == (key is None) and str(k) == str(key)), None)
+        total = match.folded[name].n if match is not None and name in match.folded else 0
+    else:
+        total = conn.execute(select(func.count()).select_from(source).where(*where)).scalar_one()
     # The page's ids first, from the index (which holds the id on SQLite, as the rowid), then
     # those facts with their contacts: joined first, every fact of the period would be visited.
     page = list(conn.execute(select(FACTS.c.id).select_from(source).where(*where, FACTS.c.id > after)

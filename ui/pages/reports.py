@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -30,10 +29,8 @@ from starlette.routing import Route
 from inbox import queries
 from inbox.domain.errors import Invalid
 from inbox.domain.metrics import Kind
-from inbox.domain.tables import FACTS
 from inbox.queries import campaigns as campaign_reads
 from inbox.queries import reports
-from inbox.storage.prepared import as_utc
 from ui.pages.agent import _channels, _render, _to_login, _viewer
 from ui.pages.sla import duration
 
@@ -125,13 +122,7 @@ def default_zone(conn: Connection) -> str:
 def daily_first_response(conn: Connection, period: reports.Period, business: bool) -> dict[date, float]:
     """The median first response (seconds) of each local day of the period that had one: the
     one daily figure inbox.queries.reports' series does not hold."""
-    seconds = FACTS.c.business_seconds if business else FACTS.c.seconds
-    by_day: dict[date, list[float]] = {}
-    for at, value in conn.execute(select(FACTS.c.at, seconds).where(
-            FACTS.c.kind == Kind.first_response, FACTS.c.at >= period.start, FACTS.c.at < period.end)):
-        if value is not None:
-            by_day.setdefault(as_utc(at).astimezone(period.zone).date(), []).append(float(value))
-    return {day: statistics.median(values) for day, values in by_day.items()}
+    return reports.daily_medians(conn, period, Kind.first_response, business)
 
 
 # -- Figures in words, and how each moved ------------------------------------------------------
