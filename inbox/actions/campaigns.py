@@ -531,10 +531,11 @@ def finish(tx: Tx, campaign_id: int, now: datetime) -> bool:
 def next_due(conn: Connection) -> datetime | None:
     """When the earliest pending recipient of an active campaign falls due, or a fallback."""
     rc = CAMPAIGN_RECIPIENTS.c
+    campaigns_now = active(conn)
     times = [conn.execute(select(func.min(rc.due_at)).where(rc.campaign_id == c["id"], rc.state == "pending")
-                          ).scalar() for c in active(conn)]
+                          ).scalar() for c in campaigns_now]
     times += [conn.execute(select(func.min(rc.fallback_at)).where(rc.campaign_id == c["id"])).scalar()
-              for c in active(conn) if c["fallback_minutes"]]
+              for c in campaigns_now if c["fallback_minutes"]]
     known = [as_utc(t) for t in times if t is not None]
     return min(known) if known else None
 

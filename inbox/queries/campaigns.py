@@ -110,10 +110,6 @@ def audience_page(conn: Connection, audience: Mapping[str, Any], after: int, lim
     return list(conn.execute(query).scalars())
 
 
-def audience_count(conn: Connection, audience: Mapping[str, Any]) -> int:
-    return int(conn.execute(select(func.count()).select_from(audience_query(audience).subquery())).scalar_one())
-
-
 # -- what the engine knows of a recipient -------------------------------------------------
 
 @dataclass
@@ -244,12 +240,3 @@ def recipient_page(conn: Connection, campaign_id: int, *, result: str | None = N
              "reason": r.reason, "detail": r.detail or r.error_message, "error_code": r.error_code,
              "channel": r.kind, "due_at": _iso(r.due_at), "sent_at": _iso(r.sent_at), "message_id": r.message_id,
              "conversation_id": r.conversation_id, "attempts": r.attempts or []} for r in conn.execute(query)]
-
-
-def next_due(conn: Connection) -> datetime | None:
-    """The earliest due time of a pending recipient of a campaign that is sending."""
-    rc = CAMPAIGN_RECIPIENTS.c
-    found = conn.execute(select(func.min(rc.due_at)).select_from(
-        CAMPAIGN_RECIPIENTS.join(CAMPAIGNS, CAMPAIGNS.c.id == rc.campaign_id))
-        .where(rc.state == "pending", CAMPAIGNS.c.status.in_(("scheduled", "sending")))).scalar()
-    return as_utc(found) if found is not None else None
