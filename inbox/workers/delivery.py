@@ -21,6 +21,7 @@ for good marks the attachment (not the message) with the reason.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from datetime import timedelta
 
@@ -59,7 +60,7 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next free slot starts
-        self._last_send: dict[int, float] = {}  # inbox id -> the loop time its last send started
+        self._starts: dict[int, collections.deque[float]] = {}  # inbox id -> its last sends' start times
         ctx.clock.on_moved(self.wake)  # what falls due is judged by the clock: look again
 
     def wake(self) -> None:
@@ -145,17 +146,21 @@ class DeliveryWorker:
         return fresh[-1] if fresh else None  # the oldest: the first attempt's
 
     async def _pace(self, job: ClaimedJob) -> bool:
-        """Keep an inbox under its send_rate_per_second (per process): sends start at least
-        PACE_MARGIN/rate apart, so that no rolling second at the provider holds more than
-        ``rate`` of them. Each send books the next free slot; a slot further off than
-        PACE_HOLD gives the job back for then (its lease would not last the wait): False.
-        The booking only estimates: when the loop was held up, sleepers wake together, so
-        each checks the real time since the last send before going."""
+        """Keep an inbox under its send_rate_per_second (per process) as the provider counts
+        it: in any rolling second of arrivals, at most ``rate``. A request's way to the
+        provider takes a varying time (up to PACE_JITTER), so sends are limited to ``rate``
+        starts in any window of 1 + PACE_JITTER seconds, spread evenly across it. Each send
+        books the next free slot; a slot further off than PACE_HOLD gives the job back for
+        then (its lease would not last the wait): False. The booking only estimates: when
+        the loop was held up, sleepers wake together, so each checks the real starts before
+        going."""
         rate = job.outbound.settings.get(SEND_RATE)
         if not rate:
             return True
         loop = asyncio.get_running_loop()
-        inbox_id, gap = job.outbound.inbox_id, PACE_MARGIN / float(rate)
+        inbox_id, limit = job.outbound.inbox_id, max(1, int(rate))
+        window = 1.0 + PACE_JITTER
+        gap = window / float(rate)
         slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
         wait = slot - loop.time()
         if wait > PACE_HOLD:
@@ -164,9 +169,12 @@ class DeliveryWorker:
         self._next_send[inbox_id] = slot + gap
         if wait > 0:
             await asyncio.sleep(wait)  # waiting for the provider's rate, not for a result
-        while (late := self._last_send.get(inbox_id, -gap) + gap - loop.time()) > 0:
+        starts = self._starts.get(inbox_id)
+        if starts is None or starts.maxlen != limit:  # new, or the inbox's rate changed
+            starts = self._starts[inbox_id] = collections.deque(starts or (), maxlen=limit)
+        while (late := _pace_wait(starts, limit, window, gap, loop.time())) > 0:
             await asyncio.sleep(late)
-        self._last_send[inbox_id] = loop.time()
+        starts.append(loop.time())
         self._next_send[inbox_id] = max(self._next_send[inbox_id], loop.time() + gap)
         return True
 
@@ -188,7 +196,18 @@ PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
 LOOKUP_SKEW = timedelta(minutes=2)  # the provider's clock and ours may differ
 
 
-PACE_MARGIN = 1.02  # sends 2% further apart than the rate: room for jitter on the way
+PACE_JITTER = 0.1  # seconds a request's way to the provider may vary: the limiter's margin
+
+
+def _pace_wait(starts: collections.deque[float], limit: int, window: float, gap: float, now: float) -> float:
+    """Seconds until a send may start, given the last ``limit`` starts (oldest first): at
+    least ``gap`` after the last, and no more than ``limit`` in any ``window``."""
+    if not starts:
+        return 0.0
+    wait = starts[-1] + gap - now
+    if len(starts) == limit:
+        wait = max(wait, starts[0] + window - now)
+    return wait
 
 
 def _timeout(seconds: float) -> SendError:
