@@ -56,7 +56,8 @@ class DeliveryWorker:
         self.registry = registry
         self.batch = batch
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(concurrency)  # provider requests in flight
+        self._held = asyncio.Semaphore(concurrency * 4)  # claimed jobs not yet finished
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._next_send: dict[int, float] = {}  # inbox id -> the loop time its next free slot starts
@@ -73,7 +74,7 @@ class DeliveryWorker:
             self._wake.clear()
             jobs, next_due = await self.ctx.db.write(lambda tx: _claim(tx, self.batch, lease, self.ctx.clock.now()))
             for job in jobs:
-                await self._slots.acquire()
+                await self._held.acquire()
                 task = asyncio.create_task(self._deliver(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -95,15 +96,18 @@ class DeliveryWorker:
                 if job.job == "fetch":
                     attachment = job.outbound.attachments[job.attachment]
                     fetcher = self.registry.fetcher(job.channel)
-                    media = await asyncio.wait_for(fetcher.fetch(job.outbound.settings, attachment),
-                                                   timeout=s.send_timeout_seconds * 4)
+                    async with self._slots:
+                        media = await asyncio.wait_for(fetcher.fetch(job.outbound.settings, attachment),
+                                                       timeout=s.send_timeout_seconds * 4)
                 else:
                     sender = self.registry.sender(job.channel)
-                    if not await self._pace(job):
+                    if not await self._book(job):  # (a job waiting for its inbox's rate holds no slot)
                         return
-                    taken = await self._taken_before(job)
-                    sent = taken if taken is not None else await asyncio.wait_for(
-                        sender.send(job.outbound), timeout=s.send_timeout_seconds)
+                    async with self._slots:
+                        await self._start(job)
+                        taken = await self._taken_before(job)
+                        sent = taken if taken is not None else await asyncio.wait_for(
+                            sender.send(job.outbound), timeout=s.send_timeout_seconds)
             except TimeoutError:
                 raise _timeout(s.send_timeout_seconds) from None
         except SendError as err:
@@ -125,7 +129,7 @@ class DeliveryWorker:
             else:
                 await self.ctx.db.write(lambda tx: _record_sent(tx, job, sent, self.ctx.clock.now()))
         finally:
-            self._slots.release()
+            self._held.release()
 
 
     async def _taken_before(self, job: ClaimedJob) -> Sent | None:
@@ -145,22 +149,20 @@ class DeliveryWorker:
                      fresh[-1].provider_message_id)
         return fresh[-1] if fresh else None  # the oldest: the first attempt's
 
-    async def _pace(self, job: ClaimedJob) -> bool:
+    async def _book(self, job: ClaimedJob) -> bool:
         """Keep an inbox under its send_rate_per_second (per process) as the provider counts
         it: in any rolling second of arrivals, at most ``rate``. A request's way to the
         provider takes a varying time (up to PACE_JITTER), so sends are limited to ``rate``
         starts in any window of 1 + PACE_JITTER seconds, spread evenly across it. Each send
-        books the next free slot; a slot further off than PACE_HOLD gives the job back for
-        then (its lease would not last the wait): False. The booking only estimates: when
-        the loop was held up, sleepers wake together, so each checks the real starts before
-        going."""
+        books the next free slot and sleeps until then; a slot further off than PACE_HOLD
+        gives the job back for then (its lease would not last the wait): False. The booking
+        only estimates; ``_start`` holds the send to the real starts."""
         rate = job.outbound.settings.get(SEND_RATE)
         if not rate:
             return True
         loop = asyncio.get_running_loop()
-        inbox_id, limit = job.outbound.inbox_id, max(1, int(rate))
-        window = 1.0 + PACE_JITTER
-        gap = window / float(rate)
+        inbox_id = job.outbound.inbox_id
+        gap = (1.0 + PACE_JITTER) / float(rate)
         slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
         wait = slot - loop.time()
         if wait > PACE_HOLD:
@@ -169,14 +171,26 @@ class DeliveryWorker:
         self._next_send[inbox_id] = slot + gap
         if wait > 0:
             await asyncio.sleep(wait)  # waiting for the provider's rate, not for a result
-        starts = self._starts.get(inbox_id)
+        return True
+
+    async def _start(self, job: ClaimedJob) -> None:
+        """Just before the request leaves: when the loop was held up, or the provider's slots
+        were all taken, booked sends go late, and together. Late does not push the next
+        booking (lateness would add up: 33/s of 45); together is held to half the booked
+        gap apart (catching up at twice the pace, not in a burst) and to at most ``rate``
+        starts in any window of 1 + PACE_JITTER seconds, counted here."""
+        rate = job.outbound.settings.get(SEND_RATE)
+        if not rate:
+            return
+        loop = asyncio.get_running_loop()
+        limit = max(1, int(rate))
+        starts = self._starts.get(job.outbound.inbox_id)
         if starts is None or starts.maxlen != limit:  # new, or the inbox's rate changed
-            starts = self._starts[inbox_id] = collections.deque(starts or (), maxlen=limit)
-        while (late := _pace_wait(starts, limit, window, gap, loop.time())) > 0:
+            starts = self._starts[job.outbound.inbox_id] = collections.deque(starts or (), maxlen=limit)
+        window = 1.0 + PACE_JITTER
+        while (late := _pace_wait(starts, limit, window, window / float(rate) / 2, loop.time())) > 0:
             await asyncio.sleep(late)
         starts.append(loop.time())
-        self._next_send[inbox_id] = max(self._next_send[inbox_id], loop.time() + gap)
-        return True
 
     async def _store(self, job: ClaimedJob, media: Media) -> None:
         assert self.ctx.media is not None  # every process that runs the worker has a media store
