@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -15,7 +15,7 @@ from inbox.actions import reports, sla
 from inbox.actions.common import _update_message, access_conversation, preview
 from inbox.actions.context import Context
 from inbox.actions.conversations import assign_in
-from inbox.domain import metrics, serialize
+from inbox.domain import campaigns, metrics, serialize
 from inbox.domain.access import Viewer, conversation_scopes
 from inbox.domain.channels import ReplyWindow
 from inbox.domain.errors import Conflict, Invalid, NotFound
@@ -27,8 +27,10 @@ from inbox.domain.records import Dict, Message
 from inbox.domain.tables import (
     CONVERSATIONS,
     IDENTITIES,
+    INBOXES,
     JOBS,
     MESSAGES,
+    REPLY_FALLBACKS,
 )
 from inbox.storage.db import Tx
 
@@ -127,6 +129,9 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
     the customer's, and only auto_replied_at records it."""
     conn = tx.conn
     attachments = attachments or []
+    fallback = _fallback_of(conn, choice["inbox_id"], automatic)
+    if fallback is not None:  # expire unsent (where the provider can: Twilio) before the fallback goes
+        payload = {**(payload or {}), "validity_seconds": max(60, fallback[1] * 60 - campaigns.VALIDITY_MARGIN)}
     identity_id = conn.execute(select(IDENTITIES.c.id).where(
         IDENTITIES.c.contact_id == contact_id, IDENTITIES.c.handle == choice["handle"],
         IDENTITIES.c.kind == choice["kind"])).scalar_one()
@@ -139,9 +144,14 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
         p, now, choice["inbox_id"], choice["kind"], author_id, automatic is not None, reports.timer(conn)))
     conn.execute(insert(JOBS).values(message_id=message_id, kind="send", attachment=0, state="pending", attempts=0,
                                      next_attempt_at=now, created_at=now))
+    if fallback is not None:
+        conn.execute(insert(REPLY_FALLBACKS).values(
+            message_id=message_id, conversation_id=conversation_id, fallback_inbox_id=fallback[0],
+            due_at=now + timedelta(minutes=fallback[1]), state="waiting", created_at=now, updated_at=now))
     # (A satisfaction survey or a campaign's message is no reply at all: it leaves the
     # auto-reply interval, and the list's order, alone.)
-    touched: Dict = ({"auto_replied_at": now} if automatic not in (None, "csat", "campaign") else {} if automatic else {
+    touched: Dict = ({"auto_replied_at": now} if automatic not in (None, "csat", "campaign", FALLBACK)
+                     else {} if automatic else {
         "last_message_at": now, "last_message_preview": preview(text, attachments),
         "last_message_direction": Direction.outbound, "unread_count": 0, "updated_at": now,
         "waiting_since": None})  # the customer has their answer
@@ -155,6 +165,20 @@ def write_outbound(tx: Tx, conversation_id: int, contact_id: int, choice: Mappin
     scopes = conversation_scopes(conversation["assignee_id"], conversation["team_id"])
     tx.emit(MESSAGE_CREATED, {"message": message, "conversation": conversation}, scopes)
     return message
+
+
+FALLBACK = "fallback"  # the ``automatic`` of a message sent again through an inbox's fallback
+FALLS_BACK = (None, "reminder")  # the messages an inbox's fallback is for: agents' and reminders'
+
+
+def _fallback_of(conn: Any, inbox_id: int, automatic: str | None) -> tuple[int, int] | None:
+    """The inbox and minutes a message through ``inbox_id`` falls back to, if it has one."""
+    if automatic not in FALLS_BACK:
+        return None
+    settings = conn.execute(select(INBOXES.c.settings).where(INBOXES.c.id == inbox_id)).scalar() or {}
+    target = settings.get(campaigns.FALLBACK_INBOX)
+    return (int(target), int(settings.get(campaigns.FALLBACK_MINUTES) or campaigns.DEFAULT_FALLBACK_MINUTES)
+            ) if target else None
 
 
 async def retry_message(ctx: Context, viewer: Viewer, message_id: int) -> Message:

@@ -42,6 +42,33 @@ MAX_FALLBACK_MINUTES = 600
 VALIDITY_MARGIN = 30  # seconds the first message's validity ends before its fallback goes
 
 
+# An inbox's own channel fallback, for the messages agents and reminders send through it
+# (inbox settings; a campaign has its own, ``fallback_minutes``).
+FALLBACK_INBOX = "fallback_inbox_id"
+FALLBACK_MINUTES = "fallback_minutes"
+DEFAULT_FALLBACK_MINUTES = 15
+
+
+def fallback_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """An inbox's fallback settings, checked and taken out of ``settings``: the inbox to fall
+    back to (an id) and the minutes to wait for delivery (1 to MAX_FALLBACK_MINUTES, default
+    DEFAULT_FALLBACK_MINUTES). Whether that inbox exists is for the caller to check."""
+    target, minutes = settings.pop(FALLBACK_INBOX, None), settings.pop(FALLBACK_MINUTES, None)
+    if target in (None, ""):
+        return {}
+    if isinstance(target, str) and target.isdigit():
+        target = int(target)
+    if not isinstance(target, int) or isinstance(target, bool) or target < 1:
+        raise Invalid(f"{FALLBACK_INBOX} is the id of another inbox", "invalid_fallback")
+    if minutes in (None, ""):
+        minutes = DEFAULT_FALLBACK_MINUTES
+    if isinstance(minutes, str) and minutes.isdigit():
+        minutes = int(minutes)
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= MAX_FALLBACK_MINUTES:
+        raise Invalid(f"{FALLBACK_MINUTES} is 1 to {MAX_FALLBACK_MINUTES} minutes", "invalid_fallback")
+    return {FALLBACK_INBOX: target, FALLBACK_MINUTES: minutes}
+
+
 class Status(StrEnum):
     draft = "draft"
     scheduled = "scheduled"

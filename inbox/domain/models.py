@@ -775,6 +775,28 @@ class ScheduledMessage(SQLModel, table=True):
     updated_at: datetime
 
 
+class ReplyFallback(SQLModel, table=True):
+    """An inbox's channel fallback for one message (docs/campaigns.md, "Channel fallback"):
+    if ``message_id`` fails, or is not delivered by ``due_at``, the same content goes out
+    through ``fallback_inbox_id``. ``state`` is waiting until then, then done with its
+    ``outcome``: delivered (no fallback needed), sent (``next_message_id``) or skipped
+    (``detail``: why not)."""
+
+    __tablename__ = "reply_fallback"
+    __table_args__ = (Index("ix_reply_fallback_due", "state", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    fallback_inbox_id: int = Field(foreign_key="inbox.id")
+    due_at: datetime
+    state: str = "waiting"
+    outcome: str | None = None
+    next_message_id: int | None = Field(default=None, foreign_key="message.id")
+    detail: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class WebhookEndpoint(SQLModel, table=True):
     """A URL that outbound webhooks are posted to, signed per Standard Webhooks
     (docs/webhooks.md), with the event types it subscribes to. ``secret`` signs every

@@ -1,6 +1,8 @@
 """The campaign worker (docs/campaigns.md): plans each started campaign's recipients a batch
 at a time, and releases the due ones at each inbox's pace; and sends scheduled messages (an
-agent's reply for later, the API's reminders) at their time.
+agent's reply for later, the API's reminders) at their time, and falls back to another
+channel for an inbox's messages that failed or were not delivered in time
+(inbox/actions/fallback.py).
 
 Pacing: an inbox with ``send_rate_per_second`` gets campaign messages written at nine
 tenths of that rate (a token bucket holding one second's worth), so its delivery queue
@@ -25,7 +27,7 @@ from sqlalchemy import select
 from inbox import queries
 from inbox.actions import Context
 from inbox.actions import campaigns as engine
-from inbox.actions import scheduled
+from inbox.actions import fallback, scheduled
 from inbox.queries import scheduled as scheduled_reads
 from inbox.actions.inboxes import SEND_RATE
 from inbox.domain.tables import CAMPAIGN_RECIPIENTS
@@ -136,6 +138,9 @@ class CampaignWorker:
                     ctx.wake_delivery()
             except Exception:  # keep going: the next ones are not this one's problem
                 log.exception("scheduled message %s failed", scheduled_id)
+        if await ctx.db.read(lambda c: fallback.any_due(c, ctx.clock.now())):  # an inbox's fallback
+            if await ctx.db.write(lambda tx: fallback.fall_back(tx, ctx.clock.now(), ctx.reply_windows)):
+                ctx.wake_delivery()
         self.passes += 1
         async with self._passed:
             self._passed.notify_all()
@@ -182,7 +187,8 @@ class CampaignWorker:
                     wait = soonest
                 else:
                     due = min((t for t in await ctx.db.read(lambda c: (engine.next_due(c),
-                                                                        scheduled_reads.next_due(c)))
+                                                                        scheduled_reads.next_due(c),
+                                                                        fallback.next_due(c)))
                                if t is not None), default=None)
                     if due is not None:  # (never a busy loop: something past due is being held up)
                         wait = max(MIN_WAIT, min(MAX_WAIT, (due - ctx.clock.now()).total_seconds()))

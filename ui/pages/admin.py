@@ -22,7 +22,7 @@ from starlette.routing import Route
 from inbox import actions, queries
 from inbox.actions import inboxes
 from inbox.domain.access import Viewer
-from inbox.domain import autoreply, csat, keywords, routing
+from inbox.domain import autoreply, campaigns, csat, keywords, routing
 from inbox.domain.credentials import hash_password
 from inbox.domain.errors import InboxError, Invalid
 from ui.http import form_id, parse_id
@@ -190,6 +190,23 @@ async def update_inbox(request: Request, viewer: Viewer, form: dict[str, str]) -
                                             _channel_settings(registry, form, kind))
     await request.app.state.directory.reload()
     return f"Inbox {inbox['name']} saved"
+
+
+@admin_action("inboxes")
+async def set_inbox_fallback(request: Request, viewer: Viewer, form: dict[str, str]) -> str:
+    """The inbox's channel fallback (docs/campaigns.md, "Channel fallback"): none, or another
+    inbox and the minutes to wait for delivery."""
+    ctx, registry = request.app.state.ctx, request.app.state.registry
+    iid, target = form_id(form.get("inbox_id"), "inbox_id"), form.get("fallback_inbox_id", "").strip()
+    patch = {campaigns.FALLBACK_INBOX: target or None,
+             campaigns.FALLBACK_MINUTES: (form.get("fallback_minutes", "").strip() or None) if target else None}
+    try:
+        inbox = await inboxes.reconfigure_inbox(ctx, registry, iid, None, patch)
+    except Invalid as exc:  # in the form's words
+        exc.message = exc.message.replace(campaigns.FALLBACK_INBOX, "Fall back to").replace(
+            campaigns.FALLBACK_MINUTES, "Wait for delivery")
+        raise
+    return (f"Fallback of {inbox['name']} saved" if target else f"{inbox['name']} has no fallback now")
 
 
 @admin_action("inboxes")
@@ -501,6 +518,7 @@ routes = [
     Route("/admin", admin_page),
     Route("/admin/inbox", create_inbox, methods=["POST"]),
     Route("/admin/inbox-update", update_inbox, methods=["POST"]),
+    Route("/admin/inbox-fallback", set_inbox_fallback, methods=["POST"]),
     Route("/admin/inbox-active", set_inbox_active, methods=["POST"]),
     Route("/admin/inbox-delete", delete_inbox, methods=["POST"]),
     Route("/admin/inbox-routing", set_inbox_routing, methods=["POST"]),
