@@ -38,7 +38,7 @@ from inbox.config import Settings
 from inbox.domain.addresses import internal
 from inbox.domain.channels import ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import normalise_type
-from webhooks.http import unreachable
+from webhooks.http import tls, unreachable
 
 if importlib.util.find_spec("sniffio") is None:
     # httpcore imports sniffio on every request to tell asyncio from trio; where it is not
@@ -157,8 +157,8 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     backend, so its pool is built again the same way, with ours."""
 
     def __init__(self, backend: _GuardedBackend) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=backend,
+        super().__init__(verify=tls(), trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(ssl_context=tls(), network_backend=backend,
                                                   max_connections=20, max_keepalive_connections=5,
                                                   keepalive_expiry=5.0)
 
@@ -171,7 +171,7 @@ def guarded_transport(exempt: set[tuple[str, int]], *, guard: bool = True) -> ht
 
 def guarded_client(exempt: set[tuple[str, int]], timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=guarded_transport(exempt), timeout=timeout, follow_redirects=False,
-                             trust_env=False)
+                             trust_env=False, verify=tls())
 
 
 class Downloader:

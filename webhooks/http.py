@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
 from starlette.requests import Request
 
 from inbox.actions.context import Context
 from inbox.domain.channels import ProviderUnavailable
 from inbox.queries.directory import InboxDirectory
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The one TLS context of every HTTP client of the process (verifying, with the CA
+    bundle httpx uses): making one reads the whole bundle, 45 ms of CPU each time."""
+    return httpx.create_ssl_context()
 
 
 def webhook_context(request: Request) -> tuple[Context, InboxDirectory]:

@@ -39,7 +39,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +181,7 @@ class Checkpointer:
         self.engine = engine
         self.dirty = threading.Event()
         self.stopping = False
+        self._halt = threading.Event()  # set by stop: ends the pause between checkpoints at once
         self.thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
 
     def start(self) -> None:
@@ -196,6 +196,7 @@ class Checkpointer:
 
     def stop(self) -> None:
         self.stopping = True
+        self._halt.set()
         self.dirty.set()
         self.thread.join()
 
@@ -213,7 +214,7 @@ class Checkpointer:
                     raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except Exception:  # noqa: BLE001 - the next round tries again
                     log.exception("WAL checkpoint failed")
-                time.sleep(self.INTERVAL)
+                self._halt.wait(self.INTERVAL)
 
 
 class Database:

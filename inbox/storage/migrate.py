@@ -10,6 +10,7 @@ so a failed upgrade leaves the schema as it was.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.connect().execution_options(immediate=True) as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        now = MigrationContext.configure(conn).get_current_revision()
+        if revision == "head" and now is not None and now == head():
+            return  # at head already, as most starts find it: no need to load every migration
         cfg = config(conn)
-        if MigrationContext.configure(conn).get_current_revision() is None and inspect(conn).has_table("message"):
+        if now is None and inspect(conn).has_table("message"):
             # Made by create_all before there were migrations: that schema is the initial revision.
             command.stamp(cfg, INITIAL)
         command.upgrade(cfg, revision)
@@ -51,7 +55,9 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@functools.cache
 def head() -> str | None:
+    """The newest migration shipped (read once: the files do not change under a process)."""
     return ScriptDirectory.from_config(config()).get_current_head()
 
 

@@ -21,6 +21,7 @@ import httpx
 from inbox.domain.channels import Attachment, OutboundMessage, ProviderRejected, ProviderUnavailable, SendError
 from inbox.storage.media import MediaStore
 from webhooks.email.mime import MAX_REFS, escape_text_as_html, message_ids
+from webhooks.http import tls
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 LIST_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post")
@@ -142,7 +143,7 @@ class Files:
         await self._check_public(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         try:
             if self._client is None:
-                self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+                self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=tls())
             async with self._client.stream("GET", url) as response:
                 if response.status_code >= 500 or response.status_code == 429:
                     raise ProviderUnavailable(str(response.status_code),

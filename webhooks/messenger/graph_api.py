@@ -53,7 +53,7 @@ from inbox.domain.channels import (
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.http import load_json, read_body
 from webhooks import download, meta
-from webhooks.http import unreachable, webhook_context
+from webhooks.http import tls, unreachable, webhook_context
 from webhooks.messenger import HUMAN_AGENT_WINDOW, KIND
 
 log = logging.getLogger(__name__)
@@ -364,7 +364,7 @@ class MessengerAdapter(Adapter, Sender, MediaFetcher):
         self.public_url = public_url.rstrip("/")
         self.timeout = timeout
         self.max_media_bytes = max_media_bytes
-        self.http = httpx.AsyncClient(timeout=timeout)
+        self.http = httpx.AsyncClient(timeout=timeout, verify=tls())
         self._profiles: OrderedDict[tuple[str, str], tuple[str | None, str | None]] = OrderedDict()
         self._sent_parts: dict[int, list[str]] = {}  # message id -> mids of the parts already sent
 

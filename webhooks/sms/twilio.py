@@ -57,7 +57,7 @@ from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
 from inbox.http import read_body
 from webhooks import download
-from webhooks.http import public_url, unreachable, webhook_context
+from webhooks.http import public_url, tls, unreachable, webhook_context
 from webhooks.sms import KIND as SMS
 from webhooks.whatsapp import KIND as WHATSAPP_KIND
 
@@ -259,7 +259,7 @@ class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # the SDK is un
 
     def __init__(self, timeout: float = 15.0) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
-        self.session = httpx.AsyncClient(timeout=timeout)
+        self.session = httpx.AsyncClient(timeout=timeout, verify=tls())
 
     async def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
                       auth: Any = None, timeout: float | None = None, allow_redirects: bool = False) -> TwilioResponse:

@@ -57,7 +57,7 @@ from inbox.domain.channels import (
 )
 from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.http import load_json, read_body
-from webhooks.http import webhook_context
+from webhooks.http import tls, webhook_context
 from webhooks.telegram import KIND
 
 log = logging.getLogger(__name__)
@@ -419,7 +419,7 @@ class TelegramAdapter(Adapter, Sender, MediaFetcher, WebhookRegistrar):
             _HideBotTokens.remember(token)
             request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
                                    write_timeout=self.timeout, pool_timeout=self.timeout,
-                                   media_write_timeout=self.timeout)
+                                   media_write_timeout=self.timeout, httpx_kwargs={"verify": tls()})
             bot = Bot(token, base_url=f"{self.api_base}/bot", base_file_url=f"{self.api_base}/file/bot",
                       request=request)
             self._bots[token] = bot

@@ -60,7 +60,7 @@ from inbox.domain.errors import BadRequest, Forbidden, Invalid, NotFound
 from inbox.domain.identity import normalize_phone
 from inbox.http import load_json, read_body
 from webhooks import download, meta
-from webhooks.http import unreachable, webhook_context
+from webhooks.http import tls, unreachable, webhook_context
 from webhooks.whatsapp import KIND
 
 log = logging.getLogger(__name__)
@@ -387,7 +387,7 @@ class WhatsAppAdapter(Adapter, Sender, MediaFetcher, TemplateSource):
         key = (settings["phone_number_id"], settings["access_token"])
         found = self._clients.get(key)
         if found is None:
-            session = httpx.AsyncClient(timeout=self.timeout)
+            session = httpx.AsyncClient(timeout=self.timeout, verify=tls())
             client = WhatsApp(phone_id=key[0], token=key[1], session=session,
                               api_version=float(self.api_version.lstrip("v")))
             session.base_url = f"{self.api_base}/{self.api_version}"  # after construction: see PROTOCOLS.md
