@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid
 from inbox.domain.models import Role
@@ -24,16 +23,13 @@ from inbox.queries import csat as surveys
 from inbox.queries import reports
 from ui.api.openapi import takes
 from ui.auth import requires
+from ui.http import ctx_of
 
 MAX_DAYS = 366
 _DATE: dict[str, Any] = {"type": "string", "format": "date"}
 _DAYS: dict[str, dict[str, Any]] = {"from": _DATE, "to": _DATE, "tz": {"type": "string"}}
 _PERIOD: dict[str, dict[str, Any]] = {**_DAYS, "hours": {"enum": ["calendar", "business"]}}
 _GROUP: dict[str, dict[str, Any]] = {"group": {"enum": list(reports.GROUPS)}}
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def period(request: Request) -> reports.Period:
@@ -44,7 +40,7 @@ def period(request: Request) -> reports.Period:
         zone = ZoneInfo(q.get("tz") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         raise Invalid("tz: not a time zone (an IANA name such as Europe/Berlin)", "invalid_period") from None
-    today = _ctx(request).clock.now().astimezone(zone).date()
+    today = ctx_of(request).clock.now().astimezone(zone).date()
     try:
         last = date.fromisoformat(q["to"]) if q.get("to") else today
         first = date.fromisoformat(q["from"]) if q.get("from") else last - timedelta(days=29)
@@ -70,7 +66,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     """The period's figures against the previous period, by day, the heatmap, and per group."""
     chosen, group = period(request), _group(request)
     business = request.query_params.get("hours") == "business"
-    return JSONResponse(await _ctx(request).db.read(
+    return JSONResponse(await ctx_of(request).db.read(
         lambda conn: reports.overview(conn, chosen, group=group, business=business)))
 
 
@@ -95,7 +91,7 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
     if not after.isdigit() or len(after) > 18:
         raise Invalid("after: a fact id", "invalid_cursor")
     cell = reports.hour_of_week(q)
-    return JSONResponse(await _ctx(request).db.read(
+    return JSONResponse(await ctx_of(request).db.read(
         lambda conn: reports.drill(conn, chosen, metric, group=group, key=key, hour_of_week=cell, after=int(after))))
 
 
@@ -105,7 +101,7 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
 async def cycles_csv(request: Request, viewer: Viewer) -> Response:
     """One row per conversation cycle with every metric, calendar and business time."""
     chosen = period(request)
-    rows = await _ctx(request).db.read(lambda conn: reports.cycles(conn, chosen))
+    rows = await ctx_of(request).db.read(lambda conn: reports.cycles(conn, chosen))
     return _attachment(_csv(rows, reports.CYCLE_COLUMNS, "contact_name"), "cycles", chosen)
 
 
@@ -114,7 +110,7 @@ async def cycles_csv(request: Request, viewer: Viewer) -> Response:
 async def campaigns(request: Request, viewer: Viewer) -> Response:
     """The campaigns started in the period, each with its totals, and ``total`` their sum."""
     chosen = period(request)
-    items = await _ctx(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
+    items = await ctx_of(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
     return JSONResponse({"from": chosen.first.isoformat(), "to": chosen.last.isoformat(), "tz": chosen.zone.key,
                          "start": chosen.start.isoformat(), "end": chosen.end.isoformat(), "items": items,
                          "total": campaign_reads.summed(c["totals"] for c in items)})
@@ -125,7 +121,7 @@ async def campaigns(request: Request, viewer: Viewer) -> Response:
 async def campaigns_csv(request: Request, viewer: Viewer) -> Response:
     """One row per campaign started in the period, with its recipients by result and skip reason."""
     chosen = period(request)
-    items = await _ctx(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
+    items = await ctx_of(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
     rows = [campaign_reads.report_row(c) for c in items]
     return _attachment(_csv(rows, campaign_reads.CAMPAIGN_COLUMNS, "name"), "campaigns", chosen)
 
@@ -170,7 +166,7 @@ async def csat_answers(request: Request, viewer: Viewer) -> Response:
     if after is not None and (not after.isdigit() or len(after) > 18):
         raise Invalid("after: a survey id", "invalid_cursor")
     comments = (q.get("comments") or "").lower() in ("1", "true", "yes")
-    items = await _ctx(request).db.read(lambda conn: surveys.answers(
+    items = await ctx_of(request).db.read(lambda conn: surveys.answers(
         conn, chosen.start, chosen.end, comments_only=comments, after=int(after) if after else None,
         limit=CSAT_PAGE + 1))
     more = len(items) > CSAT_PAGE
