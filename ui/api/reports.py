@@ -1,6 +1,7 @@
 """/api/reports: the figures leads and admins read (docs/api.md, "Reports"; the definitions
 in docs/metrics.md): the overview of a period, its breakdowns, the facts behind a figure,
-and one CSV row per conversation cycle."""
+one CSV row per conversation cycle, and the campaigns started in the period (as JSON and a
+CSV row each)."""
 
 from __future__ import annotations
 
