@@ -1,19 +1,22 @@
-"""HTTP helpers of the UI and API: the JSON errors every route answers with, ids from paths
-and forms, and the body limit on every request.
+"""HTTP helpers of the UI and API: the JSON errors every route answers with, the app's
+context and channel kinds, ids from paths and forms, and the body limit on every request.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inbox.domain.errors import BadRequest, InboxError, Invalid, PayloadTooLarge, TooManyRequests
+from inbox.domain.errors import BadRequest, InboxError, Invalid, NotFound, PayloadTooLarge, TooManyRequests
 from inbox.http import _unstorable, error_response, load_json, read_body
+
+if TYPE_CHECKING:
+    from inbox.actions.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,24 @@ def parse_id(value: object) -> int | None:
     except ValueError:
         return None
     return number if number in ID_RANGE else None
+
+
+def ctx_of(request: Request) -> Context:
+    """The ``Context`` the app was built with (inbox/compose.py), which actions and reads take."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def kinds_of(request: Request) -> list[str]:
+    """The channel kinds registered, which the checks of campaigns and rules take."""
+    return list(request.app.state.registry.kinds())
+
+
+def path_id(request: Request, what: str, name: str = "id") -> int:
+    """The id in the path's ``name``; 404 "no such <what>" for one that no row can have."""
+    number = parse_id(request.path_params[name])
+    if number is None:
+        raise NotFound(f"no such {what}")
+    return number
 
 
 def form_id(value: object, name: str) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, select
 
 from inbox.domain import consent
+from inbox.domain.campaigns import Skip
 from inbox.domain.consent import Standing
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
@@ -218,6 +219,33 @@ def totals(conn: Connection, campaign_id: int) -> Dict:
     out.update(recipients=sum(by.values()), skipped_by_reason=dict(reasons), replied=int(replied),
                opted_out=int(opted_out))
     return out
+
+
+def summed(totals: Iterable[Dict]) -> Dict:
+    """Campaigns' totals added up, in the shape of one campaign's: a report's total row."""
+    by: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for t in totals:
+        by.update({name: t[name] for name in (*RESULTS, "recipients", "replied", "opted_out")})
+        reasons.update(t["skipped_by_reason"])
+    out: Dict = {name: by[name] for name in RESULTS}
+    out.update(recipients=by["recipients"], skipped_by_reason=dict(reasons), replied=by["replied"],
+               opted_out=by["opted_out"])
+    return out
+
+
+CAMPAIGN_COLUMNS = (
+    "campaign_id", "name", "purpose", "status", "started_at", "finished_at", "recipients", *RESULTS,
+    *(f"skipped_{reason}" for reason in Skip), "replied", "opted_out")
+
+
+def report_row(campaign: Dict) -> Dict:
+    """A campaign with its totals (``started_between``'s) as a CSV row of ``CAMPAIGN_COLUMNS``."""
+    t = campaign["totals"]
+    return {"campaign_id": campaign["id"], **{k: campaign[k] for k in ("name", "purpose", "status", "started_at",
+                                                                      "finished_at")},
+            **{k: t[k] for k in ("recipients", *RESULTS, "replied", "opted_out")},
+            **{f"skipped_{reason}": t["skipped_by_reason"].get(reason, 0) for reason in Skip}}
 
 
 def recipient_page(conn: Connection, campaign_id: int, *, result: str | None = None, after: int = 0,

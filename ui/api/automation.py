@@ -11,14 +11,13 @@ from starlette.routing import Route
 
 from inbox.actions import automation as rules
 from inbox.actions import macros
-from inbox.actions.context import Context
 from inbox.domain import automation
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid, NotFound
 from inbox.domain.models import Role
 from ui.api.openapi import STRING, body, takes
 from ui.auth import requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, kinds_of, parse_id, path_id
 
 JSON_LIMIT = 64 * 1024
 _LIST = {"type": "array", "maxItems": automation.MAX_CONDITIONS, "items": {"type": "object"}}
@@ -30,31 +29,16 @@ RULE: dict[str, dict[str, Any]] = dict(
     active={"type": "boolean"}, position={"type": "integer", "minimum": -10_000, "maximum": 10_000})
 
 
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _kinds(request: Request) -> list[str]:
-    return list(request.app.state.registry.kinds())
-
-
-def _id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such rule")
-    return number
-
-
 @requires(Role.admin)
 async def list_rules(request: Request, viewer: Viewer) -> Response:
     """Every rule, by trigger, in the order each trigger's run."""
-    return JSONResponse({"items": await _ctx(request).db.read(rules.list_rules)})
+    return JSONResponse({"items": await ctx_of(request).db.read(rules.list_rules)})
 
 
 @requires(Role.admin)
 async def get_rule(request: Request, viewer: Viewer) -> Response:
-    rule_id = _id(request)
-    found = await _ctx(request).db.read(lambda c: rules.get_rule(c, rule_id))
+    rule_id = path_id(request, "rule")
+    found = await ctx_of(request).db.read(lambda c: rules.get_rule(c, rule_id))
     if found is None:
         raise NotFound("no such rule")
     return JSONResponse(found)
@@ -63,7 +47,7 @@ async def get_rule(request: Request, viewer: Viewer) -> Response:
 @takes(body(("name", "trigger", "actions"), closed=True, **RULE))
 @requires(Role.admin)
 async def create_rule(request: Request, viewer: Viewer) -> Response:
-    data, ctx, kinds = await json_body(request, JSON_LIMIT), _ctx(request), _kinds(request)
+    data, ctx, kinds = await json_body(request, JSON_LIMIT), ctx_of(request), kinds_of(request)
     saved = await ctx.db.write(lambda tx: rules.save_rule(tx, data, kinds, ctx.clock.now(), user_id=viewer.user_id))
     ctx.rules_changed()
     return JSONResponse(saved, status_code=201)
@@ -72,7 +56,8 @@ async def create_rule(request: Request, viewer: Viewer) -> Response:
 @takes(body((), closed=True, **RULE))
 @requires(Role.admin)
 async def patch_rule(request: Request, viewer: Viewer) -> Response:
-    data, ctx, kinds, rule_id = await json_body(request, JSON_LIMIT), _ctx(request), _kinds(request), _id(request)
+    data = await json_body(request, JSON_LIMIT)
+    ctx, kinds, rule_id = ctx_of(request), kinds_of(request), path_id(request, "rule")
     saved = await ctx.db.write(lambda tx: rules.save_rule(tx, data, kinds, ctx.clock.now(), rule_id=rule_id))
     ctx.rules_changed()
     return JSONResponse(saved)
@@ -80,8 +65,8 @@ async def patch_rule(request: Request, viewer: Viewer) -> Response:
 
 @requires(Role.admin)
 async def delete_rule(request: Request, viewer: Viewer) -> Response:
-    rule_id = _id(request)
-    await _ctx(request).db.write(lambda tx: rules.delete_rule(tx, rule_id))
+    rule_id = path_id(request, "rule")
+    await ctx_of(request).db.write(lambda tx: rules.delete_rule(tx, rule_id))
     return Response(status_code=204)
 
 
@@ -90,7 +75,7 @@ async def delete_rule(request: Request, viewer: Viewer) -> Response:
 async def dry_run(request: Request, viewer: Viewer) -> Response:
     """Which of the last conversations the rule (saved or not) would match, and what it
     would do: nothing is changed."""
-    data, ctx, kinds = await json_body(request, JSON_LIMIT), _ctx(request), _kinds(request)
+    data, ctx, kinds = await json_body(request, JSON_LIMIT), ctx_of(request), kinds_of(request)
     last = data.get("last", 50)
     if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= 500:
         raise Invalid("last must be a whole number from 1 to 500", "invalid_rule")
@@ -100,7 +85,7 @@ async def dry_run(request: Request, viewer: Viewer) -> Response:
 @requires(Role.admin)
 async def list_runs(request: Request, viewer: Viewer) -> Response:
     """A rule's execution log, newest first, 50 a page (``before=<id>`` for the next)."""
-    rule_id = _id(request)
+    rule_id = path_id(request, "rule")
     before = request.query_params.get("before")
     cursor = parse_id(before) if before else None
     if before and cursor is None:
@@ -110,7 +95,7 @@ async def list_runs(request: Request, viewer: Viewer) -> Response:
         if rules.get_rule(c, rule_id) is None:
             raise NotFound("no such rule")
         return rules.runs(c, rule_id, before=cursor)
-    items = await _ctx(request).db.read(read)
+    items = await ctx_of(request).db.read(read)
     return JSONResponse({"items": items, "next_before": items[-1]["id"] if len(items) == 50 else None})
 
 
@@ -135,13 +120,13 @@ MACRO: dict[str, dict[str, Any]] = dict(
 @requires()
 async def list_macros(request: Request, viewer: Viewer) -> Response:
     """The viewer's own macros and the shared ones."""
-    return JSONResponse({"items": await _ctx(request).db.read(lambda c: macros.list_macros(c, viewer))})
+    return JSONResponse({"items": await ctx_of(request).db.read(lambda c: macros.list_macros(c, viewer))})
 
 
 @takes(body(("name", "steps"), closed=True, **MACRO))
 @requires()
 async def create_macro(request: Request, viewer: Viewer) -> Response:
-    data, ctx = await json_body(request, JSON_LIMIT), _ctx(request)
+    data, ctx = await json_body(request, JSON_LIMIT), ctx_of(request)
     return JSONResponse(await ctx.db.write(lambda tx: macros.save_macro(tx, viewer, data, ctx.clock.now())),
                         status_code=201)
 
@@ -149,14 +134,14 @@ async def create_macro(request: Request, viewer: Viewer) -> Response:
 @takes(body((), closed=True, **MACRO))
 @requires()
 async def patch_macro(request: Request, viewer: Viewer) -> Response:
-    data, ctx, macro_id = await json_body(request, JSON_LIMIT), _ctx(request), _macro_id(request)
+    data, ctx, macro_id = await json_body(request, JSON_LIMIT), ctx_of(request), path_id(request, "macro", "macro_id")
     return JSONResponse(await ctx.db.write(lambda tx: macros.save_macro(tx, viewer, data, ctx.clock.now(), macro_id)))
 
 
 @requires()
 async def delete_macro(request: Request, viewer: Viewer) -> Response:
-    macro_id = _macro_id(request)
-    await _ctx(request).db.write(lambda tx: macros.delete_macro(tx, viewer, macro_id))
+    macro_id = path_id(request, "macro", "macro_id")
+    await ctx_of(request).db.write(lambda tx: macros.delete_macro(tx, viewer, macro_id))
     return Response(status_code=204)
 
 
@@ -166,15 +151,8 @@ async def run_macro(request: Request, viewer: Viewer) -> Response:
     conversation_id = parse_id(request.path_params["id"])
     if conversation_id is None:
         raise NotFound("no such conversation")
-    conv, ran = await macros.run_macro(_ctx(request), viewer, conversation_id, _macro_id(request))
+    conv, ran = await macros.run_macro(ctx_of(request), viewer, conversation_id, path_id(request, "macro", "macro_id"))
     return JSONResponse({"conversation": conv, **ran})
-
-
-def _macro_id(request: Request) -> int:
-    number = parse_id(request.path_params["macro_id"])
-    if number is None:
-        raise NotFound("no such macro")
-    return number
 
 
 ROUTES += [

@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
-from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.calendar import DAYS, Calendar
 from inbox.domain.errors import Invalid, NotFound
@@ -20,7 +19,7 @@ from inbox.domain.models import Role
 from inbox.domain.serialize import iso
 from ui.api.openapi import STRING, body, takes
 from ui.auth import requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, path_id
 
 JSON_LIMIT = 256 * 1024  # a thousand exceptions fit in a tenth of it
 # An instant the arithmetic can look three years past without leaving datetime's range.
@@ -40,17 +39,6 @@ CREATE, PATCH = body(("name", "timezone", "intervals"), closed=True), body(close
 CREATE["properties"] = PATCH["properties"] = CALENDAR
 
 
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _calendar_id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such calendar")
-    return number
-
-
 def _instant(value: str | None, now: datetime) -> datetime:
     """``?at=``: an ISO 8601 time (UTC when it names no offset), or now."""
     if not value:
@@ -68,13 +56,13 @@ def _instant(value: str | None, now: datetime) -> datetime:
 @requires()
 async def list_calendars(request: Request, viewer: Viewer) -> Response:
     """Every calendar, by name."""
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_calendars)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_calendars)})
 
 
 @requires()
 async def get_calendar(request: Request, viewer: Viewer) -> Response:
-    cid = _calendar_id(request)
-    calendar = await _ctx(request).db.read(lambda c: queries.get_calendar(c, cid))
+    cid = path_id(request, "calendar")
+    calendar = await ctx_of(request).db.read(lambda c: queries.get_calendar(c, cid))
     if calendar is None:
         raise NotFound("no such calendar")
     return JSONResponse(calendar)
@@ -85,7 +73,7 @@ async def get_calendar(request: Request, viewer: Viewer) -> Response:
 async def create_calendar(request: Request, viewer: Viewer) -> Response:
     """Create a calendar: a name, an IANA time zone, weekly intervals, dated exceptions."""
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.create_calendar(_ctx(request), viewer, data), status_code=201)
+    return JSONResponse(await actions.create_calendar(ctx_of(request), viewer, data), status_code=201)
 
 
 @takes(PATCH)
@@ -93,13 +81,13 @@ async def create_calendar(request: Request, viewer: Viewer) -> Response:
 async def patch_calendar(request: Request, viewer: Viewer) -> Response:
     """Change a calendar's fields (each given whole); a change bumps its version."""
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.update_calendar(_ctx(request), viewer, _calendar_id(request), data))
+    return JSONResponse(await actions.update_calendar(ctx_of(request), viewer, path_id(request, "calendar"), data))
 
 
 @requires(Role.admin)
 async def delete_calendar(request: Request, viewer: Viewer) -> Response:
     """Delete a calendar no inbox, team or SLA policy points at (409 otherwise)."""
-    await actions.delete_calendar(_ctx(request), viewer, _calendar_id(request))
+    await actions.delete_calendar(ctx_of(request), viewer, path_id(request, "calendar"))
     return Response(status_code=204)
 
 
@@ -107,7 +95,7 @@ async def delete_calendar(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def calendar_open(request: Request, viewer: Viewer) -> Response:
     """Whether a calendar is open at a time (default now), and when it next closes or opens."""
-    ctx, cid = _ctx(request), _calendar_id(request)
+    ctx, cid = ctx_of(request), path_id(request, "calendar")
     at = _instant(request.query_params.get("at"), ctx.clock.now())
     calendar = await ctx.db.read(lambda c: queries.calendar_of(c, cid))
     if calendar is None:

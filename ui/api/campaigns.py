@@ -21,7 +21,7 @@ from inbox.domain.models import Role
 from inbox.queries import campaigns as found
 from ui.api.openapi import STRING, body, limit, takes
 from ui.auth import requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, kinds_of, path_id
 
 JSON_LIMIT = 128 * 1024
 _OBJECT: dict[str, Any] = {"type": "object"}
@@ -30,21 +30,6 @@ CAMPAIGN: dict[str, dict[str, Any]] = dict(
     messages={"type": "array", "maxItems": 16, "items": _OBJECT}, schedule={"type": ["object", "null"]},
     quiet_hours={"type": ["object", "boolean", "null"]})
 RESULT = {"enum": list(found.RESULTS)}
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _kinds(request: Request) -> list[str]:
-    return list(request.app.state.registry.kinds())
-
-
-def _id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such campaign")
-    return number
 
 
 async def _answer(ctx: Context, campaign_id: int, status: int = 200) -> Response:
@@ -64,7 +49,7 @@ async def list_campaigns(request: Request, viewer: Viewer) -> Response:
     status = request.query_params.get("status")
     if status is not None and status not in {s.value for s in campaigns.Status}:
         raise Invalid(f"status must be one of {', '.join(s.value for s in campaigns.Status)}", "invalid_status")
-    items = await _ctx(request).db.read(lambda c: found.campaigns(c, [status] if status else None))
+    items = await ctx_of(request).db.read(lambda c: found.campaigns(c, [status] if status else None))
     return JSONResponse({"items": items})
 
 
@@ -72,30 +57,30 @@ async def list_campaigns(request: Request, viewer: Viewer) -> Response:
 @requires(Role.lead)
 async def create_campaign(request: Request, viewer: Viewer) -> Response:
     """A new campaign, as a draft."""
-    data, ctx = await json_body(request, JSON_LIMIT), _ctx(request)
-    saved = await engine.create(ctx, viewer, data, _kinds(request))
+    data, ctx = await json_body(request, JSON_LIMIT), ctx_of(request)
+    saved = await engine.create(ctx, viewer, data, kinds_of(request))
     return await _answer(ctx, saved["id"], 201)
 
 
 @requires(Role.lead)
 async def get_campaign(request: Request, viewer: Viewer) -> Response:
     """The campaign with its totals: recipients by result, skips by reason, replies, opt-outs."""
-    return await _answer(_ctx(request), _id(request))
+    return await _answer(ctx_of(request), path_id(request, "campaign"))
 
 
 @takes(body((), closed=True, **CAMPAIGN))
 @requires(Role.lead)
 async def patch_campaign(request: Request, viewer: Viewer) -> Response:
     """Change a draft."""
-    data, ctx, campaign_id = await json_body(request, JSON_LIMIT), _ctx(request), _id(request)
-    await engine.change(ctx, campaign_id, data, _kinds(request))
+    data, ctx, campaign_id = await json_body(request, JSON_LIMIT), ctx_of(request), path_id(request, "campaign")
+    await engine.change(ctx, campaign_id, data, kinds_of(request))
     return await _answer(ctx, campaign_id)
 
 
 @requires(Role.lead)
 async def delete_campaign(request: Request, viewer: Viewer) -> Response:
     """Delete a draft (a started campaign is cancelled instead, and kept)."""
-    ctx, campaign_id = _ctx(request), _id(request)
+    ctx, campaign_id = ctx_of(request), path_id(request, "campaign")
     await ctx.db.write(lambda tx: engine.delete_draft(tx, campaign_id))
     return Response(status_code=204)
 
@@ -103,13 +88,13 @@ async def delete_campaign(request: Request, viewer: Viewer) -> Response:
 @requires(Role.lead)
 async def preflight_campaign(request: Request, viewer: Viewer) -> Response:
     """What starting it now would do: recipients, skips by reason, quiet hours, the first messages."""
-    return JSONResponse(await engine.check_before(_ctx(request), _id(request)))
+    return JSONResponse(await engine.check_before(ctx_of(request), path_id(request, "campaign")))
 
 
 def _mover(action: str, doc: str) -> Callable[[Request], Awaitable[Response]]:
     @requires(Role.lead)
     async def endpoint(request: Request, viewer: Viewer) -> Response:
-        ctx, campaign_id = _ctx(request), _id(request)
+        ctx, campaign_id = ctx_of(request), path_id(request, "campaign")
         await engine.act(ctx, campaign_id, action)
         return await _answer(ctx, campaign_id)
     endpoint.__name__ = f"{action}_campaign"
@@ -121,7 +106,7 @@ def _mover(action: str, doc: str) -> Callable[[Request], Awaitable[Response]]:
 @requires(Role.lead)
 async def campaign_recipients(request: Request, viewer: Viewer) -> Response:
     """The recipients in order, each with its result (``?result=`` for one), by cursor ``after``."""
-    ctx, campaign_id, q = _ctx(request), _id(request), request.query_params
+    ctx, campaign_id, q = ctx_of(request), path_id(request, "campaign"), request.query_params
     result = q.get("result")
     if result is not None and result not in found.RESULTS:
         raise Invalid(f"result must be one of {', '.join(found.RESULTS)}", "invalid_result")

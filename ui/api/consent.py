@@ -12,38 +12,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
-from inbox.actions.context import Context
 from inbox.domain import consent
 from inbox.domain.access import Viewer
 from inbox.domain.consent import Purpose, Source, State
 from inbox.domain.errors import NotFound
 from ui.api.openapi import body, takes
 from ui.auth import credentials, requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, path_id
 
 JSON_LIMIT = 16 * 1024
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _contact_id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such contact")
-    return number
 
 
 @requires()
 async def get_consent(request: Request, viewer: Viewer) -> Response:
     """Where the contact stands on each channel, and its records, newest first."""
-    contact_id = _contact_id(request)
+    contact_id = path_id(request, "contact")
 
     def read(conn: Connection) -> dict[str, Any] | None:
         contact = queries.get_contact(conn, contact_id, full=False)
         return None if contact is None else queries.consent_ledger(conn, contact_id)
-    found = await _ctx(request).db.read(read)
+    found = await ctx_of(request).db.read(read)
     if found is None:
         raise NotFound("no such contact")
     return JSONResponse(found)
@@ -58,7 +46,7 @@ async def post_consent(request: Request, viewer: Viewer) -> Response:
     """Record an opt-in or opt-out; the ledger as it now stands."""
     data = await json_body(request, JSON_LIMIT)
     default = Source.api if credentials(request).token else Source.agent
-    return JSONResponse(await actions.record_consent(_ctx(request), viewer, _contact_id(request), data,
+    return JSONResponse(await actions.record_consent(ctx_of(request), viewer, path_id(request, "contact"), data,
                                                      request.app.state.registry.kinds(), default), status_code=201)
 
 

@@ -79,7 +79,7 @@ def takes(body: dict[str, Any] | None = None, *, form: bool = False, query: dict
 
 
 # Routes whose answer is not JSON, by route name.
-PRODUCES = {"cycles_csv": "text/csv"}
+PRODUCES = {"cycles_csv": "text/csv", "campaigns_csv": "text/csv"}
 
 # Routes defined outside the API (ui/auth.py), whose requests are described here.
 SERVICE_TAKES = {

@@ -1,12 +1,13 @@
 """/api/reports: the figures leads and admins read (docs/api.md, "Reports"; the definitions
 in docs/metrics.md): the overview of a period, its breakdowns, the facts behind a figure,
-and one CSV row per conversation cycle."""
+one CSV row per conversation cycle, and the campaigns started in the period (as JSON and a
+CSV row each)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,24 +16,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid
 from inbox.domain.models import Role
+from inbox.queries import campaigns as campaign_reads
 from inbox.queries import csat as surveys
 from inbox.queries import reports
 from ui.api.openapi import takes
 from ui.auth import requires
+from ui.http import ctx_of
 
 MAX_DAYS = 366
 _DATE: dict[str, Any] = {"type": "string", "format": "date"}
-_PERIOD: dict[str, dict[str, Any]] = {"from": _DATE, "to": _DATE, "tz": {"type": "string"},
-           "hours": {"enum": ["calendar", "business"]}}
+_DAYS: dict[str, dict[str, Any]] = {"from": _DATE, "to": _DATE, "tz": {"type": "string"}}
+_PERIOD: dict[str, dict[str, Any]] = {**_DAYS, "hours": {"enum": ["calendar", "business"]}}
 _GROUP: dict[str, dict[str, Any]] = {"group": {"enum": list(reports.GROUPS)}}
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def period(request: Request) -> reports.Period:
@@ -43,7 +41,7 @@ def period(request: Request) -> reports.Period:
         zone = ZoneInfo(q.get("tz") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         raise Invalid("tz: not a time zone (an IANA name such as Europe/Berlin)", "invalid_period") from None
-    today = _ctx(request).clock.now().astimezone(zone).date()
+    today = ctx_of(request).clock.now().astimezone(zone).date()
     try:
         last = date.fromisoformat(q["to"]) if q.get("to") else today
         first = date.fromisoformat(q["from"]) if q.get("from") else last - timedelta(days=29)
@@ -69,7 +67,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     """The period's figures against the previous period, by day, the heatmap, and per group."""
     chosen, group = period(request), _group(request)
     business = request.query_params.get("hours") == "business"
-    return JSONResponse(await _ctx(request).db.read(
+    return JSONResponse(await ctx_of(request).db.read(
         lambda conn: reports.overview(conn, chosen, group=group, business=business)))
 
 
@@ -94,7 +92,7 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
     if not after.isdigit() or len(after) > 18:
         raise Invalid("after: a fact id", "invalid_cursor")
     cell = reports.hour_of_week(q)
-    return JSONResponse(await _ctx(request).db.read(
+    return JSONResponse(await ctx_of(request).db.read(
         lambda conn: reports.drill(conn, chosen, metric, group=group, key=key, hour_of_week=cell, after=int(after))))
 
 
@@ -104,24 +102,51 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
 async def cycles_csv(request: Request, viewer: Viewer) -> Response:
     """One row per conversation cycle with every metric, calendar and business time."""
     chosen = period(request)
-    rows = await _ctx(request).db.read(lambda conn: reports.cycles(conn, chosen))
-    filename = f"cycles-{chosen.first.isoformat()}-{chosen.last.isoformat()}.csv"
-    return StreamingResponse(_csv(rows), media_type="text/csv; charset=utf-8",
+    rows = await ctx_of(request).db.read(lambda conn: reports.cycles(conn, chosen))
+    return _attachment(_csv(rows, reports.CYCLE_COLUMNS, "contact_name"), "cycles", chosen)
+
+
+@takes(query=_DAYS)
+@requires(Role.lead)
+async def campaigns(request: Request, viewer: Viewer) -> Response:
+    """The campaigns started in the period, each with its totals, and ``total`` their sum."""
+    chosen = period(request)
+    items = await ctx_of(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
+    return JSONResponse({"from": chosen.first.isoformat(), "to": chosen.last.isoformat(), "tz": chosen.zone.key,
+                         "start": chosen.start.isoformat(), "end": chosen.end.isoformat(), "items": items,
+                         "total": campaign_reads.summed(c["totals"] for c in items)})
+
+
+@takes(query=_DAYS)
+@requires(Role.lead)
+async def campaigns_csv(request: Request, viewer: Viewer) -> Response:
+    """One row per campaign started in the period, with its recipients by result and skip reason."""
+    chosen = period(request)
+    items = await ctx_of(request).db.read(lambda conn: campaign_reads.started_between(conn, chosen.start, chosen.end))
+    rows = [campaign_reads.report_row(c) for c in items]
+    return _attachment(_csv(rows, campaign_reads.CAMPAIGN_COLUMNS, "name"), "campaigns", chosen)
+
+
+def _attachment(chunks: Iterator[str], name: str, chosen: reports.Period) -> Response:
+    filename = f"{name}-{chosen.first.isoformat()}-{chosen.last.isoformat()}.csv"
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 _CSV_CHUNK = 1000  # rows a chunk: a period's CSV has one row per cycle, 100,000 in a busy quarter
 
 
-def _csv(rows: list[dict[str, Any]]) -> Iterator[str]:
-    """The CSV a chunk of rows at a time, so the whole text is never held."""
+def _csv(rows: list[dict[str, Any]], columns: Sequence[str], *typed: str) -> Iterator[str]:
+    """The CSV a chunk of rows at a time, so the whole text is never held. ``typed``: the
+    columns people type (names), which a spreadsheet must not take for a formula."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=reports.CYCLE_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for i in range(0, len(rows), _CSV_CHUNK):
         for row in rows[i:i + _CSV_CHUNK]:
-            name = str(row["contact_name"] or "")
-            row["contact_name"] = "'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name  # no formulas
+            for column in typed:
+                text = str(row[column] or "")
+                row[column] = "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text  # no formulas
             writer.writerow(row)
         yield out.getvalue()
         out.seek(0)
@@ -142,7 +167,7 @@ async def csat_answers(request: Request, viewer: Viewer) -> Response:
     if after is not None and (not after.isdigit() or len(after) > 18):
         raise Invalid("after: a survey id", "invalid_cursor")
     comments = (q.get("comments") or "").lower() in ("1", "true", "yes")
-    items = await _ctx(request).db.read(lambda conn: surveys.answers(
+    items = await ctx_of(request).db.read(lambda conn: surveys.answers(
         conn, chosen.start, chosen.end, comments_only=comments, after=int(after) if after else None,
         limit=CSAT_PAGE + 1))
     more = len(items) > CSAT_PAGE
@@ -157,4 +182,6 @@ ROUTES = [
     Route("/api/reports/csat", csat_answers),
     Route("/api/reports/conversations", conversations),
     Route("/api/reports/cycles.csv", cycles_csv),
+    Route("/api/reports/campaigns", campaigns),
+    Route("/api/reports/campaigns.csv", campaigns_csv),
 ]

@@ -13,7 +13,6 @@ from starlette.routing import Route
 
 from inbox import actions, queries
 from inbox.actions import inboxes
-from inbox.actions.context import Context
 from inbox.domain import autoreply, csat, keywords, serialize
 from inbox.domain.access import Viewer
 from inbox.domain.credentials import hash_password
@@ -32,7 +31,7 @@ from ui.api import webhooks as webhooks_api
 from ui.api.media import REPLY_ATTACHMENT, reply_attachments
 from ui.api.openapi import ID, IDS, NULLABLE_ID, STRING, TEXT, body, limit, takes
 from ui.auth import credentials, csrf_token, requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, parse_id
 
 JSON_LIMIT = 256 * 1024
 NULLABLE_STRING = {"type": ["string", "null"], "maxLength": 1000}
@@ -42,10 +41,6 @@ SHORT_CODE = {"type": "string", "pattern": "^/?[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"}
 PRIORITY = {"enum": [p.value for p in Priority]}
 LABEL_REFS = {"type": "array", "items": {"anyOf": [ID, STRING]}, "maxItems": 100}
 COLOUR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 def _int(value: Any, name: str, *, optional: bool = False) -> int | None:
@@ -104,7 +99,7 @@ def _datetime(value: Any, name: str) -> datetime | None:
 
 @requires()
 async def me(request: Request, viewer: Viewer) -> Response:
-    user = await _ctx(request).db.read(lambda c: queries.get_user(c, viewer.user_id))
+    user = await ctx_of(request).db.read(lambda c: queries.get_user(c, viewer.user_id))
     assert user is not None
     extra = {"csrf_token": csrf_token(request)} if credentials(request)[1] is not None else {}
     return JSONResponse({**serialize.user_dict(user), "team_ids": sorted(viewer.team_ids), **extra})
@@ -118,7 +113,7 @@ async def list_notifications(request: Request, viewer: Viewer) -> Response:
     """The viewer's notifications, newest first, with their unread count."""
     q = request.query_params
     unread, cursor, n = q.get("unread") == "true", q.get("cursor") or None, _limit(request)
-    return JSONResponse(await _ctx(request).db.read(
+    return JSONResponse(await ctx_of(request).db.read(
         lambda c: queries.list_notifications(c, viewer.user_id, unread=unread, cursor=cursor, limit=n)))
 
 
@@ -135,7 +130,7 @@ async def read_notifications(request: Request, viewer: Viewer) -> Response:
     if not everything and not ids and conversation_id is None:
         raise Invalid('say which: {"ids": [...]}, {"conversation_id": id} or {"all": true}', "missing_field")
     return JSONResponse(await actions.mark_notifications_read(
-        _ctx(request), viewer, ids=ids, conversation_id=conversation_id, everything=everything))
+        ctx_of(request), viewer, ids=ids, conversation_id=conversation_id, everything=everything))
 
 
 PREFERENCES = body(notify={"type": "object", "properties": {k: {"type": "boolean"} for k in serialize.NOTIFY_KINDS},
@@ -148,7 +143,7 @@ PREFERENCES = body(notify={"type": "object", "properties": {k: {"type": "boolean
 @requires()
 async def get_preferences(request: Request, viewer: Viewer) -> Response:
     """The viewer's own preferences."""
-    return JSONResponse(await _ctx(request).db.read(lambda c: queries.get_preferences(c, viewer.user_id)))
+    return JSONResponse(await ctx_of(request).db.read(lambda c: queries.get_preferences(c, viewer.user_id)))
 
 
 @takes(PREFERENCES)
@@ -156,7 +151,7 @@ async def get_preferences(request: Request, viewer: Viewer) -> Response:
 async def patch_preferences(request: Request, viewer: Viewer) -> Response:
     """Change the viewer's own preferences (the keys given)."""
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.update_preferences(_ctx(request), viewer, data))
+    return JSONResponse(await actions.update_preferences(ctx_of(request), viewer, data))
 
 
 # -- conversations ------------------------------------------------------------------------
@@ -186,7 +181,7 @@ async def list_conversations(request: Request, viewer: Viewer) -> Response:
                 labels=[v for v in q.getlist("label") if v], priority=[v for v in q.getlist("priority") if v],
                 q=q.get("q") or None, sla=q.get("sla") or None, sort=_sort(q.get("sort")),
                 cursor=q.get("cursor") or None, limit=_limit(request))
-    page = await _ctx(request).db.read(lambda c: queries.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
+    page = await ctx_of(request).db.read(lambda c: queries.list_conversations(c, viewer, **args))  # type: ignore[arg-type]
     return JSONResponse(page)
 
 
@@ -198,7 +193,7 @@ def _sort(value: str | None) -> str:
 
 @requires()
 async def get_conversation(request: Request, viewer: Viewer) -> Response:
-    cid, ctx = _path_id(request), _ctx(request)
+    cid, ctx = _path_id(request), ctx_of(request)
 
     def read(c: Any) -> Conversation:
         conv = actions.access_conversation(c, viewer, cid)
@@ -216,7 +211,7 @@ async def patch_conversation(request: Request, viewer: Viewer) -> Response:
     unknown = set(data) - {"priority"}
     if unknown:
         raise Invalid(f"unknown conversation fields: {', '.join(sorted(unknown))}", "unknown_field")
-    ctx, cid = _ctx(request), _path_id(request)
+    ctx, cid = ctx_of(request), _path_id(request)
     if "priority" in data:
         return JSONResponse(await actions.set_priority(ctx, viewer, cid, _str(data, "priority")))
     return JSONResponse(await ctx.db.read(lambda c: actions.access_conversation(c, viewer, cid)))
@@ -227,7 +222,7 @@ async def patch_conversation(request: Request, viewer: Viewer) -> Response:
 async def post_labels(request: Request, viewer: Viewer) -> Response:
     """Add and remove labels on a conversation, by id or name."""
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.change_labels(_ctx(request), viewer, _path_id(request),
+    return JSONResponse(await actions.change_labels(ctx_of(request), viewer, _path_id(request),
                                                     data.get("add", []), data.get("remove", [])))
 
 
@@ -241,7 +236,7 @@ async def get_timeline(request: Request, viewer: Viewer) -> Response:
     def read(c: Any) -> dict[str, Any]:
         actions.access_conversation(c, viewer, cid)
         return queries.timeline(c, cid, before=before, limit=limit)
-    return JSONResponse(await _ctx(request).db.read(read))
+    return JSONResponse(await ctx_of(request).db.read(read))
 
 
 @takes(body(text=TEXT, inbox_id=ID, attachments={"type": "array", "items": REPLY_ATTACHMENT, "maxItems": 10},
@@ -251,12 +246,12 @@ async def get_timeline(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def post_message(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    attachments = reply_attachments(_ctx(request), viewer, data.get("attachments"))
+    attachments = reply_attachments(ctx_of(request), viewer, data.get("attachments"))
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > 200:
         raise Invalid("Idempotency-Key is limited to 200 characters", "invalid_idempotency_key")
     message, replayed = await actions.send_reply(
-        _ctx(request), viewer, _path_id(request), _str(data, "text", required=False),
+        ctx_of(request), viewer, _path_id(request), _str(data, "text", required=False),
         inbox_id=_int(data.get("inbox_id"), "inbox_id", optional=True), attachments=attachments,
         template=_template(data.get("template")), idempotency_key=key)
     return JSONResponse(message, status_code=200 if replayed else 202,
@@ -287,14 +282,14 @@ async def get_raw(request: Request, viewer: Viewer) -> Response:
             raise NotFound("no such message")
         actions.access_conversation(c, viewer, message["conversation_id"])
         return {"message_id": mid, "raw": message["raw"]}
-    return JSONResponse(await _ctx(request).db.read(read))
+    return JSONResponse(await ctx_of(request).db.read(read))
 
 
 @takes(body(("text",), text=TEXT, mentions=IDS))
 @requires()
 async def post_note(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    note = await actions.add_note(_ctx(request), viewer, _path_id(request), _str(data, "text"),
+    note = await actions.add_note(ctx_of(request), viewer, _path_id(request), _str(data, "text"),
                                    _ids(data, "mentions"))
     return JSONResponse(note, status_code=201)
 
@@ -305,7 +300,7 @@ async def post_assignment(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     changes: dict[str, int | None] = {key: _int(data[key], key, optional=True) for key in ("user_id", "team_id")
                                       if key in data}
-    return JSONResponse(await actions.assign_conversation(_ctx(request), viewer, _path_id(request), changes))
+    return JSONResponse(await actions.assign_conversation(ctx_of(request), viewer, _path_id(request), changes))
 
 
 @takes(body(("status",), status={"enum": ["open", "pending", "snoozed", "resolved"]},
@@ -313,19 +308,19 @@ async def post_assignment(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def post_status(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    conv = await actions.set_status(_ctx(request), viewer, _path_id(request), _str(data, "status"),
+    conv = await actions.set_status(ctx_of(request), viewer, _path_id(request), _str(data, "status"),
                                      _datetime(data.get("snoozed_until"), "snoozed_until"))
     return JSONResponse(conv)
 
 
 @requires()
 async def post_read(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse(await actions.mark_read(_ctx(request), viewer, _path_id(request)))
+    return JSONResponse(await actions.mark_read(ctx_of(request), viewer, _path_id(request)))
 
 
 @requires()
 async def retry_message(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse(await actions.retry_message(_ctx(request), viewer, _path_id(request)), status_code=202)
+    return JSONResponse(await actions.retry_message(ctx_of(request), viewer, _path_id(request)), status_code=202)
 
 
 # -- contacts -----------------------------------------------------------------------------
@@ -335,13 +330,13 @@ async def retry_message(request: Request, viewer: Viewer) -> Response:
 async def list_contacts(request: Request, viewer: Viewer) -> Response:
     q = request.query_params.get("q", "")
     limit = _limit(request, 50, 200)
-    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.search_contacts(c, q, limit))})
+    return JSONResponse({"items": await ctx_of(request).db.read(lambda c: queries.search_contacts(c, q, limit))})
 
 
 @requires()
 async def get_contact(request: Request, viewer: Viewer) -> Response:
     cid = _path_id(request)
-    contact = await _ctx(request).db.read(lambda c: queries.get_contact(c, cid, viewer=viewer))
+    contact = await ctx_of(request).db.read(lambda c: queries.get_contact(c, cid, viewer=viewer))
     if contact is None:
         raise NotFound("no such contact")
     return JSONResponse(contact)
@@ -356,7 +351,7 @@ async def contact_duplicates(request: Request, viewer: Viewer) -> Response:
         if queries.get_contact(c, cid, full=False) is None:
             return None
         return queries.likely_duplicates(c, cid, viewer)
-    found = await _ctx(request).db.read(read)
+    found = await ctx_of(request).db.read(read)
     if found is None:
         raise NotFound("no such contact")
     return JSONResponse({"items": found})
@@ -367,7 +362,7 @@ async def contact_duplicates(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def patch_contact(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.update_contact(_ctx(request), viewer, _path_id(request), data))
+    return JSONResponse(await actions.update_contact(ctx_of(request), viewer, _path_id(request), data))
 
 
 @takes(body(("other_id",), other_id=ID))
@@ -376,7 +371,7 @@ async def merge_contact(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     other = _int(data.get("other_id"), "other_id")
     assert other is not None
-    return JSONResponse(await actions.merge_contacts(_ctx(request), viewer, _path_id(request), other))
+    return JSONResponse(await actions.merge_contacts(ctx_of(request), viewer, _path_id(request), other))
 
 
 # -- admin --------------------------------------------------------------------------------
@@ -387,7 +382,7 @@ def _inbox_out(request: Request, inbox: dict[str, Any]) -> dict[str, Any]:
 
 @requires(Role.admin)
 async def list_inboxes(request: Request, viewer: Viewer) -> Response:
-    inboxes = await _ctx(request).db.read(queries.list_inboxes)
+    inboxes = await ctx_of(request).db.read(queries.list_inboxes)
     return JSONResponse({"items": [_inbox_out(request, i) for i in inboxes]})
 
 
@@ -400,7 +395,7 @@ async def create_inbox(request: Request, viewer: Viewer) -> Response:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         raise Invalid("settings must be an object", "invalid_settings")
-    inbox = await inboxes.setup_inbox(_ctx(request), request.app.state.registry, kind, name, settings)
+    inbox = await inboxes.setup_inbox(ctx_of(request), request.app.state.registry, kind, name, settings)
     await request.app.state.directory.reload()
     return JSONResponse(_inbox_out(request, inbox), status_code=201)
 
@@ -408,7 +403,7 @@ async def create_inbox(request: Request, viewer: Viewer) -> Response:
 @requires(Role.admin)
 async def get_inbox(request: Request, viewer: Viewer) -> Response:
     iid = _path_id(request)
-    inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+    inbox = await ctx_of(request).db.read(lambda c: queries.get_inbox(c, iid))
     if inbox is None:
         raise NotFound("no such inbox")
     return JSONResponse(_inbox_out(request, inbox))
@@ -453,15 +448,15 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     replies: dict[str, Any] = {k: data[k] for k in ("calendar_id", "auto_reply", "csat", "keywords") if k in data}
     if replies:
-        await _ctx(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies, _ctx(request).clock.now()))
+        await ctx_of(request).db.write(lambda tx: actions.set_auto_reply(tx, iid, replies, ctx_of(request).clock.now()))
         if data.keys() <= replies.keys():
-            inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+            inbox = await ctx_of(request).db.read(lambda c: queries.get_inbox(c, iid))
             assert inbox is not None
             return JSONResponse(_inbox_out(request, inbox))
     if "routing" in data:
-        await actions.change_routing(_ctx(request), "inbox", iid, data["routing"])
+        await actions.change_routing(ctx_of(request), "inbox", iid, data["routing"])
         if data.keys() == {"routing"}:
-            inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+            inbox = await ctx_of(request).db.read(lambda c: queries.get_inbox(c, iid))
             assert inbox is not None
             return JSONResponse(_inbox_out(request, inbox))
     patch = data.get("settings")
@@ -471,9 +466,9 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
     if active is not None and not isinstance(active, bool):
         raise Invalid("active must be true or false", "invalid_field")
     name = _str(data, "name") if "name" in data else None
-    inbox = await inboxes.reconfigure_inbox(_ctx(request), request.app.state.registry, iid, name, patch)
+    inbox = await inboxes.reconfigure_inbox(ctx_of(request), request.app.state.registry, iid, name, patch)
     if active is not None:
-        inbox = await _ctx(request).db.write(lambda tx: actions.set_inbox_active(tx, iid, active))
+        inbox = await ctx_of(request).db.write(lambda tx: actions.set_inbox_active(tx, iid, active))
     await request.app.state.directory.reload()
     return JSONResponse(_inbox_out(request, inbox))
 
@@ -482,7 +477,7 @@ async def patch_inbox(request: Request, viewer: Viewer) -> Response:
 async def delete_inbox(request: Request, viewer: Viewer) -> Response:
     """Delete an inbox: its conversations and messages stay; webhooks to it are refused."""
     iid = _path_id(request)
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     await ctx.db.write(lambda tx: actions.delete_inbox(tx, iid, ctx.clock.now()))
     await request.app.state.directory.reload()
     return Response(status_code=204)
@@ -492,7 +487,7 @@ async def delete_inbox(request: Request, viewer: Viewer) -> Response:
 async def list_templates(request: Request, viewer: Viewer) -> Response:
     """Message templates of an inbox (WhatsApp), for replies outside the reply window."""
     iid = _path_id(request)
-    inbox = await _ctx(request).db.read(lambda c: queries.get_inbox(c, iid))
+    inbox = await ctx_of(request).db.read(lambda c: queries.get_inbox(c, iid))
     if inbox is None:
         raise NotFound("no such inbox")
     inboxes.adapter_for(request.app.state.registry, inbox["kind"])  # 422 for a kind no longer served
@@ -501,7 +496,7 @@ async def list_templates(request: Request, viewer: Viewer) -> Response:
 
 @requires(Role.admin)
 async def list_users(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_users)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_users)})
 
 
 @takes(body(("email", "password"), email={"type": "string", "pattern": "^[^@]+@[^@]+$", "maxLength": 320},
@@ -514,7 +509,7 @@ async def create_user(request: Request, viewer: Viewer) -> Response:
         raise Invalid("password must be at least 8 characters", "weak_password")
     pw_hash = await asyncio.to_thread(hash_password, password)
     email, name, role = _str(data, "email"), _str(data, "name", required=False), _str(data, "role", default="agent")
-    user = await _ctx(request).db.write(
+    user = await ctx_of(request).db.write(
         lambda tx: actions.create_user(tx, email=email, name=name, role=role, password_hash=pw_hash))
     return JSONResponse(user, status_code=201)
 
@@ -539,7 +534,7 @@ async def patch_user(request: Request, viewer: Viewer) -> Response:
     uid = _path_id(request)
     if uid == viewer.user_id and (changes.get("role", Role.admin) != Role.admin or changes.get("active") is False):
         raise Invalid("you cannot demote or deactivate yourself", "cannot_demote_self")  # as in the admin page
-    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.update_user(tx, uid, changes)))
+    return JSONResponse(await ctx_of(request).db.write(lambda tx: actions.update_user(tx, uid, changes)))
 
 
 @takes(body(password=PASSWORD))
@@ -549,13 +544,13 @@ async def reset_password(request: Request, viewer: Viewer) -> Response:
     once); every session of the user ends."""
     data = await json_body(request, JSON_LIMIT)
     password = _str(data, "password") if data.get("password") is not None else None
-    user, generated = await actions.reset_password(_ctx(request), _path_id(request), password)
+    user, generated = await actions.reset_password(ctx_of(request), _path_id(request), password)
     return JSONResponse({"user": user, **({"password": generated} if generated else {})})
 
 
 @requires()
 async def list_teams(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_teams)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_teams)})
 
 
 @takes(body(("name",), name=STRING, member_ids=IDS))
@@ -563,7 +558,7 @@ async def list_teams(request: Request, viewer: Viewer) -> Response:
 async def create_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     name, members = _str(data, "name"), _ids(data, "member_ids")
-    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.create_team(tx, name, members)),
+    return JSONResponse(await ctx_of(request).db.write(lambda tx: actions.create_team(tx, name, members)),
                         status_code=201)
 
 
@@ -575,23 +570,23 @@ async def patch_team(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     tid = _path_id(request)
     if "routing" in data:
-        await actions.change_routing(_ctx(request), "team", tid, data["routing"])
+        await actions.change_routing(ctx_of(request), "team", tid, data["routing"])
     name = _str(data, "name") if "name" in data else None
     members = _ids(data, "member_ids") if "member_ids" in data else None
     calendar = actions.calendar_ref(data["calendar_id"]) if "calendar_id" in data else None
 
     def job(tx: Any) -> Any:
         if "calendar_id" in data:
-            actions.set_calendar(tx, "team", tid, calendar, _ctx(request).clock.now())
+            actions.set_calendar(tx, "team", tid, calendar, ctx_of(request).clock.now())
         return actions.update_team(tx, tid, name=name, member_ids=members)
-    return JSONResponse(await _ctx(request).db.write(job))
+    return JSONResponse(await ctx_of(request).db.write(job))
 
 
 @requires(Role.admin)
 async def delete_team(request: Request, viewer: Viewer) -> Response:
     """Delete a team that holds no conversation (409 otherwise: move them first)."""
     tid = _path_id(request)
-    await _ctx(request).db.write(lambda tx: actions.delete_team(tx, tid))
+    await ctx_of(request).db.write(lambda tx: actions.delete_team(tx, tid))
     return Response(status_code=204)
 
 
@@ -601,10 +596,10 @@ async def create_token(request: Request, viewer: Viewer) -> Response:
     """A token for yourself; an admin may create one for any user (``user_id``)."""
     data = await json_body(request, JSON_LIMIT)
     uid = _token_user(viewer, data.get("user_id"))
-    if await _ctx(request).db.read(lambda c: queries.get_user(c, uid)) is None:
+    if await ctx_of(request).db.read(lambda c: queries.get_user(c, uid)) is None:
         raise Invalid("no such user", "unknown_user")
     name = _str(data, "name", required=False)
-    token = await _ctx(request).db.write(lambda tx: actions.create_token(tx, uid, name))
+    token = await ctx_of(request).db.write(lambda tx: actions.create_token(tx, uid, name))
     return JSONResponse({"token": token, "user_id": uid, "name": name}, status_code=201)
 
 
@@ -613,14 +608,14 @@ async def create_token(request: Request, viewer: Viewer) -> Response:
 async def list_tokens(request: Request, viewer: Viewer) -> Response:
     """Your tokens (never the tokens themselves); an admin may ask for another user's (``?user_id=``)."""
     uid = _token_user(viewer, request.query_params.get("user_id"))
-    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.list_tokens(c, uid))})
+    return JSONResponse({"items": await ctx_of(request).db.read(lambda c: queries.list_tokens(c, uid))})
 
 
 @requires()
 async def delete_token(request: Request, viewer: Viewer) -> Response:
     """Revoke a token: your own, or anyone's for an admin."""
     tid = _path_id(request)
-    await _ctx(request).db.write(lambda tx: actions.revoke_token(tx, viewer, tid))
+    await ctx_of(request).db.write(lambda tx: actions.revoke_token(tx, viewer, tid))
     return Response(status_code=204)
 
 
@@ -633,14 +628,14 @@ def _token_user(viewer: Viewer, user_id: Any) -> int:
 
 @requires()
 async def list_labels(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_labels)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_labels)})
 
 
 @takes(body(("name", "colour"), name=STRING, colour=COLOUR, description=STRING))
 @requires(Role.admin)
 async def create_label(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    label = await actions.create_label(_ctx(request), viewer, _str(data, "name"), _str(data, "colour"),
+    label = await actions.create_label(ctx_of(request), viewer, _str(data, "name"), _str(data, "colour"),
                                        _str(data, "description", required=False))
     return JSONResponse(label, status_code=201)
 
@@ -649,18 +644,18 @@ async def create_label(request: Request, viewer: Viewer) -> Response:
 @requires(Role.admin)
 async def patch_label(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.update_label(_ctx(request), viewer, _path_id(request), data))
+    return JSONResponse(await actions.update_label(ctx_of(request), viewer, _path_id(request), data))
 
 
 @requires(Role.admin)
 async def delete_label(request: Request, viewer: Viewer) -> Response:
-    await actions.delete_label(_ctx(request), viewer, _path_id(request))
+    await actions.delete_label(ctx_of(request), viewer, _path_id(request))
     return Response(status_code=204)
 
 
 @requires()
 async def list_canned(request: Request, viewer: Viewer) -> Response:
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_canned)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_canned)})
 
 
 @takes(body(("short_code", "text"), short_code=SHORT_CODE, text=TEXT))
@@ -668,7 +663,7 @@ async def list_canned(request: Request, viewer: Viewer) -> Response:
 async def create_canned(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     code, text = _str(data, "short_code"), _str(data, "text")
-    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.save_canned(
+    return JSONResponse(await ctx_of(request).db.write(lambda tx: actions.save_canned(
         tx, canned_id=None, short_code=code, text=text, author_id=viewer.user_id)), status_code=201)
 
 
@@ -677,19 +672,19 @@ async def create_canned(request: Request, viewer: Viewer) -> Response:
 async def patch_canned(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     cid = _path_id(request)
-    current = await _ctx(request).db.read(lambda c: queries.get_canned(c, cid))
+    current = await ctx_of(request).db.read(lambda c: queries.get_canned(c, cid))
     if current is None:
         raise NotFound("no such canned response")
     code = _str(data, "short_code") if "short_code" in data else current["short_code"]
     text = _str(data, "text") if "text" in data else current["text"]
-    return JSONResponse(await _ctx(request).db.write(lambda tx: actions.save_canned(
+    return JSONResponse(await ctx_of(request).db.write(lambda tx: actions.save_canned(
         tx, canned_id=cid, short_code=code, text=text, author_id=viewer.user_id)))
 
 
 @requires(Role.admin)
 async def delete_canned(request: Request, viewer: Viewer) -> Response:
     cid = _path_id(request)
-    await _ctx(request).db.write(lambda tx: actions.delete_canned(tx, cid))
+    await ctx_of(request).db.write(lambda tx: actions.delete_canned(tx, cid))
     return Response(status_code=204)
 
 
@@ -698,7 +693,7 @@ async def delete_canned(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def get_presence(request: Request, viewer: Viewer) -> Response:
     """The viewer's own presence."""
-    return JSONResponse(await _ctx(request).db.read(lambda c: queries.presence_of(c, viewer.user_id)))
+    return JSONResponse(await ctx_of(request).db.read(lambda c: queries.presence_of(c, viewer.user_id)))
 
 
 @takes(body(("status",), status={"enum": ["online", "away"]}))
@@ -706,14 +701,14 @@ async def get_presence(request: Request, viewer: Viewer) -> Response:
 async def put_presence(request: Request, viewer: Viewer) -> Response:
     """Say you are online or away (offline follows from closing the app)."""
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.choose_presence(_ctx(request), viewer, _str(data, "status")))
+    return JSONResponse(await actions.choose_presence(ctx_of(request), viewer, _str(data, "status")))
 
 
 @requires()
 async def list_agents(request: Request, viewer: Viewer) -> Response:
     """Every active user with their presence, open conversations per channel, weighted
     load, capacity and whether they can take more."""
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_agents)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_agents)})
 
 
 @takes(body(capacity={"type": ["integer", "null"], "minimum": 0, "maximum": 1000}))
@@ -723,7 +718,7 @@ async def patch_agent(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
     if "capacity" not in data:
         raise Invalid("nothing to change: give capacity", "invalid_field")
-    uid, ctx = _path_id(request), _ctx(request)
+    uid, ctx = _path_id(request), ctx_of(request)
     agent = await ctx.db.write(lambda tx: actions.set_capacity(tx, viewer, uid, data["capacity"], ctx.clock.now()))
     ctx.wake_routing()
     return JSONResponse(agent)
@@ -735,14 +730,14 @@ async def agent_presence(request: Request, viewer: Viewer) -> Response:
     uid = _path_id(request)
     if uid != viewer.user_id and not viewer.sees_all:
         raise Forbidden("only a lead sees another agent's presence history")
-    return JSONResponse({"items": await _ctx(request).db.read(lambda c: queries.presence_history(c, uid))})
+    return JSONResponse({"items": await ctx_of(request).db.read(lambda c: queries.presence_history(c, uid))})
 
 
 @requires(Role.lead)
 async def get_queue(request: Request, viewer: Viewer) -> Response:
     """The waiting queue (unassigned open and pending conversations, longest waiting
     first, each with why it is not assigned) and the agents."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return JSONResponse(await ctx.db.read(lambda c: queries.routing_queue(c, ctx.clock.now())))
 
 

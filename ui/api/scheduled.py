@@ -14,30 +14,18 @@ from starlette.routing import Route
 from inbox.actions import scheduled
 from inbox.queries import scheduled as scheduled_reads
 from inbox.actions.common import access_conversation
-from inbox.actions.context import Context
 from inbox.domain.access import Viewer
 from inbox.domain.errors import Invalid, NotFound
 from inbox.domain.models import Role
 from ui.api.openapi import ID, STRING, body, takes
 from ui.auth import requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, path_id
 
 JSON_LIMIT = 64 * 1024
 FIELDS: dict[str, dict[str, Any]] = dict(
     text={"type": "string", "maxLength": 10_000}, template={"type": ["object", "null"]}, at=STRING, local=STRING,
     inbox_id=ID, purpose={"enum": ["transactional", "marketing"]})
 KEY = {"Idempotency-Key": {"type": "string", "maxLength": 200}}
-
-
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _id(request: Request, what: str) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound(f"no such {what}")
-    return number
 
 
 def _key(request: Request) -> str | None:
@@ -57,12 +45,12 @@ async def schedule_reply(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def conversation_scheduled(request: Request, viewer: Viewer) -> Response:
     """The conversation's scheduled messages still to go, soonest first."""
-    conversation_id = _id(request, "conversation")
+    conversation_id = path_id(request, "conversation")
 
     def read(conn: Any) -> list[dict[str, Any]]:
         access_conversation(conn, viewer, conversation_id)
         return scheduled_reads.for_conversation(conn, conversation_id)
-    return JSONResponse({"items": await _ctx(request).db.read(read)})
+    return JSONResponse({"items": await ctx_of(request).db.read(read)})
 
 
 @takes(body(("inbox_id",), closed=True, **FIELDS), headers=KEY)
@@ -74,8 +62,8 @@ async def schedule_reminder(request: Request, viewer: Viewer) -> Response:
 
 async def _schedule(request: Request, viewer: Viewer, act: Any, what: str) -> Response:
     """A scheduled message made (201) or, by a replayed Idempotency-Key, the one made before (200)."""
-    data, ctx = await json_body(request, JSON_LIMIT), _ctx(request)
-    item, replayed = await act(ctx, viewer, _id(request, what), data, _key(request))
+    data, ctx = await json_body(request, JSON_LIMIT), ctx_of(request)
+    item, replayed = await act(ctx, viewer, path_id(request, what), data, _key(request))
     return JSONResponse(item, status_code=200 if replayed else 201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -83,7 +71,7 @@ async def _schedule(request: Request, viewer: Viewer, act: Any, what: str) -> Re
 @requires()
 async def get_scheduled(request: Request, viewer: Viewer) -> Response:
     """One scheduled message: its state (scheduled, sent, cancelled, failed with the reason)."""
-    scheduled_id = _id(request, "scheduled message")
+    scheduled_id = path_id(request, "scheduled message")
 
     def read(conn: Any) -> dict[str, Any] | None:
         found = scheduled_reads.get(conn, scheduled_id)
@@ -97,7 +85,7 @@ async def get_scheduled(request: Request, viewer: Viewer) -> Response:
         elif found["author_id"] != viewer.user_id and not viewer.sees_all:
             return None
         return found
-    found = await _ctx(request).db.read(read)
+    found = await ctx_of(request).db.read(read)
     if found is None:
         raise NotFound("no such scheduled message")
     return JSONResponse(found)
@@ -106,7 +94,7 @@ async def get_scheduled(request: Request, viewer: Viewer) -> Response:
 @requires()
 async def cancel_scheduled(request: Request, viewer: Viewer) -> Response:
     """Cancel one still to go."""
-    return JSONResponse(await scheduled.cancel(_ctx(request), viewer, _id(request, "scheduled message")))
+    return JSONResponse(await scheduled.cancel(ctx_of(request), viewer, path_id(request, "scheduled message")))
 
 
 ROUTES = [

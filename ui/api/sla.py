@@ -10,14 +10,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inbox import actions, queries
-from inbox.actions.context import Context
 from inbox.domain import sla
 from inbox.domain.access import Viewer
 from inbox.domain.errors import NotFound
 from inbox.domain.models import Role
 from ui.api.openapi import ID, STRING, body, takes
 from ui.auth import requires
-from ui.http import json_body, parse_id
+from ui.http import ctx_of, json_body, path_id
 
 JSON_LIMIT = 64 * 1024
 _MINUTES = {"type": ["integer", "null"], "minimum": 1, "maximum": sla.MAX_MINUTES}
@@ -33,27 +32,16 @@ POLICY: dict[str, dict[str, Any]] = dict(
         "priorities": {"type": "array", "items": {"enum": ["none", "low", "medium", "high", "urgent"]}}}})
 
 
-def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
-
-
-def _id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such SLA policy")
-    return number
-
-
 @requires()
 async def list_policies(request: Request, viewer: Viewer) -> Response:
     """Every policy, in the order they are tried."""
-    return JSONResponse({"items": await _ctx(request).db.read(queries.list_policies)})
+    return JSONResponse({"items": await ctx_of(request).db.read(queries.list_policies)})
 
 
 @requires()
 async def get_policy(request: Request, viewer: Viewer) -> Response:
-    policy_id = _id(request)
-    found: Any = await _ctx(request).db.read(lambda c: queries.get_policy(c, policy_id))
+    policy_id = path_id(request, "SLA policy")
+    found: Any = await ctx_of(request).db.read(lambda c: queries.get_policy(c, policy_id))
     if found is None:
         raise NotFound("no such SLA policy")
     return JSONResponse(found)
@@ -63,19 +51,19 @@ async def get_policy(request: Request, viewer: Viewer) -> Response:
 @requires(Role.admin)
 async def create_policy(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.create_sla_policy(_ctx(request), data), status_code=201)
+    return JSONResponse(await actions.create_sla_policy(ctx_of(request), data), status_code=201)
 
 
 @takes(body((), closed=True, **POLICY))
 @requires(Role.admin)
 async def patch_policy(request: Request, viewer: Viewer) -> Response:
     data = await json_body(request, JSON_LIMIT)
-    return JSONResponse(await actions.update_sla_policy(_ctx(request), _id(request), data))
+    return JSONResponse(await actions.update_sla_policy(ctx_of(request), path_id(request, "SLA policy"), data))
 
 
 @requires(Role.admin)
 async def delete_policy(request: Request, viewer: Viewer) -> Response:
-    await actions.delete_sla_policy(_ctx(request), _id(request))
+    await actions.delete_sla_policy(ctx_of(request), path_id(request, "SLA policy"))
     return Response(status_code=204)
 
 

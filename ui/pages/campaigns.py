@@ -24,7 +24,7 @@ from inbox.actions import campaigns as engine
 from inbox.domain import campaigns
 from inbox.domain.errors import InboxError, NotFound
 from inbox.queries import campaigns as found
-from ui.http import parse_id
+from ui.http import kinds_of, parse_id, path_id
 from ui.pages.agent import _channels, _render
 from ui.pages.reports import _lead
 
@@ -33,10 +33,6 @@ RESULT_WORDS = {"pending": "Waiting", "queued": "Queued", "sent": "Sent", "deliv
 STATUS_WORDS = {"draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "paused": "Paused",
                 "cancelled": "Cancelled", "done": "Done"}
 SHOWN = 100  # recipients a page shows
-
-
-def _kinds(request: Request) -> list[str]:
-    return list(request.app.state.registry.kinds())
 
 
 def _from_form(form: Mapping[str, Any], kinds: list[str]) -> dict[str, Any]:
@@ -131,7 +127,7 @@ async def new_page(request: Request) -> Response:
     viewer = await _lead(request)
     if isinstance(viewer, Response):
         return viewer
-    ctx, kinds = request.app.state.ctx, _kinds(request)
+    ctx, kinds = request.app.state.ctx, kinds_of(request)
     if request.method == "POST":
         form = await request.form()
         raw = _from_form(form, kinds)
@@ -150,7 +146,7 @@ async def new_page(request: Request) -> Response:
 async def _form_again(request: Request, viewer: Any, raw: dict[str, Any], exc: InboxError,
                       campaign: dict[str, Any] | None) -> Response:
     """The form as it was typed, with the reason it was refused (422)."""
-    kinds = _kinds(request)
+    kinds = kinds_of(request)
     context = await request.app.state.ctx.db.read(lambda c: _form_context(c, kinds))
     shown = {**(campaign or {}), **raw, "id": (campaign or {}).get("id"), "status": "draft"}
     response = _render(request, "campaigns.html", viewer=viewer, view="new" if campaign is None else "campaign",
@@ -160,20 +156,13 @@ async def _form_again(request: Request, viewer: Any, raw: dict[str, Any], exc: I
     return response
 
 
-def _id(request: Request) -> int:
-    number = parse_id(request.path_params["id"])
-    if number is None:
-        raise NotFound("no such campaign")
-    return number
-
-
 async def campaign_page(request: Request) -> Response:
     """/campaigns/{id}: a draft's form and its check (?check=1), or a started one's results
     and recipients (?result= for one result)."""
     viewer = await _lead(request)
     if isinstance(viewer, Response):
         return viewer
-    ctx, kinds, campaign_id = request.app.state.ctx, _kinds(request), _id(request)
+    ctx, kinds, campaign_id = request.app.state.ctx, kinds_of(request), path_id(request, "campaign")
     q = request.query_params
     result = q.get("result") if q.get("result") in found.RESULTS else None
     after = parse_id(q.get("after", "")) or 0
@@ -206,7 +195,7 @@ async def save_campaign(request: Request) -> Response:
     viewer = await _lead(request)
     if isinstance(viewer, Response):
         return viewer
-    ctx, kinds, campaign_id = request.app.state.ctx, _kinds(request), _id(request)
+    ctx, kinds, campaign_id = request.app.state.ctx, kinds_of(request), path_id(request, "campaign")
     form = await request.form()
     raw = _from_form(form, kinds)
     try:
@@ -234,7 +223,7 @@ async def move_campaign(request: Request) -> Response:
     viewer = await _lead(request)
     if isinstance(viewer, Response):
         return viewer
-    ctx, campaign_id, action = request.app.state.ctx, _id(request), request.path_params["action"]
+    ctx, campaign_id, action = request.app.state.ctx, path_id(request, "campaign"), request.path_params["action"]
     try:
         if action == "delete":
             await ctx.db.write(lambda tx: engine.delete_draft(tx, campaign_id))

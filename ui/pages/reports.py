@@ -378,6 +378,7 @@ async def reports_page(request: Request) -> Response:
         response=response_chart(overview["series"], got["medians"]), heat=heatmap(overview["heatmap"], drill),
         calendar_zones=[z for z in got["calendar_zones"] if z in set(zones())], campaigns=got["campaigns"],
         csv=chosen.href("/api/reports/cycles.csv", group=None),
+        campaigns_csv=chosen.href("/api/reports/campaigns.csv", group=None, hours=None),
         period_text=_period_text(period), previous_text=_period_text(period.previous()))
     return _render(request, "reports.html", **context)
 
