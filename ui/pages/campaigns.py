@@ -246,14 +246,21 @@ async def campaign_page(request: Request) -> Response:
     if check and check["by_channel"].get("sms"):
         draft["sms_recipients"] = check["by_channel"]["sms"]
     return _render(request, "campaigns.html", viewer=viewer, view="campaign", draft=draft, check=check,
-                   channels=_channels(request), done=q.get("done"), error=q.get("error"), **WORDS, **got)
+                   channels=_channels(request), following=_following(campaign), done=q.get("done"),
+                   error=q.get("error"), **WORDS, **got)
+
+
+def _following(campaign: Mapping[str, Any]) -> bool:
+    """Whether its page follows the campaign (polls its results): while it is to send. Not
+    once done (receipts and replies that come after show on the next visit), paused or
+    cancelled (nothing more goes)."""
+    return campaign["status"] in ("scheduled", "sending")
 
 
 async def results_part(request: Request) -> Response:
-    """A started campaign's results, which its page polls while it sends (every 2 s, only
-    while it is scheduled or sending). ?status= is the status the page shows: once it has
-    moved, the header (status, Pause or Resume) and the recipients come too, out of band,
-    and a finished campaign's results poll no more."""
+    """A started campaign's results, which its page polls every 2 s while it follows the
+    campaign. ?status= is the status the page shows: once it has moved, or the page stops
+    following, the header (status, Pause or Resume) and the recipients come too, out of band."""
     viewer = await _lead(request)
     if isinstance(viewer, Response):
         return Response(status_code=286)  # htmx: stop polling (logged out: a reload shows why)
@@ -266,10 +273,11 @@ async def results_part(request: Request) -> Response:
     got = await request.app.state.ctx.db.read(read)
     if got is None:
         raise NotFound("no such campaign")
-    moved = got["campaign"]["status"] != request.query_params.get("status")
+    following = _following(got["campaign"])
+    moved = got["campaign"]["status"] != request.query_params.get("status") or not following
     parts = ["campaigns.html#results", *(("campaigns.html#head", "campaigns.html#recipients") if moved else ())]
     return _render(request, *parts, viewer=viewer, view="campaign", oob=True, channels=_channels(request),
-                   **WORDS, **got)
+                   following=following, **WORDS, **got)
 
 
 async def sms_count(request: Request) -> Response:
