@@ -118,6 +118,13 @@ async def test_the_sms_counter_is_the_servers_count(live: Live) -> None:
                                data={"sms_text": "a" * 161, "recipients": "3"})).text
         r = await client.post("/campaigns/sms-count", data={"sms_text": "hi"})  # no CSRF token
         assert r.status_code == 403
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        # A lapsed session: nothing to swap in (htmx would swap the login page a redirect gives).
+        for path, method in (("/campaigns/sms-count", "POST"), ("/campaigns/condition", "GET"),
+                             ("/campaigns/1/results", "GET")):
+            r = await client.request(method, path, headers={"HX-Request": "true"})
+            assert r.status_code == (286 if path.endswith("results") else 204) and r.text == "", (path, r.text)
+        assert (await client.get("/campaigns/1")).status_code == 303  # a page still goes to the login
     async with _session(live, "agent") as (client, token):
         r = await client.post("/campaigns/sms-count", headers={"X-CSRF-Token": token}, data={"sms_text": "hi"})
         assert r.status_code == 403

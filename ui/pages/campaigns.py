@@ -250,6 +250,14 @@ async def campaign_page(request: Request) -> Response:
                    error=q.get("error"), **WORDS, **got)
 
 
+async def _lead_of_part(request: Request, empty: int) -> Any:
+    """The lead asking for a part htmx swaps in; for a lapsed session an empty answer
+    (``empty``: 204 swaps nothing, 286 stops polling) instead of the login page, which
+    htmx would follow and swap in. Anyone else: the refusal (htmx swaps no error)."""
+    viewer = await _lead(request)
+    return Response(status_code=empty) if isinstance(viewer, RedirectResponse) else viewer
+
+
 def _following(campaign: Mapping[str, Any]) -> bool:
     """Whether its page follows the campaign (polls its results): while it is to send. Not
     once done (receipts and replies that come after show on the next visit), paused or
@@ -261,9 +269,9 @@ async def results_part(request: Request) -> Response:
     """A started campaign's results, which its page polls every 2 s while it follows the
     campaign. ?status= is the status the page shows: once it has moved, or the page stops
     following, the header (status, Pause or Resume) and the recipients come too, out of band."""
-    viewer = await _lead(request)
+    viewer = await _lead_of_part(request, 286)
     if isinstance(viewer, Response):
-        return Response(status_code=286)  # htmx: stop polling (logged out: a reload shows why)
+        return viewer
     campaign_id, (result, after) = _id(request), _shown(request)
 
     def read(c: Connection) -> dict[str, Any] | None:
@@ -284,7 +292,7 @@ async def sms_count(request: Request) -> Response:
     """The SMS text's characters, encoding and segments (domain.campaigns.sms_segments), and
     with ``recipients`` (the check's count by SMS) what the campaign costs: the form's
     counter, asked as the lead types."""
-    viewer = await _lead(request)
+    viewer = await _lead_of_part(request, 204)
     if isinstance(viewer, Response):
         return viewer
     form = await request.form()
@@ -296,7 +304,7 @@ async def sms_count(request: Request) -> Response:
 async def condition_row(request: Request) -> Response:
     """One more empty attribute row ("Add condition"), after those the form has
     (?attribute_key= once a row)."""
-    viewer = await _lead(request)
+    viewer = await _lead_of_part(request, 204)
     if isinstance(viewer, Response):
         return viewer
     n = len(request.query_params.getlist("attribute_key")) + 1
