@@ -4,7 +4,10 @@ message per channel in order of preference, schedule, quiet hours); a draft's pa
 (the preflight: who gets what, who is skipped and why, the first messages as they will
 read) and starts it; a started one shows its results and its recipients, with pause,
 resume and cancel. Every change goes through the actions /api/campaigns uses, with their
-checks; a refused form comes back as typed with the reason.
+checks; a refused form comes back as typed with the reason. Three parts htmx asks for: the
+SMS counter (the server's sms_segments as the lead types), one more attribute row ("Add
+condition", which without JavaScript posts the form and shows it again with the row), and
+the results a scheduled or sending campaign's page polls.
 """
 
 from __future__ import annotations
