@@ -1,6 +1,8 @@
 """Takes the campaigns-*.png and scheduled-reply-*.png screenshots in this folder: /campaigns
-with a campaign sent and a draft, the draft's form with its check (who gets it, who is
-skipped and why, the first messages), the sent campaign's results and recipients, and a
+with a campaign sent, one scheduled and a draft, the draft's form with its check (who gets
+it, who is skipped and why, the first messages; its audience's two attribute conditions, the
+SMS counter with the check's count), the sent campaign's results and recipients, the
+scheduled one's results as they follow it (polled while it is to send), and a
 conversation with a reply scheduled for the customer's morning and the composer's "Send
 later" open; desktop at 1280 px light and
 dark, and a 390 px phone. The state is made through the REST API, as the app makes it.
@@ -38,6 +40,8 @@ async def seed(live: Live) -> dict[str, int]:
             assert (await live.sms(phone, "STOP")).status_code == 200
         if i != 4:
             await call(live, "POST", f"/api/conversations/{conv}/labels", "lead", json={"add": [vip["id"]]})
+            await call(live, "PATCH", f"/api/contacts/{contact}", "lead",
+                       json={"attributes": {"plan": "gold", "newsletter": "yes"}})
     sent = await call(live, "POST", "/api/campaigns", "lead", json={
         "name": "Opening hours over the holidays", "purpose": "transactional", "audience": {"channels": ["sms"]},
         "messages": [{"channel": "sms", "inbox_id": live.inbox["id"],
@@ -46,17 +50,26 @@ async def seed(live: Live) -> dict[str, int]:
     await live.fake.wait_for_sent(4)
     await live.app.state.campaigns.settled()
     draft = await call(live, "POST", "/api/campaigns", "lead", json={
-        "name": "Winter sale for VIPs", "purpose": "marketing", "audience": {"labels": [vip["id"]]},
+        "name": "Winter sale for VIPs", "purpose": "marketing",
+        "audience": {"labels": [vip["id"]], "attributes": {"plan": "gold", "newsletter": "yes"}},
         "messages": [{"channel": "sms", "inbox_id": live.inbox["id"],
                       "text": "Hi {{contact_name}}, 20% off everything this week, just for you. "
                               "Reply STOP to opt out."}]})
+    tomorrow = (live.app.state.ctx.clock.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    scheduled = await call(live, "POST", "/api/campaigns", "lead", json={
+        "name": "Appointment reminders", "purpose": "transactional", "audience": {"channels": ["sms"]},
+        "schedule": {"at": tomorrow.isoformat()},
+        "messages": [{"channel": "sms", "inbox_id": live.inbox["id"],
+                      "text": "Hi {{contact_name}}, a reminder of your appointment tomorrow. Reply to change it."}]})
+    await call(live, "POST", f"/api/campaigns/{scheduled['id']}/start", "lead")
+    await live.app.state.campaigns.settled()
     maria = (await call(live, "GET", "/api/conversations", "lead", params={"q": PEOPLE[0][0]}))["items"][0]
     await call(live, "PATCH", f"/api/contacts/{maria['contact']['id']}", "lead",
                json={"attributes": {"timezone": "Europe/Madrid"}})
     await call(live, "POST", f"/api/conversations/{maria['id']}/scheduled", "agent", json={
         "text": "Good morning Maria! Your new card is ready: you can pick it up from 10:00.",
         "local": f"{(live.app.state.ctx.clock.now() + timedelta(days=1)).date()}T09:00"})
-    return {"sent": sent["id"], "draft": draft["id"], "conversation": maria["id"]}
+    return {"sent": sent["id"], "draft": draft["id"], "scheduled": scheduled["id"], "conversation": maria["id"]}
 
 
 async def main(out: Path) -> None:
@@ -70,6 +83,8 @@ async def main(out: Path) -> None:
                         out / f"campaigns-check-{name}.png", dark=dark, **extra)  # type: ignore[arg-type]
             await shoot(browser, live, f"/campaigns/{ids['sent']}", out / f"campaigns-results-{name}.png", dark=dark,
                         **extra)  # type: ignore[arg-type]
+            await shoot(browser, live, f"/campaigns/{ids['scheduled']}", out / f"campaigns-live-{name}.png",
+                        dark=dark, **extra)  # type: ignore[arg-type]
             await later(browser, live, ids["conversation"], out / f"scheduled-reply-{name}.png", dark, extra)
 
 

@@ -4,13 +4,15 @@ message per channel in order of preference, schedule, quiet hours); a draft's pa
 (the preflight: who gets what, who is skipped and why, the first messages as they will
 read) and starts it; a started one shows its results and its recipients, with pause,
 resume and cancel. Every change goes through the actions /api/campaigns uses, with their
-checks; a refused form comes back as typed with the reason.
+checks; a refused form comes back as typed with the reason. Three parts htmx asks for: the
+SMS counter (the server's sms_segments as the lead types), one more attribute row ("Add
+condition", which without JavaScript posts the form and shows it again with the row), and
+the results a scheduled or sending campaign's page polls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +24,7 @@ from starlette.routing import Route
 from inbox import queries
 from inbox.actions import campaigns as engine
 from inbox.domain import campaigns
-from inbox.domain.errors import InboxError, NotFound
+from inbox.domain.errors import InboxError, Invalid, NotFound
 from inbox.queries import campaigns as found
 from ui.http import kinds_of, parse_id, path_id
 from ui.pages.agent import _channels, _render
@@ -44,9 +46,8 @@ def _from_form(form: Mapping[str, Any], kinds: list[str]) -> dict[str, Any]:
     channels = [str(v) for v in form.getlist("audience_channels")]  # type: ignore[attr-defined]
     if channels:
         audience["channels"] = channels
-    key, value = str(form.get("attribute_key", "")).strip(), str(form.get("attribute_value", "")).strip()
-    if key:
-        audience["attributes"] = {key: value}
+    if attributes := {key: value for key, value in _conditions(form) if key or value}:
+        audience["attributes"] = attributes
     for field in ("last_contact_after", "last_contact_before"):
         if str(form.get(field, "")).strip():
             audience[field] = str(form[field]).strip()
@@ -93,17 +94,47 @@ def _from_form(form: Mapping[str, Any], kinds: list[str]) -> dict[str, Any]:
     return out
 
 
-def _draft(campaign: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved campaign as the form shows it."""
+def _conditions(form: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The audience's attribute rows (key, value) as posted, blank ones too."""
+    keys, values = form.getlist("attribute_key"), form.getlist("attribute_value")  # type: ignore[attr-defined]
+    return [(str(k).strip(), str(v).strip()) for k, v in zip(keys, values, strict=False)]
+
+
+def _check_conditions(rows: list[tuple[str, str]]) -> None:
+    """What the API's object of attributes cannot say: a value with no attribute, or one
+    attribute in two rows (a contact has one value of it; every row must hold)."""
+    keys = [key for key, value in rows if key or value]
+    if "" in keys:
+        raise Invalid("a contact attribute condition needs the attribute's name, or clear its value",
+                      "invalid_campaign")
+    if twice := sorted({key for key in keys if keys.count(key) > 1}):
+        raise Invalid(f"the contact attribute {twice[0]!r} is in two conditions: a contact has one value of it",
+                      "invalid_campaign")
+
+
+def _draft(campaign: Mapping[str, Any], typed: list[tuple[str, str]] | None = None,
+           add: bool = False) -> dict[str, Any]:
+    """A saved campaign as the form shows it; ``typed``: the attribute rows as posted (a
+    refused form), ``add``: with one more ("Add condition" without JavaScript). One empty
+    row follows the conditions, so one more can be written without a request."""
     schedule = campaign.get("schedule") or {}
     quiet = campaign.get("quiet_hours")
     by_kind = {m["channel"]: {**m, "order": i + 1} for i, m in enumerate(campaign.get("messages") or [])}
-    attributes = list((campaign.get("audience") or {}).get("attributes", {}).items())
+    if typed is None:
+        typed = [(k, str(v)) for k, v in (campaign.get("audience") or {}).get("attributes", {}).items()]
+    rows = typed if add else [r for r in typed if r != ("", "")]
     return {**campaign, "by_kind": by_kind, "when": "at" if "at" in schedule else "local" if "local" in schedule
             else "now", "at": (schedule.get("at") or "")[:16], "local": schedule.get("local") or "",
             "quiet": "default" if quiet is None else "none" if not quiet else "custom",
             "quiet_start": (quiet or {}).get("start", "21:00"), "quiet_end": (quiet or {}).get("end", "08:00"),
-            "attribute": attributes[0] if attributes else ("", "")}
+            "conditions": [*rows, ("", "")], "focus": len(rows) + 1 if add else None,
+            "sms": _sms(by_kind.get("sms", {}).get("text") or ""), "sms_recipients": None}
+
+
+def _sms(text: str) -> dict[str, Any]:
+    """The counter's figures: the text's segments, and whether it holds variables (counted
+    as written, where the check counts each message as it will read)."""
+    return {**campaigns.sms_segments(text), "variables": "{{" in text}
 
 
 def _form_context(c: Connection, kinds: list[str]) -> dict[str, Any]:
@@ -130,11 +161,14 @@ async def new_page(request: Request) -> Response:
     ctx, kinds = request.app.state.ctx, kinds_of(request)
     if request.method == "POST":
         form = await request.form()
-        raw = _from_form(form, kinds)
+        raw, rows = _from_form(form, kinds), _conditions(form)
+        if form.get("then") == "condition":
+            return await _form_again(request, viewer, raw, None, None, rows)
         try:
+            _check_conditions(rows)
             made = await engine.create(ctx, viewer, raw, kinds)
         except InboxError as exc:
-            return await _form_again(request, viewer, raw, exc, None)
+            return await _form_again(request, viewer, raw, exc, None, rows)
         return RedirectResponse(f"/campaigns/{made['id']}?{_then(form)}", status_code=303)
     context = await ctx.db.read(lambda c: _form_context(c, kinds))
     draft = _draft({"name": "", "purpose": "marketing", "audience": {}, "messages": [], "schedule": {},
@@ -143,17 +177,40 @@ async def new_page(request: Request) -> Response:
                    **context)
 
 
-async def _form_again(request: Request, viewer: Any, raw: dict[str, Any], exc: InboxError,
-                      campaign: dict[str, Any] | None) -> Response:
-    """The form as it was typed, with the reason it was refused (422)."""
+async def _form_again(request: Request, viewer: Any, raw: dict[str, Any], exc: InboxError | None,
+                      campaign: dict[str, Any] | None, rows: list[tuple[str, str]]) -> Response:
+    """The form as it was typed: with the reason it was refused (422), or, without an
+    error, with one more attribute row ("Add condition" without JavaScript), unsaved."""
     kinds = kinds_of(request)
     context = await request.app.state.ctx.db.read(lambda c: _form_context(c, kinds))
     shown = {**(campaign or {}), **raw, "id": (campaign or {}).get("id"), "status": "draft"}
     response = _render(request, "campaigns.html", viewer=viewer, view="new" if campaign is None else "campaign",
-                       draft=_draft(shown), campaign=campaign, form_error=exc.message, channels=_channels(request),
+                       draft=_draft(shown, rows, add=exc is None), campaign=campaign,
+                       form_error=exc.message if exc else None, channels=_channels(request),
                        status_words=STATUS_WORDS, **context)
-    response.status_code = exc.status
+    if exc is not None:
+        response.status_code = exc.status
     return response
+
+
+def _recipients(c: Connection, campaign_id: int, result: str | None, after: int) -> dict[str, Any]:
+    """A page of the campaign's recipients (``result``: only those), with the next page's link."""
+    recipients = found.recipient_page(c, campaign_id, result=result, after=after, limit=SHOWN)
+    more = None
+    if len(recipients) == SHOWN:
+        more = f"/campaigns/{campaign_id}?" + urlencode({**({"result": result} if result else {}),
+                                                          "after": recipients[-1]["id"]})
+    return {"recipients": recipients, "result": result, "after": after, "more": more}
+
+
+def _shown(request: Request) -> tuple[str | None, int]:
+    """The recipients the page shows: ?result= (one result) and ?after= (the page)."""
+    q = request.query_params
+    return (q.get("result") if q.get("result") in found.RESULTS else None), parse_id(q.get("after", "")) or 0
+
+
+WORDS = {"result_words": RESULT_WORDS, "status_words": STATUS_WORDS, "skip_words": campaigns.SKIP_WORDS,
+         "fallback_words": engine.fallback_words}
 
 
 async def campaign_page(request: Request) -> Response:
@@ -164,30 +221,86 @@ async def campaign_page(request: Request) -> Response:
         return viewer
     ctx, kinds, campaign_id = request.app.state.ctx, kinds_of(request), path_id(request, "campaign")
     q = request.query_params
-    result = q.get("result") if q.get("result") in found.RESULTS else None
-    after = parse_id(q.get("after", "")) or 0
+    result, after = _shown(request)
 
     def read(c: Connection) -> dict[str, Any] | None:
         campaign = found.get_campaign(c, campaign_id)
         if campaign is None:
             return None
         return {"campaign": engine.serialize_campaign(c, campaign), **_form_context(c, kinds),
-                "recipients": found.recipient_page(c, campaign_id, result=result, after=after, limit=SHOWN)}
+                **_recipients(c, campaign_id, result, after)}
     got = await ctx.db.read(read)
     if got is None:
         raise NotFound("no such campaign")
     campaign = got["campaign"]
     check = await engine.check_before(ctx, campaign_id) if campaign["status"] == "draft" and q.get("check") else None
-    recipients = got.pop("recipients")
-    more = None
-    if len(recipients) == SHOWN:
-        more = f"/campaigns/{campaign_id}?" + urlencode({**({"result": result} if result else {}),
-                                                          "after": recipients[-1]["id"]})
-    return _render(request, "campaigns.html", viewer=viewer, view="campaign", draft=_draft(campaign), check=check,
-                   recipients=recipients, result=result, more=more, result_words=RESULT_WORDS,
-                   status_words=STATUS_WORDS, skip_words=campaigns.SKIP_WORDS, channels=_channels(request),
-                   fallback_words=engine.fallback_words,
-                   done=q.get("done"), error=q.get("error"), now=datetime.now(timezone.utc), **got)
+    draft = _draft(campaign)
+    if check and check["by_channel"].get("sms"):
+        draft["sms_recipients"] = check["by_channel"]["sms"]
+    return _render(request, "campaigns.html", viewer=viewer, view="campaign", draft=draft, check=check,
+                   channels=_channels(request), following=_following(campaign), done=q.get("done"),
+                   error=q.get("error"), **WORDS, **got)
+
+
+async def _lead_of_part(request: Request, empty: int) -> Any:
+    """The lead asking for a part htmx swaps in; for a lapsed session an empty answer
+    (``empty``: 204 swaps nothing, 286 stops polling) instead of the login page, which
+    htmx would follow and swap in. Anyone else: the refusal (htmx swaps no error)."""
+    viewer = await _lead(request)
+    return Response(status_code=empty) if isinstance(viewer, RedirectResponse) else viewer
+
+
+def _following(campaign: Mapping[str, Any]) -> bool:
+    """Whether its page follows the campaign (polls its results): while it is to send. Not
+    once done (receipts and replies that come after show on the next visit), paused or
+    cancelled (nothing more goes)."""
+    return campaign["status"] in ("scheduled", "sending")
+
+
+async def results_part(request: Request) -> Response:
+    """A started campaign's results, which its page polls every 2 s while it follows the
+    campaign. ?status= is the status the page shows: once it has moved, or the page stops
+    following, the header (status, Pause or Resume) and the recipients come too, out of band."""
+    viewer = await _lead_of_part(request, 286)
+    if isinstance(viewer, Response):
+        return viewer
+    campaign_id, (result, after) = path_id(request, "campaign"), _shown(request)
+
+    def read(c: Connection) -> dict[str, Any] | None:
+        campaign = found.get_campaign(c, campaign_id)
+        return None if campaign is None else {"campaign": engine.serialize_campaign(c, campaign),
+                                              **_recipients(c, campaign_id, result, after)}
+    got = await request.app.state.ctx.db.read(read)
+    if got is None:
+        raise NotFound("no such campaign")
+    following = _following(got["campaign"])
+    moved = got["campaign"]["status"] != request.query_params.get("status") or not following
+    parts = ["campaigns.html#results", *(("campaigns.html#head", "campaigns.html#recipients") if moved else ())]
+    return _render(request, *parts, viewer=viewer, view="campaign", oob=True, channels=_channels(request),
+                   following=following, **WORDS, **got)
+
+
+async def sms_count(request: Request) -> Response:
+    """The SMS text's characters, encoding and segments (domain.campaigns.sms_segments), and
+    with ``recipients`` (the check's count by SMS) what the campaign costs: the form's
+    counter, asked as the lead types."""
+    viewer = await _lead_of_part(request, 204)
+    if isinstance(viewer, Response):
+        return viewer
+    form = await request.form()
+    draft = {"sms": _sms(str(form.get("sms_text", ""))),
+             "sms_recipients": parse_id(str(form.get("recipients", "")))}
+    return _render(request, "campaigns.html#sms_count", draft=draft)
+
+
+async def condition_row(request: Request) -> Response:
+    """One more empty attribute row ("Add condition"), after those the form has
+    (?attribute_key= once a row)."""
+    viewer = await _lead_of_part(request, 204)
+    if isinstance(viewer, Response):
+        return viewer
+    n = len(request.query_params.getlist("attribute_key")) + 1
+    return _render(request, "campaigns.html#condition", n=n, key="", value="", focus=True)
 
 
 async def save_campaign(request: Request) -> Response:
@@ -197,14 +310,19 @@ async def save_campaign(request: Request) -> Response:
         return viewer
     ctx, kinds, campaign_id = request.app.state.ctx, kinds_of(request), path_id(request, "campaign")
     form = await request.form()
-    raw = _from_form(form, kinds)
+    raw, rows = _from_form(form, kinds), _conditions(form)
+    refused: InboxError | None = None
     try:
-        await engine.change(ctx, campaign_id, raw, kinds)
+        if form.get("then") != "condition":
+            _check_conditions(rows)
+            await engine.change(ctx, campaign_id, raw, kinds)
     except InboxError as exc:
+        refused = exc
+    if refused is not None or form.get("then") == "condition":
         campaign = await ctx.db.read(lambda c: found.get_campaign(c, campaign_id))
         if campaign is None:
-            raise
-        return await _form_again(request, viewer, raw, exc, campaign)
+            raise NotFound("no such campaign")
+        return await _form_again(request, viewer, raw, refused, campaign, rows)
     return RedirectResponse(f"/campaigns/{campaign_id}?{_then(form)}", status_code=303)
 
 
@@ -239,6 +357,9 @@ async def move_campaign(request: Request) -> Response:
 routes = [
     Route("/campaigns", campaigns_page),
     Route("/campaigns/new", new_page, methods=["GET", "POST"]),
+    Route("/campaigns/sms-count", sms_count, methods=["POST"]),
+    Route("/campaigns/condition", condition_row),
+    Route("/campaigns/{id}/results", results_part),
     Route("/campaigns/{id}", campaign_page),
     Route("/campaigns/{id}/save", save_campaign, methods=["POST"]),
     Route("/campaigns/{id}/{action:str}", move_campaign, methods=["POST"]),
