@@ -169,10 +169,12 @@ class CampaignWorker:
 
     async def settled(self, timeout: float = 10.0) -> None:
         """Until a whole pass has run after this call: what a test awaits."""
-        async with self._passed:
-            target = self.passes + 2
-            self.wake()
-            await asyncio.wait_for(self._passed.wait_for(lambda: self.passes >= target), timeout)
+        async def passed(target: int) -> None:
+            async with self._passed:
+                while self.passes < target:
+                    self.wake()  # each pass: the one after it must not nap first
+                    await self._passed.wait()
+        await asyncio.wait_for(passed(self.passes + 2), timeout)
 
     async def run(self) -> None:
         ctx = self.ctx
