@@ -26,6 +26,7 @@ every recipient in their zone.
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import json
 import signal
@@ -43,6 +44,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import CLI, running, wait_healthy  # noqa: E402
 from outbound import max_in_window, sms_setup  # noqa: E402
+
+from inbox.workers.campaigns import SHARE  # noqa: E402
+from inbox.workers.delivery import sustained  # noqa: E402
 
 def write_contacts(db_path: Path, n: int, opted_in: float) -> dict[str, int]:
     """``n`` contacts with an SMS identity each and their consent lines (``opted_in`` of them
@@ -186,12 +190,26 @@ def main() -> None:
     db = counts(db_path, campaign_id)
     span = max(stats["accepted"]) - min(stats["attempts"])
     print(f"sending: {len(sent)} accepted in {span:.1f} s at the fake ({len(sent) / span:.1f}/s; inbox rate "
-          f"{args.rate}/s, campaigns take {0.9 * args.rate:.0f}/s); busiest 1 s: "
+          f"{args.rate}/s, campaigns take {SHARE * sustained(args.rate):.1f}/s); busiest 1 s: "
           f"{max_in_window(stats['attempts'])} attempts, {max_in_window(stats['accepted'])} accepted; "
           f"429s: {stats['rejected']}; wall {elapsed:.1f} s")
+    over = over_windows(stats["attempts"], args.rate)
+    if over:
+        first = min(stats["attempts"])
+        print(f"  windows over {args.rate}: {len(over)}, starting at "
+              + ", ".join(f"{t - first:.1f} s" for t in over[:10]) + " after the first attempt")
     print(f"exactly once: {len(bodies)} distinct recipients of {will}, {twice} messaged more than once; "
           f"database {db}")
     print(f"campaign: {totals['status']}, totals {json.dumps(totals['totals'])}")
+
+
+def over_windows(times: list[float], limit: int, width: float = 1.0) -> list[float]:
+    """The starts of the 1 s windows (one a burst) holding more than ``limit`` attempts."""
+    times, out = sorted(times), []
+    for i, t in enumerate(times):
+        if bisect.bisect_left(times, t + width) - i > limit and (not out or t - out[-1] > width):
+            out.append(t)
+    return out
 
 
 if __name__ == "__main__":

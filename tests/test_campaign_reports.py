@@ -74,6 +74,7 @@ async def test_the_reports_api_gives_each_campaign_of_the_period_its_totals_and_
                                                    for c in later["items"]), Counter()))
     assert (total["recipients"], total["delivered"], total["failed"], total["skipped"]) == (4, 2, 1, 1)
     assert total["skipped_by_reason"] == {"no_consent": 1}
+    assert total["replied"] == 2  # one a campaign: the reminder that failed had no reply of its own
     assert (later["from"], later["to"], later["tz"]) == (_day(sale), _day(reminder), "UTC")
 
     first = await _report(live, _day(early), _day(early))

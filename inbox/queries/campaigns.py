@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, exists, func, select
 from inbox.domain import consent
 from inbox.domain.campaigns import Skip
 from inbox.domain.consent import Standing
+from inbox.domain.models import DeliveryStatus
 from inbox.domain.records import Dict
 from inbox.domain.tables import (
     CAMPAIGN_RECIPIENTS,
@@ -208,7 +209,11 @@ def totals(conn: Connection, campaign_id: int) -> Dict:
         by[_result(state, status)] += n
         if reason:
             reasons[reason] += n
-    sent = and_(rc.campaign_id == campaign_id, rc.state == "queued")
+    # A reply or an opt-out counts for a recipient whose message did not fail: what answers
+    # a message that never arrived answers something else.
+    failed = MESSAGES.alias("failed")
+    sent = and_(rc.campaign_id == campaign_id, rc.state == "queued", ~exists().where(
+        failed.c.id == rc.message_id, failed.c.status == DeliveryStatus.failed))
     replied = conn.execute(select(func.count()).where(sent, exists().where(
         MESSAGES.c.conversation_id == rc.conversation_id, MESSAGES.c.direction == "in",
         MESSAGES.c.created_at > rc.sent_at))).scalar_one()

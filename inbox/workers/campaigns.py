@@ -5,7 +5,8 @@ channel for an inbox's messages that failed or were not delivered in time
 (inbox/actions/fallback.py).
 
 Pacing: an inbox with ``send_rate_per_second`` gets campaign messages written at nine
-tenths of that rate (a token bucket holding one second's worth), so its delivery queue
+tenths of what the delivery worker sends through it at most (``delivery.sustained``: the
+rate in any 1.2 s; a token bucket holding one second's worth), so its delivery queue
 stays short and an agent's reply through the same inbox never waits behind a campaign;
 the delivery worker keeps every send under the rate itself (inbox/workers/delivery.py).
 An inbox with no rate gets a batch a pass.
@@ -31,12 +32,12 @@ from inbox.actions import fallback, scheduled
 from inbox.queries import scheduled as scheduled_reads
 from inbox.actions.inboxes import SEND_RATE
 from inbox.domain.tables import CAMPAIGN_RECIPIENTS
-from inbox.workers import nap
+from inbox.workers import delivery, nap
 
 log = logging.getLogger(__name__)
 MAX_WAIT = 5.0
 MIN_WAIT = 0.05
-SHARE = 0.9  # of an inbox's send rate that campaigns may take
+SHARE = 0.9  # of an inbox's sustained send rate that campaigns may take
 TEMPLATES_FOR = 60.0  # seconds the providers' approved templates are kept
 # A paced inbox's messages are written a quarter second's worth at a time: a pass costs a
 # few reads whatever it writes, so a pass per token would cap the rate well below the
@@ -73,7 +74,7 @@ class CampaignWorker:
         for m in campaign["messages"]:
             inbox_id: int = m["inbox_id"]
             inbox = await self.ctx.db.read(lambda c: queries.get_inbox(c, inbox_id))
-            rate = float((inbox or {}).get("settings", {}).get(SEND_RATE) or 0)
+            rate = delivery.sustained(float((inbox or {}).get("settings", {}).get(SEND_RATE) or 0))
             self._rates[m["inbox_id"]] = rate
             if rate <= 0:
                 out[m["inbox_id"]] = engine.RELEASE_BATCH

@@ -176,8 +176,8 @@ class DeliveryWorker:
     async def _start(self, job: ClaimedJob) -> None:
         """Just before the request leaves: when the loop was held up, or the provider's slots
         were all taken, booked sends go late, and together. Late does not push the next
-        booking (lateness would add up: 33/s of 45); together is held to half the booked
-        gap apart (catching up at twice the pace, not in a burst) and to at most ``rate``
+        booking (lateness would add up: 33/s of 45); together is held to CATCH_UP of the booked
+        gap apart (catching up a third faster, not in a burst) and to at most ``rate``
         starts in any window of 1 + PACE_JITTER seconds, counted here."""
         rate = job.outbound.settings.get(SEND_RATE)
         if not rate:
@@ -188,7 +188,7 @@ class DeliveryWorker:
         if starts is None or starts.maxlen != limit:  # new, or the inbox's rate changed
             starts = self._starts[job.outbound.inbox_id] = collections.deque(starts or (), maxlen=limit)
         window = 1.0 + PACE_JITTER
-        while (late := _pace_wait(starts, limit, window, window / float(rate) / 2, loop.time())) > 0:
+        while (late := _pace_wait(starts, limit, window, window / float(rate) * CATCH_UP, loop.time())) > 0:
             await asyncio.sleep(late)
         starts.append(loop.time())
 
@@ -210,7 +210,14 @@ PACE_HOLD = 5.0  # seconds a claimed job may wait for its inbox's send rate
 LOOKUP_SKEW = timedelta(minutes=2)  # the provider's clock and ours may differ
 
 
-PACE_JITTER = 0.1  # seconds a request's way to the provider may vary: the limiter's margin
+PACE_JITTER = 0.2  # seconds a request's way to the provider may vary: the limiter's margin
+CATCH_UP = 0.75  # of the even gap: how close late sends may follow each other
+
+
+def sustained(rate: float) -> float:
+    """The sends a second an inbox of ``rate`` gets at most, kept up: ``rate`` in any
+    1 + PACE_JITTER seconds."""
+    return rate / (1.0 + PACE_JITTER)
 
 
 def _pace_wait(starts: collections.deque[float], limit: int, window: float, gap: float, now: float) -> float:
