@@ -148,3 +148,28 @@ async def test_an_admin_sets_the_fallback_on_the_inbox_page(live: Live) -> None:
         assert off.status_code == 303
         inbox = await live.get(f"/api/inboxes/{wa['id']}", who="admin")
         assert "fallback_inbox_id" not in inbox["settings"] and "fallback_minutes" not in inbox["settings"]
+
+
+async def test_a_reply_waiting_for_its_retry_is_withdrawn_when_its_fallback_goes(live: Live) -> None:
+    """Twilio asked us to come back in an hour (429, Retry-After); ten minutes on, the SMS goes
+    and the WhatsApp send waiting for its retry is withdrawn: an hour later nothing else goes."""
+    from tests.fakes.twilio import Failure
+    wa, conv = await _fallback_to_sms(live, minutes=10)
+    live.fake.failures.append(Failure(429, 20429, "Too Many Requests", headers={"Retry-After": "3600"}))
+    stream = await live.events("agent")
+    assert (await reply(live, conv, text="Your code is 4711", inbox_id=wa["id"])).status_code == 202
+    await stream.next(lambda e: e["type"] == "message.updated" and (e["data"]["message"]["error"] or {}).get("message"))
+    live.app.state.ctx.clock.advance(timedelta(minutes=10, seconds=1))
+    [sms] = await live.fake.wait_for_sent(1)
+    assert (sms["to"], sms["body"]) == (CUSTOMER, "Your code is 4711")
+    withdrawn = await stream.next(lambda e: e["type"] == "message.updated"
+                                  and e["data"]["message"]["status"] == "failed")
+    await stream.close()
+    assert withdrawn["data"]["message"]["error"]["code"] == "withdrawn"
+    assert "sent by sms instead" in withdrawn["data"]["message"]["error"]["message"]
+    live.app.state.ctx.clock.advance(timedelta(hours=2))  # past the retry it was waiting for
+    # A later reply is claimed after anything due before it: once it is sent, a WhatsApp
+    # send still waiting would have gone first.
+    assert (await reply(live, conv, text="And one more", inbox_id=live.inbox["id"])).status_code == 202
+    sent = await live.fake.wait_for_sent(2)
+    assert [(m["to"], m["body"]) for m in sent] == [(CUSTOMER, "Your code is 4711"), (CUSTOMER, "And one more")]

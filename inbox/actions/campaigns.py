@@ -26,6 +26,7 @@ from inbox import queries
 from inbox.actions import reports
 from inbox.actions.common import _log
 from inbox.actions.context import Context
+from inbox.actions.delivery import withdraw_send
 from inbox.actions.replies import write_outbound
 from inbox.domain import automation, campaigns, consent, metrics
 from inbox.domain.access import Viewer, conversation_scopes
@@ -493,9 +494,11 @@ def fall_back(tx: Tx, campaign_id: int, now: datetime, policy: Policy) -> int:
                 fallback_at=None, updated_at=now, detail=d.detail if d is not None and d.skip else None))
             continue
         assert r is not None
+        to = d.choice.message["channel"]
+        if not failed:  # still to be retried: it goes no more
+            withdraw_send(tx, row.message_id, f"{why}: sent by {to} instead", now)
         conn.execute(update(CAMPAIGN_RECIPIENTS).where(rc.id == row.id).values(attempts=attempts))
         _send(tx, campaign, row.id, r, d, policy, now, tried)
-        to = d.choice.message["channel"]
         _log(tx, row.conversation_id, "fallback", None, {"from": row.kind, "to": to, "why": why,
                                                          "message_id": row.message_id, "campaign_id": campaign_id}, now)
     return len(rows)

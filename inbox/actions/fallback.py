@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, updat
 
 from inbox import queries
 from inbox.actions.common import _log
+from inbox.actions.delivery import withdraw_send
 from inbox.actions.replies import FALLBACK, write_outbound
 from inbox.domain.channels import ReplyWindow
 from inbox.domain.models import DeliveryStatus
@@ -78,6 +79,9 @@ def fall_back(tx: Tx, now: datetime, windows: Mapping[str, ReplyWindow]) -> int:
             _log(tx, row.conversation_id, "fallback_skipped", None,
                  {"from": row.kind, "why": why, "reason": reason, "message_id": row.message_id}, now)
             continue
+        if not failed:  # still to be retried: it goes no more
+            withdraw_send(tx, row.message_id, f"not delivered within {minutes} minutes: sent by {choice['kind']}"
+                          " instead", now)
         contact_id = conn.execute(select(CONVERSATIONS.c.contact_id)
                                   .where(CONVERSATIONS.c.id == row.conversation_id)).scalar_one()
         again = write_outbound(tx, row.conversation_id, contact_id, choice, first["text"], now,
