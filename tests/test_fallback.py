@@ -14,7 +14,8 @@ import httpx
 from tests.conftest import Live
 from tests.helpers.forms import form_login, page_token
 from tests.test_campaigns import _two_channel_contact
-from tests.test_twilio_whatsapp import CUSTOMER, SENDER, reply
+from tests.fakes.twilio import Failure
+from tests.test_twilio_whatsapp import CUSTOMER, SENDER, create_inbox, reply
 
 
 async def _fallback_to_sms(live: Live, minutes: int = 10) -> tuple[dict[str, Any], int]:
@@ -112,7 +113,6 @@ async def test_the_fallback_settings_are_checked(live: Live) -> None:
         r = await patch(bad)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_fallback", (bad, r.text)
         assert words in r.json()["error"]["message"]
-    from tests.test_twilio_whatsapp import create_inbox
     second = await create_inbox(live, phone_number="+14155230000", fallback_inbox_id=wa["id"])
     assert second.status_code == 422 and "same channel" in second.json()["error"]["message"]
     ok = await patch({"fallback_inbox_id": live.inbox["id"]})
@@ -153,7 +153,6 @@ async def test_an_admin_sets_the_fallback_on_the_inbox_page(live: Live) -> None:
 async def test_a_reply_waiting_for_its_retry_is_withdrawn_when_its_fallback_goes(live: Live) -> None:
     """Twilio asked us to come back in an hour (429, Retry-After); ten minutes on, the SMS goes
     and the WhatsApp send waiting for its retry is withdrawn: an hour later nothing else goes."""
-    from tests.fakes.twilio import Failure
     wa, conv = await _fallback_to_sms(live, minutes=10)
     live.fake.failures.append(Failure(429, 20429, "Too Many Requests", headers={"Retry-After": "3600"}))
     stream = await live.events("agent")

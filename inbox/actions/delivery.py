@@ -133,17 +133,16 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return delay / 2 + random.random() * delay / 2
 
 
-def withdraw_send(tx: Tx, message_id: int, reason: str, now: datetime) -> bool:
+def withdraw_send(tx: Tx, message_id: int, reason: str, now: datetime) -> None:
     """A message's send that no worker has taken (pending, or waiting for a retry): withdrawn,
     the message failed with ``reason``, so that a fallback sent in its place is the only
-    one to arrive. False when a worker holds it or it went already."""
+    one to arrive. Nothing changes when a worker holds it or it went already."""
     taken = tx.conn.execute(update(JOBS).where(JOBS.c.message_id == message_id, JOBS.c.kind == "send",
                                                JOBS.c.state == "pending")
                             .values(state="failed", lease_until=None, last_error=reason)).rowcount
     if taken:
         _update_message(tx, message_id, {"status": DeliveryStatus.failed, "error_code": "withdrawn",
                                          "error_message": reason}, now)
-    return bool(taken)
 
 
 def _record_failure(tx: Tx, job: ClaimedJob, err: SendError, base: float, cap: float, max_attempts: int,

@@ -56,9 +56,10 @@ def fall_back(tx: Tx, now: datetime, windows: Mapping[str, ReplyWindow]) -> int:
     conn, f = tx.conn, REPLY_FALLBACKS.c
     rows = conn.execute(
         select(f.id, f.message_id, f.conversation_id, f.fallback_inbox_id, f.due_at, f.created_at,
-               MESSAGES.c.status, MESSAGES.c.error_message, INBOXES.c.kind)
+               MESSAGES.c.status, MESSAGES.c.error_message, INBOXES.c.kind, CONVERSATIONS.c.contact_id)
         .select_from(REPLY_FALLBACKS.join(MESSAGES, MESSAGES.c.id == f.message_id)
-                     .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id))
+                     .join(INBOXES, INBOXES.c.id == MESSAGES.c.inbox_id)
+                     .join(CONVERSATIONS, CONVERSATIONS.c.id == f.conversation_id))
         .where(_due(now)).order_by(f.due_at, f.id).limit(BATCH)).all()
     sent = 0
     for row in rows:
@@ -80,11 +81,8 @@ def fall_back(tx: Tx, now: datetime, windows: Mapping[str, ReplyWindow]) -> int:
                  {"from": row.kind, "why": why, "reason": reason, "message_id": row.message_id}, now)
             continue
         if not failed:  # still to be retried: it goes no more
-            withdraw_send(tx, row.message_id, f"not delivered within {minutes} minutes: sent by {choice['kind']}"
-                          " instead", now)
-        contact_id = conn.execute(select(CONVERSATIONS.c.contact_id)
-                                  .where(CONVERSATIONS.c.id == row.conversation_id)).scalar_one()
-        again = write_outbound(tx, row.conversation_id, contact_id, choice, first["text"], now,
+            withdraw_send(tx, row.message_id, f"{why}: sent by {choice['kind']} instead", now)
+        again = write_outbound(tx, row.conversation_id, row.contact_id, choice, first["text"], now,
                                author_id=first["author_id"], attachments=list(first["attachments"] or []),
                                payload={"fallback_of": row.message_id}, automatic=FALLBACK)
         _close(conn, row.id, now, outcome="sent", next_message_id=again["id"])

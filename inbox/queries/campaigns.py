@@ -220,10 +220,8 @@ def totals(conn: Connection, campaign_id: int) -> Dict:
     opted_out = conn.execute(select(func.count()).where(sent, exists().where(
         CONSENT.c.contact_id == rc.contact_id, CONSENT.c.kind == rc.kind, CONSENT.c.state == "opt_out",
         CONSENT.c.at >= rc.sent_at))).scalar_one()
-    out: Dict = {name: by[name] for name in RESULTS}
-    out.update(recipients=sum(by.values()), skipped_by_reason=dict(reasons), replied=int(replied),
-               opted_out=int(opted_out))
-    return out
+    by.update(recipients=sum(by.values()), replied=int(replied), opted_out=int(opted_out))
+    return _shaped(by, reasons)
 
 
 def summed(totals: Iterable[Dict]) -> Dict:
@@ -233,10 +231,13 @@ def summed(totals: Iterable[Dict]) -> Dict:
     for t in totals:
         by.update({name: t[name] for name in (*RESULTS, "recipients", "replied", "opted_out")})
         reasons.update(t["skipped_by_reason"])
-    out: Dict = {name: by[name] for name in RESULTS}
-    out.update(recipients=by["recipients"], skipped_by_reason=dict(reasons), replied=by["replied"],
-               opted_out=by["opted_out"])
-    return out
+    return _shaped(by, reasons)
+
+
+def _shaped(by: Counter[str], reasons: Counter[str]) -> Dict:
+    """A campaign's totals as the API gives them, from the counts by name and skip reason."""
+    return {**{name: by[name] for name in RESULTS}, "recipients": by["recipients"],
+            "skipped_by_reason": dict(reasons), "replied": by["replied"], "opted_out": by["opted_out"]}
 
 
 CAMPAIGN_COLUMNS = (

@@ -162,7 +162,7 @@ class DeliveryWorker:
             return True
         loop = asyncio.get_running_loop()
         inbox_id = job.outbound.inbox_id
-        gap = (1.0 + PACE_JITTER) / float(rate)
+        gap = 1.0 / sustained(float(rate))
         slot = max(loop.time(), self._next_send.get(inbox_id, 0.0))
         wait = slot - loop.time()
         if wait > PACE_HOLD:
@@ -187,8 +187,8 @@ class DeliveryWorker:
         starts = self._starts.get(job.outbound.inbox_id)
         if starts is None or starts.maxlen != limit:  # new, or the inbox's rate changed
             starts = self._starts[job.outbound.inbox_id] = collections.deque(starts or (), maxlen=limit)
-        window = 1.0 + PACE_JITTER
-        while (late := _pace_wait(starts, limit, window, window / float(rate) * CATCH_UP, loop.time())) > 0:
+        gap = CATCH_UP / sustained(float(rate))
+        while (late := _pace_wait(starts, limit, 1.0 + PACE_JITTER, gap, loop.time())) > 0:
             await asyncio.sleep(late)
         starts.append(loop.time())
 

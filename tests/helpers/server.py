@@ -21,10 +21,11 @@ class _Server(uvicorn.Server):
     """uvicorn's server, told to exit at once: its loop looks at ``should_exit`` every 0.1 s,
     a tenth of a second of every test's teardown for each server it started."""
 
-    exit_now: asyncio.Event
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_now = asyncio.Event()
 
     async def main_loop(self) -> None:
-        self.exit_now = asyncio.Event()
         counter = 0
         while not await self.on_tick(counter):
             counter = (counter + 1) % 864000
@@ -47,6 +48,5 @@ async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        if hasattr(server, "exit_now"):
-            server.exit_now.set()
+        server.exit_now.set()
         await asyncio.wait_for(task, 10)

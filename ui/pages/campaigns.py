@@ -12,6 +12,7 @@ the results a scheduled or sending campaign's page polls.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -107,7 +108,7 @@ def _check_conditions(rows: list[tuple[str, str]]) -> None:
     if "" in keys:
         raise Invalid("a contact attribute condition needs the attribute's name, or clear its value",
                       "invalid_campaign")
-    if twice := sorted({key for key in keys if keys.count(key) > 1}):
+    if twice := sorted(key for key, n in Counter(keys).items() if n > 1):
         raise Invalid(f"the contact attribute {twice[0]!r} is in two conditions: a contact has one value of it",
                       "invalid_campaign")
 
